@@ -344,7 +344,10 @@ def _decode_records(
     fast &= lens == 22 + sv + tl
     if reader.verify_crc:
         fast &= np.fromiter(
-            (reader._payload_ok(buf, o, ln) for o, ln in zip(offs.tolist(), lens.tolist(), strict=True)),
+            (
+                reader._payload_ok(buf, o, ln)
+                for o, ln in zip(offs.tolist(), lens.tolist(), strict=True)
+            ),
             bool,
             len(offs),
         )

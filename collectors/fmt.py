@@ -1,0 +1,65 @@
+"""Human formatting of numbers, times and durations, shared by the text view and the TUI."""
+
+from __future__ import annotations
+
+import math
+import time
+
+
+def steps(n: float | None) -> str:
+    """47_500_000 -> '47.5M', 2_500_000 -> '2.5M', 500_000 -> '500k'."""
+    if n is None or not math.isfinite(n):
+        return "-"
+    a = abs(n)
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if a >= div:
+            x = n / div
+            return f"{x:.1f}".rstrip("0").rstrip(".") + suffix if x < 100 else f"{x:.0f}{suffix}"
+    return f"{n:.0f}"
+
+
+def duration(seconds: float | None) -> str:
+    """3725 -> '1h02m', 95 -> '1m35s', 2 days -> '2d03h'."""
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    s = int(max(seconds, 0))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def clock(t: float | None, now: float | None = None) -> str:
+    """A unix time as 'HH:MM' today, 'MM-DD HH:MM' on another day."""
+    if t is None or not math.isfinite(t):
+        return "-"
+    now = time.time() if now is None else now
+    lt, ln = time.localtime(t), time.localtime(now)
+    if lt[:3] == ln[:3]:
+        return time.strftime("%H:%M", lt)
+    return time.strftime("%m-%d %H:%M", lt)
+
+
+def value(x: float | None, digits: int = 2) -> str:
+    if x is None:
+        return "-"
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if x != 0 and (abs(x) >= 1e5 or abs(x) < 10**-digits):
+        return f"{x:.{max(digits - 1, 1)}e}"
+    return f"{x:.{digits}f}"
+
+
+def nbytes(n: float | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "K", "M", "G", "T"):
+        if abs(n) < 1024 or unit == "T":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1024
+    return "-"

@@ -1,0 +1,149 @@
+"""A run's ``config.json`` as HARL writes it, and what follows from it.
+
+HARL dumps the merged config with ``indent=4, sort_keys=True`` and a TAB after every colon, which
+is still valid JSON. ``num_env_steps`` may be a float (``100000000.0``) when it came from the
+command line. Missing keys are normal (forks differ); a missing or malformed file leaves the run
+visible with an error that names the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# Layout B saves every 10M steps whatever eval_interval says (run-format.md).
+LAYOUT_B_SAVE_STEPS = 10_000_000
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``. Lists stay values."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, dotted + "."))
+        else:
+            out[dotted] = value
+    return out
+
+
+def lookup(flat: Mapping[str, Any], key: str) -> Any:
+    """A value by its dotted key, or by its last component anywhere (``use_adv_normalize``)."""
+    if key in flat:
+        return flat[key]
+    suffix = "." + key
+    for k, v in flat.items():
+        if k.endswith(suffix):
+            return v
+    return None
+
+
+def _int(v: Any) -> int | None:
+    if isinstance(v, bool) or v is None:
+        return None
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return int(x) if x == x and abs(x) != float("inf") else None
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    flat: Mapping[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    mtime: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and bool(self.flat)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        v = lookup(self.flat, key)
+        return default if v is None else v
+
+    @property
+    def num_env_steps(self) -> int | None:
+        return _int(self.flat.get("algo_args.train.num_env_steps"))
+
+    @property
+    def steps_per_update(self) -> int | None:
+        el = _int(self.flat.get("algo_args.train.episode_length"))
+        nr = _int(self.flat.get("algo_args.train.n_rollout_threads"))
+        return el * nr if el and nr else None
+
+    @property
+    def total_updates(self) -> int | None:
+        n, spu = self.num_env_steps, self.steps_per_update
+        return n // spu if n and spu else None
+
+    @property
+    def log_every_steps(self) -> int | None:
+        li = _int(self.flat.get("algo_args.train.log_interval"))
+        spu = self.steps_per_update
+        return li * spu if li and spu else None
+
+    @property
+    def last_log_step(self) -> int | None:
+        """The step of the last log point HARL will write (``episode % log_interval == 0``)."""
+        li = _int(self.flat.get("algo_args.train.log_interval"))
+        updates, spu = self.total_updates, self.steps_per_update
+        if not (li and updates and spu):
+            return None
+        return (updates // li) * li * spu
+
+    def save_every_steps(self, layout: str) -> int | None:
+        if layout == "B":
+            return LAYOUT_B_SAVE_STEPS
+        ei = _int(self.flat.get("algo_args.train.eval_interval"))
+        spu = self.steps_per_update
+        return ei * spu if ei and spu else None
+
+    @property
+    def algo(self) -> str | None:
+        return self.flat.get("main_args.algo")
+
+    @property
+    def env(self) -> str | None:
+        return self.flat.get("main_args.env")
+
+    @property
+    def exp_name(self) -> str | None:
+        return self.flat.get("main_args.exp_name")
+
+    @property
+    def task(self) -> str | None:
+        v = self.flat.get("env_args.task")
+        return None if v is None else str(v)
+
+    @property
+    def seed(self) -> int | None:
+        return _int(self.flat.get("algo_args.seed.seed"))
+
+
+def load_config(path: str, previous: RunConfig | None = None) -> RunConfig:
+    """Parse ``config.json``; reuse ``previous`` when the file has not changed."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return RunConfig(error=f"{path}: missing (no config.json yet)")
+    except OSError as e:
+        return RunConfig(error=f"{path}: {e.strerror or e}")
+    if previous is not None and previous.mtime == st.st_mtime:
+        return previous
+    try:
+        with open(path, encoding="utf-8") as f:
+            tree = json.load(f)
+    except json.JSONDecodeError as e:
+        return RunConfig(
+            error=f"{path}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}",
+            mtime=st.st_mtime,
+        )
+    except (OSError, UnicodeDecodeError) as e:
+        return RunConfig(error=f"{path}: {getattr(e, 'strerror', None) or e}", mtime=st.st_mtime)
+    if not isinstance(tree, dict):
+        return RunConfig(error=f"{path}: expected a JSON object", mtime=st.st_mtime)
+    return RunConfig(flat=flatten(tree), mtime=st.st_mtime)

@@ -1,0 +1,146 @@
+"""The plain-text snapshot of ``happo-top --once``: one line per run, like ``top -b -n 1``.
+
+Width-aware (columns drop out by priority on a narrow terminal, the name is shortened last) and
+NO_COLOR-aware (colour only on a terminal and without ``NO_COLOR``). No Rich, no Textual.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from . import fmt
+from .model import (
+    CRASHED,
+    FINISHED,
+    RUNNING,
+    STALLED,
+    STARTING,
+    STATE_SYMBOLS,
+    STOPPED,
+    RunSnapshot,
+    Snapshot,
+)
+
+_COLOURS = {
+    RUNNING: "32",
+    FINISHED: "36",
+    STALLED: "33",
+    CRASHED: "31",
+    STOPPED: "35",
+    STARTING: "34",
+}
+
+
+def use_colour(stream=None) -> bool:
+    stream = stream or sys.stdout
+    if os.environ.get("NO_COLOR", "") != "":
+        return False
+    return bool(getattr(stream, "isatty", lambda: False)()) and os.environ.get("TERM") != "dumb"
+
+
+def _progress(r: RunSnapshot) -> str:
+    done = fmt.steps(r.step) if r.step else "0"
+    if r.total_steps:
+        pct = f"{100 * (r.progress or 0):.0f}%"
+        return f"{done}/{fmt.steps(r.total_steps)} {pct}"
+    return done
+
+
+def _eta(r: RunSnapshot, now: float) -> str:
+    if r.eta is not None:
+        return f"{fmt.clock(r.eta, now)} ({fmt.duration(r.eta - now)})"
+    if r.state == FINISHED and r.ended:
+        return f"done {fmt.clock(r.ended, now)}"
+    return "-"
+
+
+def _reward(r: RunSnapshot) -> str:
+    if r.reward is None:
+        return "-"
+    return f"{fmt.value(r.reward.latest)} (best {fmt.value(r.reward.best)})"
+
+
+def _ckpt(r: RunSnapshot, now: float) -> str:
+    if not r.checkpoints:
+        return "0"
+    last = r.checkpoints[-1]
+    return f"{len(r.checkpoints)} @{fmt.steps(last.step)} {fmt.clock(last.time, now)}"
+
+
+def _data(r: RunSnapshot, now: float) -> str:
+    return f"{fmt.duration(now - r.last_data)} ago" if r.last_data else "none"
+
+
+def _proc(r: RunSnapshot) -> str:
+    p = r.process
+    return str(p.get("pid", "-")) if p else "-"
+
+
+# (header, getter, priority: lower survives longer on a narrow terminal, min width)
+_COLUMNS = [
+    ("STATE", lambda r, now: f"{STATE_SYMBOLS[r.state]} {r.state}", 0),
+    ("RUN", lambda r, now: r.name, 0),
+    ("PROGRESS", lambda r, now: _progress(r), 1),
+    ("SPEED", lambda r, now: f"{fmt.steps(r.steps_per_hour)}/h" if r.steps_per_hour else "-", 3),
+    ("ETA", lambda r, now: _eta(r, now), 2),
+    ("REWARD", lambda r, now: _reward(r), 2),
+    ("CKPTS", lambda r, now: _ckpt(r, now), 4),
+    ("DATA", lambda r, now: _data(r, now), 5),
+    ("PID", lambda r, now: _proc(r), 6),
+    ("ID", lambda r, now: r.id, 7),
+]
+
+
+def render(snapshot: Snapshot, width: int | None = None, colour: bool = False) -> str:
+    now = snapshot.time
+    width = width or 200
+    lines = []
+    counts: dict[str, int] = {}
+    for r in snapshot.runs:
+        counts[r.state] = counts.get(r.state, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no runs"
+    lines.append(
+        f"happo-top  {snapshot.host}  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))}"
+        f"  {len(snapshot.runs)} run(s): {summary}"[:width]
+    )
+    if not snapshot.runs:
+        roots = ", ".join(snapshot.roots)
+        lines.append(
+            f"No HARL runs (seed-NNNNN-YYYY-MM-DD-HH-MM-SS directories) below {roots}."[:width]
+        )
+    else:
+        table = [[get(r, now) for _, get, _ in _COLUMNS] for r in snapshot.runs]
+        cols = list(range(len(_COLUMNS)))
+        widths = {c: max(len(_COLUMNS[c][0]), *(len(row[c]) for row in table)) for c in cols}
+
+        def total(cs):
+            return sum(widths[c] for c in cs) + 2 * (len(cs) - 1)
+
+        # Drop the least important columns until the table fits, then shorten the run name.
+        for c in sorted(cols, key=lambda c: -_COLUMNS[c][2]):
+            if total(cols) <= width or _COLUMNS[c][2] == 0:
+                break
+            cols.remove(c)
+        if total(cols) > width:
+            widths[1] = max(8, widths[1] - (total(cols) - width))
+        lines.append("  ".join(_COLUMNS[c][0].ljust(widths[c]) for c in cols).rstrip()[:width])
+        for r, row in zip(snapshot.runs, table, strict=True):
+            cells = []
+            for c in cols:
+                cell = row[c]
+                if len(cell) > widths[c]:
+                    cell = cell[: widths[c] - 1] + "~"
+                cell = cell.ljust(widths[c])
+                if colour and c == 0:
+                    cell = f"\x1b[{_COLOURS.get(r.state, '0')}m{cell}\x1b[0m"
+                cells.append(cell)
+            lines.append("  ".join(cells).rstrip())
+    problems = [f"! {e}" for e in snapshot.errors]
+    for r in snapshot.runs:
+        problems += [f"! {r.name} [{r.id}]: {e}" for e in r.errors]
+    for f in (f for r in snapshot.runs for f in r.health if f.level == "bad"):
+        problems.append(f"! {f.message}")
+    lines.extend(p[:width] for p in problems)
+    return "\n".join(lines) + "\n"

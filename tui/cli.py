@@ -1,0 +1,178 @@
+"""The ``happo-top`` command line.
+
+Headless commands (``--once``, ``--json``, ``simulate``, ``check``, ``report``, ``diff``, run control)
+run from ``collectors`` alone and never import Textual: their start-up time is part of what users
+feel. Sub-commands are imported only when used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import shutil
+import signal
+import sys
+import time
+
+# sub-command -> (module, function). Each takes argv (after the sub-command) and returns the exit
+# status.
+SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": ("tui.demo", "main", "start simulated runs and watch them"),
+    "simulate": (
+        "collectors.simulator",
+        "main",
+        "run a simulated HARL trainer (for tests and demos)",
+    ),
+    "check": ("collectors.analysis_cli", "check_main", "exit 1 when a run is unhealthy (cron, CI)"),
+    "report": ("collectors.analysis_cli", "report_main", "write a Markdown analysis of runs"),
+    "diff": (
+        "collectors.analysis_cli",
+        "diff_main",
+        "show the config keys that differ between runs",
+    ),
+    "launch": ("collectors.control_cli", "launch_main", "start a training run detached"),
+    "stop": (
+        "collectors.control_cli",
+        "stop_main",
+        "stop a run gracefully (SIGINT, SIGTERM, SIGKILL)",
+    ),
+    "kill": ("collectors.control_cli", "kill_main", "SIGKILL a run's process group"),
+    "restart": ("collectors.control_cli", "restart_main", "stop a run and start it again"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="happo-top",
+        description="Monitor HAPPO/HARL training runs: progress, ETA, rewards, checkpoints, health.",
+        epilog="sub-commands: "
+        + "; ".join(f"{k}: {v[2]}" for k, v in SUBCOMMANDS.items())
+        + ". Run 'happo-top SUBCOMMAND --help' for each.",
+    )
+    p.add_argument(
+        "roots", nargs="*", metavar="ROOT", help="directories to watch (default: ./results, else .)"
+    )
+    p.add_argument("--once", action="store_true", help="print one plain-text snapshot and exit")
+    p.add_argument(
+        "--json", action="store_true", help="with --once: one JSON document (implies --once)"
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="YAML config file (default: $XDG_CONFIG_HOME/happo-top/config.yaml)",
+    )
+    p.add_argument("--refresh", type=float, metavar="SECONDS", help="seconds between refreshes")
+    p.add_argument(
+        "--stall-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="silence before a run counts as stalled",
+    )
+    p.add_argument(
+        "--verify-crc",
+        action="store_true",
+        default=None,
+        help="check the CRC of every event record",
+    )
+    p.add_argument(
+        "--read-only", action="store_true", default=None, help="disable every action on runs"
+    )
+    p.add_argument("--width", type=int, help="text width for --once (default: the terminal's)")
+    return p
+
+
+def load_runtime(args: argparse.Namespace):
+    """Settings from the config file with the command line on top, and the roots to watch."""
+    from collectors.discovery import default_roots
+    from collectors.settings import load_settings
+
+    settings = load_settings(args.config)
+    overrides = {}
+    for key in ("refresh", "stall_timeout", "verify_crc", "read_only"):
+        v = getattr(args, key, None)
+        if v is not None:
+            overrides[key] = v
+    if overrides:
+        import dataclasses
+
+        settings = dataclasses.replace(settings, **overrides)
+    roots = list(args.roots) or list(settings.roots) or default_roots()
+    return settings, roots
+
+
+def snapshot_once(roots, settings):
+    from collectors.runs import RunsCollector
+
+    collector = RunsCollector(roots, settings)
+    return collector.collect()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        module, func, _ = SUBCOMMANDS[argv[0]]
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
+            print(f"happo-top {argv[0]}: not available in this version", file=sys.stderr)
+            return 2
+        return int(getattr(mod, func)(argv[1:]) or 0)
+
+    args = build_parser().parse_args(argv)
+    from collectors.settings import ConfigError
+
+    try:
+        settings, roots = load_runtime(args)
+    except ConfigError as e:
+        print(f"happo-top: {e}", file=sys.stderr)
+        return 2
+    if args.json or args.once:
+        return print_once(roots, settings, as_json=args.json, width=args.width)
+    return watch_text(roots, settings)
+
+
+def print_once(roots, settings, as_json: bool = False, width: int | None = None) -> int:
+    snap = snapshot_once(roots, settings)
+    if as_json:
+        json.dump(snap.to_json(), sys.stdout, indent=1, allow_nan=False)
+        sys.stdout.write("\n")
+        return 0
+    from collectors.textview import render, use_colour
+
+    width = width or shutil.get_terminal_size((120, 24)).columns
+    sys.stdout.write(render(snap, width=width, colour=use_colour()))
+    return 0
+
+
+def watch_text(roots, settings, stop_when=None) -> int:
+    """A refreshing text view (until the Textual monitor lands): Ctrl-C to quit."""
+    from collectors.runs import RunsCollector
+    from collectors.textview import render, use_colour
+
+    collector = RunsCollector(roots, settings)
+    colour = use_colour()
+    previous = None
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    try:
+        while True:
+            snap = collector.collect()
+            size = shutil.get_terminal_size((120, 24))
+            text = render(snap, width=size.columns, colour=colour)
+            if text != previous:  # no flicker when nothing changed
+                sys.stdout.write("\x1b[H\x1b[2J" + text + "\n(Ctrl-C to quit)\n")
+                sys.stdout.flush()
+                previous = text
+            if stop_when is not None and stop_when():
+                return 0
+            time.sleep(settings.refresh)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        collector.close()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
