@@ -103,6 +103,7 @@ class EventFileReader:
         "corrupt_bytes",
         "records",
         "restarts",
+        "slow_records",
         "_stuck_size",
     )
 
@@ -118,6 +119,7 @@ class EventFileReader:
         self.records = 0
         self.restarts = 0  # times the file was replaced or truncated under us
         self._stuck_size = -1  # file size at which the last read could not move on
+        self.slow_records = 0  # records decoded through protobuf (not plain scalars)
 
     def poll(self, st: os.stat_result | None = None) -> Batch | None:
         """Read what was appended since the last poll. None when nothing changed.
@@ -206,6 +208,7 @@ class EventFileReader:
             length = unpack(buf, pos)[0]
             end = pos + HEADER + length + FOOTER
             if not 0 < length <= MAX_RECORD:
+                pos = self._back_up(buf, offs, lens, pos)
                 nxt = self._resync(buf, pos, at_eof)
                 if nxt is None:
                     break
@@ -214,6 +217,7 @@ class EventFileReader:
             if end > n:
                 if not at_eof or self._header_ok(buf, pos):
                     break  # continues in the next chunk, or is still being written: retry
+                pos = self._back_up(buf, offs, lens, pos)
                 nxt = self._resync(buf, pos, at_eof)
                 if nxt is None:
                     break
@@ -240,6 +244,18 @@ class EventFileReader:
             lens.append(length)
             pos = end
         return offs, lens, pos
+
+    def _back_up(self, buf: bytes, offs: list[int], lens: list[int], pos: int) -> int:
+        """Garbage at ``pos``: if the record before it has a bad length CRC, that bogus length is
+        what led here, so the corruption starts there. Returns where the corruption starts."""
+        while (
+            offs
+            and offs[-1] + HEADER + lens[-1] + FOOTER == pos
+            and not self._header_ok(buf, offs[-1])
+        ):
+            pos = offs.pop()
+            lens.pop()
+        return pos
 
     def _header_ok(self, buf: bytes, pos: int) -> bool:
         if pos + HEADER > len(buf):
@@ -341,7 +357,7 @@ def _decode_records(
     tl = at(q + 5).astype(np.int64)
     fast &= (at(q) == 0x2A) & (at(q + 2) == 0x0A) & (at(q + 4) == 0x0A) & (tl < 0x76)
     fast &= (at(q + 1) == tl + 9) & (at(q + 3) == tl + 7) & (at(q + 6 + tl) == 0x15)
-    fast &= lens == 22 + sv + tl
+    fast &= lens == 21 + sv + tl
     if reader.verify_crc:
         fast &= np.fromiter(
             (
@@ -354,6 +370,7 @@ def _decode_records(
 
     parts: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = {}
     si = np.flatnonzero(~fast)
+    reader.slow_records += len(si)
     bad = _decode_slow(buf, offs, lens, si, parts, reader) if len(si) else None
     fi = np.flatnonzero(fast)
     if bad is not None:

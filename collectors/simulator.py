@@ -26,10 +26,10 @@ import contextlib
 import json
 import math
 import os
-import re
 import select
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -200,7 +200,7 @@ def _reward_mean(preset: str, f: np.ndarray) -> np.ndarray:
     """Noise-free mean episode reward as a function of the fraction of training done."""
     if preset == "basic":
         return np.interp(f, _BASIC_KNOTS_F, _BASIC_KNOTS_R) - 11.5 * np.exp(-f / 0.02)
-    return -11.8 - 13.2 * np.exp(-f / 0.12)
+    return -13.2 - 11.8 * np.exp(-f / 0.12) + 1.4 * f
 
 
 class _Curves:
@@ -267,6 +267,99 @@ class _Curves:
 
     def at(self, name: str, k: int) -> float:
         return float(self.series[name][k])
+
+
+# --------------------------------------------------------------------------- writers
+
+
+class _InstantWriter:
+    """The records tensorboardX's SummaryWriter writes, written synchronously.
+
+    Instant mode only: same directories (one per add_scalars key), same file names, same
+    TFRecord framing and Event protos (built with tensorboardX's own summary helpers and
+    RecordWriter), but with simulated wall times everywhere (file name epoch and header too)
+    and without the queue/thread per file, which is 5-8x faster for big benchmark runs.
+    """
+
+    def __init__(self, logdir: str, created: float) -> None:
+        self.logdir = logdir
+        self.scalar_dict: dict[str, list[list[float]]] = {}
+        self.files: dict[str, Any] = {}
+        self.main = self._open(logdir, created)
+        self.default_bins = _tf_default_bins()
+
+    def _open(self, directory: str, created: float) -> Any:
+        from tensorboardX.proto import event_pb2
+        from tensorboardX.record_writer import RecordWriter
+
+        os.makedirs(directory, exist_ok=True)
+        name = f"events.out.tfevents.{int(created)}.{socket.gethostname()}"
+        rw = RecordWriter(os.path.join(directory, name))
+        header = event_pb2.Event(wall_time=created, file_version="brain.Event:2")
+        rw.write(header.SerializeToString())
+        self.files[directory] = rw
+        return rw
+
+    @staticmethod
+    def _write(rw: Any, summary: Any, step: int, walltime: float) -> None:
+        from tensorboardX.proto import event_pb2
+
+        event = event_pb2.Event(wall_time=walltime, step=int(step), summary=summary)
+        rw.write(event.SerializeToString())
+
+    def add_scalars(
+        self, main_tag: str, values: dict[str, float], step: int, walltime: float
+    ) -> None:
+        from tensorboardX.summary import scalar
+
+        for tag, value in values.items():
+            key = os.path.join(self.logdir, main_tag, tag)
+            rw = self.files.get(key) or self._open(key, walltime)
+            self._write(rw, scalar(main_tag, value), step, walltime)
+            self.scalar_dict.setdefault(key, []).append([walltime, step, float(value)])
+
+    def add_scalar(self, tag: str, value: float, step: int, walltime: float) -> None:
+        from tensorboardX.summary import scalar
+
+        self._write(self.main, scalar(tag, value), step, walltime)
+
+    def add_histogram(
+        self,
+        tag: str,
+        values: np.ndarray,
+        step: int,
+        bins: Any = "tensorflow",
+        walltime: float = 0.0,
+    ) -> None:
+        from tensorboardX.summary import histogram
+
+        if isinstance(bins, str) and bins == "tensorflow":
+            bins = self.default_bins
+        self._write(self.main, histogram(tag, values, bins), step, walltime)
+
+    def export_scalars_to_json(self, path: str) -> None:
+        with open(path, "w") as fh:
+            json.dump(self.scalar_dict, fh)
+        self.scalar_dict = {}
+
+    def flush(self) -> None:
+        for rw in self.files.values():
+            rw.flush()
+
+    def close(self) -> None:
+        for rw in self.files.values():
+            rw.flush()
+            rw.close()
+        self.files = {}
+
+
+def _tf_default_bins() -> list[float]:
+    """SummaryWriter.default_bins (TensorFlow's histogram buckets)."""
+    v, pos = 1e-12, []
+    while v < 1e20:
+        pos.append(v)
+        v *= 1.1
+    return [-x for x in reversed(pos)] + [0.0] + pos
 
 
 # --------------------------------------------------------------------------- the run
@@ -342,9 +435,12 @@ class _Run:
                     time.sleep(1.0 - (time.time() % 1.0) + 0.01)
         self.run_dir = run_dir
         (run_dir / "logs").mkdir()
-        from tensorboardX import SummaryWriter
+        if self.instant:
+            self.writer = _InstantWriter(str(run_dir / "logs"), created=self.start)
+        else:
+            from tensorboardX import SummaryWriter
 
-        self.writer = SummaryWriter(str(run_dir / "logs"), flush_secs=cfg.flush_secs)
+            self.writer = SummaryWriter(str(run_dir / "logs"), flush_secs=cfg.flush_secs)
         (run_dir / "models").mkdir()
         text = json.dumps(build_config(cfg), separators=(",", ":\t"), indent=4, sort_keys=True)
         (run_dir / "config.json").write_text(text, encoding="utf-8")
@@ -523,17 +619,9 @@ class _Run:
             self._settle_event_files(end_update)
 
     def _settle_event_files(self, end_update: int) -> None:
-        """Instant mode: give event files simulated names and mtimes, as if written back then."""
-        first_log = self.cfg.log_interval if end_update >= self.cfg.log_interval else 0
+        """Instant mode: event files get the mtime of the simulated end."""
         end = self.now(end_update) + 1.0
-        pat = re.compile(r"^(events\.out\.tfevents\.)(\d+)(\..*)$")
-        for path in sorted((self.run_dir / "logs").rglob("events.out.tfevents.*")):
-            m = pat.match(path.name)
-            created = self.start if path.parent == self.run_dir / "logs" else self.now(first_log)
-            if m:
-                new = path.with_name(f"{m.group(1)}{int(created)}{m.group(3)}")
-                if not new.exists():
-                    path = path.rename(new)
+        for path in (self.run_dir / "logs").rglob("events.out.tfevents.*"):
             os.utime(path, (end, end))
 
     def flush(self) -> None:
@@ -660,8 +748,9 @@ def spawn(
     output: list[str] = []
 
     def drain(stream: TextIO = proc.stdout) -> None:
-        for line in stream:
-            output.append(line.rstrip("\n"))
+        with stream:  # closed at EOF, when the child exits
+            for line in stream:
+                output.append(line.rstrip("\n"))
 
     threading.Thread(target=drain, daemon=True, name="happo-sim-stdout").start()
     proc.run_dir = Path(first[len(prefix) :].strip())  # type: ignore[attr-defined]

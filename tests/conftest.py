@@ -1,0 +1,79 @@
+"""Shared fixtures: real event files written by the real writers, HARL-shaped run directories."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+HARL_CONFIG = {
+    "algo_args": {
+        "algo": {
+            "entropy_coef": 0.01,
+            "max_grad_norm": 10.0,
+            "use_max_grad_norm": True,
+        },
+        "model": {"critic_lr": 0.0005, "lr": 0.0005},
+        "seed": {"seed": 1, "seed_specify": True},
+        "train": {
+            "episode_length": 200,
+            "eval_interval": 25,
+            "log_interval": 5,
+            "n_rollout_threads": 500,
+            "num_env_steps": 100000000.0,
+            "use_valuenorm": True,
+        },
+    },
+    "env_args": {"task": "go1push_mid"},
+    "main_args": {"algo": "happo", "env": "mapush", "exp_name": "cuboid", "load_config": ""},
+}
+
+
+def write_harl_config(run: Path, cfg: dict | None = None) -> None:
+    """Exactly as HARL's save_config: sorted keys, indent 4, a TAB after every colon."""
+    text = json.dumps(cfg or HARL_CONFIG, separators=(",", ":\t"), indent=4, sort_keys=True)
+    (run / "config.json").write_text(text)
+
+
+def make_run_dir(
+    root: Path, exp: str = "cuboid", stamp: str = "2025-11-15-15-34-13", seed: int = 1
+) -> Path:
+    run = root / "mapush" / "go1push_mid" / "happo" / exp / f"seed-{seed:05d}-{stamp}"
+    (run / "logs").mkdir(parents=True)
+    (run / "models").mkdir()
+    return run
+
+
+def event_files(directory: Path) -> list[Path]:
+    return sorted(
+        Path(p) for p in glob.glob(str(directory / "**" / "events.out.tfevents.*"), recursive=True)
+    )
+
+
+@pytest.fixture
+def harl_run(tmp_path: Path) -> Path:
+    run = make_run_dir(tmp_path / "results")
+    write_harl_config(run)
+    return run
+
+
+@pytest.fixture
+def clock():
+    """A controllable clock: call it for the time, set .now to move it."""
+
+    class Clock:
+        def __init__(self) -> None:
+            self.now = time.time()
+
+        def __call__(self) -> float:
+            return self.now
+
+    return Clock()
+
+
+def pytest_configure(config):
+    os.environ.setdefault("NO_COLOR", "1")
