@@ -116,7 +116,8 @@ class Discovery:
                         seen.add(key)
                     stack.append((sub, depth + 1))
         # The same run reached through two roots (or a symlink) is one run.
+        # The shortest way there wins (the one without a detour through a symlink).
         unique: dict[str, str] = {}
-        for r in runs:
+        for r in sorted(runs, key=lambda p: (p.count(os.sep), p)):
             unique.setdefault(os.path.realpath(r), r)
         return ScanResult(sorted(unique.values()), errors, visited)

@@ -124,9 +124,7 @@ class RunTracker:
             snap = self._build(now, cps)
             self._dirty = False
         else:
-            state = self._state(now, snap.step, snap.last_data, snap.stall_after)
-            if state != snap.state:
-                snap = dataclasses.replace(snap, state=state, eta=self._eta(state, snap))
+            snap = self._with_state(snap, now)
         self._snapshot = snap
         return snap
 
@@ -276,6 +274,14 @@ class RunTracker:
             if silent < stall:
                 return RUNNING
         return STALLED if silent < DEAD_FACTOR * stall else CRASHED
+
+    def _with_state(self, snap: RunSnapshot, now: float) -> RunSnapshot:
+        """The snapshot with its time-dependent fields (state, ETA, end) brought up to ``now``."""
+        state = self._state(now, snap.step, snap.last_data, snap.stall_after)
+        if state == snap.state:
+            return snap
+        ended = snap.last_data if state not in (RUNNING, STARTING, STALLED) else None
+        return dataclasses.replace(snap, state=state, eta=self._eta(state, snap), ended=ended)
 
     def _eta(self, state: str, snap: RunSnapshot) -> float | None:
         if state not in (RUNNING, STALLED, STARTING) or not snap.steps_per_hour:
