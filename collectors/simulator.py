@@ -36,7 +36,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 import numpy as np
 
@@ -747,7 +747,7 @@ def spawn(
         raise RuntimeError(f"simulator did not start (first line {first!r}): {err[-2000:]}")
     output: list[str] = []
 
-    def drain(stream: TextIO = proc.stdout) -> None:
+    def drain(stream: IO[str] = proc.stdout) -> None:
         with stream:  # closed at EOF, when the child exits
             for line in stream:
                 output.append(line.rstrip("\n"))
