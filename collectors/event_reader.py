@@ -21,6 +21,7 @@ that default).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import struct
@@ -199,10 +200,10 @@ class EventFileReader:
         Returns offsets, payload lengths and the position after the last complete record.
         """
         n = len(buf)
-        arr = np.frombuffer(buf, np.uint8)
         offs: list[int] = []
         lens: list[int] = []
-        probe = 16
+        probe = n  # first guess: the whole buffer is one run
+        cooldown = 0
         unpack = _U64.unpack_from
         while pos + HEADER <= n:
             length = unpack(buf, pos)[0]
@@ -225,21 +226,21 @@ class EventFileReader:
                 continue
             stride = end - pos
             # Speculate that the next records have the same length (one tag, same step width).
-            k = min(probe, (n - pos) // stride)
+            k = min(probe, (n - pos) // stride) if cooldown == 0 else 0
+            if cooldown:
+                cooldown -= 1
             if k >= 4:
-                block = np.lib.stride_tricks.as_strided(
-                    arr[pos:], shape=(k, 8), strides=(stride, 1), writeable=False
-                )
-                got = np.ascontiguousarray(block).view("<u8").ravel()
+                # The length fields of the next k records, as a strided view (no copy).
+                got = np.ndarray((k,), "<u8", buf, pos, (stride,))
                 bad = np.flatnonzero(got != length)
                 run = int(bad[0]) if len(bad) else k
                 if run > 1:
                     offs.extend(range(pos, pos + run * stride, stride))
                     lens.extend([length] * run)
                     pos += run * stride
-                    probe = min(probe * 4, 1 << 16) if run == k else 16
+                    probe = min(probe * 4, 1 << 16) if run == k else 64
                     continue
-                probe = 16
+                probe, cooldown = 64, 16  # mixed lengths here: walk record by record for a while
             offs.append(pos)
             lens.append(length)
             pos = end
@@ -330,6 +331,10 @@ def _event_pb2():
     return _SLOW_PROTO
 
 
+Parts = dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]]
+_SHIFTS = np.arange(10, dtype=np.uint64) * np.uint64(7)
+
+
 def _decode_records(
     buf: bytes, offs: np.ndarray, lens: np.ndarray, batch: Batch, reader: EventFileReader
 ) -> int | None:
@@ -339,11 +344,129 @@ def _decode_records(
     valid event; only the records before it are added to ``batch``.
     """
     a = np.frombuffer(buf, np.uint8)
+    n = len(offs)
+    parts: Parts = {}
+    rest: list[np.ndarray] = []
+    # Runs of back-to-back records of one length are, in practice, one tag with one step width:
+    # decoded against the first record as a template, with no gathering at all.
+    if n >= 4:
+        l0 = int(lens[0])
+        if int(offs[-1] - offs[0]) == (n - 1) * (l0 + HEADER + FOOTER) and (lens == l0).all():
+            bounds = [0, n]  # the usual case: one run
+        else:
+            gap = offs[1:] - offs[:-1] != lens[:-1] + HEADER + FOOTER
+            brk = np.flatnonzero((lens[1:] != lens[:-1]) | gap) + 1
+            bounds = [0, *brk.tolist(), n]
+        for s, e in zip(bounds[:-1], bounds[1:], strict=True):
+            if e - s < 4 or not _decode_uniform(buf, a, offs, lens, s, e, parts, reader):
+                rest.append(np.arange(s, e))
+    else:
+        rest.append(np.arange(n))
+    bad = None
+    if rest:
+        idx = np.concatenate(rest) if len(rest) > 1 else rest[0]
+        bad = _decode_general(buf, a, offs, lens, idx, parts, reader)
+
+    for tag, chunks in parts.items():
+        if bad is not None:
+            chunks = [tuple(x[c[0] < bad] for x in c) for c in chunks]
+            chunks = [c for c in chunks if len(c[0])]
+            if not chunks:
+                continue
+        if len(chunks) == 1:
+            _, st, v, w = chunks[0]
+        else:  # one tag from several runs or paths: back into record order
+            order = np.argsort(np.concatenate([c[0] for c in chunks]), kind="stable")
+            st = np.concatenate([c[1] for c in chunks])[order]
+            v = np.concatenate([c[2] for c in chunks])[order]
+            w = np.concatenate([c[3] for c in chunks])[order]
+        prev = batch.series.get(tag)
+        if prev is not None:
+            st, v, w = (np.concatenate([x, y]) for x, y in zip(prev, (st, v, w), strict=True))
+        batch.series[tag] = (st, v, w)
+        batch.points += len(st) - (len(prev[0]) if prev is not None else 0)
+    return bad
+
+
+def _scalar_template(payload: bytes) -> tuple[int, int] | None:
+    """(step varint length, tag length) when ``payload`` is a plain tensorboardX scalar event."""
+    ln = len(payload)
+    if ln < 22 or payload[0] != 0x09 or payload[9] != 0x10:
+        return None
+    sv = 1
+    while payload[9 + sv] & 0x80:
+        sv += 1
+        if sv > 10 or 9 + sv >= ln:
+            return None
+    q = 10 + sv
+    if q + 6 > ln:
+        return None
+    tl = payload[q + 5]
+    if tl >= 0x76 or ln != 21 + sv + tl:
+        return None
+    ok = (
+        payload[q] == 0x2A
+        and payload[q + 1] == tl + 9
+        and payload[q + 2] == 0x0A
+        and payload[q + 3] == tl + 7
+        and payload[q + 4] == 0x0A
+        and payload[q + 6 + tl] == 0x15
+    )
+    return (sv, tl) if ok else None
+
+
+@functools.lru_cache(maxsize=256)
+def _const_cols(q: int, tl: int) -> np.ndarray:
+    """Columns of a framed scalar record that are the same for every record of one tag."""
+    return np.array([HEADER, HEADER + 9, *range(q, q + 7 + tl)], np.intp)
+
+
+def _decode_uniform(buf, a, offs, lens, s, e, parts: Parts, reader) -> bool:
+    """Records s..e-1: consecutive, same length. True when all are plain scalars of one tag."""
+    o0 = int(offs[s])
+    length = int(lens[s])
+    t = _scalar_template(buf[o0 + HEADER : o0 + HEADER + length])
+    if t is None:
+        return False
+    sv, tl = t
+    stride = HEADER + length + FOOTER
+    k = e - s
+    rows = np.ndarray((k, stride), np.uint8, buf, o0, (stride, 1))  # a view, no copy
+    q = HEADER + 10 + sv  # column of the summary field
+    # Every byte but the wall time, the step and the value must equal the template's.
+    cols = _const_cols(q, tl)
+    ok = (rows[:, cols] == rows[0, cols]).all(axis=1)
+    vb = rows[:, HEADER + 10 : HEADER + 10 + sv]
+    if sv > 1:
+        ok &= (vb[:, :-1] >= 0x80).all(axis=1)
+    ok &= vb[:, -1] < 0x80
+    if reader.verify_crc:
+        ok &= np.fromiter(
+            (reader._payload_ok(buf, int(o), length) for o in offs[s:e].tolist()), bool, e - s
+        )
+    if not ok.all():
+        return False
+    wall = np.ndarray((k,), "<f8", buf, o0 + HEADER + 1, (stride,))
+    values = np.ndarray((k,), "<f4", buf, o0 + HEADER + length - 4, (stride,))
+    if sv == 1:
+        steps = vb[:, 0].astype(np.int64)
+    else:
+        steps = (vb & 0x7F).astype(np.uint64) << _SHIFTS[:sv]
+        steps = steps.sum(axis=1, dtype=np.uint64).view(np.int64)
+    tag = bytes(buf[o0 + q + 6 : o0 + q + 6 + tl]).decode("utf-8", "replace")
+    parts.setdefault(tag, []).append((np.arange(s, e), steps, values, wall))
+    return True
+
+
+def _decode_general(buf, a, offs_all, lens_all, idx, parts: Parts, reader) -> int | None:
+    """Records at ``idx`` (any lengths, any order of tags): vectorised scalar recognition with
+    gathers, then protobuf for the rest. Returns the first bad record index, or None."""
+    offs, lens = offs_all[idx], lens_all[idx]
     n = len(buf)
     p = offs + HEADER  # payload start
 
-    def at(idx: np.ndarray) -> np.ndarray:
-        return a[np.minimum(idx, n - 1)]
+    def at(i: np.ndarray) -> np.ndarray:
+        return a[np.minimum(i, n - 1)]
 
     # Event.wall_time (field 1, fixed64) then Event.step (field 2, varint), then
     # summary (field 5) len=tl+9 | value (field 1) len=tl+7 | tag (field 1) len=tl | tag |
@@ -368,18 +491,14 @@ def _decode_records(
             len(offs),
         )
 
-    parts: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = {}
     si = np.flatnonzero(~fast)
     reader.slow_records += len(si)
-    bad = _decode_slow(buf, offs, lens, si, parts, reader) if len(si) else None
+    bad = _decode_slow(buf, offs_all, lens_all, idx[si], parts, reader) if len(si) else None
     fi = np.flatnonzero(fast)
-    if bad is not None:
-        fi = fi[fi < bad]
     if len(fi):
         pf, qf, tlf, svf = p[fi], q[fi], tl[fi], sv[fi]
         wall = a[pf[:, None] + 1 + np.arange(8)].copy().view("<f8").ravel()
-        shifts = (np.arange(10, dtype=np.uint64) * np.uint64(7))[None, :]
-        digits = (vb[fi] & np.uint64(0x7F)) << shifts
+        digits = (vb[fi] & np.uint64(0x7F)) << _SHIFTS[None, :]
         digits[np.arange(10)[None, :] >= svf[:, None]] = 0
         steps = digits.sum(axis=1, dtype=np.uint64).view(np.int64)
         vpos = qf + 7 + tlf
@@ -398,23 +517,9 @@ def _decode_records(
                 else:
                     inverse = inverse.ravel()
                     groups = {bytes(u): sel[inverse == i] for i, u in enumerate(uniq)}
-            for tag_b, idx in groups.items():
+            for tag_b, g in groups.items():
                 tag = tag_b.decode("utf-8", "replace")
-                parts.setdefault(tag, []).append((fi[idx], steps[idx], values[idx], wall[idx]))
-
-    for tag, chunks in parts.items():
-        if len(chunks) == 1:
-            _, s, v, w = chunks[0]
-        else:  # points of one tag from both paths: back into record order
-            order = np.argsort(np.concatenate([c[0] for c in chunks]), kind="stable")
-            s = np.concatenate([c[1] for c in chunks])[order]
-            v = np.concatenate([c[2] for c in chunks])[order]
-            w = np.concatenate([c[3] for c in chunks])[order]
-        prev = batch.series.get(tag)
-        if prev is not None:
-            s, v, w = (np.concatenate([x, y]) for x, y in zip(prev, (s, v, w), strict=True))
-        batch.series[tag] = (s, v, w)
-        batch.points += len(s) - (len(prev[0]) if prev is not None else 0)
+                parts.setdefault(tag, []).append((idx[fi[g]], steps[g], values[g], wall[g]))
     return bad
 
 

@@ -39,7 +39,6 @@ from .settings import Settings
 REWARD_TAGS = ("train_episode_rewards", "average_step_reward", "critic/average_step_rewards")
 SPEED_WINDOW = 1800.0  # seconds of recent wall time the speed is measured over
 LOG_TREE_RESCAN = 10.0  # seconds between walks of a run's logs/ tree for new event files
-FLUSH_SECS = 120.0  # tensorboardX's flush period: data arrives up to this late
 DEAD_FACTOR = 3.0  # silent for this many stall periods: presumed dead (files only)
 
 
@@ -254,7 +253,7 @@ class RunTracker:
         base = self.settings.stall_timeout
         every = self.config.log_every_steps
         if sph and every:
-            base = max(base, 3.0 * every / sph * 3600.0 + FLUSH_SECS)
+            base = max(base, 3.0 * every / sph * 3600.0 + self.settings.flush_secs)
         return base
 
     def _state(self, now: float, step: int, last_data: float | None, stall: float) -> str:
@@ -308,8 +307,9 @@ class RunTracker:
         total = cfg.num_env_steps
         views = {tag: s.view() for tag, s in self.series.items() if len(s)}
         scalars = {
-            tag: ScalarLatest(int(v.steps[-1]), float(v.values[-1]), len(v))
-            for tag, v in views.items()
+            tag: ScalarLatest(s.last_step, s.last_value, s.offered)
+            for tag, s in self.series.items()
+            if len(s)
         }
 
         clock = self._clock_series()
@@ -335,7 +335,8 @@ class RunTracker:
             finite = np.isfinite(rv.values)
             if finite.any():
                 i = int(np.argmax(np.where(finite, rv.values, -np.inf)))
-                reward = Reward(rtag, float(rv.values[-1]), float(rv.values[i]), int(rv.steps[i]))
+                last = self.series[rtag].last_value
+                reward = Reward(rtag, last, float(rv.values[i]), int(rv.steps[i]))
         progress = None
         if total:
             progress = 1.0 if state == FINISHED and self.finished_file else min(step / total, 1.0)

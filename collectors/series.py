@@ -6,6 +6,11 @@ series' first wall time, which keeps sub-millisecond resolution for a day-long r
 month). That is 16 bytes per point; the buffers grow by 1.5x, so a series never holds more than
 24 bytes per stored point, and :meth:`ScalarSeries.compact` trims a finished run to exactly 16.
 
+Memory is bounded per series: past ``max_points`` (default 20,000, a hundred times what a real
+100M-step HARL run logs per tag) the stored points are thinned to every other one and from then
+on one point in ``stride`` is kept, so the history stays evenly sampled over the whole run. The
+newest point is always known exactly (``last_step``, ``last_value``, ``last_wall``).
+
 Snapshots get read-only *views* of the filled part of the buffers. Appending writes only past the
 filled part and a purge (a restarted writer going back in steps) copies into fresh buffers, so a
 view handed out earlier never changes under its reader.
@@ -13,38 +18,72 @@ view handed out earlier never changes under its reader.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
 GROWTH = 1.5
 MIN_CAPACITY = 64
+DEFAULT_MAX_POINTS = 20_000
 BYTES_PER_POINT = 16  # int64 step + float32 value + float32 relative wall time
 
 
-class SeriesView(NamedTuple):
-    """An immutable view of one tag's points, in step order."""
+class SeriesView:
+    """An immutable view of one tag's points, in step order: ``steps`` (int64), ``values``
+    (float32) and ``wall`` (float64 unix seconds, materialised on first use)."""
 
-    steps: np.ndarray  # int64
-    values: np.ndarray  # float32
-    wall: np.ndarray  # float64 unix seconds (materialised on demand by ScalarSeries.view)
+    __slots__ = ("steps", "values", "_rel", "_wall0", "_wall")
+
+    def __init__(self, steps: np.ndarray, values: np.ndarray, rel: np.ndarray, wall0: float):
+        self.steps = steps
+        self.values = values
+        self._rel = rel
+        self._wall0 = wall0
+        self._wall: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.steps)
+
+    @property
+    def wall(self) -> np.ndarray:
+        if self._wall is None:
+            wall = self._rel.astype(np.float64)
+            wall += self._wall0
+            wall.flags.writeable = False
+            self._wall = wall
+        return self._wall
+
+    def __iter__(self):  # steps, values, wall = view
+        return iter((self.steps, self.values, self.wall))
 
 
 class ScalarSeries:
     """One tag's points, stored compactly. Not thread-safe: one owner (the run's reader)."""
 
-    __slots__ = ("_steps", "_values", "_wall", "_n", "wall0", "_view")
+    __slots__ = (
+        "_steps",
+        "_values",
+        "_wall",
+        "_n",
+        "wall0",
+        "_view",
+        "max_points",
+        "stride",
+        "_phase",
+        "_last",
+        "offered",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, max_points: int | None = DEFAULT_MAX_POINTS) -> None:
         self._steps = np.empty(0, np.int64)
         self._values = np.empty(0, np.float32)
         self._wall = np.empty(0, np.float32)
         self._n = 0
         self.wall0 = 0.0
         self._view: SeriesView | None = None
+        self.max_points = max_points  # None: unbounded
+        self.stride = 1  # keep one point in `stride` (grows when the series is thinned)
+        self._phase = 0  # points to skip before the next kept one
+        self._last: tuple[int, float, float] | None = None  # newest point seen (step, value, wall)
+        self.offered = 0  # points given to this series, kept or not
 
     def __len__(self) -> int:
         return self._n
@@ -56,15 +95,15 @@ class ScalarSeries:
 
     @property
     def last_step(self) -> int:
-        return int(self._steps[self._n - 1]) if self._n else -1
+        return self._last[0] if self._last else -1
 
     @property
     def last_value(self) -> float:
-        return float(self._values[self._n - 1]) if self._n else float("nan")
+        return self._last[1] if self._last else float("nan")
 
     @property
     def last_wall(self) -> float:
-        return self.wall0 + float(self._wall[self._n - 1]) if self._n else 0.0
+        return self._last[2] if self._last else 0.0
 
     def steps(self) -> np.ndarray:
         return self._steps[: self._n]
@@ -77,11 +116,10 @@ class ScalarSeries:
         if self._view is None:
             steps = self._steps[: self._n]
             values = self._values[: self._n]
-            wall = self._wall[: self._n].astype(np.float64)
-            wall += self.wall0
-            for a in (steps, values, wall):
+            rel = self._wall[: self._n]
+            for a in (steps, values, rel):
                 a.flags.writeable = False
-            self._view = SeriesView(steps, values, wall)
+            self._view = SeriesView(steps, values, rel, self.wall0)
         return self._view
 
     # -- writing -----------------------------------------------------------------------------
@@ -98,6 +136,11 @@ class ScalarSeries:
         purged = 0
         if self._n == 0:
             self.wall0 = float(wall[0])
+        if (self._n == 0 or steps[0] >= self._steps[self._n - 1]) and (
+            len(steps) == 1 or (steps[1:] >= steps[:-1]).all()
+        ):
+            self._append(steps, values, wall)  # the usual case: moving forward
+            return 0
         # Split the batch where the step goes back; each piece purges what it overlaps.
         back = np.flatnonzero(np.diff(steps) < 0) + 1
         start = 0
@@ -110,6 +153,12 @@ class ScalarSeries:
         return purged
 
     def _append(self, steps: np.ndarray, values: np.ndarray, wall: np.ndarray) -> None:
+        self._last = (int(steps[-1]), float(values[-1]), float(wall[-1]))
+        self.offered += len(steps)
+        if self.stride > 1:
+            keep = np.arange(len(steps)) % self.stride == self._phase
+            self._phase = (self._phase - len(steps)) % self.stride
+            steps, values, wall = steps[keep], values[keep], wall[keep]
         k = len(steps)
         need = self._n + k
         if need > len(self._steps):
@@ -119,6 +168,24 @@ class ScalarSeries:
         self._values[n:need] = values
         np.subtract(wall, self.wall0, out=self._wall[n:need], casting="unsafe")
         self._n = need
+        self._view = None
+        if self.max_points and self._n > self.max_points:
+            self._thin()
+
+    def _thin(self) -> None:
+        """Keep every other stored point (fresh buffers) and halve the rate of keeping new ones."""
+        while self._n > self.max_points:  # type: ignore[operator]
+            n = self._n
+            kept = (n + 1) // 2
+            cap = max(int(kept * GROWTH), MIN_CAPACITY)
+            for name in ("_steps", "_values", "_wall"):
+                old = getattr(self, name)
+                new = np.empty(cap, old.dtype)
+                new[:kept] = old[:n:2]
+                setattr(self, name, new)
+            self._phase = 0  # keep the next point: the grid restarts from here
+            self.stride *= 2
+            self._n = kept
         self._view = None
 
     def _grow(self, capacity: int) -> None:
@@ -140,6 +207,15 @@ class ScalarSeries:
             setattr(self, name, new)
         self._n = keep
         self._view = None
+        self.offered = max(self.offered - purged * self.stride, keep)
+        if keep:
+            self._last = (
+                int(self._steps[keep - 1]),
+                float(self._values[keep - 1]),
+                self.wall0 + float(self._wall[keep - 1]),
+            )
+        else:
+            self._last = None
         return purged
 
     def compact(self) -> None:

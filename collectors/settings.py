@@ -5,6 +5,7 @@ Example::
     roots: [~/MAPush/results, /data/runs]
     refresh: 2.0            # seconds between polls
     stall_timeout: 360      # seconds without new data before a run is "stalled" (3 tensorboardX flushes)
+    flush_secs: 120         # your trainers' tensorboardX flush period: data may arrive this late
     verify_crc: false       # check every record's CRC (see README: costs ~2x read time)
     read_only: false
     aliases:                # run directory (or id) -> name shown
@@ -36,6 +37,7 @@ class Settings:
     roots: tuple[str, ...] = ()
     refresh: float = 2.0
     stall_timeout: float = 360.0
+    flush_secs: float = 120.0
     verify_crc: bool = False
     read_only: bool = False
     aliases: Mapping[str, str] = field(default_factory=dict)
@@ -61,6 +63,7 @@ _SCHEMA: dict[str, tuple[str, Any]] = {
     ),
     "refresh": ("a number of seconds > 0", lambda v: _number(v) and v > 0),
     "stall_timeout": ("a number of seconds > 0", lambda v: _number(v) and v > 0),
+    "flush_secs": ("a number of seconds > 0", lambda v: _number(v) and v > 0),
     "verify_crc": ("true or false", lambda v: isinstance(v, bool)),
     "read_only": ("true or false", lambda v: isinstance(v, bool)),
     "aliases": (
@@ -122,7 +125,7 @@ def parse_settings(text: str, path: str = "<config>") -> Settings:
         values[key] = value
     if "roots" in values:
         values["roots"] = tuple(os.path.expanduser(r) for r in values["roots"])
-    for k in ("refresh", "stall_timeout"):
+    for k in ("refresh", "stall_timeout", "flush_secs"):
         if k in values:
             values[k] = float(values[k])
     return Settings(path=path, **values)
@@ -132,13 +135,13 @@ def load_settings(path: str | None = None) -> Settings:
     """The settings from ``path`` (must exist) or the default path (may be absent)."""
     explicit = path is not None
     path = os.path.expanduser(path) if path else default_config_path()
+    if not explicit and not os.path.exists(path):
+        return Settings()  # no config file (or a home we may not look into): the defaults
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except FileNotFoundError:
-        if explicit:
-            raise ConfigError(f"{path}: no such file") from None
-        return Settings()
+        raise ConfigError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: {getattr(e, 'strerror', None) or e}") from None
     return parse_settings(text, path)

@@ -76,4 +76,10 @@ def clock():
 
 
 def pytest_configure(config):
-    os.environ.setdefault("NO_COLOR", "1")
+    # Hermetic: no user config file, launch registry or colour leaks into the tests.
+    import tempfile
+
+    home = tempfile.mkdtemp(prefix="happo-top-tests-")
+    os.environ["XDG_CONFIG_HOME"] = os.path.join(home, "config")
+    os.environ["XDG_STATE_HOME"] = os.path.join(home, "state")
+    os.environ["NO_COLOR"] = "1"

@@ -363,3 +363,23 @@ def test_deleted_file_raises_for_the_caller(tmp_path):
     shutil.rmtree(tmp_path)
     with pytest.raises(FileNotFoundError):
         reader.poll()
+
+
+def test_series_is_thinned_evenly_past_its_cap():
+    s = ScalarSeries(max_points=1000)
+    total = 0
+    for k in range(100):
+        n = 97
+        steps = np.arange(total, total + n, dtype=np.int64) + 1
+        s.extend(steps, steps.astype(np.float32), 1e9 + steps.astype(np.float64))
+        total += n
+        assert len(s) <= 1000
+        assert s.nbytes <= 24 * 1000 + 16 * 97
+    v = s.view()
+    assert s.offered == total and s.stride == 16
+    assert s.last_step == total and s.last_value == total  # the newest point is exact
+    gaps = np.diff(v.steps)
+    assert gaps.min() >= 1 and np.median(gaps) == s.stride  # evenly sampled over the whole run
+    assert v.steps[0] == 1 and total - v.steps[-1] < s.stride
+    # thinning keeps the overall mean of a ramp
+    assert abs(float(v.values.mean()) - (total + 1) / 2) < 0.02 * total

@@ -1,0 +1,274 @@
+"""NVIDIA GPUs through NVML (the ``pynvml`` module of nvidia-ml-py).
+
+NVML is initialised once, lazily, on the first :meth:`GpuCollector.collect`. Without the library
+or the driver the snapshot says ``no NVIDIA GPU (NVML: ...)`` and nothing is retried or logged on
+every poll. An error on one device, or on one field of a device, costs only that device or that
+field: ``NotSupported`` (power on many boards, temperature on some) is simply left out, other
+errors are noted once in the device's ``error``. Nothing here ever raises.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+HISTORY = 120  # samples of utilisation kept per device (a sparkline's worth)
+
+
+@dataclass(frozen=True, slots=True)
+class GpuProcess:
+    pid: int
+    used_memory: int | None  # bytes; None when NVML cannot tell (e.g. some vGPU/WDDM setups)
+    kind: str  # compute | graphics
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pid": self.pid, "used_memory": self.used_memory, "kind": self.kind}
+
+
+@dataclass(frozen=True, slots=True)
+class GpuDevice:
+    index: int
+    name: str
+    uuid: str | None = None
+    utilization: int | None = None  # percent of time a kernel ran
+    memory_utilization: int | None = None  # percent of time memory was read or written
+    memory_used: int | None = None  # bytes
+    memory_total: int | None = None
+    temperature: int | None = None  # degrees C
+    power: float | None = None  # watts
+    power_limit: float | None = None  # watts
+    processes: tuple[GpuProcess, ...] = ()
+    history: tuple[float, ...] = ()  # recent utilisation samples, oldest first
+    memory_history: tuple[float, ...] = ()  # recent memory use, percent of total
+    error: str | None = None  # what failed on this device (None: all fine)
+
+    @property
+    def memory_fraction(self) -> float | None:
+        if self.memory_used is None or not self.memory_total:
+            return None
+        return self.memory_used / self.memory_total
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "name": self.name,
+            "uuid": self.uuid,
+            "utilization": self.utilization,
+            "memory_utilization": self.memory_utilization,
+            "memory_used": self.memory_used,
+            "memory_total": self.memory_total,
+            "temperature": self.temperature,
+            "power": self.power,
+            "power_limit": self.power_limit,
+            "processes": [p.to_json() for p in self.processes],
+            "history": list(self.history),
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class GpuSnapshot:
+    available: bool
+    message: str  # "" when available, else why not ("no NVIDIA GPU (NVML: ...)")
+    devices: tuple[GpuDevice, ...] = ()
+    driver: str | None = None
+    time: float = 0.0
+
+    def memory_by_pid(self) -> dict[int, int]:
+        """GPU memory per pid over all devices (for ProcessCollector)."""
+        out: dict[int, int] = {}
+        for d in self.devices:
+            for p in d.processes:
+                if p.used_memory is not None:
+                    out[p.pid] = out.get(p.pid, 0) + p.used_memory
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "available": self.available,
+            "message": self.message,
+            "driver": self.driver,
+            "devices": [d.to_json() for d in self.devices],
+        }
+
+
+def _text(v: Any) -> str:
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+
+
+class GpuCollector:
+    """Polls every NVIDIA device. ``nvml`` is the pynvml module (injectable for tests)."""
+
+    def __init__(
+        self,
+        nvml: Any = None,
+        history: int = HISTORY,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._nvml = nvml
+        self.history = history
+        self.clock = clock
+        self._state = "new"  # new | ok | failed | closed
+        self._message = ""
+        self._driver: str | None = None
+        self._static: dict[int, dict[str, Any]] = {}  # per index: name, uuid, total, limit
+        self._hist: dict[int, deque[float]] = {}
+        self._mem_hist: dict[int, deque[float]] = {}
+        self._unsupported: dict[int, set[str]] = {}  # fields not to ask again
+
+    # -- life cycle
+    def _init(self) -> bool:
+        if self._state == "ok":
+            return True
+        if self._state != "new":
+            return False
+        try:
+            if self._nvml is None:
+                import pynvml
+
+                self._nvml = pynvml
+            self._nvml.nvmlInit()
+        except ImportError as e:
+            return self._fail(f"no NVIDIA GPU (nvidia-ml-py not installed: {e})")
+        except Exception as e:  # NVMLError_LibraryNotFound, _DriverNotLoaded, OSError, ...
+            return self._fail(f"no NVIDIA GPU (NVML: {_describe(e)})")
+        self._state = "ok"
+        try:
+            self._driver = _text(self._nvml.nvmlSystemGetDriverVersion())
+        except Exception:
+            self._driver = None
+        return True
+
+    def _fail(self, message: str) -> bool:
+        self._state = "failed"
+        self._message = message
+        return False
+
+    def close(self) -> None:
+        if self._state == "ok":
+            try:
+                self._nvml.nvmlShutdown()
+            except Exception:
+                pass
+        self._state = "closed"
+
+    # -- polling
+    def collect(self) -> GpuSnapshot:
+        now = self.clock()
+        if not self._init():
+            return GpuSnapshot(False, self._message or "GPU collector closed", time=now)
+        nv = self._nvml
+        try:
+            count = int(nv.nvmlDeviceGetCount())
+        except Exception as e:
+            return GpuSnapshot(
+                False, f"no NVIDIA GPU (NVML: {_describe(e)})", driver=self._driver, time=now
+            )
+        if count == 0:
+            return GpuSnapshot(
+                False, "no NVIDIA GPU (NVML: no devices)", driver=self._driver, time=now
+            )
+        devices = tuple(self._device(i) for i in range(count))
+        return GpuSnapshot(True, "", devices, self._driver, now)
+
+    def _device(self, i: int) -> GpuDevice:
+        nv = self._nvml
+        try:
+            h = nv.nvmlDeviceGetHandleByIndex(i)
+        except Exception as e:
+            self._static.pop(i, None)
+            return GpuDevice(i, "?", error=f"NVML: {_describe(e)}")
+        errors: list[str] = []
+        skip = self._unsupported.setdefault(i, set())
+
+        def ask(what: str, fn: Callable[[], Any]) -> Any:
+            if what in skip:
+                return None
+            try:
+                return fn()
+            except Exception as e:
+                if _not_supported(e):
+                    skip.add(what)  # it will not start being supported: stop asking
+                else:
+                    errors.append(f"{what}: {_describe(e)}")
+                return None
+
+        static = self._static.get(i)
+        if static is None:
+            name = ask("name", lambda: _text(nv.nvmlDeviceGetName(h)))
+            uuid = ask("uuid", lambda: _text(nv.nvmlDeviceGetUUID(h)))
+            limit = ask("power limit", lambda: nv.nvmlDeviceGetEnforcedPowerLimit(h))
+            static = {
+                "name": name or f"GPU {i}",
+                "uuid": uuid,
+                "power_limit": None if limit is None else limit / 1000.0,
+            }
+            if name is not None:  # cache only what worked
+                self._static[i] = static
+        util = ask("utilization", lambda: nv.nvmlDeviceGetUtilizationRates(h))
+        mem = ask("memory", lambda: nv.nvmlDeviceGetMemoryInfo(h))
+        temp = ask("temperature", lambda: nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU))
+        power = ask("power", lambda: nv.nvmlDeviceGetPowerUsage(h))
+        procs: dict[int, GpuProcess] = {}
+        for kind, fn_name in (
+            ("graphics", "nvmlDeviceGetGraphicsRunningProcesses"),
+            ("compute", "nvmlDeviceGetComputeRunningProcesses"),
+        ):
+            fn = getattr(nv, fn_name, None)
+            if fn is None:
+                continue
+            for p in ask(f"{kind} processes", lambda fn=fn: fn(h)) or ():
+                pid = getattr(p, "pid", None)
+                if pid is None:
+                    continue
+                used = getattr(p, "usedGpuMemory", None)
+                used = int(used) if isinstance(used, int) and used >= 0 else None
+                procs[int(pid)] = GpuProcess(int(pid), used, kind)  # compute wins
+        u = None if util is None else int(util.gpu)
+        mu = None if util is None else int(util.memory)
+        used_b = None if mem is None else int(mem.used)
+        total_b = None if mem is None else int(mem.total)
+        hist = self._hist.setdefault(i, deque(maxlen=self.history))
+        mhist = self._mem_hist.setdefault(i, deque(maxlen=self.history))
+        if u is not None:
+            hist.append(float(u))
+        if used_b is not None and total_b:
+            mhist.append(100.0 * used_b / total_b)
+        return GpuDevice(
+            index=i,
+            name=static["name"],
+            uuid=static["uuid"],
+            utilization=u,
+            memory_utilization=mu,
+            memory_used=used_b,
+            memory_total=total_b,
+            temperature=None if temp is None else int(temp),
+            power=None if power is None else power / 1000.0,
+            power_limit=static["power_limit"],
+            processes=tuple(sorted(procs.values(), key=lambda p: p.pid)),
+            history=tuple(hist),
+            memory_history=tuple(mhist),
+            error="; ".join(errors) or None,
+        )
+
+
+def _describe(e: BaseException) -> str:
+    text = str(e).strip()
+    return text or type(e).__name__
+
+
+def _not_supported(e: BaseException) -> bool:
+    try:
+        import pynvml
+    except ImportError:
+        return type(e).__name__ == "NVMLError_NotSupported"
+    return isinstance(e, pynvml.NVMLError_NotSupported) or (
+        type(e).__name__ == "NVMLError_NotSupported"
+    )
+
+
+def memory_by_pid(snapshot: GpuSnapshot | None) -> Mapping[int, int]:
+    return {} if snapshot is None else snapshot.memory_by_pid()

@@ -1,0 +1,231 @@
+"""The headless command line, run as a user runs it: real processes, simulator runs on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from collectors.simulator import spawn, write_instant_run
+
+ROOT = Path(__file__).resolve().parent.parent
+UI_MODULES = ("textual", "rich", "plotext", "textual_plotext")
+
+
+def happo_top(
+    *args: str, env: dict | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
+    e = dict(os.environ, NO_COLOR="1", COLUMNS="200")
+    e.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "tui.cli", *args],
+        capture_output=True,
+        text=True,
+        env=e,
+        cwd=ROOT,
+        check=check,
+        timeout=60,
+    )
+
+
+def test_collectors_never_import_ui_packages():
+    code = (
+        "import sys, collectors, pkgutil, importlib\n"
+        "for m in pkgutil.iter_modules(collectors.__path__):\n"
+        "    importlib.import_module('collectors.' + m.name)\n"
+        f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {UI_MODULES!r})\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert out.stdout.strip() == ""
+
+
+def test_headless_snapshot_does_not_import_ui(tmp_path):
+    code = (
+        "import sys, runpy\n"
+        f"sys.argv = ['happo-top', '--once', '--json', {str(tmp_path)!r}]\n"
+        "import io, contextlib\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    from tui.cli import main; main(sys.argv[1:])\n"
+        f"print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in {UI_MODULES!r})))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert out.stdout.strip() == ""
+
+
+@pytest.fixture
+def finished_and_partial(tmp_path):
+    root = tmp_path / "results"
+    now = time.time()
+    basic = write_instant_run(
+        root, exp_name="cuboid", preset="basic", seed=1, start_time=now - 6 * 3600, finished=True
+    )
+    safe = write_instant_run(
+        root,
+        exp_name="cuboid",
+        preset="safe",
+        seed=1,
+        start_time=now - 8 * 3600,
+        finished=False,
+        stop_at=0.475,
+        steps_per_hour=13e6,
+    )
+    return root, basic, safe
+
+
+def test_json_document(finished_and_partial):
+    root, basic, safe = finished_and_partial
+    doc = json.loads(happo_top("--once", "--json", str(root)).stdout)
+    assert doc["schema"] == 1 and doc["host"] and doc["time"] == pytest.approx(time.time(), abs=30)
+    runs = {r["path"]: r for r in doc["runs"]}
+    b, s = runs[str(basic)], runs[str(safe)]
+    required = {
+        "id",
+        "path",
+        "name",
+        "algo",
+        "env",
+        "task",
+        "exp_name",
+        "seed",
+        "started",
+        "state",
+        "step",
+        "total_steps",
+        "progress",
+        "steps_per_hour",
+        "eta",
+        "reward",
+        "checkpoints",
+        "scalars",
+        "config",
+        "health",
+        "process",
+        "errors",
+    }
+    assert required <= set(b)
+    assert b["state"] == "finished" and b["progress"] == 1.0 and b["eta"] is None
+    assert b["total_steps"] == 100_000_000 and b["step"] == 100_000_000
+    assert b["steps_per_hour"] == pytest.approx(20e6, rel=0.05)
+    assert len(b["checkpoints"]) == 40 and all(c["complete"] for c in b["checkpoints"])
+    assert [c["step"] for c in b["checkpoints"]] == [2_500_000 * k for k in range(1, 41)]
+    assert b["reward"]["tag"] == "train_episode_rewards"
+    assert b["scalars"]["train_episode_rewards"]["count"] == 200
+    assert b["config"]["algo_args.algo.max_grad_norm"] == 10.0
+    assert (b["algo"], b["env"], b["task"], b["exp_name"], b["seed"]) == (
+        "happo",
+        "mapush",
+        "go1push_mid",
+        "cuboid",
+        1,
+    )
+    # The partial run stopped at 47.5% without summary.json, hours ago: crashed (files alone).
+    assert s["state"] == "crashed" and s["progress"] == pytest.approx(0.475)
+    assert s["steps_per_hour"] == pytest.approx(13e6, rel=0.05)
+    assert s["config"]["algo_args.algo.max_grad_norm"] == 0.5
+    assert len(s["checkpoints"]) == 19
+
+
+def test_text_snapshot_width_and_no_color(finished_and_partial):
+    root, basic, safe = finished_and_partial
+    wide = happo_top("--once", "--width", "200", str(root)).stdout
+    assert "finished" in wide and "crashed" in wide and "100M/100M" in wide and "\x1b[" not in wide
+    assert "47.5M/100M" in wide
+    narrow = happo_top("--once", "--width", "60", str(root)).stdout
+    assert all(len(line) <= 60 for line in narrow.splitlines())
+    assert "finished" in narrow and "crashed" in narrow
+
+
+def test_default_root_is_results_in_cwd(finished_and_partial, tmp_path):
+    root, basic, _ = finished_and_partial
+    code = "import sys; from tui.cli import main; sys.exit(main(['--once', '--json']))"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    doc = json.loads(out.stdout)
+    assert doc["roots"] == [str(root)] and len(doc["runs"]) == 2
+
+
+def test_bad_config_file_is_a_clear_error(tmp_path):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("refresh: 2\nstall_timeout: soon\n")
+    r = happo_top("--once", "--config", str(cfg), str(tmp_path), check=False)
+    assert r.returncode == 2
+    assert f"{cfg}:2: key 'stall_timeout'" in r.stderr
+    cfg.write_text("roots: [a\n")
+    r = happo_top("--once", "--config", str(cfg), str(tmp_path), check=False)
+    assert r.returncode == 2 and str(cfg) in r.stderr and "invalid YAML" in r.stderr
+
+
+def test_unreadable_directory_is_reported_and_the_rest_is_shown(finished_and_partial):
+    """As an unprivileged user (the tests may run as root, who reads everything)."""
+    root, basic, safe = finished_and_partial
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch to an unprivileged user")
+    secret = root / "mapush" / "go1push_mid" / "happo" / "secret"
+    secret.mkdir()
+    os.chmod(secret, 0o000)
+    for p in [root, *root.parents]:  # let nobody walk down to the runs
+        if p == Path("/"):
+            break
+        os.chmod(p, os.stat(p).st_mode | 0o005)
+    # Import as root (the interpreter lives under /root), then drop to nobody before scanning.
+    code = (
+        "import os, sys, json, locale, tui.cli, collectors.runs, collectors.textview, collectors.settings\n"
+        "tui.cli.build_parser().parse_args([])\n"
+        "os.setgid(65534); os.setuid(65534)\n"
+        "sys.exit(tui.cli.main(sys.argv[1:]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, "--once", "--json", str(root)],
+        capture_output=True,
+        text=True,
+        cwd="/",
+        timeout=60,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert len(doc["runs"]) == 2
+    assert any(str(secret) in e and "Permission denied" in e for e in doc["errors"])
+
+
+def test_live_simulated_run_is_seen_growing(tmp_path):
+    root = tmp_path / "results"
+    proc = spawn(root, num_env_steps=20_000_000, duration=6, flush_secs=1, exp_name="live")
+    try:
+        steps = []
+        deadline = time.time() + 30
+        while time.time() < deadline and proc.poll() is None:
+            doc = json.loads(
+                happo_top("--once", "--json", "--stall-timeout", "30", str(root)).stdout
+            )
+            if doc["runs"]:
+                (r,) = doc["runs"]
+                assert r["path"] == str(proc.run_dir)
+                steps.append(r["step"])
+                assert r["state"] in ("starting", "running")
+            time.sleep(0.5)
+        proc.wait(30)
+        doc = json.loads(happo_top("--once", "--json", str(root)).stdout)
+        (r,) = doc["runs"]
+        assert r["state"] == "finished" and r["step"] == 20_000_000
+        assert len(set(steps)) >= 3 and steps == sorted(steps)  # seen live, moving forward
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
