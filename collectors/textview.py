@@ -140,7 +140,11 @@ def render(snapshot: Snapshot, width: int | None = None, colour: bool = False) -
     problems = [f"! {e}" for e in snapshot.errors]
     for r in snapshot.runs:
         problems += [f"! {r.name} [{r.id}]: {e}" for e in r.errors]
-    for f in (f for r in snapshot.runs for f in r.health if f.level == "bad"):
-        problems.append(f"! {f.message}")
+    for r in snapshot.runs:
+        problems += [
+            f"{'!' if f.level == 'bad' else '?'} {r.name}: {f.message}"
+            for f in r.health
+            if f.level != "ok"
+        ]
     lines.extend(p[:width] for p in problems)
     return "\n".join(lines) + "\n"
