@@ -633,7 +633,9 @@ def _signal_steps(
         )
     plan = signal_plan(target)
     if registry is not None and target.run_path:
-        registry.record_stop(target.run_path, target.pid, target.started, action)
+        # first, so that a monitor polling meanwhile shows "stopped", not "crashed"
+        with contextlib.suppress(OSError):
+            registry.record_stop(target.run_path, target.pid, target.started, action)
     sent: list[str] = []
     ended: str | None = None
     for sig, wait in steps:
@@ -861,6 +863,8 @@ def launch(
     )
     with contextlib.suppress(OSError):  # started; just not findable through the registry
         registry.add(record)
+    with contextlib.suppress(OSError):
+        registry.prune()  # records older than 30 days whose process is gone
     if reap:
         threading.Thread(
             target=_reap, args=(popen, registry, record.id), daemon=True, name="happo-top-reap"

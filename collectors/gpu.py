@@ -9,6 +9,8 @@ errors are noted once in the device's ``error``. Nothing here ever raises.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -149,10 +151,8 @@ class GpuCollector:
 
     def close(self) -> None:
         if self._state == "ok":
-            try:
+            with contextlib.suppress(Exception):
                 self._nvml.nvmlShutdown()
-            except Exception:
-                pass
         self._state = "closed"
 
     # -- polling
@@ -220,7 +220,8 @@ class GpuCollector:
             fn = getattr(nv, fn_name, None)
             if fn is None:
                 continue
-            for p in ask(f"{kind} processes", lambda fn=fn: fn(h)) or ():
+            listed = ask(f"{kind} processes", functools.partial(fn, h))
+            for p in listed or ():
                 pid = getattr(p, "pid", None)
                 if pid is None:
                     continue

@@ -109,6 +109,8 @@ class LaunchRecordLike(Protocol):
     def run_dir(self) -> str | None: ...
     @property
     def log(self) -> str | None: ...
+    @property
+    def shell(self) -> bool: ...
 
 
 class RegistryLike(Protocol):
@@ -153,6 +155,17 @@ class ProcessInfo:
     def positive(self) -> bool:
         """Identified well enough to be signalled (ownership is checked separately)."""
         return self.how_found in POSITIVE
+
+    # Read-only mapping access (``dict(info) == info.to_json()``), so code that treats
+    # ``RunSnapshot.process`` as a mapping (its JSON, the health rules) takes a ProcessInfo too.
+    def keys(self) -> list[str]:
+        return list(self.to_json())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_json()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.to_json().get(key, default)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -222,6 +235,14 @@ def training_args(argv: Sequence[str]) -> dict[str, str] | None:
         "--env": "env",
     }
     out: dict[str, str] = {}
+    if any(" " in a and "--" in a for a in argv):  # sh -c "python train.py --exp_name x"
+        words: list[str] = []
+        for a in argv:
+            try:
+                words.extend(shlex.split(a) if " " in a else [a])
+            except ValueError:
+                words.append(a)
+        argv = words
     it = iter(range(len(argv)))
     for i in it:
         a = argv[i]
@@ -289,6 +310,64 @@ def user_name(uid: int | None) -> str | None:
         except KeyError:
             _users[uid] = str(uid)
     return _users[uid]
+
+
+NETWORK_FS = frozenset(
+    {
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb3",
+        "smbfs",
+        "lustre",
+        "gpfs",
+        "beegfs",
+        "ceph",
+        "glusterfs",
+        "fuse.glusterfs",
+        "fuse.sshfs",
+        "fuse.s3fs",
+        "fuse.juicefs",
+        "fuse.gcsfuse",
+        "9p",
+        "afs",
+        "panfs",
+        "wekafs",
+        "orangefs",
+        "pvfs2",
+    }
+)
+_mounts: tuple[float, list[tuple[str, str]]] = (-1e18, [])
+
+
+def _mount_table() -> list[tuple[str, str]]:
+    """(mount point, filesystem type), longest mount point first; re-read every minute."""
+    global _mounts
+    now = time.monotonic()
+    if now - _mounts[0] < 60.0:
+        return _mounts[1]
+    table: list[tuple[str, str]] = []
+    try:
+        with open("/proc/self/mounts", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3:
+                    point = parts[1].replace("\\040", " ")
+                    table.append((point, parts[2]))
+    except OSError:
+        pass
+    table.sort(key=lambda m: len(m[0]), reverse=True)
+    _mounts = (now, table)
+    return table
+
+
+def is_network_fs(path: str) -> bool:
+    """Whether ``path`` is on a network filesystem (its writer may be on another host)."""
+    real = os.path.realpath(path)
+    for point, kind in _mount_table():
+        if real == point or real.startswith(point.rstrip("/") + "/"):
+            return kind in NETWORK_FS
+    return False
 
 
 # --------------------------------------------------------------------------- the process table
@@ -604,8 +683,10 @@ class ProcessCollector:
         self.last_scan_seconds = 0.0
         self._tracked: dict[str, _Tracked] = {}
         self._covered: set[str] = set()  # runs the last full scan looked for
+        self._seen: set[str] = set()  # runs whose process was seen at some time
         self._config_cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self._owner: dict[str, int | None] = {}
+        self._realpaths: dict[str, str] = {}
         self._sees_others = False
         self.me = os.getpid()
         self.euid = os.geteuid()
@@ -640,9 +721,20 @@ class ProcessCollector:
         return out
 
     def can_judge(self, run_path: str) -> bool:
-        """Whether a missing process means the run has none (for refine_state)."""
+        """Whether a missing process means the run has none (``process_visible`` of
+        :func:`refine_state`).
+
+        True once a full scan has looked for the run and either its process was seen before
+        (and is gone now), or the run lies on a local filesystem and its owner's processes are
+        visible to us. A run on a network filesystem (NFS, Lustre, ...) may be written from
+        another host: until its process has been seen here, the files alone decide.
+        """
         path = os.path.abspath(run_path)
         if path not in self._covered:
+            return False
+        if path in self._seen:
+            return True
+        if is_network_fs(path):
             return False
         if self.euid == 0 or self._sees_others:
             return True
@@ -652,6 +744,12 @@ class ProcessCollector:
             except OSError:
                 self._owner[path] = None
         return self._owner[path] in (None, self.euid)
+
+    def refine(self, run: RunSnapshot, proc: ProcessInfo | None, stopped_by_us: bool) -> str:
+        """:func:`refine_state` with ``process_visible`` from :meth:`can_judge`."""
+        return refine_state(
+            run.state, run, proc, stopped_by_us, process_visible=self.can_judge(run.path)
+        )
 
     def find_pid(self, pid: int) -> str | None:
         """The run path whose process (or its launcher) is ``pid``, among those tracked."""
@@ -671,12 +769,13 @@ class ProcessCollector:
             path = os.path.abspath(run)
             cfg = self._config(path)
             main = cfg.get("main_args", {}) if isinstance(cfg.get("main_args"), dict) else {}
-            logger = (cfg.get("algo_args") or {}).get("logger") or {}
+            algo_args = cfg.get("algo_args")
+            logger = algo_args.get("logger") if isinstance(algo_args, dict) else None
             parsed = parse_run_dir_name(os.path.basename(path))
             seed, started = parsed if parsed else (None, None)
             return _RunKey(
                 path,
-                os.path.realpath(path),
+                self._real(path),
                 _known(main.get("algo")) or _component(path, 2),
                 _known(main.get("env")) or _component(path, 4),
                 _known(main.get("exp_name")) or _component(path, 1),
@@ -687,7 +786,7 @@ class ProcessCollector:
             )
         return _RunKey(
             run.path,
-            os.path.realpath(run.path),
+            self._real(run.path),
             _known(run.algo) or _component(run.path, 2),
             _known(run.env) or _component(run.path, 4),
             _known(run.exp_name) or _component(run.path, 1),
@@ -696,6 +795,14 @@ class ProcessCollector:
             _known(run.config.get("algo_args.logger.log_dir")),
             run.state == FINISHED,
         )
+
+    def _real(self, path: str) -> str:
+        real = self._realpaths.get(path)
+        if real is None:
+            if len(self._realpaths) > 10_000:
+                self._realpaths.clear()
+            real = self._realpaths[path] = os.path.realpath(path)
+        return real
 
     def _config(self, path: str) -> dict[str, Any]:
         cfg_path = os.path.join(path, "config.json")
@@ -757,12 +864,14 @@ class ProcessCollector:
             new = self._track(by_path[path], pid, how, table, records)
             if new is not None:
                 self._tracked[path] = new
+                self._seen.add(path)
         self._covered = set(by_path)
         self.last_scan_seconds = time.perf_counter() - t0
 
     def _by_open_files(
         self, keys: Sequence[_RunKey], table: Mapping[int, Proc], taken: set[int]
     ) -> dict[str, tuple[int, str]]:
+        keys = [k for k in keys if not k.finished]  # summary.json: its writer is gone
         runs = {k.real: k for k in keys}
         runs.update({k.path: k for k in keys})
         prefixes = tuple(sorted({p + os.sep for p in runs}))
@@ -838,16 +947,12 @@ class ProcessCollector:
             if not cmd or is_wrapper(cmd):
                 continue
             args = None
-            q: Proc | None = p
-            for _ in range(ANCESTOR_DEPTH):
-                if q is None or q.pid <= 1:
-                    break
+            for q in (p, *self._launch_chain(p, table)):
                 if q.pid not in args_of:
                     args_of[q.pid] = training_args(self._cmdline(q) or ())
                 args = args_of[q.pid]
                 if args:
                     break
-                q = table.get(q.ppid)
             if not args:
                 continue
             candidates = [k for k in live if _args_match(args, k)]
@@ -872,7 +977,13 @@ class ProcessCollector:
                 continue
             key = by_path.get(rec.run_dir) if rec.run_dir else None
             if key is None:
-                args = training_args(tuple(rec.argv))
+                argv = tuple(rec.argv)
+                if rec.shell and argv:
+                    try:
+                        argv = tuple(shlex.split(argv[0]))
+                    except ValueError:
+                        continue
+                args = training_args(argv)
                 if args is None:
                     continue
                 cands = [k for k in keys if not k.finished and _args_match(args, k)]
@@ -915,6 +1026,20 @@ class ProcessCollector:
                 out[rec.pid] = rec
         return out
 
+    def _launch_chain(self, p: Proc, table: Mapping[int, Proc]) -> list[Proc]:
+        """The ancestors that started ``p`` on behalf of the user: wrappers (``bash train.sh``,
+        ``conda run``, ``srun``) or commands with training arguments, up to the first other
+        process (an orchestrating script, a terminal multiplexer, a test runner)."""
+        out: list[Proc] = []
+        q = table.get(p.ppid)
+        while q is not None and q.pid > 1 and len(out) < ANCESTOR_DEPTH:
+            cmd = self._cmdline(q) or ()
+            if not (is_wrapper(cmd) or training_args(cmd)):
+                break
+            out.append(q)
+            q = table.get(q.ppid)
+        return out
+
     def _cmdline(self, p: Proc) -> tuple[str, ...] | None:
         if p._cmdline is None:
             p._cmdline = self.backend.cmdline(p.pid) or ()
@@ -942,11 +1067,7 @@ class ProcessCollector:
             return None  # the pid was reused between the scan and now
         own = self._cmdline(p) or ()
         title = " ".join(own) if own else p.comm
-        chain = [p]
-        q = table.get(p.ppid)
-        while q is not None and q.pid > 1 and len(chain) <= ANCESTOR_DEPTH:
-            chain.append(q)
-            q = table.get(q.ppid)
+        chain = [p, *self._launch_chain(p, table)]
         rec = next((records[c.pid] for c in chain if c.pid in records), None)
         cmdline: tuple[str, ...] = own
         source = "title"
