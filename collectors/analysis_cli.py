@@ -24,9 +24,10 @@ from typing import Any
 from . import fmt
 from .config_diff import DiffRow, diff_configs
 from .discovery import RUN_DIR_RE, default_roots
-from .health import BAD, OK, WARN, evaluate, validate_thresholds, worst
+from .health import BAD, OK, WARN, validate_thresholds, worst
 from .model import SCHEMA, RunSnapshot, Snapshot
-from .runs import RunsCollector, find_run
+from .monitor import Monitor
+from .runs import find_run
 from .settings import ConfigError, Settings, load_settings
 
 
@@ -54,21 +55,14 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def _with_health(snap: Snapshot, settings: Settings) -> Snapshot:
-    runs = tuple(
-        dataclasses.replace(r, health=evaluate(r, settings.thresholds, now=snap.time))
-        for r in snap.runs
-    )
-    return dataclasses.replace(snap, runs=runs)
-
-
 def _collect(roots: Sequence[str], settings: Settings) -> Snapshot:
+    """Runs with their processes (which decide crashed vs running) and health findings."""
     unique = list(dict.fromkeys(os.path.abspath(r) for r in roots))
-    collector = RunsCollector(unique, settings)
+    monitor = Monitor(unique, settings, gpu=False, disk=False)
     try:
-        return _with_health(collector.collect(), settings)
+        return monitor.collect()
     finally:
-        collector.close()
+        monitor.close()
 
 
 def _is_run_dir(path: str) -> bool:

@@ -39,7 +39,6 @@ try:  # a native CRC32C, about 1 us a record from Python
 
     NATIVE_CRC = True
 except ImportError:  # pragma: no cover - depends on the environment
-    _gcrc = None
     NATIVE_CRC = False
 
     def _make_table() -> list[int]:
@@ -369,7 +368,10 @@ def _decode_records(
 
     for tag, chunks in parts.items():
         if bad is not None:
-            chunks = [tuple(x[c[0] < bad] for x in c) for c in chunks]
+            chunks = [
+                (c[0][c[0] < bad], c[1][c[0] < bad], c[2][c[0] < bad], c[3][c[0] < bad])
+                for c in chunks
+            ]
             chunks = [c for c in chunks if len(c[0])]
             if not chunks:
                 continue

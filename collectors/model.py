@@ -113,8 +113,9 @@ class RunSnapshot:
     config: Mapping[str, Any]  # flat dotted keys
     stall_after: float  # seconds without new data before the run counts as stalled
     health: tuple[Finding, ...] = ()
-    process: Mapping[str, Any] | None = None
+    process: Any = None  # a collectors.processes.ProcessInfo (to_json()), or None
     errors: tuple[str, ...] = ()
+    label: str = ""  # what tells it apart from sibling runs, e.g. "lr=3e-4 max_grad_norm=0.5"
     series: Mapping[str, SeriesView] = field(default_factory=dict, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -122,6 +123,7 @@ class RunSnapshot:
             "id": self.id,
             "path": self.path,
             "name": self.name,
+            "label": self.label,
             "layout": self.layout,
             "algo": self.algo,
             "env": self.env,
@@ -152,7 +154,7 @@ class RunSnapshot:
             },
             "config": {k: _jsonable(v) for k, v in self.config.items()},
             "health": [f.to_json() for f in self.health],
-            "process": None if self.process is None else dict(self.process),
+            "process": _to_json(self.process),
             "errors": list(self.errors),
         }
 
@@ -176,11 +178,17 @@ class Snapshot:
             "runs": [r.to_json() for r in self.runs],
             "errors": list(self.errors),
         }
-        if self.gpus is not None:
-            doc["gpus"] = self.gpus
-        if self.disks is not None:
-            doc["disks"] = self.disks
+        doc["gpus"] = _to_json(self.gpus)
+        doc["disks"] = _to_json(self.disks)
         return doc
+
+
+def _to_json(x: Any) -> Any:
+    if x is None:
+        return None
+    if hasattr(x, "to_json"):
+        return x.to_json()
+    return dict(x) if isinstance(x, Mapping) else x
 
 
 def _num(x: float | None) -> float | None:

@@ -12,7 +12,9 @@ import hashlib
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
@@ -92,12 +94,15 @@ class RunTracker:
         self._errors: dict[str, str] = {}  # source -> message (one per source)
         self.checkpoints = CheckpointScanner(self.path, self.cache, clock)
         parsed = parse_run_dir_name(os.path.basename(self.path))
-        self.seed_from_name, self.started = parsed if parsed else (None, None)
+        self.seed_from_name: int | None = parsed[0] if parsed else None
+        self.started: float | None = parsed[1] if parsed else None
         self.last_change = clock()  # when new data was last seen (our clock)
         self.points_purged = 0
         self._snapshot: RunSnapshot | None = None
         self._dirty = True
         self.finished_file = False
+        self._config_for: RunConfig | None = None
+        self._config_proxy: Mapping[str, Any] = MappingProxyType({})
 
     # -- polling ---------------------------------------------------------------------------------
 
@@ -363,7 +368,7 @@ class RunTracker:
             reward=reward,
             checkpoints=cps,
             scalars=scalars,
-            config=dict(cfg.flat),
+            config=self._config_view(),
             stall_after=stall,
             errors=errors,
             series=views,
@@ -372,6 +377,13 @@ class RunTracker:
 
     def memory_bytes(self) -> int:
         return sum(s.nbytes for s in self.series.values())
+
+    def _config_view(self) -> Mapping[str, Any]:
+        """A read-only view of the flat config, the same object while config.json is unchanged."""
+        if self._config_for is not self.config:
+            self._config_for = self.config
+            self._config_proxy = MappingProxyType(dict(self.config.flat))
+        return self._config_proxy
 
 
 def _from_path(path: str, up: int) -> str | None:

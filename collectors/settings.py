@@ -123,6 +123,13 @@ def parse_settings(text: str, path: str = "<config>") -> Settings:
         if not check(value):
             raise ConfigError(f"{path}:{line}: key '{key}' must be {what}, got {value!r}")
         values[key] = value
+    if "thresholds" in values:
+        from .health import validate_thresholds
+
+        problems = validate_thresholds(values["thresholds"])
+        if problems:
+            line = lines.get("thresholds", 1)
+            raise ConfigError(f"{path}:{line}: key 'thresholds': " + "; ".join(problems))
     if "roots" in values:
         values["roots"] = tuple(os.path.expanduser(r) for r in values["roots"])
     for k in ("refresh", "stall_timeout", "flush_secs"):

@@ -81,7 +81,7 @@ def _proc(r: RunSnapshot) -> str:
 # (header, getter, priority: lower survives longer on a narrow terminal, min width)
 _COLUMNS = [
     ("STATE", lambda r, now: f"{STATE_SYMBOLS[r.state]} {r.state}", 0),
-    ("RUN", lambda r, now: r.name, 0),
+    ("RUN", lambda r, now: f"{r.name} [{r.label}]" if r.label else r.name, 0),
     ("PROGRESS", lambda r, now: _progress(r), 1),
     ("SPEED", lambda r, now: f"{fmt.steps(r.steps_per_hour)}/h" if r.steps_per_hour else "-", 3),
     ("ETA", lambda r, now: _eta(r, now), 2),
@@ -91,6 +91,36 @@ _COLUMNS = [
     ("PID", lambda r, now: _proc(r), 6),
     ("ID", lambda r, now: r.id, 7),
 ]
+
+
+def _system_lines(snapshot: Snapshot) -> list[str]:
+    """One line for the GPUs (or why there are none) and one per filesystem holding runs."""
+    out = []
+    gpus = snapshot.gpus
+    if gpus is not None:
+        if not getattr(gpus, "available", False):
+            out.append(f"GPU   {getattr(gpus, 'message', 'no NVIDIA GPU')}")
+        for d in getattr(gpus, "devices", ()):
+            if d.error:
+                out.append(f"GPU{d.index}  {d.name}: {d.error}")
+                continue
+            util = f"{d.utilization:.0f}%" if d.utilization is not None else "-"
+            mem = (
+                f"{fmt.nbytes(d.memory_used)}/{fmt.nbytes(d.memory_total)}"
+                if d.memory_total
+                else "-"
+            )
+            temp = f"{d.temperature}C" if d.temperature is not None else "-"
+            power = f"{d.power:.0f}W" if d.power is not None else "-"
+            out.append(f"GPU{d.index}  {d.name}  util {util}  mem {mem}  {temp}  {power}")
+    disks = snapshot.disks
+    for fs in getattr(disks, "filesystems", ()):
+        need = f", running runs need {fmt.nbytes(fs.projected)} more" if fs.projected else ""
+        warn = f"  ! {fs.warning}" if fs.warning else ""
+        out.append(
+            f"DISK  {fs.mount}  {fmt.nbytes(fs.free)} free of {fmt.nbytes(fs.total)}{need}{warn}"
+        )
+    return out
 
 
 def render(snapshot: Snapshot, width: int | None = None, colour: bool = False) -> str:
@@ -105,6 +135,7 @@ def render(snapshot: Snapshot, width: int | None = None, colour: bool = False) -
         f"happo-top  {snapshot.host}  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))}"
         f"  {len(snapshot.runs)} run(s): {summary}"[:width]
     )
+    lines.extend(line[:width] for line in _system_lines(snapshot))
     if not snapshot.runs:
         roots = ", ".join(snapshot.roots)
         lines.append(

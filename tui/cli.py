@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--read-only", action="store_true", default=None, help="disable every action on runs"
     )
     p.add_argument("--width", type=int, help="text width for --once (default: the terminal's)")
+    p.add_argument(
+        "--plain",
+        action="store_true",
+        help="a refreshing plain-text view instead of the full-screen monitor",
+    )
     return p
 
 
@@ -102,10 +107,14 @@ def load_runtime(args: argparse.Namespace):
 
 
 def snapshot_once(roots, settings):
-    from collectors.runs import RunsCollector
+    """Everything once: runs, processes, GPUs, disks, health (no Textual)."""
+    from collectors.monitor import Monitor
 
-    collector = RunsCollector(roots, settings)
-    return collector.collect()
+    monitor = Monitor(roots, settings)
+    try:
+        return monitor.collect()
+    finally:
+        monitor.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,7 +140,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.json or args.once:
         return print_once(roots, settings, as_json=args.json, width=args.width)
-    return watch_text(roots, settings)
+    if args.plain:
+        return watch_text(roots, settings)
+    return run_monitor(roots, settings)
+
+
+def run_monitor(roots, settings) -> int:
+    """The full-screen Textual monitor (Textual is imported here, and only here)."""
+    from tui.app import run_app
+
+    return run_app(roots, settings)
 
 
 def print_once(roots, settings, as_json: bool = False, width: int | None = None) -> int:
@@ -148,7 +166,7 @@ def print_once(roots, settings, as_json: bool = False, width: int | None = None)
 
 
 def watch_text(roots, settings, stop_when=None) -> int:
-    """A refreshing text view (until the Textual monitor lands): Ctrl-C to quit."""
+    """A refreshing plain-text view (``--plain``: dumb terminals, logs): Ctrl-C to quit."""
     from collectors.runs import RunsCollector
     from collectors.textview import render, use_colour
 

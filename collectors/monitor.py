@@ -1,0 +1,190 @@
+"""Everything happo-top watches, as one :class:`~collectors.model.Snapshot`.
+
+The runs come from their files (:mod:`collectors.runs`); this module adds what the files cannot
+tell: the training process behind each run and the state it implies (:mod:`collectors.processes`),
+the GPUs (:mod:`collectors.gpu`), the filesystems and the space the running runs still need
+(:mod:`collectors.disk`), the health findings (:mod:`collectors.health`) and the labels of sibling
+runs (:mod:`collectors.config_diff`). The headless commands and the TUI all use it.
+
+Each part fails on its own: a broken GPU library costs the GPU line and leaves a message in the
+snapshot's ``errors``, never the runs. A run whose files, process and health did not change is
+returned as the identical object as in the previous snapshot, so a front end can skip it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .health import evaluate
+from .model import CRASHED, RUNNING, STALLED, STARTING, STOPPED, RunSnapshot, Snapshot
+from .runs import RunsCollector
+from .settings import Settings
+
+
+class Monitor:
+    def __init__(
+        self,
+        roots: Sequence[str],
+        settings: Settings | None = None,
+        clock: Callable[[], float] = time.time,
+        *,
+        processes: bool = True,
+        gpu: bool = True,
+        disk: bool = True,
+        registry: Any = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.clock = clock
+        self.runs = RunsCollector(list(roots), self.settings, clock)
+        self.registry = registry
+        self._failed: dict[str, str] = {}  # part -> why it could not even start
+        self.procs = self._start("processes", processes, self._make_procs)
+        self.gpu = self._start("gpu", gpu, self._make_gpu)
+        self.disk = self._start("disk", disk, self._make_disk)
+        self._cache: dict[str, tuple[RunSnapshot, Any, str, RunSnapshot]] = {}
+        self._labels_key: tuple = ()
+        self._labels: dict[str, str] = {}
+
+    @property
+    def roots(self) -> list[str]:
+        return self.runs.roots
+
+    # -- parts -------------------------------------------------------------------------------
+
+    def _start(self, name: str, wanted: bool, make: Callable[[], Any]) -> Any:
+        if not wanted:
+            return None
+        try:
+            return make()
+        except Exception as e:  # a missing library, a broken /proc: that part only
+            self._failed[name] = f"{name} collector unavailable: {type(e).__name__}: {e}"
+            return None
+
+    def _make_procs(self) -> Any:
+        from .control import Registry
+        from .processes import ProcessCollector
+
+        if self.registry is None:
+            self.registry = Registry()
+        return ProcessCollector(registry=self.registry, clock=self.clock)
+
+    def _make_gpu(self) -> Any:
+        from .gpu import GpuCollector
+
+        return GpuCollector(clock=self.clock)
+
+    def _make_disk(self) -> Any:
+        from .disk import DiskCollector
+
+        return DiskCollector(self.roots, clock=self.clock)
+
+    @property
+    def tracks_processes(self) -> bool:
+        """Whether "no process" means there is none (the process part works)."""
+        return self.procs is not None
+
+    # -- polling -----------------------------------------------------------------------------
+
+    def collect(self) -> Snapshot:
+        snap = self.runs.collect()
+        errors = [*snap.errors, *self._failed.values()]
+        gpus = None
+        if self.gpu is not None:
+            try:
+                gpus = self.gpu.collect()
+            except Exception as e:
+                errors.append(f"GPU collector failed: {type(e).__name__}: {e}")
+        infos: dict[str, Any] | None = None
+        if self.procs is not None and snap.runs:
+            try:
+                mem = gpus.memory_by_pid() if gpus is not None and gpus.available else None
+                infos = self.procs.collect(snap.runs, mem)
+            except Exception as e:
+                errors.append(f"process collector failed: {type(e).__name__}: {e}")
+        stopped = self._stopped_runs()
+        runs = [self._run(r, infos, stopped) for r in snap.runs]
+        live = {r.path for r in runs}
+        for path in [p for p in self._cache if p not in live]:
+            del self._cache[path]
+        runs = self._label(runs)
+        disks = None
+        if self.disk is not None:
+            try:
+                disks = self.disk.collect(runs)
+            except Exception as e:
+                errors.append(f"disk collector failed: {type(e).__name__}: {e}")
+        return dataclasses.replace(
+            snap, runs=tuple(runs), gpus=gpus, disks=disks, errors=tuple(errors)
+        )
+
+    def _stopped_runs(self) -> set[str]:
+        if self.registry is None:
+            return set()
+        try:
+            return set(self.registry.stopped_runs())
+        except Exception:
+            return set()
+
+    def _run(self, r: RunSnapshot, infos: dict[str, Any] | None, stopped: set[str]) -> RunSnapshot:
+        """The run with its process, the state that implies, and its health findings."""
+        info = infos.get(r.path) if infos is not None else None
+        state = r.state
+        if infos is not None and self.procs is not None:
+            try:
+                state = self.procs.refine(r, info, r.path in stopped)
+            except Exception:
+                state = r.state
+        cached = self._cache.get(r.path)
+        if cached and cached[0] is r and cached[1] == info and cached[2] == state:
+            return cached[3]
+        changes: dict[str, Any] = {"process": info}
+        if state != r.state:
+            changes["state"] = state
+            if state in (CRASHED, STOPPED):
+                changes.update(eta=None, ended=r.last_data)
+            elif state in (RUNNING, STARTING, STALLED):
+                changes["ended"] = None
+        new = dataclasses.replace(r, **changes)
+        try:
+            findings = evaluate(new, self.settings.thresholds, now=self.clock())
+        except Exception as e:  # a rule tripping on odd data must not cost the run
+            findings = ()
+            new = dataclasses.replace(
+                new, errors=(*new.errors, f"health rules failed: {type(e).__name__}: {e}")
+            )
+        new = dataclasses.replace(new, health=tuple(findings))
+        self._cache[r.path] = (r, info, state, new)
+        return new
+
+    def _label(self, runs: list[RunSnapshot]) -> list[RunSnapshot]:
+        """Sibling runs (one experiment) are labelled by the config keys that tell them apart."""
+        key = tuple((r.id, id(r.config)) for r in runs)
+        if key != self._labels_key:
+            from .config_diff import run_labels
+
+            try:
+                self._labels = run_labels(runs)
+            except Exception:
+                self._labels = {}
+            self._labels_key = key
+        out = []
+        for r in runs:
+            label = self._labels.get(r.id, "")
+            out.append(r if r.label == label else dataclasses.replace(r, label=label))
+            if out[-1] is not r:
+                cached = self._cache.get(r.path)
+                if cached is not None:  # keep returning the same object while nothing changes
+                    self._cache[r.path] = (*cached[:3], out[-1])
+        return out
+
+    def close(self) -> None:
+        for part in (self.procs, self.gpu, self.disk):
+            close = getattr(part, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    close()
+        self.runs.close()
