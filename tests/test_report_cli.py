@@ -94,7 +94,17 @@ def runs(tmp_path_factory):
         "critic/value_loss": np.r_[np.full(12, 0.4), np.nan, np.full(7, 0.3)],
     }
     nan_run = write_handmade_run(base / "nan" / "results", "2025-11-20-10-00-00", nan_values, True)
-    return {
+    # The live run's trainer: a real process holding the run's progress.txt open for writing,
+    # as HARL does, so the process collector finds it and the run counts as running.
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; f = open(sys.argv[1], 'a'); time.sleep(600)",
+            str(live / "progress.txt"),
+        ]
+    )
+    yield {
         "base": base,
         "basic": basic,
         "safe_done": safe_done,
@@ -102,6 +112,8 @@ def runs(tmp_path_factory):
         "crashed": crashed,
         "nan": nan_run,
     }
+    holder.kill()
+    holder.wait()
 
 
 # -- check --------------------------------------------------------------------------------------
