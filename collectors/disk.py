@@ -24,6 +24,7 @@ from typing import Any
 from .fmt import nbytes
 from .model import RUNNING, STALLED, STARTING, RunSnapshot
 from .run_config import LAYOUT_B_SAVE_STEPS
+from .run_config import as_int as _int
 
 HOT_WINDOW = 600.0  # seconds: files modified this recently are re-stat'ed at every refresh
 FULL_REFRESH = 300.0  # seconds between re-stats of every file (settled files seldom change)
@@ -240,16 +241,6 @@ class TreeSizer:
 
 
 # --------------------------------------------------------------------------- projection
-
-
-def _int(v: Any) -> int | None:
-    if isinstance(v, bool) or v is None:
-        return None
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return None
-    return int(x) if x == x and abs(x) != float("inf") else None
 
 
 def save_interval(run: RunSnapshot) -> int | None:

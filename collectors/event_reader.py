@@ -207,16 +207,10 @@ class EventFileReader:
         while pos + HEADER <= n:
             length = unpack(buf, pos)[0]
             end = pos + HEADER + length + FOOTER
-            if not 0 < length <= MAX_RECORD:
-                pos = self._back_up(buf, offs, lens, pos)
-                nxt = self._resync(buf, pos, at_eof)
-                if nxt is None:
-                    break
-                pos = nxt
-                continue
-            if end > n:
-                if not at_eof or self._header_ok(buf, pos):
-                    break  # continues in the next chunk, or is still being written: retry
+            plausible = 0 < length <= MAX_RECORD
+            if plausible and end > n and (not at_eof or self._header_ok(buf, pos)):
+                break  # continues in the next chunk, or is still being written: retry
+            if not plausible or end > n:  # garbage: find the next sound record
                 pos = self._back_up(buf, offs, lens, pos)
                 nxt = self._resync(buf, pos, at_eof)
                 if nxt is None:

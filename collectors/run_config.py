@@ -41,7 +41,8 @@ def lookup(flat: Mapping[str, Any], key: str) -> Any:
     return None
 
 
-def _int(v: Any) -> int | None:
+def as_int(v: Any) -> int | None:
+    """A config number as an int (``100000000.0`` -> 100000000); None for anything else."""
     if isinstance(v, bool) or v is None:
         return None
     try:
@@ -67,12 +68,12 @@ class RunConfig:
 
     @property
     def num_env_steps(self) -> int | None:
-        return _int(self.flat.get("algo_args.train.num_env_steps"))
+        return as_int(self.flat.get("algo_args.train.num_env_steps"))
 
     @property
     def steps_per_update(self) -> int | None:
-        el = _int(self.flat.get("algo_args.train.episode_length"))
-        nr = _int(self.flat.get("algo_args.train.n_rollout_threads"))
+        el = as_int(self.flat.get("algo_args.train.episode_length"))
+        nr = as_int(self.flat.get("algo_args.train.n_rollout_threads"))
         return el * nr if el and nr else None
 
     @property
@@ -82,14 +83,14 @@ class RunConfig:
 
     @property
     def log_every_steps(self) -> int | None:
-        li = _int(self.flat.get("algo_args.train.log_interval"))
+        li = as_int(self.flat.get("algo_args.train.log_interval"))
         spu = self.steps_per_update
         return li * spu if li and spu else None
 
     @property
     def last_log_step(self) -> int | None:
         """The step of the last log point HARL will write (``episode % log_interval == 0``)."""
-        li = _int(self.flat.get("algo_args.train.log_interval"))
+        li = as_int(self.flat.get("algo_args.train.log_interval"))
         updates, spu = self.total_updates, self.steps_per_update
         if not (li and updates and spu):
             return None
@@ -98,7 +99,7 @@ class RunConfig:
     def save_every_steps(self, layout: str) -> int | None:
         if layout == "B":
             return LAYOUT_B_SAVE_STEPS
-        ei = _int(self.flat.get("algo_args.train.eval_interval"))
+        ei = as_int(self.flat.get("algo_args.train.eval_interval"))
         spu = self.steps_per_update
         return ei * spu if ei and spu else None
 
@@ -121,7 +122,7 @@ class RunConfig:
 
     @property
     def seed(self) -> int | None:
-        return _int(self.flat.get("algo_args.seed.seed"))
+        return as_int(self.flat.get("algo_args.seed.seed"))
 
 
 def load_config(path: str, previous: RunConfig | None = None) -> RunConfig:
