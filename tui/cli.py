@@ -167,10 +167,10 @@ def print_once(roots, settings, as_json: bool = False, width: int | None = None)
 
 def watch_text(roots, settings, stop_when=None) -> int:
     """A refreshing plain-text view (``--plain``: dumb terminals, logs): Ctrl-C to quit."""
-    from collectors.runs import RunsCollector
+    from collectors.monitor import Monitor
     from collectors.textview import render, use_colour
 
-    collector = RunsCollector(roots, settings)
+    collector = Monitor(roots, settings)
     colour = use_colour()
     previous = None
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))

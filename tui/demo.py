@@ -2,13 +2,16 @@
 
 Writes one finished "basic" run (as if it had trained for five hours) and starts three live
 simulated trainers (a "safe" run, a second "basic" seed, and one that crashes part-way) in a
-temporary results directory, then opens the monitor on them. The simulated trainers are stopped
-(SIGINT, as a user would) when the demo quits; the directory is removed unless ``--keep``.
+temporary results directory, then opens the monitor on them. The config has a launch preset that
+starts one more simulated run (``l`` in the monitor). The simulated trainers, and any run launched
+from the demo, are stopped (SIGINT, as a user would) when the demo quits; the directory is removed
+unless ``--keep``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -53,6 +56,43 @@ def stop_demo_runs(procs: list[subprocess.Popen], grace: float = 5.0) -> None:
             p.wait()
 
 
+def demo_presets(root: str, base: str, duration: float) -> dict:
+    """A launch preset that starts one more simulated run in the demo's results directory."""
+    argv = [sys.executable, "-u", "-m", "collectors.simulator", "--root", root]
+    argv += ["--config-preset", "safe", "--seed", "7", "--duration", f"{duration:g}"]
+    argv += ["--flush-secs", "2", "--layout", "B", "--checkpoint-every", "10000000"]
+    return {
+        "simulated-safe": {
+            "argv": argv,
+            "cwd": base,
+            "env": {"PYTHONPATH": _package_root()},
+            "log": "launched-safe.log",
+        }
+    }
+
+
+def _package_root() -> str:
+    import collectors
+
+    return os.path.dirname(os.path.dirname(os.path.abspath(collectors.__file__)))
+
+
+def stop_launched(launched: list, grace: float = 5.0) -> None:
+    """SIGINT the runs launched from the demo (their own sessions), SIGKILL what stays."""
+    popens = [lr.popen for lr in launched if getattr(lr, "popen", None) is not None]
+    for p in popens:
+        if p.poll() is None:
+            with contextlib.suppress(OSError):
+                os.killpg(p.pid, signal.SIGINT)
+    deadline = time.time() + grace
+    for p in popens:
+        try:
+            p.wait(max(deadline - time.time(), 0.1))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(OSError):
+                os.killpg(p.pid, signal.SIGKILL)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="happo-top demo", description=__doc__.splitlines()[0])
     ap.add_argument(
@@ -72,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="print one snapshot after a few seconds and quit (for scripts)",
     )
+    ap.add_argument(
+        "--plain", action="store_true", help="a plain-text view instead of the full-screen monitor"
+    )
+    ap.add_argument("--read-only", action="store_true", help="disable every action on runs")
     args = ap.parse_args(argv)
 
     from collectors.settings import Settings
@@ -80,17 +124,32 @@ def main(argv: list[str] | None = None) -> int:
     root = os.path.join(base, "results")
     os.makedirs(root, exist_ok=True)
     # Simulated trainers flush every 2 s and log every few seconds: scale the stall rules to them.
-    settings = Settings(refresh=1.0, stall_timeout=10.0, flush_secs=2.0)
+    settings = Settings(
+        refresh=1.0,
+        stall_timeout=10.0,
+        flush_secs=2.0,
+        read_only=args.read_only,
+        presets=demo_presets(root, base, args.duration),
+    )
     procs = start_demo_runs(root, args.duration, quiet=not args.once)
+    actions = None
     try:
         from tui.cli import print_once, watch_text
 
         if args.once:
             time.sleep(4)
             return print_once([root], settings)
-        return watch_text([root], settings)
+        if args.plain:
+            return watch_text([root], settings)
+        from tui.actions import Actions
+        from tui.app import run_app
+
+        actions = None if settings.read_only else Actions(settings)
+        return run_app([root], settings, actions=actions)
     finally:
         stop_demo_runs(procs)
+        if actions is not None:
+            stop_launched(actions.launched)
         if args.keep or args.dir:
             print(f"simulated runs kept in {root}", file=sys.stderr)
         else:

@@ -1,0 +1,175 @@
+"""End to end: the installed ``happo-top`` in a real terminal (tmux on a private socket) watching a
+simulated trainer; keys are sent with ``send-keys`` and the screen is read with ``capture-pane``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from collectors.simulator import spawn, write_instant_run
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def happo_top_argv() -> list[str]:
+    """The installed console script next to this Python, else the module."""
+    script = Path(sys.executable).with_name("happo-top")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "tui.cli"]
+
+
+class Tmux:
+    def __init__(self, socket: str) -> None:
+        self.socket = socket
+        self.session = "happo"
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=check
+        )
+
+    def start(self, argv: list[str], width: int, height: int, env: dict[str, str]) -> None:
+        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+        # No COLUMNS/LINES: a fixed size from the environment would hide every resize.
+        command = (
+            f"cd {shlex.quote(str(ROOT))} && exec env -u COLUMNS -u LINES {exports} "
+            f"{shlex.join(argv)}"
+        )
+        self.run(
+            "new-session", "-d", "-s", self.session, "-x", str(width), "-y", str(height), command
+        )
+        self.run("set-option", "-t", self.session, "remain-on-exit", "on")
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", self.session).stdout
+
+    def keys(self, *keys: str) -> None:
+        self.run("send-keys", "-t", self.session, *keys)
+
+    def wait_for(self, predicate, timeout: float = 20.0, what: str = "") -> str:
+        deadline = time.monotonic() + timeout
+        shown = ""
+        while time.monotonic() < deadline:
+            shown = self.screen()
+            if predicate(shown):
+                return shown
+            time.sleep(0.2)
+        size = self.run(
+            "display",
+            "-p",
+            "-t",
+            self.session,
+            "#{window_width}x#{window_height} dead=#{pane_dead}",
+        )
+        raise AssertionError(
+            f"timed out waiting for {what}; the screen ({size.stdout.strip()}):\n{shown}"
+        )
+
+    def dead(self) -> bool:
+        out = self.run("list-panes", "-t", self.session, "-F", "#{pane_dead}", check=False)
+        return out.returncode != 0 or out.stdout.strip() == "1"
+
+    def kill(self) -> None:
+        pids = self.run("list-panes", "-a", "-F", "#{pane_pid}", check=False).stdout.split()
+        self.run("kill-server", check=False)
+        base = os.environ.get("TMUX_TMPDIR") or "/tmp"
+        with contextlib.suppress(OSError):  # the private socket file
+            os.unlink(os.path.join(base, f"tmux-{os.getuid()}", self.socket))
+        for pid in pids:  # the monitor, if the server left it behind
+            with contextlib.suppress(psutil.Error, ValueError):
+                psutil.Process(int(pid)).kill()
+
+
+@pytest.fixture
+def tmux():
+    t = Tmux(f"happo-test-{os.getpid()}")
+    try:
+        yield t
+    finally:
+        t.kill()
+
+
+@pytest.fixture
+def trainer(tmp_path):
+    root = tmp_path / "results"
+    proc = spawn(
+        root,
+        exp_name="e2e",
+        num_env_steps=10_000_000,
+        duration=300.0,
+        flush_secs=0.5,
+        n_rollout_threads=100,
+    )
+    try:
+        yield root, proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+def monitor_env() -> dict[str, str]:
+    env = {"TERM": "xterm-256color", "PYTHONPATH": str(ROOT)}
+    for k in ("XDG_STATE_HOME", "XDG_CONFIG_HOME", "NO_COLOR", "PATH", "HOME"):
+        if k in os.environ:
+            env[k] = os.environ[k]
+    return env
+
+
+def test_stop_a_run_from_the_monitor(tmux, trainer):
+    root, proc = trainer
+    tmux.start([*happo_top_argv(), str(root), "--refresh", "0.5"], 120, 40, monitor_env())
+    screen = tmux.wait_for(
+        lambda s: f"pid {proc.pid}" in s and "running" in s, what="the run with its process"
+    )
+    assert "happo-top" in screen and "1 run" in screen
+    tmux.keys("s")
+    dialog = tmux.wait_for(lambda s: "Stop run" in s, what="the stop confirmation")
+    assert str(proc.pid) in dialog  # the pid ...
+    assert "e2e" in dialog  # ... the run ...
+    assert "command" in dialog  # ... and the command are named
+    tmux.keys("y")
+    proc.wait(15)  # the trainer got SIGINT and exited
+    assert not psutil.pid_exists(proc.pid) or psutil.Process(proc.pid).status() == "zombie"
+    tmux.wait_for(
+        lambda s: "# stopped" in s and "no process (stopped)" in s,
+        what="the panel to say stopped",
+    )
+    tmux.wait_for(lambda s: "SIGINT" in s, what="the notification saying how it ended")
+    tmux.keys("q")
+    tmux.wait_for(lambda s: tmux.dead(), timeout=10, what="the monitor to quit")
+
+
+def test_compact_80x24_and_quit_leaves_runs_alone(tmux, trainer, tmp_path):
+    root, proc = trainer
+    write_instant_run(root, exp_name="e2e", num_env_steps=10_000_000, n_rollout_threads=100)
+    tmux.start([*happo_top_argv(), str(root), "--refresh", "0.5"], 80, 24, monitor_env())
+    screen = tmux.wait_for(
+        lambda s: "finished" in s and f"pid {proc.pid}" in s, what="both runs, compact"
+    )
+    lines = screen.splitlines()
+    assert len(lines) <= 24 and all(len(line) <= 80 for line in lines)
+    assert "2 runs" in lines[0]
+    assert "s Stop" in screen and "q Quit" in screen  # the keys fit
+    assert "= finished" in screen
+    assert "> running" in screen or "~ starting" in screen
+    tmux.run("resize-window", "-t", tmux.session, "-x", "60", "-y", "20")
+    tmux.wait_for(lambda s: max(len(x) for x in s.splitlines()) <= 60, what="a 60x20 layout")
+    tmux.run("resize-window", "-t", tmux.session, "-x", "160", "-y", "40")
+    tmux.wait_for(lambda s: "seed 1" in s, what="the full layout again")
+    tmux.keys("q")
+    tmux.wait_for(lambda s: tmux.dead(), timeout=10, what="the monitor to quit")
+    time.sleep(0.5)
+    assert proc.poll() is None  # quitting never stops a run

@@ -1,0 +1,599 @@
+"""The Textual monitor driven with Pilot and fake sources: keys, modals, filter, read-only, sizes."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import pytest
+
+from collectors.settings import Settings
+from tests.tui_fakes import (
+    NOW,
+    FakeActions,
+    FakeHost,
+    FakeSources,
+    aio,
+    fixed_clock,
+    make_run,
+    snapshot,
+    standard_runs,
+)
+from tui.actions import Outcome
+from tui.app import HappoTopApp, make_app
+from tui.widgets.compare import CompareScreen
+from tui.widgets.detail import RunDetailScreen
+from tui.widgets.main_screen import MainScreen, grid_shape
+from tui.widgets.modals import ConfirmModal, HelpScreen, LaunchModal, RestartModal
+from tui.widgets.run_panel import RunPanel
+from tui.widgets.system_strip import HeaderBar, SystemStrip
+
+PRESETS = {"cuboid": {"argv": ["python", "train.py", "--exp_name", "cuboid"], "cwd": "/tmp"}}
+
+
+def build(
+    sources: FakeSources | None = None, read_only: bool = False, **settings_kw
+) -> tuple[HappoTopApp, FakeSources, FakeActions]:
+    settings = Settings(refresh=0.2, read_only=read_only, presets=PRESETS, **settings_kw)
+    sources = sources or FakeSources()
+    actions = FakeActions(settings)
+    app = make_app(
+        sources,
+        settings,
+        actions=None if read_only else actions,
+        host=FakeHost(),
+        clock=fixed_clock,
+    )
+    app.animation_level = "none"  # tab underlines and scrolling would slow every key down
+    return app, sources, actions
+
+
+async def until(pilot, cond, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        await pilot.pause(0.02)
+
+
+async def started(pilot, app: HappoTopApp) -> None:
+    await until(pilot, lambda: app.polls > 0 and len(panels(app)) == len(app.snapshot.runs))
+    await pilot.pause()
+
+
+def panels(app: HappoTopApp) -> list[RunPanel]:
+    return [p for p in app.main.query(RunPanel) if p.display and not p.removing]
+
+
+def text(widget) -> str:
+    return widget.render().plain
+
+
+async def focus_run(pilot, app: HappoTopApp, name: str) -> RunPanel:
+    panel = next(p for p in panels(app) if p.run.name == name)
+    panel.focus()
+    await pilot.pause()
+    assert app.main.selected_id == panel.run_id
+    return panel
+
+
+def screen_text(app: HappoTopApp) -> str:
+    strips = app.screen._compositor.render_strips()
+    return "\n".join("".join(seg.text for seg in strip).rstrip() for strip in strips)
+
+
+# -- the main screen -----------------------------------------------------------------------------
+
+
+@aio
+async def test_main_screen_shows_every_run_with_state_progress_and_process():
+    app, sources, _ = build()
+    async with app.run_test(size=(160, 45)) as pilot:
+        await started(pilot, app)
+        by_name = {p.run.name: p for p in panels(app)}
+        assert set(by_name) == {"basic", "safe", "crashy"}
+        safe = text(by_name["safe"])
+        assert "> running" in safe and "47.5M / 100M 48%" in safe
+        assert "13M/h" in safe and "ETA" in safe and "left" in safe
+        assert "reward" in safe and "best" in safe and "ckpt 19" in safe
+        assert "pid 80319" in safe and "cpu 98%" in safe and "rss 2.0G" in safe
+        assert "grad 0.43/0.5" in safe  # against max_grad_norm
+        assert "agent1 grad norm above clip" in safe  # the worst finding
+        assert "no process (crashed)" in text(by_name["crashy"])
+        assert "done" in text(by_name["basic"]) and "took 5h00m" in text(by_name["basic"])
+        head = text(app.main.query_one(HeaderBar))
+        assert "gpu-box" in head and "3 runs" in head and "1 > running" in head
+        assert "1 x crashed" in head
+        strip = text(app.main.query_one(SystemStrip))
+        assert "GPU0" in strip and "87%" in strip and "62°C" in strip and "310W" in strip
+        assert "CPU" in strip and "RAM" in strip
+        # side by side: the first two panels share a row on a wide terminal
+        regions = [p.region for p in panels(app)]
+        assert regions[0].y == regions[1].y and regions[0].x < regions[1].x
+
+
+@aio
+async def test_nothing_is_rebuilt_when_the_snapshot_did_not_change():
+    app, sources, _ = build()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        before = {p.run_id: p.builds for p in panels(app)}
+        polls = app.polls
+        await until(pilot, lambda: app.polls >= polls + 5)
+        assert {p.run_id: p.builds for p in panels(app)} == before
+        # a changed run redraws that panel only
+        runs = list(sources.snap.runs)
+        runs[1] = dataclasses.replace(runs[1], step=48_000_000, progress=0.48)
+        sources.set_runs(tuple(runs))
+        await until(pilot, lambda: "48M / 100M" in text(panels(app)[1]))
+        after = {p.run_id: p.builds for p in panels(app)}
+        changed = [rid for rid in after if after[rid] != before[rid]]
+        assert changed == [runs[1].id]
+
+
+@aio
+async def test_polls_never_overlap_and_the_event_loop_stays_free():
+    sources = FakeSources()
+    sources.delay = 1.0  # much slower than the 0.2 s refresh
+    app, _, _ = build(sources)
+    async with app.run_test(size=(100, 30)) as pilot:
+        t0 = time.monotonic()
+        await pilot.press("question_mark")  # the UI answers while a poll is in flight
+        assert isinstance(app.screen, HelpScreen)
+        assert time.monotonic() - t0 < 0.8
+        await until(pilot, lambda: sources.calls >= 2, timeout=5)
+        assert sources.max_in_collect == 1
+    deadline = time.monotonic() + 3
+    while not sources.closed and time.monotonic() < deadline:  # closed by its poll thread
+        time.sleep(0.02)
+    assert sources.closed
+
+
+@aio
+async def test_a_failing_collector_degrades_and_recovers():
+    app, sources, _ = build()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await started(pilot, app)
+        sources.fail = "disk on fire"
+        await until(pilot, lambda: "disk on fire" in text(app.main.query_one(HeaderBar)))
+        assert len(panels(app)) == 3  # the last good data stays on screen
+        assert app.is_running
+        sources.fail = None
+        await until(pilot, lambda: "disk on fire" not in text(app.main.query_one(HeaderBar)))
+
+
+@aio
+async def test_runs_appear_and_disappear_in_order():
+    app, sources, _ = build()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        runs = standard_runs()
+        extra = make_run("newer", preset="safe", seed=9, step=1_000_000, run_id="dddd0004")
+        sources.set_runs((runs[0], extra, runs[1], runs[2]))
+        await until(pilot, lambda: len(panels(app)) == 4)
+        assert [p.run.name for p in panels(app)] == ["basic", "newer", "safe", "crashy"]
+        sources.set_runs((runs[0], runs[2]))
+        await until(pilot, lambda: len(panels(app)) == 2)
+        assert [p.run.name for p in panels(app)] == ["basic", "crashy"]
+
+
+@aio
+async def test_missing_gpu_and_process_info_render_gracefully():
+    runs = tuple(dataclasses.replace(r, process=None) for r in standard_runs())
+    sources = FakeSources(snapshot(runs, gpus=None))
+    sources.tracks_processes = False
+    app, _, _ = build(sources)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        safe = next(p for p in panels(app) if p.run.name == "safe")
+        assert "no process info" in text(safe)
+        assert "GPU -" in text(app.main.query_one(SystemStrip))
+        await focus_run(pilot, app, "safe")
+        assert app.check_action("stop", ()) is None  # greyed out: no process to signal
+
+
+@aio
+async def test_no_runs_says_where_it_looked():
+    sources = FakeSources(snapshot(()))
+    app, _, _ = build(sources)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.polls > 0)
+        await pilot.pause()
+        assert "No HARL runs" in screen_text(app) and "/runs" in screen_text(app)
+
+
+# -- actions -------------------------------------------------------------------------------------
+
+
+@aio
+async def test_stop_asks_first_and_defaults_to_no():
+    app, _, actions = build()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await focus_run(pilot, app, "safe")
+        assert app.check_action("stop", ()) is True
+        await pilot.press("s")
+        assert isinstance(app.screen, ConfirmModal)
+        body = str(app.screen.query_one("#dialog-body").render())
+        assert "80319" in body and "train.py --exp_name cuboid" in body and "/runs/safe" in body
+        assert app.screen.focused.id == "no"
+        await pilot.press("enter")  # Enter right away answers No
+        assert not isinstance(app.screen, ConfirmModal)
+        assert actions.executed == []
+        await pilot.press("s")
+        await pilot.press("y")
+        await until(pilot, lambda: actions.executed)
+        plan, kw = actions.executed[0]
+        assert plan.action == "stop" and plan.pid == 80319 and plan.run_path == "/runs/safe"
+        assert kw == {}
+
+
+@aio
+async def test_kill_and_notification():
+    app, _, actions = build()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await focus_run(pilot, app, "safe")
+        await pilot.press("k")
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("tab", "enter")  # from No to Yes
+        await until(pilot, lambda: actions.executed)
+        assert actions.executed[0][0].action == "kill"
+        await until(pilot, lambda: any("done (fake)" in str(n.message) for n in app._notifications))
+
+
+@aio
+async def test_a_stop_that_leaves_the_process_alive_offers_sigkill():
+    app, _, actions = build()
+
+    def survive(plan, **kw):
+        actions.executed.append((plan, kw))
+        if plan.action == "stop":
+            return Outcome(False, "pid 80319 is still running", still_alive=True, plan=plan)
+        return Outcome(True, "killed", plan=plan)
+
+    actions.execute = survive
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await focus_run(pilot, app, "safe")
+        await pilot.press("s", "y")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        assert "still running" in str(app.screen.query_one("#dialog-title").render())
+        await pilot.press("y")
+        await until(pilot, lambda: len(actions.executed) == 2)
+        assert [p.action for p, _ in actions.executed] == ["stop", "kill"]
+
+
+@aio
+async def test_actions_are_greyed_out_without_a_process():
+    app, _, actions = build()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await focus_run(pilot, app, "basic")  # finished: no process
+        assert app.check_action("stop", ()) is None
+        assert app.check_action("kill", ()) is None
+        assert app.check_action("restart", ()) is True
+        await pilot.press("s")
+        assert isinstance(app.screen, MainScreen)
+        assert actions.executed == []
+
+
+@aio
+async def test_restart_asks_whether_to_resume():
+    app, _, actions = build()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await focus_run(pilot, app, "safe")
+        await pilot.press("r")
+        assert isinstance(app.screen, RestartModal)
+        assert app.screen.focused.id == "cancel"
+        assert "rl_model_47500000_steps" in str(app.screen.query_one("#dialog-note").render())
+        await pilot.click("#resume")
+        await until(pilot, lambda: actions.executed)
+        plan, kw = actions.executed[0]
+        assert plan.action == "restart" and kw == {"resume": True} and plan.pid == 80319
+
+
+@aio
+async def test_launch_a_preset_or_a_command():
+    app, _, actions = build()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await pilot.press("l")
+        assert isinstance(app.screen, LaunchModal)
+        await pilot.press("enter")  # the first preset
+        assert isinstance(app.screen, ConfirmModal)
+        assert "train.py --exp_name cuboid" in str(app.screen.query_one("#dialog-body").render())
+        await pilot.press("y")
+        await until(pilot, lambda: actions.executed)
+        assert actions.executed[0][0].action == "launch"
+        assert actions.executed[0][0].spec.preset == "cuboid"
+        # a typed command
+        await pilot.press("l")
+        box = app.screen.query_one("#command")
+        box.focus()
+        box.value = "python x.py --seed 2"
+        await pilot.press("enter")
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("y")
+        await until(pilot, lambda: len(actions.executed) == 2)
+        assert actions.executed[1][0].spec.argv == ("python", "x.py", "--seed", "2")
+
+
+@aio
+async def test_read_only_greys_out_and_refuses_every_action():
+    app, _, actions = build(read_only=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await focus_run(pilot, app, "safe")
+        for action in ("stop", "kill", "restart", "launch"):
+            assert app.check_action(action, ()) is None
+        for key in ("s", "k", "r", "l"):
+            await pilot.press(key)
+            assert isinstance(app.screen, MainScreen)
+        app.action_stop()  # even called directly (command palette, a stray key)
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        assert any("read-only" in str(n.message) for n in app._notifications)
+        assert "read-only" in text(app.main.query_one(HeaderBar))
+        assert not app.palette_allows("stop")
+    assert actions.executed == []
+
+
+@aio
+async def test_actions_are_not_offered_behind_a_dialog():
+    app, _, _ = build()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await focus_run(pilot, app, "safe")
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        assert app.check_action("stop", ()) is False
+        await pilot.press("escape")
+        assert app.check_action("stop", ()) is True
+
+
+# -- navigation, filter, marks, screens ----------------------------------------------------------
+
+
+@aio
+async def test_filter_hides_runs_and_escape_clears_it():
+    app, _, _ = build()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await pilot.press("slash", *"cra")
+        await until(pilot, lambda: [p.run.name for p in panels(app)] == ["crashy"])
+        assert "1/3 runs" in text(app.main.query_one(HeaderBar))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.focused, RunPanel))
+        assert app.focused.run.name == "crashy"
+        await pilot.press("escape")
+        await until(pilot, lambda: len(panels(app)) == 3)
+        await pilot.press("slash", *"zz")
+        await until(pilot, lambda: not panels(app))
+        assert "No run matches" in screen_text(app)
+        await pilot.press("escape")
+        await until(pilot, lambda: len(panels(app)) == 3)
+
+
+@aio
+async def test_arrow_keys_move_between_panels_in_the_grid():
+    app, _, _ = build()
+    async with app.run_test(size=(130, 40)) as pilot:  # two columns
+        await started(pilot, app)
+        assert app.main.columns == 2
+        names = [p.run.name for p in panels(app)]
+        await focus_run(pilot, app, names[0])
+        await pilot.press("right")
+        assert app.focused.run.name == names[1]
+        await pilot.press("down")  # there is nothing below the second panel
+        assert app.focused.run.name == names[1]
+        await pilot.press("left", "down")
+        assert app.focused.run.name == names[2]
+
+
+@aio
+async def test_mark_runs_and_compare_them():
+    app, _, _ = build()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await started(pilot, app)
+        assert app.main.check_action("compare", ()) is False
+        await focus_run(pilot, app, "basic")
+        await pilot.press("space")
+        await focus_run(pilot, app, "safe")
+        await pilot.press("space")
+        assert [r.name for r in app.main.marked_runs()] == ["basic", "safe"]
+        assert "-marked" in panels(app)[0].classes
+        assert "2 marked" in text(app.main.query_one(HeaderBar))
+        await pilot.press("c")
+        assert isinstance(app.screen, CompareScreen)
+        await pilot.pause(0.2)
+        diff = screen_text(app)
+        assert "max_grad_norm" in diff and "use_adv_normalize" in diff and "3e-4" in diff
+        await pilot.press("3")  # the checkpoint timeline
+        await pilot.pause(0.2)
+        timeline = screen_text(app)
+        assert "47.5M" in timeline and "current safe" in timeline and "✓" in timeline
+        await pilot.press("4")
+        await pilot.pause(0.2)
+        assert "steps per hour" in screen_text(app) and "20M/h" in screen_text(app)
+        await pilot.press("2")
+        await pilot.pause(0.3)
+        assert "reward" in screen_text(app)
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+        await pilot.press("escape")  # clears the marks
+        assert app.main.marked_runs() == []
+
+
+@aio
+async def test_detail_screen_tabs_and_chart_options():
+    app, sources, _ = build()
+    async with app.run_test(size=(140, 45)) as pilot:
+        await started(pilot, app)
+        await focus_run(pilot, app, "safe")
+        await pilot.press("enter")
+        assert isinstance(app.screen, RunDetailScreen)
+        detail = app.screen
+        await pilot.pause(0.3)
+        titles = [c.title for c in detail.query("SeriesChart")]
+        assert titles[:6] == [
+            "reward",
+            "entropy",
+            "actor grad norm",
+            "value loss",
+            "policy loss",
+            "ratio",
+        ]
+        grad = detail.query_one("#chart-2")
+        assert [t.label for t in grad.thresholds] == ["max_grad_norm 0.5"]
+        assert [ln.label for ln in grad.lines] == ["agent0", "agent1"]
+        assert grad.draws >= 1
+        await pilot.press("plus", "x")
+        assert detail.smoothing == 0.8 and detail.x_mode == "relative"
+        await pilot.pause(0.2)
+        assert grad.smoothing == 0.8 and grad.x_mode == "relative"
+        for key, needle in (("2", "47.5M"), ("3", "max_grad_norm"), ("4", "80319"), ("6", "Q1")):
+            await pilot.press(key)
+            await pilot.pause(0.2)
+            assert needle in screen_text(app), key
+        await pilot.press("5")
+        await pilot.pause(0.3)
+        assert "stdout log unknown" in screen_text(app)
+        # a new snapshot of the run reaches the open detail screen
+        runs = list(sources.snap.runs)
+        runs[1] = dataclasses.replace(runs[1], step=48_000_000, progress=0.48)
+        sources.set_runs(tuple(runs))
+        await until(pilot, lambda: detail.run.step == 48_000_000)
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+
+
+@aio
+async def test_chart_another_tag_on_request():
+    app, _, _ = build()
+    async with app.run_test(size=(140, 45)) as pilot:
+        await started(pilot, app)
+        await focus_run(pilot, app, "safe")
+        await pilot.press("enter", "t")
+        await pilot.press(*"policy")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert app.screen.extra_tags == ["agent0/policy_loss"]
+        assert app.screen.query("SeriesChart").last().title == "agent0/policy_loss"
+
+
+@aio
+async def test_config_tree_search():
+    app, _, _ = build()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await focus_run(pilot, app, "safe")
+        await pilot.press("enter", "3")
+        await pilot.pause(0.2)
+        app.screen.query_one("#config-search").focus()
+        await pilot.press(*"grad")
+        await pilot.pause(0.2)
+        shown = screen_text(app)
+        assert "max_grad_norm = 0.5" in shown and "lr = 0.0003" not in shown
+
+
+@aio
+async def test_help_and_command_palette():
+    app, _, _ = build()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        assert "restart" in screen_text(app)
+        await pilot.press("escape")
+        await focus_run(pilot, app, "safe")
+        from tui.commands import RunCommands
+
+        provider = RunCommands(app.screen)
+        titles = [t for t, _, _ in provider._commands()]
+        assert "Stop the selected run" in titles and "Launch a run" in titles
+        assert any(t.startswith("Go to run:") and "crashy" in t for t in titles)
+        assert any(t.startswith("Open run:") and "basic" in t for t in titles)
+        assert "Compare the marked runs" not in titles  # nothing marked
+        app.goto_run("cccc0003")
+        await pilot.pause()
+        assert app.focused.run.name == "crashy"
+
+
+@aio
+async def test_pause_stops_polling_until_resumed():
+    app, sources, _ = build()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await pilot.press("p")
+        assert "PAUSED" in text(app.main.query_one(HeaderBar))
+        await pilot.pause(0.15)
+        calls = sources.calls
+        await pilot.pause(0.3)
+        assert sources.calls == calls
+        await pilot.press("p")
+        await until(pilot, lambda: sources.calls > calls)
+        assert "PAUSED" not in text(app.main.query_one(HeaderBar))
+
+
+@aio
+async def test_quit_never_stops_a_run():
+    app, sources, actions = build()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await pilot.press("q")
+        await pilot.pause()
+    assert actions.executed == []
+    assert sources.closed
+
+
+# -- terminal sizes ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("size", "compact", "columns"),
+    [((80, 24), True, 1), ((60, 20), True, 1), ((120, 40), False, 2), ((200, 50), False, 3)],
+)
+@aio
+async def test_sizes(size, compact, columns):
+    app, _, _ = build()
+    async with app.run_test(size=size) as pilot:
+        await started(pilot, app)
+        assert (app.main.compact, app.main.columns) == (compact, columns)
+        shown = screen_text(app)
+        assert "happo-top" in shown and "running" in shown
+        for p in panels(app):
+            assert p.region.width <= size[0]
+        if size == (80, 24):
+            # everything useful fits: three compact panels and the action keys
+            assert sum(1 for p in panels(app) if p.region.bottom <= 23) == 3
+            assert "s Stop" in shown and "l Launch" in shown
+
+
+@aio
+async def test_resize_lays_the_grid_out_again():
+    app, _, _ = build()
+    async with app.run_test(size=(200, 50)) as pilot:
+        await started(pilot, app)
+        assert app.main.columns == 3 and not app.main.compact
+        await pilot.resize_terminal(80, 24)
+        await until(pilot, lambda: app.main.columns == 1 and app.main.compact)
+        await pilot.pause()
+        assert all(p.compact for p in panels(app))
+        assert "ent " in text(panels(app)[1])  # the compact layout's health line
+        await pilot.resize_terminal(120, 40)
+        await until(pilot, lambda: app.main.columns == 2 and not app.main.compact)
+
+
+def test_grid_shape():
+    assert grid_shape(80, 24, 5, "auto") == (True, 1)
+    assert grid_shape(250, 70, 8, "auto") == (False, 4)
+    assert grid_shape(250, 70, 2, "auto") == (False, 2)  # no empty columns
+    assert grid_shape(250, 70, 8, "compact") == (True, 4)
+    assert grid_shape(80, 24, 5, "full") == (False, 1)
+
+
+def test_fixed_clock_is_the_snapshot_time():
+    assert fixed_clock() == NOW == snapshot().time

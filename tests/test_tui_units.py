@@ -1,0 +1,125 @@
+"""The TUI's pure helpers: sparklines, checkpoint marks, EMA smoothing, filters, log discovery."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from tests.tui_fakes import standard_runs
+from tui import render as R
+from tui.actions import ActionRefused, Actions
+from tui.sources import config_differences, filter_runs, log_path, run_labels, tail_file
+from tui.widgets.charts import downsample, ema
+
+
+def test_sparkline_buckets_and_levels():
+    assert R.sparkline([], 10) == ""
+    assert R.sparkline([1, 2, 3, 4, 5, 6, 7, 8], 8) == "▁▂▃▄▅▆▇█"
+    assert len(R.sparkline(np.arange(1000), 20)) == 20
+    assert R.sparkline([5, 5, 5], 10) == "▄▄▄"  # flat: mid-level, never wider than the data
+    assert R.sparkline([1, float("nan"), 3], 3) == "▁ █"  # a bucket of NaN only stays blank
+
+
+def test_checkpoint_marks_along_the_step_axis():
+    # 4 of 10 cells trained, checkpoints at 10 % and 30 % of 100
+    assert R.checkpoint_marks([10, 30], 40, 100, 10) == "|-|-······"
+    # denser than the cells: no aliasing gaps
+    marks = R.checkpoint_marks([2_500_000 * k for k in range(1, 41)], 10**8, 10**8, 45)
+    assert marks == "|" * 45
+    assert R.checkpoint_marks([], 0, None, 5) == "·····"
+
+
+def test_durations_and_bars_are_readable_without_colour():
+    assert R.short_duration(30) == "<1m" and R.short_duration(125) == "2m"
+    assert R.short_duration(3725) == "1h02m" and R.short_duration(None) == "-"
+    assert R.bar(0.475, 20) == ("█" * 10, "░" * 10)
+    assert R.state_text("crashed").plain == "x crashed"
+    assert R.band_level(1.5, {}) == "ok" and R.band_level(0.8, {}) == "warn"
+    assert R.band_level(0.3, {}) == "bad" and R.band_level(math.nan, {}) == "bad"
+
+
+def test_ema_is_tensorboards_debiased_smoothing():
+    v = np.array([1.0, 2.0, 3.0, 4.0])
+    w = 0.6
+    last, expect = 0.0, []
+    for i, x in enumerate(v, 1):
+        last = last * w + (1 - w) * x
+        expect.append(last / (1 - w**i))
+    assert np.allclose(ema(v, w), expect)
+    assert ema(np.array([1.0, 2.0]), 0.0).tolist() == [1.0, 2.0]
+    # a NaN keeps the previous smoothed value instead of poisoning the rest
+    out = ema(np.array([1.0, np.nan, 1.0]), 0.5)
+    assert out[1] == pytest.approx(1.0) and out[2] == pytest.approx(1.0)
+
+
+def test_downsample_keeps_the_ends():
+    x = np.arange(1000.0)
+    xs, ys = downsample(x, x * 2, 50)
+    assert len(xs) == 50 and xs[0] == 0 and xs[-1] == 999 and np.all(ys == xs * 2)
+
+
+def test_config_differences_and_labels():
+    runs = standard_runs()
+    diff = dict(config_differences(runs[:2]))
+    assert diff["algo_args.algo.max_grad_norm"] == ["10", "0.5"]
+    assert diff["algo_args.model.lr"] == ["5e-4", "3e-4"]
+    assert "algo_args.train.num_env_steps" not in diff
+    labels = run_labels(runs, settings=None)
+    assert labels["/runs/safe"].startswith("lr=3e-4 max_grad_norm=0.5")
+
+    class Aliased:
+        aliases = {"/runs/safe": "the safe one"}
+
+    assert "/runs/safe" not in run_labels(runs, Aliased())  # an alias wins over the label
+
+
+def test_filter_by_words_in_name_state_label_path():
+    runs = standard_runs()
+    labels = run_labels(runs, None)
+    assert [r.name for r in filter_runs(runs, "crashed", labels)] == ["crashy"]
+    assert [r.name for r in filter_runs(runs, "max_grad_norm=0.5", labels)] == ["safe"]
+    assert [r.name for r in filter_runs(runs, "runs basic", labels)] == ["basic"]
+    assert len(filter_runs(runs, "", labels)) == 3
+
+
+def test_log_from_command_txt_redirect(tmp_path):
+    import dataclasses
+
+    run_dir = tmp_path / "seed-00001-2025-11-19-13-26-03"
+    run_dir.mkdir()
+    (tmp_path / "train.log").write_text("a\nb\r progress 50%\rprogress 100%\n")
+    (run_dir / "command.txt").write_text(
+        f"# Training command (2025-11-19 13:26:03, cwd {tmp_path})\n"
+        "python -u train.py --exp_name x > train.log 2>&1\n"
+    )
+    run = dataclasses.replace(standard_runs()[0], path=str(run_dir), process=None)
+    path = log_path(run)
+    assert path == str(tmp_path / "train.log")
+    assert tail_file(path) == ["a", "progress 100%"]
+
+
+def test_actions_refuse_in_read_only_mode_before_anything():
+    class RO:
+        read_only = True
+        presets: dict = {}
+
+    actions = Actions(RO(), registry=object())
+    for call in (
+        lambda: actions.plan_signal("stop", standard_runs()[1]),
+        lambda: actions.plan_restart(standard_runs()[1]),
+        lambda: actions.plan_launch(command="python train.py"),
+    ):
+        with pytest.raises(ActionRefused, match="read-only"):
+            call()
+
+
+def test_only_an_identified_live_process_can_be_signalled():
+    runs = standard_runs()
+    assert Actions.signallable(runs[1])  # found by its open files
+    assert not Actions.signallable(runs[0])  # finished: no process
+    import dataclasses
+
+    title_only = dataclasses.replace(runs[1].process, how_found="title")
+    assert not Actions.signallable(dataclasses.replace(runs[1], process=title_only))

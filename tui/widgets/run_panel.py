@@ -1,0 +1,419 @@
+"""One run as a panel of the main grid: a few lines of text, rebuilt only when they would change.
+
+The panel is a plain focusable widget whose ``render()`` returns cached text. A new snapshot of
+the run calls :meth:`RunPanel.update_run`: when the run snapshot is the same object as before (the
+collector returns the identical object when nothing changed) and the minute has not turned (times
+left are shown to the minute), nothing happens at all; otherwise the lines are rebuilt and the
+panel is refreshed only if they differ from what is on screen. No flicker when nothing changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.markup import escape
+from textual.message import Message
+from textual.widget import Widget
+
+from collectors import fmt
+from collectors.model import (
+    CRASHED,
+    FINISHED,
+    RUNNING,
+    STALLED,
+    STARTING,
+    STOPPED,
+    RunSnapshot,
+)
+
+from .. import render as R
+from ..sources import clip_value, proc_get
+
+FULL_LINES = 8  # content lines; app.tcss gives panels these plus 2 for the border
+COMPACT_LINES = 3
+LIVE = (RUNNING, STARTING, STALLED)
+
+
+@dataclass(frozen=True, slots=True)
+class PanelContext:
+    now: float
+    thresholds: Mapping[str, float]
+    processes_known: bool = True
+
+
+class RunPanel(Widget, can_focus=True):
+    """A run: name, state, progress, speed and ETA, reward, checkpoints, health, process."""
+
+    BINDINGS = [
+        Binding("enter", "open", "Open", tooltip="Open the run's charts and details"),
+        Binding("space", "mark", "Mark", key_display="spc", tooltip="Mark the run for comparison"),
+    ]
+
+    class Open(Message):
+        def __init__(self, run_id: str) -> None:
+            super().__init__()
+            self.run_id = run_id
+
+    class Mark(Message):
+        def __init__(self, run_id: str) -> None:
+            super().__init__()
+            self.run_id = run_id
+
+    class Focused(Message):
+        def __init__(self, run_id: str) -> None:
+            super().__init__()
+            self.run_id = run_id
+
+    def __init__(self, run: RunSnapshot, label: str, ctx: PanelContext, compact: bool) -> None:
+        super().__init__(classes="run-panel")
+        self.removing = False
+        self.run = run
+        self.run_id = run.id
+        self.label = label
+        self.ctx = ctx
+        self.compact = compact
+        self.marked = False
+        self._minute = int(ctx.now // 60)
+        self._key: tuple | None = None
+        self._lines: list[Text] = []
+        self.builds = 0  # how many times the text was rebuilt (tests, benchmarks)
+        self._apply_chrome()
+
+    # -- updates from the screen
+    def update_run(
+        self,
+        run: RunSnapshot,
+        label: str,
+        ctx: PanelContext,
+        compact: bool,
+        marked: bool,
+    ) -> bool:
+        """Take a new snapshot of the run; returns whether the panel will be redrawn."""
+        minute = int(ctx.now // 60)
+        if (
+            run is self.run
+            and label == self.label
+            and minute == self._minute
+            and compact == self.compact
+            and marked == self.marked
+        ):
+            return False
+        chrome = (label, run.state, marked, compact) != (
+            self.label,
+            self.run.state,
+            self.marked,
+            self.compact,
+        )
+        self.run, self.label, self.ctx = run, label, ctx
+        self.compact, self.marked, self._minute = compact, marked, minute
+        if chrome:
+            self._apply_chrome()
+        width = self.content_size.width
+        if width <= 0:
+            self.refresh()
+            return True
+        old = self._lines
+        new = self._build(width)
+        if chrome or [t.plain for t in old] != [t.plain for t in new] or _spans(old) != _spans(new):
+            self.refresh()
+            return True
+        return False
+
+    def _apply_chrome(self) -> None:
+        run = self.run
+        mark = "* " if self.marked else ""
+        self.border_title = escape(f"{mark}{self.label}")
+        style = R.STATE_STYLE.get(run.state, "")
+        self.border_subtitle = f"[{style}]{escape(R.state_symbol(run.state))} {run.state}[/]"
+        for s in (RUNNING, STARTING, STALLED, FINISHED, STOPPED, CRASHED):
+            self.set_class(run.state == s, f"-{s}")
+        self.set_class(self.marked, "-marked")
+        self.set_class(self.compact, "-compact")
+
+    # -- rendering
+    def render(self) -> Text:
+        width = self.content_size.width
+        lines = self._build(width)
+        return Text("\n").join(lines)
+
+    def _build(self, width: int) -> list[Text]:
+        key = (self.run, self.label, self._minute, self.compact, self.marked, width)
+        if key == self._key:
+            return self._lines
+        self.builds += 1
+        b = _Builder(self.run, self.ctx, max(width, 10))
+        self._lines = b.compact() if self.compact else b.full()
+        self._key = key
+        return self._lines
+
+    # -- events
+    def on_focus(self) -> None:
+        self.post_message(self.Focused(self.run_id))
+
+    def action_open(self) -> None:
+        self.post_message(self.Open(self.run_id))
+
+    def action_mark(self) -> None:
+        self.post_message(self.Mark(self.run_id))
+
+
+def _spans(lines: list[Text]) -> list:
+    return [[(s.start, s.end, str(s.style)) for s in t.spans] for t in lines]
+
+
+class _Builder:
+    """The panel's lines for one run at one width."""
+
+    def __init__(self, run: RunSnapshot, ctx: PanelContext, width: int) -> None:
+        self.r = run
+        self.ctx = ctx
+        self.w = width
+        self.now = ctx.now
+
+    # -- pieces
+    def progress_text(self, short: bool = False) -> str:
+        r = self.r
+        done = R.steps_of(r.step)
+        if r.total_steps:
+            pct = f"{100 * (r.progress or 0):.0f}%"
+            sep = "/" if short else " / "
+            return f"{done}{sep}{fmt.steps(r.total_steps)} {pct}"
+        return done
+
+    def speed(self) -> str:
+        sph = self.r.steps_per_hour
+        return f"{fmt.steps(sph)}/h" if sph else "-/h"
+
+    def timing(self, short: bool = False) -> str:
+        r, now = self.r, self.now
+        if r.eta is not None and r.state in LIVE:
+            left = R.short_duration(r.eta - now)
+            return (
+                f"ETA {fmt.clock(r.eta, now)} ({left})"
+                if short
+                else (f"ETA {fmt.clock(r.eta, now)} ({left} left)")
+            )
+        if r.state == FINISHED:
+            end = r.ended or r.last_data
+            took = end - r.started if end and r.started else None
+            text = f"done {fmt.clock(end, now)}"
+            return text if short or took is None else f"{text} (took {R.short_duration(took)})"
+        if r.state in (CRASHED, STOPPED):
+            end = r.ended or r.last_data
+            return f"{R.ended_text(r.state)} {fmt.clock(end, now)}" if end else "no data"
+        if r.state == STALLED:
+            return f"silent {R.short_duration(now - r.last_data)}" if r.last_data else "no data"
+        if r.state == STARTING:
+            return "waiting for data"
+        return "ETA -"
+
+    def reward_head(self, short: bool = False) -> Text:
+        rw = self.r.reward
+        t = Text()
+        if rw is None:
+            t.append("reward -" if not short else "R -", style="dim")
+            return t
+        if short:
+            t.append("R ", style="dim")
+            t.append(fmt.value(rw.latest), style="bold")
+            t.append(" best ", style="dim")
+            t.append(fmt.value(rw.best))
+        else:
+            t.append("reward ", style="dim")
+            t.append(fmt.value(rw.latest), style="bold")
+            t.append("  best ", style="dim")
+            t.append(fmt.value(rw.best))
+            t.append(f" @{fmt.steps(rw.best_step)}", style="dim")
+        return t
+
+    def reward_spark(self, width: int) -> Text:
+        rw = self.r.reward
+        if rw is None or width < 3:
+            return Text()
+        view = self.r.series.get(rw.tag)
+        if view is None or len(view) < 2:
+            return Text()
+        return Text(R.sparkline(view.values, width), style="cyan")
+
+    def health(self, short: bool = False) -> Text:
+        r = self.r
+        th = dict(self.ctx.thresholds)
+        findings = r.health
+        t = Text()
+        # entropy per agent
+        ents = [
+            (tag, s.value)
+            for tag, s in sorted(r.scalars.items())
+            if tag.startswith("agent") and tag.endswith("/dist_entropy")
+        ]
+        level = R.level_of(findings, ("entropy",))
+        if level is None:
+            for _, v in ents:
+                level = R.worse(R.band_level(v, th), level)
+        vals = "/".join(fmt.value(v) for _, v in ents) if ents else "-"
+        if short and len(ents) > 1:
+            vals = fmt.value(min(v for _, v in ents))
+        t.append("ent " if short else "entropy ", style="dim")
+        t.append(vals)
+        t.append_text(R.mark(level if ents else None))
+        # actor grad norm, against the clip value
+        gns = [
+            s.value
+            for tag, s in r.scalars.items()
+            if tag.startswith("agent") and tag.endswith("/actor_grad_norm")
+        ]
+        clip = clip_value(r.config)
+        level = R.level_of(findings, ("grad_norm",))
+        top = max(gns) if gns else None
+        if level is None and top is not None and clip is not None:
+            level = "ok" if top <= clip else "warn"
+        t.append("  gn " if short else "  grad ", style="dim")
+        t.append(fmt.value(top) if top is not None else "-")
+        if clip is not None and not short:
+            t.append(f"/{clip:g}", style="dim")
+        t.append_text(R.mark(level if top is not None else None))
+        # value loss
+        vl = r.scalars.get("critic/value_loss")
+        level = R.level_of(findings, ("value_loss", "value_loss_trend"))
+        vmax = th.get("value_loss_max", 1.0)
+        if level is None and vl is not None:
+            level = "ok" if vl.value <= vmax else "warn"
+        t.append("  vl " if short else "  vloss ", style="dim")
+        t.append(fmt.value(vl.value) if vl is not None else "-")
+        t.append_text(R.mark(level if vl is not None else None))
+        return t
+
+    def finding_line(self) -> Text:
+        r = self.r
+        bad = [f for f in r.health if f.level in ("warn", "bad")]
+        t = Text()
+        if bad:
+            f = bad[0]
+            t.append_text(R.mark(f.level))
+            t.append(" " + f.message, style=R.LEVEL_STYLE[f.level])
+            if len(bad) > 1:
+                t.append(f" (+{len(bad) - 1})", style="dim")
+        elif r.errors:
+            t.append("! ", style="yellow")
+            t.append(r.errors[0], style="yellow")
+        elif r.health:
+            t.append("✓ healthy", style="green")
+        return t
+
+    def process(self, short: bool = False) -> Text:
+        r = self.r
+        p = r.process
+        t = Text()
+        if p is None:
+            if r.state in LIVE:
+                why = "no process info" if not self.ctx.processes_known else "process not found"
+                t.append(why, style="dim" if r.state != STALLED else "yellow")
+            else:
+                t.append(f"no process ({r.state})", style="dim")
+            return t
+        pid = proc_get(p, "pid")
+        t.append("pid ", style="dim")
+        t.append(str(pid), style="bold")
+        cpu = proc_get(p, "cpu_percent")
+        rss = proc_get(p, "rss")
+        gpu = proc_get(p, "gpu_memory")
+        sep = " " if short else "  "
+        t.append(f"{sep}cpu " if not short else " ", style="dim")
+        t.append(f"{cpu:.0f}%" if isinstance(cpu, (int, float)) else "-")
+        t.append(f"{sep}rss " if not short else " ", style="dim")
+        t.append(fmt.nbytes(rss) if rss is not None else "-")
+        if gpu is not None or not short:
+            t.append(f"{sep}gpu " if not short else " g", style="dim")
+            t.append(fmt.nbytes(gpu) if gpu is not None else "-")
+        how = proc_get(p, "how_found")
+        if not short and how and proc_get(p, "positive", True) is False:
+            t.append(f"  ({how}: not actionable)", style="yellow")
+        return t
+
+    def ckpt(self, width: int, short: bool = False) -> Text:
+        r, now = self.r, self.now
+        cps = r.checkpoints
+        t = Text()
+        t.append("ckpt ", style="dim")
+        t.append(str(len(cps)))
+        if not cps:
+            return t
+        last = cps[-1]
+        if short:
+            t.append(f" {fmt.clock(last.time, now)}", style="dim")
+            return t
+        tail = f" last {fmt.clock(last.time, now)} ({R.ago(last.time, now)})"
+        room = width - len(t.plain) - len(tail) - 1
+        if room >= 8:
+            t.append(" ")
+            marks = R.checkpoint_marks([c.step for c in cps], r.step, r.total_steps, room)
+            t.append(marks, style="blue")
+        t.append(tail, style="dim")
+        return t
+
+    # -- layouts
+    def full(self) -> list[Text]:
+        r, w = self.r, self.w
+        meta = f"{r.algo} · {r.env}/{r.task} · {r.exp_name} · seed {r.seed if r.seed is not None else '?'}"
+        l1 = Text(R.fit(meta, w), style="dim")
+        state = R.state_text(r.state)
+        prog = self.progress_text()
+        room = w - len(state.plain) - len(prog) - 2
+        l2 = Text()
+        l2.append_text(state)
+        l2.append(" ")
+        done, rest = R.bar(r.progress, max(room, 0))
+        l2.append(done, style=R.STATE_STYLE.get(r.state, "").replace("bold ", ""))
+        l2.append(rest, style="dim")
+        l2.append(" " + prog)
+        l3 = Text(R.fit(f"{self.speed()} · {self.timing()}", w))
+        l4 = self.reward_head()
+        room = w - len(l4.plain) - 2
+        if room >= 4:
+            l4.append("  ")
+            l4.append_text(self.reward_spark(room))
+        l5 = self.ckpt(w)
+        l6 = self.health()
+        l7 = self.finding_line()
+        l8 = self.process()
+        return [_cut(x, w) for x in (l1, l2, l3, l4, l5, l6, l7, l8)]
+
+    def compact(self) -> list[Text]:
+        r, w = self.r, self.w
+        l1 = Text()
+        l1.append_text(R.state_text(r.state))
+        tail = f" {self.progress_text(short=True)} {self.speed()} {self.timing(short=True)}"
+        room = w - len(l1.plain) - len(tail) - 1
+        if room >= 4:
+            done, rest = R.bar(r.progress, min(room, 24))
+            l1.append(" ")
+            l1.append(done, style=R.STATE_STYLE.get(r.state, "").replace("bold ", ""))
+            l1.append(rest, style="dim")
+        l1.append(tail)
+        l2 = self.reward_head(short=True)
+        ck = self.ckpt(w, short=True)
+        room = w - len(l2.plain) - len(ck.plain) - 4
+        if room >= 4:
+            l2.append(" ")
+            l2.append_text(self.reward_spark(min(room, 40)))
+        l2.append("  ")
+        l2.append_text(ck)
+        l3 = self.health(short=True)
+        l3.append("  ")
+        l3.append_text(self.process(short=True))
+        return [_cut(x, w) for x in (l1, l2, l3)]
+
+
+def _cut(t: Text, width: int) -> Text:
+    if len(t.plain) > width:
+        t = t.copy()
+        t.truncate(width - 1)
+        t.append("…")
+    return t
+
+
+def label_for(run: RunSnapshot, labels: Mapping[str, str]) -> str:
+    return labels.get(run.path) or run.name
