@@ -283,7 +283,18 @@ def run_labels(
                 continue  # says nothing an earlier key does not (critic_lr moving with lr)
             chosen.append(row)
             signatures.append(sig)
-        shown, more = chosen[:max_keys], len(chosen) - max_keys
+        shown = chosen[:max_keys]
+        # Every sibling must get its own label: when the first keys leave two runs alike, the
+        # first remaining key that tells them apart is shown too (e.g. seed=2 vs seed=3).
+        for row in chosen[max_keys:]:
+            seen = {tuple(r.values[i] for r in shown) for i in range(len(group))}
+            if len(seen) == len(group):
+                break
+            alike = [tuple(r.values[i] for r in shown) for i in range(len(group))]
+            split = {(a, row.values[i]) for i, a in enumerate(alike)}
+            if len(split) > len(set(alike)):
+                shown.append(row)
+        more = len(chosen) - len(shown)
         names = short_keys([row.key for row in shown])
         for i, r in enumerate(group):
             parts = [f"{names[row.key]}={compact(row.values[i])}" for row in shown]

@@ -244,3 +244,27 @@ def test_labels_of_simulated_runs(tmp_path):
         "lr=3e-4 max_grad_norm=0.5 use_adv_normalize=true",
         "lr=5e-4 max_grad_norm=10 use_adv_normalize=false",
     ]
+
+
+def test_labels_are_unique_even_when_only_a_late_key_differs():
+    from types import SimpleNamespace
+
+    base = {
+        "algo_args.model.lr": 5e-4,
+        "algo_args.algo.max_grad_norm": 10.0,
+        "algo_args.algo.use_adv_normalize": False,
+        "algo_args.seed.seed": 1,
+    }
+    safe = {
+        **base,
+        "algo_args.model.lr": 3e-4,
+        "algo_args.algo.max_grad_norm": 0.5,
+        "algo_args.algo.use_adv_normalize": True,
+    }
+    runs = [
+        SimpleNamespace(id=i, exp_name="cuboid", config=c)
+        for i, c in (("a", base), ("b", {**base, "algo_args.seed.seed": 2}), ("s", safe))
+    ]
+    labels = run_labels(runs)
+    assert len(set(labels.values())) == 3
+    assert "seed=2" in labels["b"] and "seed=1" in labels["a"]
