@@ -155,7 +155,7 @@ def load_ours(files: list[str], verify_crc: bool = False) -> tuple[int, int]:
         batch = EventFileReader(f, verify_crc=verify_crc).poll()
         if batch is not None:
             merge_batch(series, batch)
-        points += sum(len(s) for s in series.values())
+        points += sum(s.offered for s in series.values())
         nbytes += sum(s.nbytes for s in series.values())
     return points, nbytes
 
@@ -220,7 +220,12 @@ def main() -> None:
     big_files = event_paths(paths["big"])
     t_big, (n_big, big_bytes) = timed(lambda: load_ours(big_files), max(repeat - 2, 1))
     rows.append(("cold load, one big file", f"{n_big:,} points", f"{t_big * 1e3:.0f} ms = {n_big / t_big / 1e6:.2f} M points/s"))
-    rows.append(("memory per stored point", "", f"{n_bytes / n_points:.1f} B (8 runs), {big_bytes / n_big:.1f} B (big file)"))
+    big_stored = n_big
+    for f in big_files:
+        series: dict = {}
+        merge_batch(series, EventFileReader(f).poll())
+        big_stored = sum(len(s) for s in series.values())
+    rows.append(("memory per stored point", "", f"{n_bytes / n_points:.1f} B (8 runs), {big_bytes / big_stored:.1f} B (big file, {big_stored:,} kept of {n_big:,})"))
 
     # 2. Polls over 20 runs x 13 tags.
     work = paths["root"] / "poll-work"
@@ -236,9 +241,17 @@ def main() -> None:
         collector.collect()
         idle.append(time.perf_counter() - t)
     rows.append(("poll, nothing new", f"20 runs, {n_files} files", f"{statistics.median(idle) * 1e3:.2f} ms median"))
-    busy = []
     wfiles = [f for f in event_paths(work) if os.path.getsize(f) > 0]
     step = 201
+    one = []
+    for _ in range(repeat * 2):
+        append_points(wfiles, 1, step, time.time())
+        step += 1
+        t = time.perf_counter()
+        collector.collect()
+        one.append(time.perf_counter() - t)
+    rows.append(("poll, 1 new point per file (a live run)", f"{len(wfiles)} points", f"{statistics.median(one) * 1e3:.1f} ms median"))
+    busy = []
     for _ in range(repeat):
         append_points(wfiles, 100, step, time.time())
         step += 100

@@ -106,6 +106,20 @@ def test_plain_scalars_take_the_fast_path(tmp_path):
     assert reader.slow_records == 1  # only the file_version header record
 
 
+def test_a_few_new_records_are_decoded_without_protobuf(tmp_path):
+    src = write_tbx(tmp_path, n=10, tags=("agent0/dist_entropy", "x"))
+    data, offs = records(src)
+    src.write_bytes(data[: offs[3]])  # header + 2 points, then a live writer adds one at a time
+    reader, series = read_all(src)
+    for k in range(3, len(offs)):
+        end = offs[k + 1] if k + 1 < len(offs) else len(data)
+        with open(src, "ab") as f:
+            f.write(data[offs[k] : end])
+        merge_batch(series, reader.poll())
+    assert reader.slow_records == 1
+    assert_same_as_tensorboard(src, series)
+
+
 def test_tensorboard_own_writer_simple_and_tensor_scalars(tmp_path):
     w = EventFileWriter(str(tmp_path))
     for i in range(50):
