@@ -10,7 +10,6 @@ from typing import Any
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
@@ -21,7 +20,7 @@ from collectors.model import FINISHED, RunSnapshot, Snapshot
 from .. import render as R
 from ..sources import config_differences, reward_quarters, thresholds, value_at_or_after
 from .charts import COLOURS, Line, SeriesChart, Threshold
-from .detail import ChartOptions, agent_tags
+from .detail import ChartOptions, agent_tags, chart_bindings
 
 TABS = ("config", "curves", "timeline", "summary")
 TIMELINE_FRACTIONS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 1.0)
@@ -68,17 +67,7 @@ def reached(run: RunSnapshot, step: int) -> tuple[float | None, float | None]:
 
 
 class CompareScreen(ChartOptions, Screen[None]):
-    BINDINGS = [
-        Binding("escape,backspace", "back", "Back"),
-        Binding("plus,equals_sign", "smooth(1)", "Smooth+", key_display="+"),
-        Binding("minus", "smooth(0)", "Smooth-", key_display="-"),
-        Binding("x", "x_axis", "X axis"),
-        Binding("t", "pick_tag", "Tag"),
-        *[
-            Binding(str(i + 1), f"tab('{tab}')", tab.capitalize(), show=False)
-            for i, tab in enumerate(TABS)
-        ],
-    ]
+    BINDINGS = chart_bindings(TABS, "pick_tag")
 
     def __init__(
         self,

@@ -123,18 +123,23 @@ class ChartOptions:
         return X_MODES[(X_MODES.index(self.x_mode) + 1) % len(X_MODES)]
 
 
-class RunDetailScreen(ChartOptions, Screen[None]):
-    BINDINGS = [
+def chart_bindings(tabs: tuple[str, ...], tag_action: str) -> list[Binding]:
+    """The keys of a screen of charts: back, smoothing, x axis, another tag, tabs by number."""
+    return [
         Binding("escape,backspace", "back", "Back"),
         Binding("plus,equals_sign", "smooth(1)", "Smooth+", key_display="+"),
         Binding("minus", "smooth(0)", "Smooth-", key_display="-"),
         Binding("x", "x_axis", "X axis"),
-        Binding("t", "add_tag", "Tag"),
+        Binding("t", tag_action, "Tag"),
         *[
             Binding(str(i + 1), f"tab('{tab}')", tab.capitalize(), show=False)
-            for i, tab in enumerate(TABS)
+            for i, tab in enumerate(tabs)
         ],
     ]
+
+
+class RunDetailScreen(ChartOptions, Screen[None]):
+    BINDINGS = chart_bindings(TABS, "add_tag")
 
     class LogTail(Message):
         def __init__(self, path: str | None, lines: list[str], error: str | None) -> None:
