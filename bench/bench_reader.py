@@ -75,7 +75,9 @@ def encode(tag: str, steps: np.ndarray, values: np.ndarray, wall: np.ndarray) ->
     tail = b"\x2a" + bytes([tl + 9, 0x0A, tl + 7, 0x0A, tl]) + t + b"\x15"
     parts = []
     for s, v, w in zip(steps.tolist(), values.tolist(), wall.tolist(), strict=True):
-        payload = b"\x09" + struct.pack("<d", w) + b"\x10" + _varint(s) + tail + struct.pack("<f", v)
+        payload = (
+            b"\x09" + struct.pack("<d", w) + b"\x10" + _varint(s) + tail + struct.pack("<f", v)
+        )
         head = struct.pack("<Q", len(payload))
         parts.append(head + struct.pack("<I", masked_crc32c(head)) + payload)
         parts.append(struct.pack("<I", masked_crc32c(payload)))
@@ -85,7 +87,12 @@ def encode(tag: str, steps: np.ndarray, values: np.ndarray, wall: np.ndarray) ->
 def file_header(wall: float) -> bytes:
     payload = b"\x09" + struct.pack("<d", wall) + b"\x1a\x0dbrain.Event:2"
     head = struct.pack("<Q", len(payload))
-    return head + struct.pack("<I", masked_crc32c(head)) + payload + struct.pack("<I", masked_crc32c(payload))
+    return (
+        head
+        + struct.pack("<I", masked_crc32c(head))
+        + payload
+        + struct.pack("<I", masked_crc32c(payload))
+    )
 
 
 def check_encoding() -> None:
@@ -94,9 +101,13 @@ def check_encoding() -> None:
     ev = event_pb2.Event(
         wall_time=1.7e9 + 0.25,
         step=123_500_000,
-        summary=summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag="agent0/ratio", simple_value=1.5)]),
+        summary=summary_pb2.Summary(
+            value=[summary_pb2.Summary.Value(tag="agent0/ratio", simple_value=1.5)]
+        ),
     )
-    framed = encode("agent0/ratio", np.array([123_500_000]), np.array([1.5]), np.array([1.7e9 + 0.25]))
+    framed = encode(
+        "agent0/ratio", np.array([123_500_000]), np.array([1.5]), np.array([1.7e9 + 0.25])
+    )
     assert framed[12:-4] == ev.SerializeToString(), "bench encoder differs from protobuf"
 
 
@@ -126,7 +137,9 @@ def generate(points: int, runs: int, big: int) -> dict[str, Path]:
         print(f"generating data set in {stamp} ...", flush=True)
         t0 = time.time() - 86400
         for i in range(runs):
-            make_run(stamp / "cold", f"seed-{i + 1:05d}-2025-11-15-15-34-{i:02d}", points, t0, TAGS[:12])
+            make_run(
+                stamp / "cold", f"seed-{i + 1:05d}-2025-11-15-15-34-{i:02d}", points, t0, TAGS[:12]
+            )
         for i in range(20):
             make_run(stamp / "poll", f"seed-{i + 1:05d}-2025-11-16-15-34-{i:02d}", 200, t0)
         big_dir = stamp / "big"
@@ -211,21 +224,57 @@ def main() -> None:
     t_ours_1, (n1, _) = timed(lambda: load_ours(one_run), repeat)
     t_tb_1, n_tb = timed(lambda: load_tensorboard(one_run), max(repeat - 2, 1))
     assert n_tb == n1, (n_tb, n1)
-    rows.append(("cold load, 8 runs x 12 tags", f"{n_points:,} points", f"{t_ours * 1e3:.0f} ms = {n_points / t_ours / 1e6:.2f} M points/s"))
-    rows.append(("  same, verify_crc=True", "", f"{t_crc * 1e3:.0f} ms = {n_points / t_crc / 1e6:.2f} M points/s ({t_crc / t_ours:.1f}x)"))
-    rows.append(("cold load, 1 run: ours", f"{n1:,} points", f"{t_ours_1 * 1e3:.1f} ms = {n1 / t_ours_1 / 1e6:.2f} M points/s"))
-    rows.append(("cold load, 1 run: EventAccumulator", f"{n_tb:,} points", f"{t_tb_1 * 1e3:.0f} ms = {n_tb / t_tb_1 / 1e6:.3f} M points/s"))
+    rows.append(
+        (
+            "cold load, 8 runs x 12 tags",
+            f"{n_points:,} points",
+            f"{t_ours * 1e3:.0f} ms = {n_points / t_ours / 1e6:.2f} M points/s",
+        )
+    )
+    rows.append(
+        (
+            "  same, verify_crc=True",
+            "",
+            f"{t_crc * 1e3:.0f} ms = {n_points / t_crc / 1e6:.2f} M points/s ({t_crc / t_ours:.1f}x)",
+        )
+    )
+    rows.append(
+        (
+            "cold load, 1 run: ours",
+            f"{n1:,} points",
+            f"{t_ours_1 * 1e3:.1f} ms = {n1 / t_ours_1 / 1e6:.2f} M points/s",
+        )
+    )
+    rows.append(
+        (
+            "cold load, 1 run: EventAccumulator",
+            f"{n_tb:,} points",
+            f"{t_tb_1 * 1e3:.0f} ms = {n_tb / t_tb_1 / 1e6:.3f} M points/s",
+        )
+    )
     rows.append(("  ours vs EventAccumulator", "", f"{t_tb_1 / t_ours_1:.0f}x faster"))
 
     big_files = event_paths(paths["big"])
     t_big, (n_big, big_bytes) = timed(lambda: load_ours(big_files), max(repeat - 2, 1))
-    rows.append(("cold load, one big file", f"{n_big:,} points", f"{t_big * 1e3:.0f} ms = {n_big / t_big / 1e6:.2f} M points/s"))
+    rows.append(
+        (
+            "cold load, one big file",
+            f"{n_big:,} points",
+            f"{t_big * 1e3:.0f} ms = {n_big / t_big / 1e6:.2f} M points/s",
+        )
+    )
     big_stored = n_big
     for f in big_files:
         series: dict = {}
         merge_batch(series, EventFileReader(f).poll())
         big_stored = sum(len(s) for s in series.values())
-    rows.append(("memory per stored point", "", f"{n_bytes / n_points:.1f} B (8 runs), {big_bytes / big_stored:.1f} B (big file, {big_stored:,} kept of {n_big:,})"))
+    rows.append(
+        (
+            "memory per stored point",
+            "",
+            f"{n_bytes / n_points:.1f} B (8 runs), {big_bytes / big_stored:.1f} B (big file, {big_stored:,} kept of {n_big:,})",
+        )
+    )
 
     # 2. Polls over 20 runs x 13 tags.
     work = paths["root"] / "poll-work"
@@ -240,7 +289,13 @@ def main() -> None:
         t = time.perf_counter()
         collector.collect()
         idle.append(time.perf_counter() - t)
-    rows.append(("poll, nothing new", f"20 runs, {n_files} files", f"{statistics.median(idle) * 1e3:.2f} ms median"))
+    rows.append(
+        (
+            "poll, nothing new",
+            f"20 runs, {n_files} files",
+            f"{statistics.median(idle) * 1e3:.2f} ms median",
+        )
+    )
     wfiles = [f for f in event_paths(work) if os.path.getsize(f) > 0]
     step = 201
     one = []
@@ -250,7 +305,13 @@ def main() -> None:
         t = time.perf_counter()
         collector.collect()
         one.append(time.perf_counter() - t)
-    rows.append(("poll, 1 new point per file (a live run)", f"{len(wfiles)} points", f"{statistics.median(one) * 1e3:.1f} ms median"))
+    rows.append(
+        (
+            "poll, 1 new point per file (a live run)",
+            f"{len(wfiles)} points",
+            f"{statistics.median(one) * 1e3:.1f} ms median",
+        )
+    )
     busy = []
     for _ in range(repeat):
         append_points(wfiles, 100, step, time.time())
@@ -260,7 +321,13 @@ def main() -> None:
         busy.append(time.perf_counter() - t)
     assert all(r.step == (step - 1) * 500_000 for r in snap.runs)
     assert all(set(r.scalars) == set(TAGS) for r in snap.runs)
-    rows.append(("poll, 100 new points per file", f"{len(wfiles) * 100:,} points", f"{statistics.median(busy) * 1e3:.1f} ms median"))
+    rows.append(
+        (
+            "poll, 100 new points per file",
+            f"{len(wfiles) * 100:,} points",
+            f"{statistics.median(busy) * 1e3:.1f} ms median",
+        )
+    )
     shutil.rmtree(work, ignore_errors=True)
 
     # 3. Start-up of the headless snapshot (a fresh process, as a user runs it).
@@ -271,16 +338,33 @@ def main() -> None:
         t = time.perf_counter()
         subprocess.run(cli, check=True, stdout=subprocess.DEVNULL, env=env)
         starts.append(time.perf_counter() - t)
-    rows.append(("happo-top --once --json, 20 runs", "fresh process", f"{statistics.median(starts) * 1e3:.0f} ms median"))
+    rows.append(
+        (
+            "happo-top --once --json, 20 runs",
+            "fresh process",
+            f"{statistics.median(starts) * 1e3:.0f} ms median",
+        )
+    )
     imports = subprocess.run(
-        [sys.executable, "-c", "import sys, tui.cli, collectors.runs; print(int(any(m.split('.')[0] in ('textual', 'rich', 'plotext') for m in sys.modules)))"],
-        capture_output=True, text=True, env=env, check=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, tui.cli, collectors.runs; print(int(any(m.split('.')[0] in ('textual', 'rich', 'plotext') for m in sys.modules)))",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     ).stdout.strip()
-    rows.append(("  UI modules imported by headless path", "", "none" if imports == "0" else "SOME (bug)"))
+    rows.append(
+        ("  UI modules imported by headless path", "", "none" if imports == "0" else "SOME (bug)")
+    )
 
     width = max(len(r[0]) for r in rows)
     mid = max(len(r[1]) for r in rows)
-    print(f"\nhappo-top data-layer benchmark ({'quick' if args.quick else 'full'}; medians of {repeat})")
+    print(
+        f"\nhappo-top data-layer benchmark ({'quick' if args.quick else 'full'}; medians of {repeat})"
+    )
     for a, b, c in rows:
         print(f"  {a.ljust(width)}  {b.ljust(mid)}  {c}")
 

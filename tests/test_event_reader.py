@@ -382,7 +382,7 @@ def test_deleted_file_raises_for_the_caller(tmp_path):
 def test_series_is_thinned_evenly_past_its_cap():
     s = ScalarSeries(max_points=1000)
     total = 0
-    for k in range(100):
+    for _ in range(100):
         n = 97
         steps = np.arange(total, total + n, dtype=np.int64) + 1
         s.extend(steps, steps.astype(np.float32), 1e9 + steps.astype(np.float64))

@@ -51,7 +51,9 @@ def test_live_run_has_its_process_and_a_killed_one_is_crashed_at_once(live):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         # The files alone would say "running" for the whole stall period (600 s here).
-        run = wait_for(lambda: next((r for r in mon.collect().runs if r.state == "crashed"), None), 15)
+        run = wait_for(
+            lambda: next((r for r in mon.collect().runs if r.state == "crashed"), None), 15
+        )
         assert run.process is None and run.eta is None
         assert any(f.level == "bad" for f in run.health)
     finally:
