@@ -138,12 +138,12 @@ class EventFileReader:
         if st.st_size == self.offset or st.st_size == self._stuck_size:
             return None  # nothing new, or only the same cut-off tail as last time
         batch = Batch()
-        with open(self.path, "rb") as f:
-            f.seek(self.offset)
+        fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
             remaining = st.st_size - self.offset
             want = CHUNK
             while remaining > 0:
-                data = f.read(min(remaining, want))
+                data = os.pread(fd, min(remaining, want), self.offset)
                 if not data:
                     break
                 at_eof = len(data) == remaining
@@ -153,14 +153,13 @@ class EventFileReader:
                     length = _U64.unpack_from(data, 0)[0] if len(data) >= 8 else 0
                     if want < length + HEADER + FOOTER <= MAX_RECORD + HEADER + FOOTER:
                         want = length + HEADER + FOOTER
-                        f.seek(self.offset)
                         continue
                 if consumed == 0:
                     break
                 self.offset += consumed
                 remaining -= consumed
-                if consumed < len(data):
-                    f.seek(self.offset)
+        finally:
+            os.close(fd)
         self._stuck_size = st.st_size if self.offset < st.st_size else -1
         return batch
 
@@ -414,12 +413,6 @@ def _scalar_template(payload: bytes) -> tuple[int, int] | None:
     return (sv, tl) if ok else None
 
 
-@functools.lru_cache(maxsize=256)
-def _const_cols(q: int, tl: int) -> np.ndarray:
-    """Columns of a framed scalar record that are the same for every record of one tag."""
-    return np.array([HEADER, HEADER + 9, *range(q, q + 7 + tl)], np.intp)
-
-
 FEW = 32  # up to this many records, plain Python beats numpy's per-call overhead
 _F64 = struct.Struct("<d")
 _F32 = struct.Struct("<f")
@@ -460,6 +453,21 @@ def _decode_few(buf, offs, lens, idx, parts: Parts, reader) -> np.ndarray:
     return np.array(left, np.int64)
 
 
+@functools.lru_cache(maxsize=256)
+def _record_mask(length: int, sv: int, tl: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per byte of a framed scalar record: which bits must equal the first record's (all of the
+    framing, tag and field keys; the continuation bits of the step varint; nothing of the wall
+    time, the step digits, the value and the CRCs), and the weights of the step's 7-bit digits."""
+    mask = np.zeros(HEADER + length + FOOTER, np.uint8)
+    mask[:8] = 0xFF  # the length
+    mask[HEADER] = mask[HEADER + 9] = 0xFF  # wall_time and step field keys
+    mask[HEADER + 10 : HEADER + 10 + sv] = 0x80  # varint continuation bits
+    q = HEADER + 10 + sv
+    mask[q : q + 7 + tl] = 0xFF  # summary / value / tag framing, the tag, the value's key
+    weights = np.array([1 << (7 * i) for i in range(sv)], np.int64)
+    return mask, weights
+
+
 def _decode_uniform(buf, a, offs, lens, s, e, parts: Parts, reader) -> bool:
     """Records s..e-1: consecutive, same length. True when all are plain scalars of one tag."""
     o0 = int(offs[s])
@@ -468,30 +476,24 @@ def _decode_uniform(buf, a, offs, lens, s, e, parts: Parts, reader) -> bool:
     if t is None:
         return False
     sv, tl = t
+    if sv > 9:  # a step beyond 2**63: not for the int64 weights
+        return False
     stride = HEADER + length + FOOTER
     k = e - s
     rows = np.ndarray((k, stride), np.uint8, buf, o0, (stride, 1))  # a view, no copy
-    q = HEADER + 10 + sv  # column of the summary field
-    # Every byte but the wall time, the step and the value must equal the template's.
-    cols = _const_cols(q, tl)
-    ok = (rows[:, cols] == rows[0, cols]).all(axis=1)
-    vb = rows[:, HEADER + 10 : HEADER + 10 + sv]
-    if sv > 1:
-        ok &= (vb[:, :-1] >= 0x80).all(axis=1)
-    ok &= vb[:, -1] < 0x80
-    if reader.verify_crc:
-        ok &= np.fromiter(
-            (reader._payload_ok(buf, int(o), length) for o in offs[s:e].tolist()), bool, e - s
-        )
-    if not ok.all():
+    # Every record must match the first (a valid scalar) in every bit the mask keeps.
+    mask, weights = _record_mask(length, sv, tl)
+    if ((rows ^ rows[0]) & mask).any():
+        return False
+    if reader.verify_crc and not all(
+        reader._payload_ok(buf, o, length) for o in range(o0, o0 + k * stride, stride)
+    ):
         return False
     wall = np.ndarray((k,), "<f8", buf, o0 + HEADER + 1, (stride,))
     values = np.ndarray((k,), "<f4", buf, o0 + HEADER + length - 4, (stride,))
-    if sv == 1:
-        steps = vb[:, 0].astype(np.int64)
-    else:
-        steps = (vb & 0x7F).astype(np.uint64) << _SHIFTS[:sv]
-        steps = steps.sum(axis=1, dtype=np.uint64).view(np.int64)
+    vb = rows[:, HEADER + 10 : HEADER + 10 + sv]
+    steps = (vb & 0x7F) @ weights if sv > 1 else vb[:, 0].astype(np.int64)
+    q = HEADER + 10 + sv
     tag = bytes(buf[o0 + q + 6 : o0 + q + 6 + tl]).decode("utf-8", "replace")
     parts.setdefault(tag, []).append((np.arange(s, e), steps, values, wall))
     return True
