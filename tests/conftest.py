@@ -83,3 +83,51 @@ def pytest_configure(config):
     os.environ["XDG_CONFIG_HOME"] = os.path.join(home, "config")
     os.environ["XDG_STATE_HOME"] = os.path.join(home, "state")
     os.environ["NO_COLOR"] = "1"
+
+
+def series_view(steps, values):
+    """A read-only series view of hand-built points (wall time: 1.7e9 + step / 1e4)."""
+    import numpy as np
+
+    from collectors.series import ScalarSeries
+
+    s = ScalarSeries(max_points=None)
+    steps = np.asarray(steps, dtype=np.int64)
+    s.extend(steps, np.asarray(values, dtype=np.float32), 1.7e9 + steps.astype(np.float64) / 1e4)
+    return s.view()
+
+
+def run_snapshot(views=None, **fields):
+    """A RunSnapshot for pure-function tests: plausible defaults, ``fields`` override them."""
+    from collectors.model import RUNNING, RunSnapshot
+
+    views = views or {}
+    step = max((int(v.steps[-1]) for v in views.values() if len(v)), default=0)
+    base = dict(
+        id="r1",
+        path="/x/seed-00001-2025-11-15-15-34-13",
+        name="r",
+        layout="A",
+        algo="happo",
+        env="mapush",
+        task="t",
+        exp_name="e",
+        seed=1,
+        started=1.7e9,
+        state=RUNNING,
+        step=step,
+        total_steps=None,
+        progress=None,
+        steps_per_hour=None,
+        eta=None,
+        last_data=None,
+        ended=None,
+        reward=None,
+        checkpoints=(),
+        scalars={},
+        config={},
+        stall_after=360.0,
+        series=views,
+    )
+    base.update(fields)
+    return RunSnapshot(**base)

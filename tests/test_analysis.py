@@ -9,56 +9,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_snapshot
+from conftest import series_view as view
 
 from collectors import analysis as an
-from collectors.model import FINISHED, RUNNING, Reward, RunSnapshot
+from collectors.model import FINISHED, RUNNING, Reward
 from collectors.runs import RunsCollector
-from collectors.series import ScalarSeries
 from collectors.simulator import write_instant_run
 
 # -- helpers -------------------------------------------------------------------------------------
 
 
-def view(steps, values):
-    s = ScalarSeries(max_points=None)
-    steps = np.asarray(steps, dtype=np.int64)
-    s.extend(steps, np.asarray(values, dtype=np.float32), 1.7e9 + steps.astype(np.float64) / 1e4)
-    return s.view()
-
-
 def make_run(series=None, *, state=RUNNING, total=None, config=None, reward_tag=None):
     views = {tag: view(st, v) for tag, (st, v) in (series or {}).items()}
-    step = max((int(v.steps[-1]) for v in views.values() if len(v)), default=0)
     reward = None
     if reward_tag and reward_tag in views:
         r = views[reward_tag]
         reward = Reward(reward_tag, float(r.values[-1]), float(np.nanmax(r.values)), 0)
-    return RunSnapshot(
-        id="r1",
-        path="/x/seed-00001-2025-11-15-15-34-13",
-        name="r",
-        layout="A",
-        algo="happo",
-        env="mapush",
-        task="t",
-        exp_name="e",
-        seed=1,
-        started=1.7e9,
-        state=state,
-        step=step,
-        total_steps=total,
-        progress=None,
-        steps_per_hour=None,
-        eta=None,
-        last_data=None,
-        ended=None,
-        reward=reward,
-        checkpoints=(),
-        scalars={},
-        config=config or {},
-        stall_after=360.0,
-        series=views,
-    )
+    return run_snapshot(views, state=state, total_steps=total, config=config or {}, reward=reward)
 
 
 def independent_quarters(steps, values, span):

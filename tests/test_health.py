@@ -9,22 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_snapshot
+from conftest import series_view as view
 
 from collectors import health
-from collectors.model import CRASHED, FINISHED, RUNNING, STALLED, STOPPED, RunSnapshot
+from collectors.model import CRASHED, FINISHED, RUNNING, STALLED, STOPPED
 from collectors.runs import RunsCollector
-from collectors.series import ScalarSeries
 from collectors.simulator import write_instant_run
 
 STEPS = np.arange(1, 201) * 500_000  # 200 log points over 100M steps, like the real runs
 CLIP = {"algo_args.algo.max_grad_norm": 0.5, "algo_args.algo.use_max_grad_norm": True}
-
-
-def view(steps, values):
-    s = ScalarSeries(max_points=None)
-    steps = np.asarray(steps, dtype=np.int64)
-    s.extend(steps, np.asarray(values, dtype=np.float32), 1.7e9 + steps.astype(np.float64) / 1e4)
-    return s.view()
 
 
 def make_run(series=None, *, state=RUNNING, total=100_000_000, config=None, **kw):
@@ -32,35 +26,14 @@ def make_run(series=None, *, state=RUNNING, total=100_000_000, config=None, **kw
         tag: view(*sv) if isinstance(sv, tuple) else view(STEPS, sv)
         for tag, sv in (series or {}).items()
     }
-    step = max((int(v.steps[-1]) for v in views.values() if len(v)), default=0)
     fields = dict(
-        id="r1",
-        path="/x/seed-00001-2025-11-15-15-34-13",
-        name="r",
-        layout="A",
-        algo="happo",
-        env="mapush",
-        task="t",
-        exp_name="e",
-        seed=1,
-        started=1.7e9,
         state=state,
-        step=step,
         total_steps=total,
-        progress=None,
-        steps_per_hour=None,
-        eta=None,
         last_data=1.7e9 + 3600,
-        ended=None,
-        reward=None,
-        checkpoints=(),
-        scalars={},
         config=config if config is not None else dict(CLIP),
-        stall_after=360.0,
-        series=views,
     )
     fields.update(kw)
-    return RunSnapshot(**fields)
+    return run_snapshot(views, **fields)
 
 
 def by_rule(findings, rule, tag=None):
