@@ -80,9 +80,18 @@ def pytest_configure(config):
     import tempfile
 
     home = tempfile.mkdtemp(prefix="happo-top-tests-")
+    config._happo_top_home = home
     os.environ["XDG_CONFIG_HOME"] = os.path.join(home, "config")
     os.environ["XDG_STATE_HOME"] = os.path.join(home, "state")
     os.environ["NO_COLOR"] = "1"
+
+
+def pytest_unconfigure(config):
+    import shutil
+
+    home = getattr(config, "_happo_top_home", None)
+    if home:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def series_view(steps, values):
