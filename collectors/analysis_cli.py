@@ -102,7 +102,10 @@ def resolve_runs(
             found = find_run(snap, key)
             if not found:
                 where = ", ".join(snap.roots)
-                raise UsageError(f"no run matches '{key}' (looked under {where})")
+                raise UsageError(
+                    f"no run matches '{key}' (looked under {where}); give a run directory, "
+                    "or --root DIR to look elsewhere"
+                )
             if len(found) > 1 and not os.path.isdir(key):
                 names = "; ".join(f"{r.id} {r.name} ({r.path})" for r in found[:6])
                 raise UsageError(f"'{key}' matches {len(found)} runs: {names}")

@@ -137,8 +137,6 @@ def resolve(
             f"{', '.join(roots)}, nor launched by happo-top: refusing"
         )
     matches = find_run(snap, key)
-    if not matches:  # also a unique experiment name or name prefix
-        matches = [r for r in snap.runs if r.exp_name == key or r.name.startswith(key)]
     if not matches:
         raise ActionError(f"no run matches '{key}' below {', '.join(roots)}")
     if len(matches) > 1:

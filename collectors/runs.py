@@ -447,7 +447,8 @@ class RunsCollector:
 
 
 def find_run(snapshot: Snapshot, key: str) -> list[RunSnapshot]:
-    """Runs matching a directory, an id (or its prefix), or a name."""
+    """Runs matching a directory, an id (or its prefix), a name, an experiment name, or a name
+    prefix, tried in that order."""
     path = os.path.abspath(key)
     exact = [
         r
@@ -459,4 +460,12 @@ def find_run(snapshot: Snapshot, key: str) -> list[RunSnapshot]:
     by_id = [r for r in snapshot.runs if r.id.startswith(key)]
     if by_id:
         return by_id
-    return [r for r in snapshot.runs if r.name == key]
+    for match in (
+        lambda r: r.name == key,
+        lambda r: r.exp_name == key,  # an experiment: all its runs (callers say if ambiguous)
+        lambda r: r.name.startswith(key),
+    ):
+        found = [r for r in snapshot.runs if match(r)]
+        if found:
+            return found
+    return []

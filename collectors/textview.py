@@ -59,7 +59,7 @@ def _eta(r: RunSnapshot, now: float) -> str:
 def _reward(r: RunSnapshot) -> str:
     if r.reward is None:
         return "-"
-    return f"{fmt.value(r.reward.latest)} (best {fmt.value(r.reward.best)})"
+    return f"{fmt.value(r.reward.latest)} best {fmt.value(r.reward.best)}"
 
 
 def _ckpt(r: RunSnapshot, now: float) -> str:
@@ -81,15 +81,16 @@ def _proc(r: RunSnapshot) -> str:
 # (header, getter, priority: lower survives longer on a narrow terminal, min width)
 _COLUMNS = [
     ("STATE", lambda r, now: f"{STATE_SYMBOLS[r.state]} {r.state}", 0),
-    ("RUN", lambda r, now: f"{r.name} [{r.label}]" if r.label else r.name, 0),
+    ("RUN", lambda r, now: r.name, 0),
     ("PROGRESS", lambda r, now: _progress(r), 1),
     ("SPEED", lambda r, now: f"{fmt.steps(r.steps_per_hour)}/h" if r.steps_per_hour else "-", 3),
-    ("ETA", lambda r, now: _eta(r, now), 2),
+    ("ETA", lambda r, now: _eta(r, now), 1),
     ("REWARD", lambda r, now: _reward(r), 2),
     ("CKPTS", lambda r, now: _ckpt(r, now), 4),
     ("DATA", lambda r, now: _data(r, now), 5),
     ("PID", lambda r, now: _proc(r), 6),
     ("ID", lambda r, now: r.id, 7),
+    ("LABEL", lambda r, now: r.label or "-", 8),
 ]
 
 
@@ -149,11 +150,15 @@ def render(snapshot: Snapshot, width: int | None = None, colour: bool = False) -
         def total(cs):
             return sum(widths[c] for c in cs) + 2 * (len(cs) - 1)
 
-        # Drop the least important columns until the table fits, then shorten the run name.
+        # Shorten the run name a little, drop the least important columns until the table
+        # fits, give the name back what room is left, and shorten it further only as a last step.
+        natural = widths[1]
+        widths[1] = max(min(natural, 16), natural - max(total(cols) - width, 0))
         for c in sorted(cols, key=lambda c: -_COLUMNS[c][2]):
             if total(cols) <= width or _COLUMNS[c][2] == 0:
                 break
             cols.remove(c)
+        widths[1] = min(natural, widths[1] + max(width - total(cols), 0))
         if total(cols) > width:
             widths[1] = max(8, widths[1] - (total(cols) - width))
         lines.append("  ".join(_COLUMNS[c][0].ljust(widths[c]) for c in cols).rstrip()[:width])
@@ -168,14 +173,15 @@ def render(snapshot: Snapshot, width: int | None = None, colour: bool = False) -
                     cell = f"\x1b[{_COLOURS.get(r.state, '0')}m{cell}\x1b[0m"
                 cells.append(cell)
             lines.append("  ".join(cells).rstrip())
-    problems = [f"! {e}" for e in snapshot.errors]
+    # Below the table: what is wrong, one line per problem, and each run's worst finding.
+    problems = [f"ERROR {e}" for e in snapshot.errors]
     for r in snapshot.runs:
-        problems += [f"! {r.name} [{r.id}]: {e}" for e in r.errors]
+        problems += [f"ERROR {r.name} [{r.id}]: {e}" for e in r.errors]
     for r in snapshot.runs:
-        problems += [
-            f"{'!' if f.level == 'bad' else '?'} {r.name}: {f.message}"
-            for f in r.health
-            if f.level != "ok"
-        ]
+        worrying = [f for f in r.health if f.level in ("bad", "warn")]
+        if worrying:
+            worst = min(worrying, key=lambda f: f.level != "bad")
+            more = f" (+{len(worrying) - 1} more)" if len(worrying) > 1 else ""
+            problems.append(f"{worst.level.upper():5} {r.name}: {worst.message}{more}")
     lines.extend(p[:width] for p in problems)
     return "\n".join(lines) + "\n"
