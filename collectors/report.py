@@ -62,7 +62,7 @@ _METRIC_TITLES = {
     "entropy": "entropy",
     "actor_grad_norm": "actor grad norm",
     "value_loss": "value loss",
-    "critic_grad_norm": "critic grad norm",
+    "critic_grad_norm": "grad norm",  # shown after "critic"
 }
 
 
@@ -563,7 +563,12 @@ def _speed_section(runs: Sequence[RunSnapshot], names: list[str], now: float) ->
         vs = "-"
         if i > 0 and ref and r.steps_per_hour:
             d = (r.steps_per_hour / ref - 1.0) * 100.0
-            vs = f"{abs(d):.0f}% {'faster' if d > 0 else 'slower'}" if abs(d) >= 0.5 else "same"
+            if abs(d) < 0.5:
+                vs = "same"
+            elif d > 1000:  # a run of a few seconds against hours: a ratio says it better
+                vs = f"{d / 100 + 1:.0f}x faster"
+            else:
+                vs = f"{abs(d):.0f}% {'faster' if d > 0 else 'slower'}"
         elapsed = fmt.duration(_end_time(r, now) - r.started) if r.started else "-"
         rows.append(
             [

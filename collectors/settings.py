@@ -87,16 +87,20 @@ _SCHEMA: dict[str, tuple[str, Any]] = {
 
 
 def _key_lines(text: str) -> dict[str, int]:
-    """Line (1-based) of each top-level key, for error messages."""
+    """Line (1-based) of each top-level key and of each key one level down (``thresholds.x``)."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
         return {}
     lines: dict[str, int] = {}
     if isinstance(node, yaml.MappingNode):
-        for k, _ in node.value:
+        for k, v in node.value:
             if isinstance(k, yaml.ScalarNode):
                 lines[str(k.value)] = k.start_mark.line + 1
+                if isinstance(v, yaml.MappingNode):
+                    for k2, _ in v.value:
+                        if isinstance(k2, yaml.ScalarNode):
+                            lines[f"{k.value}.{k2.value}"] = k2.start_mark.line + 1
     return lines
 
 
@@ -126,10 +130,11 @@ def parse_settings(text: str, path: str = "<config>") -> Settings:
     if "thresholds" in values:
         from .health import validate_thresholds
 
-        problems = validate_thresholds(values["thresholds"])
-        if problems:
-            line = lines.get("thresholds", 1)
-            raise ConfigError(f"{path}:{line}: key 'thresholds': " + "; ".join(problems))
+        for name, value in values["thresholds"].items():
+            problems = validate_thresholds({name: value})
+            if problems:
+                line = lines.get(f"thresholds.{name}", lines.get("thresholds", 1))
+                raise ConfigError(f"{path}:{line}: key 'thresholds': " + "; ".join(problems))
     if "roots" in values:
         values["roots"] = tuple(os.path.expanduser(r) for r in values["roots"])
     for k in ("refresh", "stall_timeout", "flush_secs"):

@@ -858,6 +858,9 @@ def _parser() -> argparse.ArgumentParser:
         "--instant", action="store_true", help="write the whole run now, with simulated wall times"
     )
     p.add_argument(
+        "--verbose", action="store_true", help="an instant run prints HARL's stdout lines too"
+    )
+    p.add_argument(
         "--start-time",
         type=float,
         default=None,
@@ -923,7 +926,7 @@ def main(argv: list[str] | None = None) -> int:
         instant=instant,
         start_time=args.start_time,
         steps_per_hour=args.steps_per_hour,
-        out=sys.stdout,
+        out=sys.stdout if args.verbose or not instant else None,  # instant: just the run dir
         ckpt_gap=0.0 if instant else args.checkpoint_gap,
         stop_after=None if event_at is None else limit,
     )
@@ -931,7 +934,7 @@ def main(argv: list[str] | None = None) -> int:
     import setproctitle
 
     setproctitle.setproctitle(cfg.title)
-    run.say(f"happo-top simulate: run dir {run.run_dir}")
+    print(f"happo-top simulate: run dir {run.run_dir}", flush=True)
     run.banner()
     run.t0 = time.time()
     duration = max(float(args.duration), 0.0)

@@ -367,6 +367,7 @@ def test_cli_instant_parallel_runs_never_share_a_dir(tmp_path):
         "B",
         "--checkpoint-every",
         "1000000",
+        "--verbose",
     ]
     procs = [
         subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
