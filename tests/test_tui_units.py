@@ -123,3 +123,18 @@ def test_only_an_identified_live_process_can_be_signalled():
 
     title_only = dataclasses.replace(runs[1].process, how_found="title")
     assert not Actions.signallable(dataclasses.replace(runs[1], process=title_only))
+
+
+def test_a_data_error_shows_in_full_and_compact_panels():
+    import dataclasses
+
+    from tui.widgets.run_panel import PanelContext, _Builder
+
+    run = standard_runs()[0]
+    bad = dataclasses.replace(
+        run, errors=("/r/logs/x/events.out.tfevents.1.h: 3 corrupt region(s) skipped",)
+    )
+    ctx = PanelContext(now=run.last_data or 0.0, thresholds={})
+    assert "corrupt" in _Builder(bad, ctx, 100).finding_line().plain
+    assert "! 1 error" in _Builder(bad, ctx, 100).compact()[2].plain
+    assert "error" not in _Builder(run, ctx, 100).compact()[2].plain

@@ -290,15 +290,18 @@ class _Builder:
         r = self.r
         bad = [f for f in r.health if f.level in ("warn", "bad")]
         t = Text()
-        if bad:
+        if r.errors and not any(f.level == "bad" for f in bad):
+            # A data problem (corrupt event file, malformed config) beats a warning.
+            t.append("! ", style="yellow")
+            t.append(r.errors[0], style="yellow")
+            if len(r.errors) + len(bad) > 1:
+                t.append(f" (+{len(r.errors) + len(bad) - 1})", style="dim")
+        elif bad:
             f = bad[0]
             t.append_text(R.mark(f.level))
             t.append(" " + f.message, style=R.LEVEL_STYLE[f.level])
             if len(bad) > 1:
                 t.append(f" (+{len(bad) - 1})", style="dim")
-        elif r.errors:
-            t.append("! ", style="yellow")
-            t.append(r.errors[0], style="yellow")
         elif r.health:
             t.append("✓ healthy", style="green")
         return t
@@ -402,6 +405,8 @@ class _Builder:
         l2.append("  ")
         l2.append_text(ck)
         l3 = self.health(short=True)
+        if r.errors:  # no room for the finding line: say there is a problem, Enter tells more
+            l3.append(f"  ! {len(r.errors)} error{'s' if len(r.errors) > 1 else ''}", style="yellow")
         l3.append("  ")
         l3.append_text(self.process(short=True))
         return [_cut(x, w) for x in (l1, l2, l3)]
