@@ -21,7 +21,7 @@ ACTIONS = (
     ("open", "Open the selected run", "charts, checkpoints, config, process, log, health (Enter)"),
     ("mark", "Mark / unmark the selected run", "for comparison (Space)"),
     ("compare", "Compare the marked runs", "config differences, curves, timeline (c)"),
-    ("filter", "Filter runs", "by name, state, id or path (/)"),
+    ("filter", "Filter runs", "by name, label, state, id or path (/)"),
     ("pause", "Pause / resume refreshing", "(p)"),
     ("layout", "Change the panel layout", "auto, compact, full (v)"),
     ("help", "Keys", "help screen (?)"),

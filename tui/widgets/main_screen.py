@@ -76,7 +76,7 @@ class MainScreen(Screen[None]):
         yield SystemStrip(id="strip")
         with VerticalScroll(id="grid"):
             yield Static("Looking for runs…", id="empty")
-        yield Input(placeholder="filter: words in name, state, id or path", id="filter")
+        yield Input(placeholder="filter: words in name, label, state, id or path", id="filter")
         yield Footer()
 
     def on_mount(self) -> None:

@@ -251,7 +251,7 @@ HELP = [
             ("Enter", "open the run: charts, checkpoints, config, process, log, health"),
             ("Space", "mark / unmark the run for comparison"),
             ("c", "compare the marked runs"),
-            ("/", "filter runs by name, state, id or path (Esc clears)"),
+            ("/", "filter runs by name, label, state, id or path (Esc clears)"),
             ("v", "panel layout: auto, compact, full"),
         ],
     ),
@@ -272,6 +272,17 @@ HELP = [
             ("x", "x axis: step, relative time, wall time"),
             ("t", "chart another tag"),
             ("Esc", "back"),
+        ],
+    ),
+    (
+        "Reading a panel",
+        [
+            ("entropy a/b", "latest entropy of agent0 / agent1 (healthy band from the thresholds)"),
+            ("grad x/clip", "largest latest actor grad norm / the run's max_grad_norm"),
+            ("vloss", "latest critic value loss"),
+            ("✓ ! ✗", "health of that metric: ok / warning / bad (details: Enter, Health)"),
+            ("ckpt |-·", "checkpoints along the steps: | saved, - trained, · still to come"),
+            ("~ > ! = # x", "starting, running, stalled, finished, stopped, crashed"),
         ],
     ),
     (
