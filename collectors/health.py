@@ -244,6 +244,19 @@ def _nonfinite(run: RunSnapshot) -> list[Finding]:
     for tag, view in run.series.items():
         values = view.values
         if all_finite(values):
+            seen = run.scalars.get(tag)
+            if seen is not None and seen.nonfinite and seen.first_nonfinite_step is not None:
+                # In a stretch the series has since thinned away: still reported.
+                step = seen.first_nonfinite_step
+                out.append(
+                    Finding(
+                        "nonfinite",
+                        BAD,
+                        f"NaN/inf in {tag} from {fmt.steps(step)} ({seen.nonfinite} pts)",
+                        step,
+                        tag,
+                    )
+                )
             continue
         bad = ~np.isfinite(values)
         i = int(np.argmax(bad))

@@ -57,6 +57,8 @@ class ScalarLatest:
     step: int
     value: float
     count: int
+    nonfinite: int = 0  # NaN/inf points seen (also those thinned away)
+    first_nonfinite_step: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -312,7 +312,9 @@ class RunTracker:
         total = cfg.num_env_steps
         views = {tag: s.view() for tag, s in self.series.items() if len(s)}
         scalars = {
-            tag: ScalarLatest(s.last_step, s.last_value, s.offered)
+            tag: ScalarLatest(
+                s.last_step, s.last_value, s.offered, s.nonfinite, s.first_nonfinite_step
+            )
             for tag, s in self.series.items()
             if len(s)
         }

@@ -70,6 +70,8 @@ class ScalarSeries:
         "_phase",
         "_last",
         "offered",
+        "nonfinite",
+        "first_nonfinite_step",
     )
 
     def __init__(self, max_points: int | None = DEFAULT_MAX_POINTS) -> None:
@@ -84,6 +86,9 @@ class ScalarSeries:
         self._phase = 0  # points to skip before the next kept one
         self._last: tuple[int, float, float] | None = None  # newest point seen (step, value, wall)
         self.offered = 0  # points given to this series, kept or not
+        # NaN/inf seen, kept or thinned away (analysis must not miss them)
+        self.nonfinite = 0
+        self.first_nonfinite_step: int | None = None
 
     def __len__(self) -> int:
         return self._n
@@ -155,6 +160,12 @@ class ScalarSeries:
     def _append(self, steps: np.ndarray, values: np.ndarray, wall: np.ndarray) -> None:
         self._last = (int(steps[-1]), float(values[-1]), float(wall[-1]))
         self.offered += len(steps)
+        if not np.isfinite(values.sum(dtype=np.float64)):  # one reduction; exact check if needed
+            bad = ~np.isfinite(values)
+            if bad.any():
+                self.nonfinite += int(bad.sum())
+                if self.first_nonfinite_step is None:
+                    self.first_nonfinite_step = int(steps[int(np.argmax(bad))])
         if self.stride > 1:
             keep = np.arange(len(steps)) % self.stride == self._phase
             self._phase = (self._phase - len(steps)) % self.stride

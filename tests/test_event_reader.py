@@ -397,3 +397,13 @@ def test_series_is_thinned_evenly_past_its_cap():
     assert v.steps[0] == 1 and total - v.steps[-1] < s.stride
     # thinning keeps the overall mean of a ramp
     assert abs(float(v.values.mean()) - (total + 1) / 2) < 0.02 * total
+
+
+def test_nan_is_remembered_when_thinned_away():
+    s = ScalarSeries(max_points=100)
+    steps = np.arange(1, 1001, dtype=np.int64)
+    values = np.ones(1000, np.float32)
+    values[501] = np.nan  # an odd index: thinned away below
+    s.extend(steps, values, 1e9 + steps.astype(np.float64))
+    assert np.isfinite(s.view().values).all()
+    assert s.nonfinite == 1 and s.first_nonfinite_step == 502

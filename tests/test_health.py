@@ -386,3 +386,17 @@ def test_crashed_simulated_run(sim):
     (f,) = by_rule(fs, "crashed")
     assert f.level == "bad" and f.step == crashed.step == 30_000_000
     assert health.worst(fs) == "bad"
+
+
+def test_nonfinite_thinned_away_is_still_bad():
+    import dataclasses
+
+    from collectors.model import ScalarLatest
+
+    run = make_run({"critic/value_loss": np.full(len(STEPS), 0.3)})
+    seen = ScalarLatest(
+        int(STEPS[-1]), 0.3, len(STEPS) * 4, nonfinite=2, first_nonfinite_step=int(STEPS[10])
+    )
+    run = dataclasses.replace(run, scalars={"critic/value_loss": seen})
+    found = by_rule(health.evaluate(run), "nonfinite")
+    assert len(found) == 1 and found[0].level == "bad" and found[0].step == int(STEPS[10])
