@@ -168,7 +168,10 @@ def test_bad_config_file_is_a_clear_error(tmp_path):
     assert f"{cfg}:2: key 'stall_timeout'" in r.stderr
     cfg.write_text("refresh: 2\nthresholds:\n  entropy_low: 0.8\n  entropy_lo: 0.8\n")
     r = happo_top("--once", "--config", str(cfg), str(tmp_path), check=False)
-    assert r.returncode == 2 and f"{cfg}:4: key 'thresholds': unknown threshold 'entropy_lo'" in r.stderr
+    assert (
+        r.returncode == 2
+        and f"{cfg}:4: key 'thresholds': unknown threshold 'entropy_lo'" in r.stderr
+    )
     cfg.write_text("roots: [a\n")
     r = happo_top("--once", "--config", str(cfg), str(tmp_path), check=False)
     assert r.returncode == 2 and str(cfg) in r.stderr and "invalid YAML" in r.stderr

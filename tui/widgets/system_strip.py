@@ -203,14 +203,14 @@ class SystemStrip(Widget):
             out.append(t)
         return out or [Text("GPU: none", style="dim")]
 
-    def _host_item(self) -> Text:
+    def _host_item(self, compact: bool = False) -> Text:
         h = self.host
         t = Text()
         if h is None:
             t.append("CPU - RAM -", style="dim")
             return t
         t.append("CPU ", style="bold")
-        if h.cpu_history:
+        if h.cpu_history and not compact:
             t.append(R.sparkline(h.cpu_history[-8:], 8), style="green")
             t.append(" ")
         t.append(f"{h.cpu_percent:.0f}%" if h.cpu_percent is not None else "-")
@@ -241,29 +241,55 @@ class SystemStrip(Widget):
         return out or [Text("disk -", style="dim")]
 
     def _build(self, width: int) -> list[Text]:
+        """Whole items packed into at most ``max_lines`` lines: items that do not fit are dropped
+        (and counted), never cut mid-number; an item wider than a line is cut at a word."""
         wide = width >= 120
-        items = self._gpu_items(wide) + [self._host_item()] + self._disk_items()
+        items = self._gpu_items(wide) + [self._host_item(compact=width < 100)]
+        items += self._disk_items()
+        items = [_cut_words(it, width) for it in items]
         sep = Text("  │  ", style="dim") if wide else Text(" │ ", style="dim")
-        lines: list[Text] = []
-        cur = Text()
+        rows: list[list[Text]] = []
         for it in items:
-            if cur.plain and len(cur.plain) + len(sep.plain) + len(it.plain) > width:
-                lines.append(cur)
-                cur = Text()
-            if cur.plain:
-                cur.append_text(sep)
-            cur.append_text(it)
-        if cur.plain:
-            lines.append(cur)
-        if len(lines) > self.max_lines:
-            rest = len(lines) - self.max_lines + 1
-            lines = lines[: self.max_lines]
-            tail = f" (+{rest} line{'s' if rest > 1 else ''})"
-            last = lines[-1]
-            if len(last.plain) + len(tail) > width:
-                last.truncate(max(width - len(tail), 0))
-            last.append(tail, style="dim")
-        for t in lines:
-            if len(t.plain) > width:
-                t.truncate(width)
+            if rows and _width(rows[-1], sep) + len(sep.plain) + len(it.plain) <= width:
+                rows[-1].append(it)
+            else:
+                rows.append([it])
+        hidden = 0
+        if len(rows) > self.max_lines:
+            hidden = sum(len(r) for r in rows[self.max_lines :])
+            rows = rows[: self.max_lines]
+            last = rows[-1]
+            while True:
+                tail = f" (+{hidden} more)"
+                if _width(last, sep) + len(tail) <= width or len(last) <= 1:
+                    break
+                last.pop()
+                hidden += 1
+        lines = []
+        for row in rows:
+            line = Text()
+            for i, it in enumerate(row):
+                if i:
+                    line.append_text(sep)
+                line.append_text(it)
+            lines.append(line)
+        if hidden and lines:
+            tail = f" (+{hidden} more)"
+            if len(lines[-1].plain) + len(tail) <= width:
+                lines[-1].append(tail, style="dim")
         return lines or [Text("")]
+
+
+def _width(row: list[Text], sep: Text) -> int:
+    return sum(len(t.plain) for t in row) + len(sep.plain) * max(len(row) - 1, 0)
+
+
+def _cut_words(t: Text, width: int) -> Text:
+    """``t`` cut at the last space that leaves room for an ellipsis (never inside a word)."""
+    if len(t.plain) <= width:
+        return t
+    cut = t.plain.rfind(" ", 0, max(width - 1, 1))
+    t = t.copy()
+    t.truncate(cut if cut > 0 else max(width - 1, 0))
+    t.append("…", style="dim")
+    return t
