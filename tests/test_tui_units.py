@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -138,3 +139,55 @@ def test_a_data_error_shows_in_full_and_compact_panels():
     assert "corrupt" in _Builder(bad, ctx, 100).finding_line().plain
     assert "! 1 error" in _Builder(bad, ctx, 100).compact()[2].plain
     assert "error" not in _Builder(run, ctx, 100).compact()[2].plain
+
+
+def test_labels_split_into_shared_and_own_words():
+    common, own = R.split_labels(["lr=3e-4 mgn=0.5 seed=1", "lr=3e-4 mgn=10 seed=1"])
+    assert common == "lr=3e-4 seed=1" and own == ["mgn=0.5", "mgn=10"]
+    assert R.split_labels(["only one"]) == ("", ["only one"])
+    assert R.split_labels(["a", "b"]) == ("", ["a", "b"])
+
+
+def test_abbreviate_shortens_long_keys_before_cutting():
+    label = "max_grad_norm=0.5 use_adv_normalize=true lr=3e-4"
+    assert R.abbreviate(label, 80) == label  # room: unchanged
+    short = R.abbreviate(label, 36)
+    assert short == "mgn=0.5 uan=true lr=3e-4" or short == "max_grad_norm=0.5 uan=true lr=3e-4"
+    assert len(short) <= 36 and "lr=3e-4" in short
+    tiny = R.abbreviate(label, 10)
+    assert len(tiny) <= 10 and tiny.endswith("…")
+
+
+def test_count_levels():
+    class F:
+        def __init__(self, level):
+            self.level = level
+
+    assert R.count_levels([]) == "-"
+    assert R.count_levels([F("ok")]) == "ok"
+    assert R.count_levels([F("bad"), F("warn"), F("warn"), F("ok")]) == "1 bad, 2 warn"
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 100, 120, 200])
+def test_system_strip_packs_whole_items_never_cut_mid_number(width):
+    from collectors.gpu import GpuDevice, GpuSnapshot
+    from tui.sources import HostStats
+    from tui.widgets.system_strip import SystemStrip
+
+    devs = tuple(
+        GpuDevice(i, "NVIDIA H200", None, 87, None, 45 * 10**9, 143 * 10**9, 62, 310.0)
+        for i in range(8)
+    )
+    strip = SystemStrip()
+    strip.gpus = GpuSnapshot(True, "", devs, "550", 0.0)
+    strip.host = HostStats(23.0, 16, 41 * 10**9, 128 * 10**9, 2.5, (10.0, 20.0))
+    lines = [t.plain for t in strip._build(width)]
+    assert 1 <= len(lines) <= strip.max_lines
+    assert all(len(line) <= width for line in lines)
+    shown = "\n".join(lines)
+    # every GPU is either shown whole (its power figure ends the item) or counted as hidden
+    whole = sum(1 for i in range(8) if f"GPU{i} " in shown)
+    assert shown.count("310W") == whole
+    counted = re.findall(r"\+(\d+) more", shown)
+    hidden = int(counted[0]) if counted else 0
+    assert whole + hidden + ("CPU" in shown) >= 9

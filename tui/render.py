@@ -178,3 +178,40 @@ def ended_text(state: str) -> str:
         STALLED: "silent",
         STARTING: "starting",
     }.get(state, state)
+
+
+def split_labels(labels: Sequence[str]) -> tuple[str, list[str]]:
+    """(the words every label shares, what is left of each label): ``["lr=3e-4 seed=1",
+    "lr=3e-4 seed=2"]`` gives ``("lr=3e-4", ["seed=1", "seed=2"])``. One label keeps all its words."""
+    if len(labels) < 2:
+        return "", list(labels)
+    words = [s.split() for s in labels]
+    common = [w for w in words[0] if all(w in ws for ws in words[1:])]
+    rest = [" ".join(w for w in ws if w not in common) for ws in words]
+    return " ".join(common), rest
+
+
+def count_levels(findings: Sequence[Any]) -> str:
+    """``2 bad, 5 warn`` (or ``ok``, or ``-`` with no findings)."""
+    if not findings:
+        return "-"
+    bad = sum(1 for f in findings if f.level == "bad")
+    warn = sum(1 for f in findings if f.level == "warn")
+    parts = [f"{bad} bad"] * bool(bad) + [f"{warn} warn"] * bool(warn)
+    return ", ".join(parts) or "ok"
+
+
+def abbreviate(label: str, width: int) -> str:
+    """A ``key=value`` label made to fit ``width``: the longest ``snake_case`` keys shortened to
+    their initials first (``max_grad_norm=0.5`` to ``mgn=0.5``), then cut with an ellipsis."""
+    words = label.split(" ")
+    order = sorted(
+        (i for i, w in enumerate(words) if "=" in w and "_" in w.split("=", 1)[0]),
+        key=lambda i: -len(words[i].split("=", 1)[0]),
+    )
+    for i in order:
+        if len(" ".join(words)) <= width:
+            break
+        key, value = words[i].split("=", 1)
+        words[i] = "".join(p[:1] for p in key.split("_") if p) + "=" + value
+    return fit(" ".join(words), width)

@@ -42,15 +42,15 @@ def compare_charts(runs: Sequence[RunSnapshot]) -> list[tuple[str, str | None]]:
 
 def timeline_steps(runs: Sequence[RunSnapshot]) -> list[tuple[int, str]]:
     """The seed's "Checkpoint Timeline" rows: fixed fractions of the longest plan, plus each live
-    run's current step. (step, note)."""
+    run's current step. (step, note); the note names the run by its column number (``#2``)."""
     total = max((r.total_steps or r.step for r in runs), default=0)
     if not total:
         return []
     rows = {int(round(total * f)): "" for f in TIMELINE_FRACTIONS}
-    for r in runs:
+    for i, r in enumerate(runs):
         if r.state != FINISHED and r.step and r.step not in rows:
             live = r.state in ("running", "starting", "stalled")
-            rows[r.step] = f"{'current' if live else r.state} {R.fit(r.name, 16)}"
+            rows[r.step] = f"#{i + 1} {'current' if live else r.state} {R.fit(r.name, 12)}"
     return sorted(rows.items())
 
 
@@ -108,6 +108,7 @@ class CompareScreen(ChartOptions, Screen[None]):
 
     def on_resize(self) -> None:
         self._layout_charts()
+        self._update_head()
 
     def _layout_charts(self) -> None:
         grid = self.query_one("#charts-grid")
@@ -124,6 +125,11 @@ class CompareScreen(ChartOptions, Screen[None]):
     def run_label(self, run: RunSnapshot) -> str:
         return self.labels.get(run.path) or run.name
 
+    def short_labels(self) -> tuple[str, list[str]]:
+        """(what all the runs' labels share, each run's own part, prefixed by its number)."""
+        common, rest = R.split_labels([self.run_label(r) for r in self.runs])
+        return common, [f"#{i + 1} {x}".rstrip() for i, x in enumerate(rest)]
+
     def apply(self, snap: Snapshot, labels: Mapping[str, str] | None = None) -> None:
         if labels is not None:
             self.labels = labels
@@ -136,14 +142,27 @@ class CompareScreen(ChartOptions, Screen[None]):
         self._stale = set(TABS)
         self._refresh()
 
-    def _refresh(self) -> None:
+    def _update_head(self) -> None:
+        """One line: each run's number, own label part and state, then what they share."""
+        width = self.size.width or 120
+        common, own = self.short_labels()
         t = Text(" compare ", style="bold reverse")
-        for i, r in enumerate(self.runs):
-            t.append("  ")
+        room = (width - 10) // max(len(self.runs), 1)
+        for i, (r, label) in enumerate(zip(self.runs, own, strict=True)):
+            t.append(" ")
             t.append("■ ", style=COLOURS[i % len(COLOURS)])
-            t.append(self.run_label(r), style="bold")
+            t.append(R.abbreviate(label, max(room - 5, 4)), style="bold")
             t.append(f" {R.state_symbol(r.state)}", style=R.STATE_STYLE.get(r.state, ""))
+        if common:
+            t.append("  ")
+            t.append(common, style="dim")
+        if len(t.plain) > width:
+            t.truncate(max(width - 1, 0))
+            t.append("…", style="dim")
         self.query_one("#compare-head", Static).update(t)
+
+    def _refresh(self) -> None:
+        self._update_head()
         self._update(self.query_one("#compare-tabs", TabbedContent).active or "config")
 
     @on(TabbedContent.TabActivated)
@@ -158,8 +177,8 @@ class CompareScreen(ChartOptions, Screen[None]):
     def _reset_table(self, table: DataTable, first: str) -> None:
         table.clear(columns=True)
         table.add_column(first)
-        for r in self.runs:
-            table.add_column(R.fit(self.run_label(r), 28))
+        for label in self.short_labels()[1]:
+            table.add_column(R.abbreviate(label, 28))
 
     # -- tabs
     def _update_config(self) -> None:
@@ -191,8 +210,8 @@ class CompareScreen(ChartOptions, Screen[None]):
             chart.title = title
             chart.clock = self.clock
             lines = [
-                Line(R.fit(self.run_label(r), 32), r.series[tag], COLOURS[i % len(COLOURS)])
-                for i, r in enumerate(self.runs)
+                Line(R.abbreviate(own, 32), r.series[tag], COLOURS[i % len(COLOURS)])
+                for i, (r, own) in enumerate(zip(self.runs, self.short_labels()[1], strict=True))
                 if tag and tag in r.series
             ]
             ths = next((v for k, v in extra.items() if title.startswith(k)), [])
@@ -202,7 +221,10 @@ class CompareScreen(ChartOptions, Screen[None]):
         table = self.query_one("#timeline-table", DataTable)
         self._reset_table(table, "steps")
         now = self.clock()
-        for step, note in timeline_steps(self.runs):
+        rows = timeline_steps(self.runs)
+        if any(note for _, note in rows):
+            table.add_column("note", key="note")
+        for step, note in rows:
             cells = []
             for r in self.runs:
                 wall, value = reached(r, step)
@@ -219,8 +241,9 @@ class CompareScreen(ChartOptions, Screen[None]):
                     cells.append("")
                 else:
                     cells.append(f"- ({r.state})")
-            label = fmt.steps(step) + (f"  {note}" if note else "")
-            table.add_row(label, *cells)
+            if any(n for _, n in rows):
+                cells.append(note)
+            table.add_row(fmt.steps(step), *cells)
 
     def _update_summary(self) -> None:
         table = self.query_one("#summary-table", DataTable)
@@ -314,11 +337,7 @@ class CompareScreen(ChartOptions, Screen[None]):
         rows.append(
             (
                 "health",
-                [
-                    ", ".join(f.rule for f in r.health if f.level != "ok")
-                    or ("ok" if r.health else "-")
-                    for r in self.runs
-                ],
+                [R.count_levels(r.health) for r in self.runs],
             )
         )
         for name, cells in rows:

@@ -406,7 +406,9 @@ class _Builder:
         l2.append_text(ck)
         l3 = self.health(short=True)
         if r.errors:  # no room for the finding line: say there is a problem, Enter tells more
-            l3.append(f"  ! {len(r.errors)} error{'s' if len(r.errors) > 1 else ''}", style="yellow")
+            l3.append(
+                f"  ! {len(r.errors)} error{'s' if len(r.errors) > 1 else ''}", style="yellow"
+            )
         l3.append("  ")
         l3.append_text(self.process(short=True))
         return [_cut(x, w) for x in (l1, l2, l3)]

@@ -259,11 +259,8 @@ class SystemStrip(Widget):
             hidden = sum(len(r) for r in rows[self.max_lines :])
             rows = rows[: self.max_lines]
             last = rows[-1]
-            while True:
-                tail = f" (+{hidden} more)"
-                if _width(last, sep) + len(tail) <= width or len(last) <= 1:
-                    break
-                last.pop()
+            while last and _width(last, sep) + len(f" (+{hidden} more)") > width:
+                last.pop()  # the count of hidden items must show: make room for it
                 hidden += 1
         lines = []
         for row in rows:
@@ -274,9 +271,9 @@ class SystemStrip(Widget):
                 line.append_text(it)
             lines.append(line)
         if hidden and lines:
-            tail = f" (+{hidden} more)"
-            if len(lines[-1].plain) + len(tail) <= width:
-                lines[-1].append(tail, style="dim")
+            lines[-1].append(
+                f" (+{hidden} more)" if lines[-1].plain else f"+{hidden} more", style="dim"
+            )
         return lines or [Text("")]
 
 
