@@ -413,7 +413,7 @@ async def test_mark_runs_and_compare_them():
         await pilot.press("3")  # the checkpoint timeline
         await pilot.pause(0.2)
         timeline = screen_text(app)
-        assert "47.5M" in timeline and "current safe" in timeline and "✓" in timeline
+        assert "47.5M" in timeline and "#2 now" in timeline and "✓" in timeline
         await pilot.press("4")
         await pilot.pause(0.2)
         assert "steps per hour" in screen_text(app) and "20M/h" in screen_text(app)

@@ -170,16 +170,11 @@ def test_count_levels():
 
 @pytest.mark.parametrize("width", [40, 60, 80, 100, 120, 200])
 def test_system_strip_packs_whole_items_never_cut_mid_number(width):
-    from collectors.gpu import GpuDevice, GpuSnapshot
     from tui.sources import HostStats
     from tui.widgets.system_strip import SystemStrip
 
-    devs = tuple(
-        GpuDevice(i, "NVIDIA H200", None, 87, None, 45 * 10**9, 143 * 10**9, 62, 310.0)
-        for i in range(8)
-    )
     strip = SystemStrip()
-    strip.gpus = GpuSnapshot(True, "", devs, "550", 0.0)
+    strip.gpus = _many_gpus(8)
     strip.host = HostStats(23.0, 16, 41 * 10**9, 128 * 10**9, 2.5, (10.0, 20.0))
     lines = [t.plain for t in strip._build(width)]
     assert 1 <= len(lines) <= strip.max_lines
@@ -191,3 +186,54 @@ def test_system_strip_packs_whole_items_never_cut_mid_number(width):
     counted = re.findall(r"\+(\d+) more", shown)
     hidden = int(counted[0]) if counted else 0
     assert whole + hidden + ("CPU" in shown) >= 9
+
+
+def test_timeline_rows_mark_each_unfinished_run_by_number():
+    from tests.tui_fakes import make_run
+    from tui.widgets.compare import TIMELINE_FRACTIONS, timeline_steps
+
+    runs = [
+        make_run("a", state="finished", step=100_000_000),
+        make_run("b", state="running", step=47_500_000, pid=1),
+        make_run("c", state="crashed", step=47_500_000, run_id="c"),
+        make_run("d", state="running", step=50_000_000, pid=2),  # on a fixed row
+    ]
+    rows = dict(timeline_steps(runs))
+    assert rows[47_500_000] == "#2 now, #3 crashed"
+    assert rows[50_000_000] == "#4 now"
+    fixed = {int(round(100_000_000 * f)) for f in TIMELINE_FRACTIONS}
+    assert set(rows) == fixed | {47_500_000}
+    assert all(rows[s] == "" for s in fixed - {50_000_000})
+    assert [s for s, _ in timeline_steps(runs)] == sorted(rows)
+
+
+def test_system_strip_height_does_not_jump_back_and_forth():
+    """A figure that grows by a digit wraps the strip to two lines; when it shrinks again the
+    strip keeps its height, so the panels below do not move every poll."""
+    from tui.sources import HostStats
+    from tui.widgets.system_strip import SystemStrip
+
+    strip = SystemStrip()  # 80 columns when not mounted
+    strip.gpus = None
+    long_host = HostStats(100.0, 128, 999 * 10**9, 1000 * 10**9, 2.5, (10.0, 20.0))
+    strip.set_data(host=HostStats(5.0, 2, 5 * 10**8, 2 * 10**10, 0.1, ()))
+    short = len(strip._lines)
+    strip.disks = None
+    strip.set_data(host=long_host, gpus=_many_gpus(2))
+    tall = len(strip._lines)
+    assert tall > short
+    strip.set_data(host=HostStats(5.0, 2, 5 * 10**8, 2 * 10**10, 0.1, ()), gpus=None)
+    assert len(strip._lines) == tall
+    strip.set_max_lines(2)  # a new size (the app calls this on resize) may shrink it
+    strip.set_data(gpus=None)
+    assert len(strip._lines) == short
+
+
+def _many_gpus(n):
+    from collectors.gpu import GpuDevice, GpuSnapshot
+
+    devs = tuple(
+        GpuDevice(i, "NVIDIA H200", None, 87, None, 45 * 10**9, 143 * 10**9, 62, 310.0)
+        for i in range(n)
+    )
+    return GpuSnapshot(True, "", devs, "550", 0.0)

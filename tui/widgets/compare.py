@@ -46,12 +46,12 @@ def timeline_steps(runs: Sequence[RunSnapshot]) -> list[tuple[int, str]]:
     total = max((r.total_steps or r.step for r in runs), default=0)
     if not total:
         return []
-    rows = {int(round(total * f)): "" for f in TIMELINE_FRACTIONS}
+    rows: dict[int, list[str]] = {int(round(total * f)): [] for f in TIMELINE_FRACTIONS}
     for i, r in enumerate(runs):
-        if r.state != FINISHED and r.step and r.step not in rows:
+        if r.state != FINISHED and r.step:
             live = r.state in ("running", "starting", "stalled")
-            rows[r.step] = f"#{i + 1} {'current' if live else r.state} {R.fit(r.name, 12)}"
-    return sorted(rows.items())
+            rows.setdefault(r.step, []).append(f"#{i + 1} {'now' if live else r.state}")
+    return [(step, ", ".join(notes)) for step, notes in sorted(rows.items())]
 
 
 def reached(run: RunSnapshot, step: int) -> tuple[float | None, float | None]:
@@ -108,7 +108,8 @@ class CompareScreen(ChartOptions, Screen[None]):
 
     def on_resize(self) -> None:
         self._layout_charts()
-        self._update_head()
+        self._stale = set(TABS)  # table columns are sized to the width
+        self._refresh()
 
     def _layout_charts(self) -> None:
         grid = self.query_one("#charts-grid")
@@ -177,8 +178,10 @@ class CompareScreen(ChartOptions, Screen[None]):
     def _reset_table(self, table: DataTable, first: str) -> None:
         table.clear(columns=True)
         table.add_column(first)
-        for label in self.short_labels()[1]:
-            table.add_column(R.abbreviate(label, 28))
+        own = self.short_labels()[1]
+        room = max(8, min(28, ((self.size.width or 120) - 30) // max(len(own), 1) - 2))
+        for label in own:
+            table.add_column(R.abbreviate(label, room))
 
     # -- tabs
     def _update_config(self) -> None:

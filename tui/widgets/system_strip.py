@@ -133,7 +133,7 @@ class SystemStrip(Widget):
         self.max_lines = 3
         self._lines: list[Text] = []
         self._width = -1
-        self._key: tuple | None = None
+        self._sticky: tuple[tuple[int, int], int] = ((0, 0), 0)  # ((width, max_lines), lines)
 
     def set_data(self, gpus: Any = ..., disks: Any = ..., host: Any = ...) -> None:
         if gpus is not ...:
@@ -155,6 +155,13 @@ class SystemStrip(Widget):
     def _rebuild(self) -> None:
         width = self.size.width or 80
         lines = self._build(width)
+        # Sticky height: a figure that grows by a digit must not make the strip (and every panel
+        # below it) jump by a line and back each poll; the height drops only on a resize.
+        if (width, self.max_lines) != self._sticky[0]:
+            self._sticky = ((width, self.max_lines), len(lines))
+        else:
+            self._sticky = (self._sticky[0], max(self._sticky[1], len(lines)))
+        lines += [Text("") for _ in range(self._sticky[1] - len(lines))]
         if [t.plain for t in lines] != [t.plain for t in self._lines] or len(lines) != len(
             self._lines
         ):
