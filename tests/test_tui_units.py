@@ -237,3 +237,14 @@ def _many_gpus(n):
         for i in range(n)
     )
     return GpuSnapshot(True, "", devs, "550", 0.0)
+
+
+def test_health_quarter_table_fits_80_columns_beside_a_scrollbar():
+    from tests.tui_fakes import make_run
+    from tui.widgets.detail import health_text
+
+    text = health_text(make_run("safe", preset="safe", pid=1)).plain
+    table = text.split("Quarters", 1)[1].splitlines()[1:]
+    assert len(table) >= 4 and "verdict" in table[0]
+    assert any(line.lstrip().startswith("reward") for line in table)
+    assert max(len(line) for line in table) <= 78

@@ -554,10 +554,11 @@ def health_text(run: RunSnapshot) -> Text:
         t.append("\nQuarters (of ", style="bold underline")
         t.append(f"{fmt.steps(tables[0][1].span)} steps", style="bold underline")
         t.append(")\n", style="bold underline")
-        t.append(f"  {'':<28}{'Q1':>10}{'Q2':>10}{'Q3':>10}{'Q4':>10}  verdict\n", style="dim")
+        # 76 columns: fits an 80-column terminal beside the scrollbar
+        t.append(f"  {'':<26}{'Q1':>9}{'Q2':>9}{'Q3':>9}{'Q4':>9}  verdict\n", style="dim")
         for name, tb in tables:
-            t.append(f"  {R.fit(name, 27):<28}")
+            t.append(f"  {R.fit(name, 25):<26}")
             for q in tb.quarters:
-                t.append(f"{fmt.value(q.mean) if q.mean is not None else '-':>10}")
+                t.append(f"{fmt.value(q.mean) if q.mean is not None else '-':>9}")
             t.append(f"  {tb.verdict}\n")
     return t

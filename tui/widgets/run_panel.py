@@ -125,7 +125,9 @@ class RunPanel(Widget, can_focus=True):
     def _apply_chrome(self) -> None:
         run = self.run
         mark = "* " if self.marked else ""
-        self.border_title = escape(f"{mark}{self.label}")
+        room = self.size.width - 6 - len(mark)  # corners, padding and the border's ends
+        label = R.abbreviate(self.label, room) if room > 8 else self.label
+        self.border_title = escape(f"{mark}{label}")
         style = R.STATE_STYLE.get(run.state, "")
         self.border_subtitle = f"[{style}]{escape(R.state_symbol(run.state))} {run.state}[/]"
         for s in (RUNNING, STARTING, STALLED, FINISHED, STOPPED, CRASHED):
@@ -150,6 +152,9 @@ class RunPanel(Widget, can_focus=True):
         return self._lines
 
     # -- events
+    def on_resize(self) -> None:
+        self._apply_chrome()  # the title is shortened to the width
+
     def on_focus(self) -> None:
         self.post_message(self.Focused(self.run_id))
 
