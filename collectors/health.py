@@ -74,6 +74,7 @@ from .analysis import (
     NO_DIRECTION,
     RECOVERING,
     RISING,
+    Quarter,
     QuarterTable,
     all_finite,
     clip_value,
@@ -333,15 +334,11 @@ def _entropy(run: RunSnapshot, tags: list[str], t: Mapping[str, float]) -> list[
     return out
 
 
-def _rising(
-    run: RunSnapshot,
-    tag: str,
-    span: int,
-    direction: int,
-    t: Mapping[str, float],
-    min_rise: float = 0.0,
-) -> tuple[QuarterTable, int] | None:
-    """The quarter table and the first step of the rise, when the series rose Q1 -> last."""
+def _filled_quarters(
+    run: RunSnapshot, tag: str, span: int, direction: int, t: Mapping[str, float]
+) -> tuple[QuarterTable, list[Quarter]] | None:
+    """The quarter table of ``tag`` and its quarters with enough points, when at least two have
+    and the first of them is the baseline (Q1); else None: too early to judge a trend."""
     view = run.series[tag]
     table = quarter_table(
         view.steps,
@@ -352,10 +349,25 @@ def _rising(
         flat_noise=t["flat_noise"],
         flat_relative=t["flat_relative"],
     )
-    mp = int(t["min_quarter_points"])
-    filled = table.with_data(mp)
+    filled = table.with_data(int(t["min_quarter_points"]))
     if len(filled) < 2 or table.baseline is None or filled[0].index != table.baseline:
         return None
+    return table, filled
+
+
+def _rising(
+    run: RunSnapshot,
+    tag: str,
+    span: int,
+    direction: int,
+    t: Mapping[str, float],
+    min_rise: float = 0.0,
+) -> tuple[QuarterTable, int] | None:
+    """The quarter table and the first step of the rise, when the series rose Q1 -> last."""
+    found = _filled_quarters(run, tag, span, direction, t)
+    if found is None:
+        return None
+    table, filled = found
     base = filled[0].mean or 0.0
     if table.trend != RISING or (filled[-1].mean or 0.0) - base < min_rise:
         return None
@@ -502,20 +514,10 @@ def _reward(run: RunSnapshot, span: int | None, t: Mapping[str, float]) -> list[
     tag = reward_tag(run)
     if tag is None or not span:
         return []
-    view = run.series[tag]
-    table = quarter_table(
-        view.steps,
-        view.values,
-        span,
-        tag=tag,
-        direction=HIGHER_IS_BETTER,
-        flat_noise=t["flat_noise"],
-        flat_relative=t["flat_relative"],
-    )
-    mp = int(t["min_quarter_points"])
-    filled = table.with_data(mp)
-    if len(filled) < 2 or table.baseline is None or filled[0].index != table.baseline:
+    found = _filled_quarters(run, tag, span, HIGHER_IS_BETTER, t)
+    if found is None:
         return []
+    filled = found[1]
     base, last = filled[0], filled[-1]
     b, m = base.mean or 0.0, last.mean or 0.0
     pct = f" ({last.change_pct:+.0f}%)" if last.change_pct is not None else ""

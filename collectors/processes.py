@@ -271,8 +271,8 @@ def _command_like(argv: Sequence[str]) -> bool:
     return is_wrapper(argv) and any(a.endswith((".py", ".sh")) for a in argv[1:])
 
 
-def read_command_txt(run_path: str) -> tuple[tuple[str, ...], str | None] | None:
-    """Layout B's ``command.txt``: (argv, cwd from a ``cwd <dir>`` header) or None."""
+def _command_txt(run_path: str) -> tuple[list[str], str | None] | None:
+    """Layout B's ``command.txt``: its command lines and the ``cwd <dir>`` of a ``#`` header."""
     try:
         with open(os.path.join(run_path, "command.txt"), encoding="utf-8") as f:
             text = f.read(65536)
@@ -289,13 +289,43 @@ def read_command_txt(run_path: str) -> tuple[tuple[str, ...], str | None] | None
             continue
         if s:
             lines.append(s)
-    if not lines:
+    return lines, cwd
+
+
+def read_command_txt(run_path: str) -> tuple[tuple[str, ...], str | None] | None:
+    """Layout B's ``command.txt``: (argv, cwd from a ``cwd <dir>`` header) or None."""
+    found = _command_txt(run_path)
+    if not found or not found[0]:
         return None
+    lines, cwd = found
     try:
         argv = tuple(shlex.split(" ".join(lines)))
     except ValueError:
         return None
     return (argv, cwd) if argv else None
+
+
+def command_txt_log(run_path: str) -> str | None:
+    """The file ``command.txt``'s command sends its output to (``> f``, ``>> f``, ``| tee f``),
+    when it exists; relative names are taken from the recorded cwd (else the run directory)."""
+    found = _command_txt(run_path)
+    if not found:
+        return None
+    lines, cwd = found
+    for s in lines:
+        try:
+            words = shlex.split(s)
+        except ValueError:
+            continue
+        for i, w in enumerate(words[:-1]):
+            if w in (">", ">>", "1>", "&>") or (w == "tee" or w.endswith("/tee")):
+                name = words[i + 1]
+                if name.startswith("-") and i + 2 < len(words):
+                    name = words[i + 2]
+                path = name if os.path.isabs(name) else os.path.join(cwd or run_path, name)
+                if os.path.isfile(path):
+                    return path
+    return None
 
 
 _users: dict[int, str | None] = {}

@@ -209,6 +209,16 @@ def _planned(run: RunSnapshot) -> int | None:
     return run.total_steps or quarter_span(run)
 
 
+def _planned_quarters(run: RunSnapshot, tol: Mapping[str, float]) -> QuarterTable | None:
+    """The reward quarters over the run's planned length (None without a plan or a reward)."""
+    planned = _planned(run)
+    if not planned:
+        return None
+    return reward_quarters(
+        run, span=planned, flat_noise=tol["flat_noise"], flat_relative=tol["flat_relative"]
+    )
+
+
 def _checkpoint_every(run: RunSnapshot) -> int | None:
     steps = [c.step for c in run.checkpoints if c.step > 0]
     if len(steps) < 2:
@@ -251,14 +261,7 @@ def _c_complete(run: RunSnapshot) -> CriterionResult:
 
 
 def _c_no_degradation(run: RunSnapshot, mp: int, tol: Mapping[str, float]) -> CriterionResult:
-    planned = _planned(run)
-    table = (
-        reward_quarters(
-            run, span=planned, flat_noise=tol["flat_noise"], flat_relative=tol["flat_relative"]
-        )
-        if planned
-        else None
-    )
+    table = _planned_quarters(run, tol)
     if table is None:
         return CriterionResult(NA, "no reward series")
     q = table.quarters
@@ -284,14 +287,7 @@ def _c_final(
 ) -> CriterionResult:
     if ref_best is None:
         return CriterionResult(NA, "no reference reward")
-    planned = _planned(run)
-    table = (
-        reward_quarters(
-            run, span=planned, flat_noise=tol["flat_noise"], flat_relative=tol["flat_relative"]
-        )
-        if planned
-        else None
-    )
+    table = _planned_quarters(run, tol)
     if table is None:
         return CriterionResult(NA, "no reward series")
     q4 = table.quarters[3]
@@ -630,14 +626,7 @@ def _reward_section(
     curves: list[tuple[str, SeriesView, int]] = []
     for i, r in enumerate(runs):
         table = reward_quarters(r, flat_noise=tol["flat_noise"], flat_relative=tol["flat_relative"])
-        planned = _planned(r)
-        planned_tables.append(
-            reward_quarters(
-                r, span=planned, flat_noise=tol["flat_noise"], flat_relative=tol["flat_relative"]
-            )
-            if planned
-            else None
-        )
+        planned_tables.append(_planned_quarters(r, tol))
         out.append(f"### {names[i]}")
         out.append("")
         if table is None:
@@ -663,7 +652,7 @@ def _reward_section(
             ]
         out.append("")
         view = r.series[tag]
-        curves.append((names[i], view, planned or table.span))
+        curves.append((names[i], view, _planned(r) or table.span))
     present = [t for t in planned_tables if t is not None]
     if len(runs) > 1 and present:
         out += ["### Side by side (quarters of the planned length)", ""]

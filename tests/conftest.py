@@ -5,10 +5,36 @@ from __future__ import annotations
 import glob
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def happo_top(
+    *args: str,
+    cwd: Path | str = ROOT,
+    env: dict | None = None,
+    check: bool = False,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess:
+    """Run the command line as a user does: a real process, plain output, 200 columns."""
+    e = dict(os.environ, NO_COLOR="1", COLUMNS="200")
+    e.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "tui.cli", *args],
+        capture_output=True,
+        text=True,
+        env=e,
+        cwd=cwd,
+        check=check,
+        timeout=timeout,
+    )
+
 
 HARL_CONFIG = {
     "algo_args": {

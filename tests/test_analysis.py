@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_snapshot
-from conftest import series_view as view
 
 from collectors import analysis as an
 from collectors.model import FINISHED, RUNNING, Reward
 from collectors.runs import RunsCollector
 from collectors.simulator import write_instant_run
+from tests.conftest import run_snapshot
+from tests.conftest import series_view as view
 
 # -- helpers -------------------------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ import time
 
 import numpy as np
 import pytest
-from conftest import HARL_CONFIG
 
 from collectors.config_diff import (
     MISSING,
@@ -20,10 +19,10 @@ from collectors.config_diff import (
     same_value,
     short_keys,
 )
-from collectors.model import RUNNING, RunSnapshot
 from collectors.run_config import flatten
 from collectors.runs import RunsCollector
 from collectors.simulator import write_instant_run
+from tests.conftest import HARL_CONFIG, run_snapshot
 
 
 def independent_diff(configs):
@@ -166,31 +165,7 @@ def test_missing_sentinel_survives_pickling():
 
 
 def snap(rid, config, exp="cuboid"):
-    return RunSnapshot(
-        id=rid,
-        path=f"/r/{rid}",
-        name=rid,
-        layout="A",
-        algo="happo",
-        env="mapush",
-        task="t",
-        exp_name=exp,
-        seed=1,
-        started=None,
-        state=RUNNING,
-        step=0,
-        total_steps=None,
-        progress=None,
-        steps_per_hour=None,
-        eta=None,
-        last_data=None,
-        ended=None,
-        reward=None,
-        checkpoints=(),
-        scalars={},
-        config=config,
-        stall_after=360.0,
-    )
+    return run_snapshot(id=rid, path=f"/r/{rid}", name=rid, exp_name=exp, config=config)
 
 
 def test_labels_of_the_seed_runs():

@@ -52,6 +52,7 @@ from collectors.processes import (
 )
 from collectors.runs import RunsCollector
 from collectors.simulator import spawn
+from tests.conftest import run_snapshot
 
 LIVE = dict(num_env_steps=20_000, n_rollout_threads=10, episode_length=10)
 
@@ -586,32 +587,8 @@ def test_restart_spec_sources(tmp_path):
 
 
 def _fake_run(path, config=None, checkpoints=()):
-    from collectors.model import RunSnapshot
-
-    return RunSnapshot(
-        id="abc",
-        path=path,
-        name="n",
-        layout="A",
-        algo="happo",
-        env="mapush",
-        task="t",
-        exp_name="e",
-        seed=1,
-        started=None,
-        state=CRASHED,
-        step=0,
-        total_steps=None,
-        progress=None,
-        steps_per_hour=None,
-        eta=None,
-        last_data=None,
-        ended=None,
-        reward=None,
-        checkpoints=tuple(checkpoints),
-        scalars={},
-        config=config or {},
-        stall_after=360.0,
+    return run_snapshot(
+        id="abc", path=path, state=CRASHED, checkpoints=tuple(checkpoints), config=config or {}
     )
 
 

@@ -11,9 +11,10 @@ from pathlib import Path
 
 from collectors import disk
 from collectors.disk import DiskCollector, TreeSizer, project_run, save_interval
-from collectors.model import CRASHED, FINISHED, RUNNING, STALLED, Checkpoint, RunSnapshot
+from collectors.model import CRASHED, FINISHED, RUNNING, STALLED, Checkpoint
 from collectors.runs import RunsCollector
 from collectors.simulator import write_instant_run
+from tests.conftest import run_snapshot
 
 OLD = time.time() - 3600
 
@@ -36,30 +37,16 @@ def _du(root: Path) -> int:
 
 
 def _run(path="/r", state=RUNNING, layout="A", step=0, total=None, cps=(), config=None, rid="id1"):
-    return RunSnapshot(
+    return run_snapshot(
         id=rid,
         path=path,
-        name="n",
         layout=layout,
-        algo="happo",
-        env="mapush",
-        task="t",
-        exp_name="e",
-        seed=1,
-        started=None,
         state=state,
         step=step,
         total_steps=total,
-        progress=None,
-        steps_per_hour=None,
-        eta=None,
-        last_data=None,
-        ended=None,
-        reward=None,
         checkpoints=tuple(cps),
-        scalars={},
         config=config or {},
-        stall_after=360.0,
+        started=None,
     )
 
 

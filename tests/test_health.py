@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_snapshot
-from conftest import series_view as view
 
 from collectors import health
 from collectors.model import CRASHED, FINISHED, RUNNING, STALLED, STOPPED
 from collectors.runs import RunsCollector
 from collectors.simulator import write_instant_run
+from tests.conftest import run_snapshot
+from tests.conftest import series_view as view
 
 STEPS = np.arange(1, 201) * 500_000  # 200 log points over 100M steps, like the real runs
 CLIP = {"algo_args.algo.max_grad_norm": 0.5, "algo_args.algo.use_max_grad_norm": True}

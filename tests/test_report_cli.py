@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -12,25 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import HARL_CONFIG, make_run_dir, write_harl_config
 
 from collectors.run_config import flatten
 from collectors.simulator import write_instant_run
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import HARL_CONFIG, ROOT, make_run_dir, write_harl_config
+from tests.conftest import happo_top as run_cli
 
 
 def happo_top(*args: str, cwd: Path | str = ROOT, env: dict | None = None):
-    e = dict(os.environ, NO_COLOR="1", COLUMNS="200", XDG_CONFIG_HOME=str(cwd))
-    e.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args],
-        capture_output=True,
-        text=True,
-        env=e,
-        cwd=cwd,
-        timeout=120,
-    )
+    """The CLI, reading its config file (if any) from ``cwd``."""
+    return run_cli(*args, cwd=cwd, env={"XDG_CONFIG_HOME": str(cwd), **(env or {})})
 
 
 def summary_points(run_dir: Path, key: str) -> tuple[np.ndarray, np.ndarray]:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from collectors.model import RunSnapshot
+from collectors.processes import command_txt_log
 
 
 class Source(Protocol):
@@ -184,38 +185,7 @@ def log_path(run: RunSnapshot) -> str | None:
                 return target
         except OSError:
             pass
-    return _log_from_command_txt(run.path)
-
-
-def _log_from_command_txt(run_path: str) -> str | None:
-    import shlex
-
-    try:
-        with open(os.path.join(run_path, "command.txt"), encoding="utf-8") as f:
-            text = f.read(65536)
-    except (OSError, UnicodeDecodeError):
-        return None
-    cwd = None
-    for line in text.splitlines():
-        s = line.strip()
-        if s.startswith("#"):
-            i = s.find("cwd ")
-            if i >= 0 and cwd is None:
-                cwd = s[i + 4 :].rstrip(")").strip() or None
-            continue
-        try:
-            words = shlex.split(s)
-        except ValueError:
-            continue
-        for i, w in enumerate(words[:-1]):
-            if w in (">", ">>", "1>", "&>") or (w == "tee" or w.endswith("/tee")):
-                name = words[i + 1]
-                if name.startswith("-") and i + 2 < len(words):
-                    name = words[i + 2]
-                path = name if os.path.isabs(name) else os.path.join(cwd or run_path, name)
-                if os.path.isfile(path):
-                    return path
-    return None
+    return command_txt_log(run.path)
 
 
 def tail_file(path: str, max_bytes: int = 65536, max_lines: int = 400) -> list[str]:
