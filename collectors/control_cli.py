@@ -64,8 +64,30 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _grace_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--grace",
+        type=float,
+        metavar="SECONDS",
+        help=f"wait between SIGINT and SIGTERM (default: stop_grace in the config, else "
+        f"{INT_GRACE:g})",
+    )
+    p.add_argument(
+        "--term-grace",
+        type=float,
+        metavar="SECONDS",
+        help=f"wait between SIGTERM and SIGKILL (default: term_grace in the config, else "
+        f"{TERM_GRACE:g})",
+    )
+
+
 def _settings(args: argparse.Namespace) -> Settings:
+    """The config file's settings; fills the grace periods the command line left out."""
     settings = load_settings(args.config)
+    if getattr(args, "grace", 0) is None:
+        args.grace = settings.stop_grace
+    if getattr(args, "term_grace", 0) is None:
+        args.term_grace = settings.term_grace
     if args.read_only:
         settings = dataclasses.replace(settings, read_only=True)
     if settings.read_only:
@@ -247,20 +269,7 @@ def _stop(argv: list[str]) -> int:
         "files), SIGTERM after a grace period, SIGKILL after another.",
     )
     _run_options(p)
-    p.add_argument(
-        "--grace",
-        type=float,
-        default=INT_GRACE,
-        metavar="SECONDS",
-        help=f"wait between SIGINT and SIGTERM (default {INT_GRACE:g})",
-    )
-    p.add_argument(
-        "--term-grace",
-        type=float,
-        default=TERM_GRACE,
-        metavar="SECONDS",
-        help=f"wait between SIGTERM and SIGKILL (default {TERM_GRACE:g})",
-    )
+    _grace_options(p)
     p.add_argument("--no-kill", action="store_true", help="never escalate to SIGKILL")
     _common(p)
     args = p.parse_args(argv)
@@ -323,8 +332,7 @@ def _restart(argv: list[str]) -> int:
         action="store_true",
         help="pass the latest complete checkpoint as HARL's --model_dir",
     )
-    p.add_argument("--grace", type=float, default=INT_GRACE, metavar="SECONDS")
-    p.add_argument("--term-grace", type=float, default=TERM_GRACE, metavar="SECONDS")
+    _grace_options(p)
     _common(p)
     args = p.parse_args(argv)
     settings = _settings(args)

@@ -63,3 +63,35 @@ def nbytes(n: float | None) -> str:
             return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
         n /= 1024
     return "-"
+
+
+def fit(text: str, width: int, ellipsis: str = "…") -> str:
+    """``text`` cut to ``width`` with an ellipsis."""
+    if width <= 0:
+        return ""
+    if len(text) <= width:
+        return text
+    return text[: max(width - len(ellipsis), 0)] + ellipsis
+
+
+def abbreviate(label: str, width: int, ellipsis: str = "…") -> str:
+    """A ``key=value`` label made to fit ``width``: the longest ``snake_case`` keys shortened to
+    their initials first (``max_grad_norm=0.5`` to ``mgn=0.5``), then cut with an ellipsis."""
+    words = label.split(" ")
+    order = sorted(
+        (i for i, w in enumerate(words) if "=" in w and "_" in w.split("=", 1)[0]),
+        key=lambda i: -len(words[i].split("=", 1)[0]),
+    )
+    for i in order:
+        if len(" ".join(words)) <= width:
+            break
+        words[i] = short_key(words[i])
+    return fit(" ".join(words), width, ellipsis)
+
+
+def short_key(word: str) -> str:
+    """``max_grad_norm=0.5`` to ``mgn=0.5``; a word without a ``snake_case`` key as it is."""
+    key, eq, value = word.partition("=")
+    if not eq or "_" not in key:
+        return word
+    return "".join(p[:1] for p in key.split("_") if p) + "=" + value

@@ -282,11 +282,27 @@ def _c_no_degradation(run: RunSnapshot, mp: int, tol: Mapping[str, float]) -> Cr
     return CriterionResult(NA, f"ended at {fmt.steps(run.step)}")
 
 
+def _other_tag(run: RunSnapshot, ref_tag: str | None) -> str | None:
+    """Why this run's reward cannot be set against the reference's: it logs another reward tag
+    (``average_step_reward`` is per step, ``train_episode_rewards`` per episode)."""
+    tag = reward_tag(run)
+    if tag is None or ref_tag is None or tag == ref_tag:
+        return None
+    return f"logs {tag}, the reference {ref_tag}: not comparable"
+
+
 def _c_final(
-    run: RunSnapshot, ref_best: float | None, ref_name: str, tol: Mapping[str, float]
+    run: RunSnapshot,
+    ref_best: float | None,
+    ref_name: str,
+    tol: Mapping[str, float],
+    ref_tag: str | None = None,
 ) -> CriterionResult:
     if ref_best is None:
         return CriterionResult(NA, "no reference reward")
+    other = _other_tag(run, ref_tag)
+    if other:
+        return CriterionResult(NA, other)
     table = _planned_quarters(run, tol)
     if table is None:
         return CriterionResult(NA, "no reward series")
@@ -348,13 +364,17 @@ def _noise(run: RunSnapshot) -> tuple[float, float] | None:
 
 
 def _c_smooth(
-    run: RunSnapshot, is_ref: bool, ref_noise: float | None, noise_max: float
+    run: RunSnapshot,
+    is_ref: bool,
+    ref_noise: float | None,
+    noise_max: float,
+    ref_tag: str | None = None,
 ) -> CriterionResult:
     got = _noise(run)
     if got is None:
         return CriterionResult(NA, "too few reward points")
     noise, level = got
-    if is_ref or ref_noise is None:
+    if is_ref or ref_noise is None or _other_tag(run, ref_tag):  # judged on its own scale
         rel = noise / level if level > 0 else math.inf
         ok = rel <= noise_max
         detail = f"noise {_r2(noise)} = {rel * 100:.1f}% of |reward| (max {noise_max * 100:g}%)"
@@ -384,20 +404,24 @@ def success_criteria(
     ref_best = ref_best_q.mean if ref_best_q is not None else None
     ref_noise_t = _noise(ref)
     ref_noise = ref_noise_t[0] if ref_noise_t else None
-    planned = [_planned(r) for r in runs]
-    total = fmt.steps(max((p for p in planned if p), default=None))
+    ref_tag = reward_tag(ref)
+    planned = sorted({p for p in (_planned(r) for r in runs) if p})
+    if len(planned) > 1:
+        complete = f"Completes its planned steps ({' / '.join(map(fmt.steps, planned))})"
+    else:
+        complete = f"Completes {fmt.steps(planned[0] if planned else None)} steps"
     clips = sorted({c for c in (clip_value(r.config) for r in runs) if c is not None})
     clip_text = "/".join(f"{c:g}" for c in clips) if clips else "?"
     best_text = f"{_r2(ref_best)}, {ref_best_q.label} of {names[0]}" if ref_best_q else "-"
     return [
-        Criterion(f"Completes {total} steps without a crash", tuple(_c_complete(r) for r in runs)),
+        Criterion(f"{complete} without a crash", tuple(_c_complete(r) for r in runs)),
         Criterion(
             "No reward degradation after 50% of the steps",
             tuple(_c_no_degradation(r, mp, tol) for r in runs),
         ),
         Criterion(
             f"Final (Q4) reward >= reference's best quarter ({best_text})",
-            tuple(_c_final(r, ref_best, names[0], tol) for r in runs),
+            tuple(_c_final(r, ref_best, names[0], tol, ref_tag) for r in runs),
         ),
         Criterion(
             f"Grad norms within the clip value ({clip_text}) throughout",
@@ -406,7 +430,8 @@ def success_criteria(
         Criterion(
             "Smooth learning curve (low reward variance)",
             tuple(
-                _c_smooth(r, i == 0, ref_noise, t["reward_noise_max"]) for i, r in enumerate(runs)
+                _c_smooth(r, i == 0, ref_noise, t["reward_noise_max"], ref_tag)
+                for i, r in enumerate(runs)
             ),
         ),
     ]

@@ -40,6 +40,8 @@ class Settings:
     flush_secs: float = 120.0
     verify_crc: bool = False
     read_only: bool = False
+    stop_grace: float = 30.0  # stop: seconds between SIGINT and SIGTERM
+    term_grace: float = 15.0  # stop: seconds between SIGTERM and SIGKILL
     aliases: Mapping[str, str] = field(default_factory=dict)
     thresholds: Mapping[str, float] = field(default_factory=dict)
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -64,6 +66,8 @@ _SCHEMA: dict[str, tuple[str, Any]] = {
     "refresh": ("a number of seconds > 0", lambda v: _number(v) and v > 0),
     "stall_timeout": ("a number of seconds > 0", lambda v: _number(v) and v > 0),
     "flush_secs": ("a number of seconds > 0", lambda v: _number(v) and v > 0),
+    "stop_grace": ("a number of seconds >= 0", lambda v: _number(v) and v >= 0),
+    "term_grace": ("a number of seconds >= 0", lambda v: _number(v) and v >= 0),
     "verify_crc": ("true or false", lambda v: isinstance(v, bool)),
     "read_only": ("true or false", lambda v: isinstance(v, bool)),
     "aliases": (
@@ -137,7 +141,7 @@ def parse_settings(text: str, path: str = "<config>") -> Settings:
                 raise ConfigError(f"{path}:{line}: key 'thresholds': " + "; ".join(problems))
     if "roots" in values:
         values["roots"] = tuple(os.path.expanduser(r) for r in values["roots"])
-    for k in ("refresh", "stall_timeout", "flush_secs"):
+    for k in ("refresh", "stall_timeout", "flush_secs", "stop_grace", "term_grace"):
         if k in values:
             values[k] = float(values[k])
     return Settings(path=path, **values)

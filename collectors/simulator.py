@@ -930,7 +930,11 @@ def main(argv: list[str] | None = None) -> int:
         ckpt_gap=0.0 if instant else args.checkpoint_gap,
         stop_after=None if event_at is None else limit,
     )
-    run.setup()
+    try:
+        run.setup()
+    except OSError as exc:
+        print(f"happo-top simulate: cannot write the run under {args.root}: {exc}", file=sys.stderr)
+        return 2
     import setproctitle
 
     setproctitle.setproctitle(cfg.title)

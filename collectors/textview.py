@@ -81,7 +81,7 @@ def _proc(r: RunSnapshot) -> str:
 # (header, getter, priority: lower survives longer on a narrow terminal, min width)
 _COLUMNS = [
     ("STATE", lambda r, now: f"{STATE_SYMBOLS[r.state]} {r.state}", 0),
-    ("RUN", lambda r, now: r.name, 0),
+    ("RUN", lambda r, now: r.name, 0),  # made unique by render(): see _display_names
     ("PROGRESS", lambda r, now: _progress(r), 1),
     ("SPEED", lambda r, now: f"{fmt.steps(r.steps_per_hour)}/h" if r.steps_per_hour else "-", 3),
     ("ETA", lambda r, now: _eta(r, now), 1),
@@ -124,6 +124,25 @@ def _system_lines(snapshot: Snapshot) -> list[str]:
     return out
 
 
+def _display_names(runs, short: bool = False) -> dict[str, str]:
+    """Run path -> the name shown: the run's name, and where two runs share it (same seed, same
+    minute), its label (the config keys that tell it apart; else its id): first and with short
+    keys when ``short`` (a table cell that may be cut), after the name otherwise."""
+    seen: dict[str, int] = {}
+    for r in runs:
+        seen[r.name] = seen.get(r.name, 0) + 1
+    out = {}
+    for r in runs:
+        tell = r.label or r.id
+        if seen[r.name] < 2:
+            out[r.path] = r.name
+        elif short:
+            out[r.path] = " ".join([*map(fmt.short_key, tell.split()), r.name])
+        else:
+            out[r.path] = f"{r.name} [{tell}]"
+    return out
+
+
 def render(snapshot: Snapshot, width: int | None = None, colour: bool = False) -> str:
     now = snapshot.time
     width = width or 200
@@ -137,6 +156,7 @@ def render(snapshot: Snapshot, width: int | None = None, colour: bool = False) -
         f"  {len(snapshot.runs)} run(s): {summary}"[:width]
     )
     lines.extend(line[:width] for line in _system_lines(snapshot))
+    names = _display_names(snapshot.runs)
     if not snapshot.runs:
         roots = ", ".join(snapshot.roots)
         lines.append(
@@ -144,6 +164,9 @@ def render(snapshot: Snapshot, width: int | None = None, colour: bool = False) -
         )
     else:
         table = [[get(r, now) for _, get, _ in _COLUMNS] for r in snapshot.runs]
+        cells = _display_names(snapshot.runs, short=True)
+        for r, row in zip(snapshot.runs, table, strict=True):
+            row[1] = cells[r.path]
         cols = list(range(len(_COLUMNS)))
         widths = {c: max(len(_COLUMNS[c][0]), *(len(row[c]) for row in table)) for c in cols}
 
@@ -176,12 +199,12 @@ def render(snapshot: Snapshot, width: int | None = None, colour: bool = False) -
     # Below the table: what is wrong, one line per problem, and each run's worst finding.
     problems = [f"ERROR {e}" for e in snapshot.errors]
     for r in snapshot.runs:
-        problems += [f"ERROR {r.name} [{r.id}]: {e}" for e in r.errors]
+        problems += [f"ERROR {names[r.path]} [{r.id}]: {e}" for e in r.errors]
     for r in snapshot.runs:
         worrying = [f for f in r.health if f.level in ("bad", "warn")]
         if worrying:
             worst = min(worrying, key=lambda f: f.level != "bad")
             more = f" (+{len(worrying) - 1} more)" if len(worrying) > 1 else ""
-            problems.append(f"{worst.level.upper():5} {r.name}: {worst.message}{more}")
+            problems.append(f"{worst.level.upper():5} {names[r.path]}: {worst.message}{more}")
     lines.extend(p[:width] for p in problems)
     return "\n".join(lines) + "\n"

@@ -382,3 +382,36 @@ def test_live_simulated_run_is_split_by_its_last_step(sim_runs):
     # The same run over its planned length: two quarters with data.
     planned = an.reward_quarters(safe, span=100_000_000)
     assert [q.count for q in planned.quarters] == [50, 45, 0, 0]
+
+
+def test_criteria_do_not_set_rewards_of_different_tags_against_each_other():
+    """A layout B run logs the per-step reward, a layout A reference the episode reward: the
+    final-reward criterion is n/a, smoothness is judged on the run's own scale, and the
+    completion title names each plan when they differ."""
+    from collectors.report import FAIL, NA, PASS, success_criteria
+
+    steps = np.arange(1, 41) * 500_000
+    rng = np.random.default_rng(0)
+    episode = view(steps, -15 + rng.normal(0, 0.5, 40))
+    per_step = view(steps[:8], -0.08 + rng.normal(0, 0.001, 8))
+    ref = run_snapshot(
+        {"train_episode_rewards": episode}, id="a", name="a", state=FINISHED, total_steps=20_000_000
+    )
+    other = run_snapshot(
+        {"average_step_reward": per_step}, id="b", name="b", state=FINISHED, total_steps=4_000_000
+    )
+    by_title = {c.title.split(" (")[0]: c for c in success_criteria([ref, other])}
+    final = next(c for t, c in by_title.items() if t.startswith("Final"))
+    assert final.results[1].status == NA and "not comparable" in final.results[1].detail
+    smooth = next(c for t, c in by_title.items() if t.startswith("Smooth"))
+    assert "of |reward|" in smooth.results[1].detail  # its own relative noise, not the reference's
+    assert smooth.results[1].status in (PASS, FAIL)
+    complete = next(c for c in success_criteria([ref, other]) if c.title.startswith("Completes"))
+    assert "4M / 20M" in complete.title
+    # the same tag is compared as before
+    same = run_snapshot(
+        {"train_episode_rewards": view(steps, -20 + 0 * steps)},
+        id="c", name="c", state=FINISHED, total_steps=20_000_000,
+    )  # fmt: skip
+    final = [c for c in success_criteria([ref, same]) if c.title.startswith("Final")][0]
+    assert final.results[1].status == FAIL and "<" in final.results[1].detail

@@ -167,36 +167,100 @@ def test_bad_config_file_is_a_clear_error(tmp_path):
 
 
 def test_unreadable_directory_is_reported_and_the_rest_is_shown(finished_and_partial):
-    """As an unprivileged user (the tests may run as root, who reads everything)."""
+    """As an unprivileged user: as that user directly, or (root reads everything) as root
+    dropping to nobody before the scan."""
     root, basic, safe = finished_and_partial
-    if os.geteuid() != 0:
-        pytest.skip("needs root to switch to an unprivileged user")
     secret = root / "mapush" / "go1push_mid" / "happo" / "secret"
     secret.mkdir()
     os.chmod(secret, 0o000)
-    for p in [root, *root.parents]:  # let nobody walk down to the runs
-        if p == Path("/"):
-            break
-        os.chmod(p, os.stat(p).st_mode | 0o005)
-    # Import as root (the interpreter lives under /root), then drop to nobody before scanning.
-    code = (
-        "import os, sys, json, locale, tui.cli, collectors.runs, collectors.textview, collectors.settings\n"
-        "tui.cli.build_parser().parse_args([])\n"
-        "os.setgid(65534); os.setuid(65534)\n"
-        "sys.exit(tui.cli.main(sys.argv[1:]))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code, "--once", "--json", str(root)],
-        capture_output=True,
-        text=True,
-        cwd="/",
-        timeout=60,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-    )
+    if os.geteuid() != 0:
+        try:
+            out = happo_top("--once", "--json", str(root), check=False)
+        finally:
+            os.chmod(secret, 0o700)  # let pytest remove it
+    else:
+        for p in [root, *root.parents]:  # let nobody walk down to the runs
+            if p == Path("/"):
+                break
+            os.chmod(p, os.stat(p).st_mode | 0o005)
+        # Import as root (the interpreter lives under /root), then drop to nobody before scanning.
+        code = (
+            "import os, sys, json, locale, tui.cli, collectors.runs, collectors.textview, "
+            "collectors.settings\n"
+            "tui.cli.build_parser().parse_args([])\n"
+            "os.setgid(65534); os.setuid(65534)\n"
+            "sys.exit(tui.cli.main(sys.argv[1:]))\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code, "--once", "--json", str(root)],
+            capture_output=True,
+            text=True,
+            cwd="/",
+            timeout=60,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        )
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert len(doc["runs"]) == 2
     assert any(str(secret) in e and "Permission denied" in e for e in doc["errors"])
+
+
+def _no_terminal(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    """The command as cron or ``nohup`` runs it: stdin from /dev/null, output to pipes."""
+    return subprocess.run(
+        [sys.executable, "-m", "tui.cli", *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+        env=dict(os.environ, NO_COLOR="1"),
+    )
+
+
+def test_the_monitor_without_a_terminal_says_so_and_exits(tmp_path):
+    for args in ([str(tmp_path)], ["demo", "--dir", str(tmp_path / "demo")]):
+        out = _no_terminal(*args)
+        assert out.returncode == 2, out
+        assert "needs a terminal" in out.stderr and "--once" in out.stderr
+        assert out.stdout == ""  # no escape codes written into a log
+    assert not (tmp_path / "demo").exists()  # the demo started no simulated trainers
+
+
+def test_plain_into_a_file_is_a_log_of_frames(tmp_path):
+    write_instant_run(tmp_path, exp_name="logged", finished=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", "--plain", "--refresh", "0.2", str(tmp_path)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=dict(os.environ, NO_COLOR="1", COLUMNS="120"),
+    )
+    time.sleep(3)
+    proc.terminate()  # SIGTERM: a clean exit
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "\x1b" not in out
+    assert out.startswith("--- ") and "logged" in out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--refresh", "-1"),
+        ("--refresh", "0"),
+        ("--stall-timeout", "-5"),
+        ("--width", "-5"),
+        ("--refresh", "soon"),
+    ],
+)
+def test_bad_numbers_on_the_command_line_are_usage_errors(args, tmp_path):
+    out = happo_top("--once", *args, str(tmp_path), check=False)
+    assert out.returncode == 2
+    assert args[0] in out.stderr and ("above 0" in out.stderr or "not a number" in out.stderr)
+    assert "Traceback" not in out.stderr
 
 
 def test_live_simulated_run_is_seen_growing(tmp_path):
@@ -225,3 +289,28 @@ def test_live_simulated_run_is_seen_growing(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_simulate_into_an_unwritable_place_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    out = happo_top(
+        "simulate", "--root", str(blocker / "results"), "--exp-name", "x", "--num-env-steps",
+        "1000000", "--duration", "0", check=False,
+    )  # fmt: skip
+    assert out.returncode == 2 and "cannot write the run" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_runs_sharing_a_name_are_told_apart_by_their_label(tmp_path):
+    t0 = (time.time() // 3600 - 5) * 3600  # two runs started in the same minute, same seed
+    for preset, dt in (("basic", 0), ("safe", 1)):
+        write_instant_run(tmp_path, preset=preset, seed=1, start_time=t0 + dt, finished=True)
+    out = happo_top("--once", "--width", "120", str(tmp_path)).stdout
+    lines = out.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("STATE"))
+    cells = [line.split("  ")[1] for line in lines[head + 1 : head + 3]]
+    assert len(set(cells)) == 2, out  # not the same name twice
+    assert any("max_grad_norm=0.5" in c or "mgn" in c for c in cells), out
+    findings = [line for line in lines[head + 3 :] if line.startswith(("WARN", "BAD"))]
+    assert findings and all("[" in line for line in findings), out

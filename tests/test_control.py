@@ -706,6 +706,28 @@ def test_cli_launch_command_and_stop_by_name(tmp_path, script, reaper, capsys):
     assert f"stopping pid {pid}" in text and f"process group {pid} ended by SIGINT" in text
 
 
+def test_cli_stop_takes_its_grace_periods_from_the_config(tmp_path, script, reaper, capsys):
+    """stop_grace / term_grace in the YAML config: a trainer that ignores SIGINT is ended by
+    SIGTERM after the configured 0.3 s, not the default 30 s."""
+    root = tmp_path / "results"
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("stop_grace: 0.3\nterm_grace: 5\n")
+    argv = [sys.executable, str(script), "--root", str(root), "--exp_name", "stubborn", "--hold"]
+    assert launch_main(["--cwd", str(tmp_path), "--", *argv, "--ignore", "INT"]) == 0
+    pid = int(re.search(r"launched pid (\d+)", capsys.readouterr().out).group(1))
+    reaper.group(pid)
+    run = wait_for(lambda: run_dirs(root, "stubborn"))[0]
+    wait_for(lambda: identify(run) is not None)
+    assert stop_main(["stubborn", "--root", str(root), "--config", str(cfg)]) == 0
+    text = capsys.readouterr().out
+    assert "SIGTERM after 0.3 s" in text and "ended by SIGTERM" in text
+    cfg.write_text("stop_grace: -1\n")
+    assert stop_main(["stubborn", "--root", str(root), "--config", str(cfg)]) == 2
+    assert "config.yaml:1: key 'stop_grace' must be a number of seconds >= 0" in (
+        capsys.readouterr().err
+    )
+
+
 # --------------------------------------------------------------------------- registry
 
 

@@ -248,3 +248,43 @@ def test_health_quarter_table_fits_80_columns_beside_a_scrollbar():
     assert len(table) >= 4 and "verdict" in table[0]
     assert any(line.lstrip().startswith("reward") for line in table)
     assert max(len(line) for line in table) <= 78
+
+
+def test_the_stop_dialog_names_the_configured_grace_period():
+    from collectors.settings import parse_settings
+    from tests.tui_fakes import FakeActions
+
+    run = standard_runs()[1]
+    plan = FakeActions(parse_settings("stop_grace: 2\nterm_grace: 1\n")).plan_signal("stop", run)
+    assert "SIGTERM after 2 s" in plan.detail
+    actions = FakeActions(parse_settings(""))
+    assert "SIGTERM after 30 s" in actions.plan_signal("stop", run).detail
+    assert actions._graces() == {"int_grace": 30.0, "term_grace": 15.0}
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["python x.py > log.txt", "python x.py 2>&1", "python x.py | tee log", "echo $HOME",
+     "python x.py >log", "a && b", "python x.py --seed `date`"],
+)  # fmt: skip
+def test_a_typed_command_with_shell_syntax_needs_the_shell_box(command, tmp_path):
+    from collectors.settings import Settings
+    from tests.tui_fakes import FakeActions
+
+    actions = FakeActions(Settings())
+    with pytest.raises(ActionRefused, match="shell syntax.*through /bin/sh"):
+        actions.plan_launch(command=command, cwd=str(tmp_path))
+    plan = actions.plan_launch(command=command, cwd=str(tmp_path), shell=True)
+    assert plan.spec.shell and plan.spec.argv == (command,)
+    assert plan.detail.startswith("through /bin/sh")
+
+
+def test_a_plain_typed_command_runs_without_a_shell(tmp_path):
+    from collectors.settings import Settings
+    from tests.tui_fakes import FakeActions
+
+    plan = FakeActions(Settings()).plan_launch(
+        command="python train.py --exp_name 'a b' --note '' --lr=3e-4", cwd=str(tmp_path)
+    )
+    assert not plan.spec.shell and "/bin/sh" not in plan.detail
+    assert plan.spec.argv == ("python", "train.py", "--exp_name", "a b", "--note", "", "--lr=3e-4")

@@ -30,6 +30,21 @@ class ActionRefused(Exception):
     """Shown to the user as a notification; nothing was done."""
 
 
+# words that only mean something to a shell: a typed command holding one needs the shell box
+SHELL_WORDS = frozenset(("|", "||", "&", "&&", ";", "|&"))
+
+
+def _shell_word(word: str) -> bool:
+    """``word`` (after shlex.split) is shell syntax: an operator, a redirect (``>log``,
+    ``2>&1``), a variable or a command substitution."""
+    return (
+        word in SHELL_WORDS
+        or word.startswith(("<", ">", "2>", "&>", "1>"))
+        or "$" in word
+        or "`" in word
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """One confirmed-to-be action: everything the confirmation names, and what executes it."""
@@ -68,8 +83,13 @@ class Actions:
     ) -> None:
         self.settings = settings
         self._registry = registry
-        self.int_grace = int_grace
-        self.term_grace = term_grace
+        # the stop's grace periods: the config file's (stop_grace, term_grace) unless given
+        self.int_grace = (
+            int_grace if int_grace is not None else float(getattr(settings, "stop_grace", 30.0))
+        )
+        self.term_grace = (
+            term_grace if term_grace is not None else float(getattr(settings, "term_grace", 15.0))
+        )
         self.launched: list[Any] = []  # LaunchResults of this session (the demo stops them)
 
     @property
@@ -119,8 +139,9 @@ class Actions:
         except ActionError as e:
             raise ActionRefused(str(e)) from None
         if action == STOP:
-            ig = self.int_grace if self.int_grace is not None else _const("INT_GRACE", 30.0)
-            detail = f"SIGINT now, SIGTERM after {ig:g} s; SIGKILL is offered if it survives"
+            detail = (
+                f"SIGINT now, SIGTERM after {self.int_grace:g} s; SIGKILL is offered if it survives"
+            )
         else:
             detail = "SIGKILL at once: the trainer cannot save anything"
         return Plan(
@@ -173,8 +194,14 @@ class Actions:
         )
 
     def plan_launch(
-        self, preset: str | None = None, command: str | None = None, cwd: str | None = None
+        self,
+        preset: str | None = None,
+        command: str | None = None,
+        cwd: str | None = None,
+        shell: bool = False,
     ) -> Plan:
+        """A preset, or a typed command: split into argv like a shell would, but run without
+        one unless ``shell`` (the dialog's checkbox): shell syntax without it is refused."""
         self._check_writable()
         from collectors.control import ActionError, LaunchSpec, spec_from_preset
 
@@ -189,11 +216,17 @@ class Actions:
                 text = (command or "").strip()
                 if not text:
                     raise ActionRefused("nothing to launch: type a command")
-                try:
-                    argv = tuple(shlex.split(text))
-                except ValueError as e:
-                    raise ActionRefused(f"cannot parse the command: {e}") from None
-                shell = any(c in text for c in "|&;<>$`") or not argv
+                if not shell:
+                    try:
+                        argv = tuple(shlex.split(text))
+                    except ValueError as e:
+                        raise ActionRefused(f"cannot parse the command: {e}") from None
+                    syntax = sorted({w for w in argv if _shell_word(w)})
+                    if syntax:
+                        raise ActionRefused(
+                            f"the command has shell syntax ({' '.join(syntax)}): tick "
+                            "'through /bin/sh' to run it in a shell"
+                        )
                 spec = LaunchSpec(
                     argv=(text,) if shell else argv,
                     cwd=os.path.expanduser(cwd or os.getcwd()),
@@ -204,6 +237,8 @@ class Actions:
             raise ActionRefused(str(e)) from None
         log = spec.log or "a new file in the happo-top state directory"
         detail = f"in {spec.cwd}, detached (own session), output to {log}"
+        if spec.shell:
+            detail = "through /bin/sh, " + detail
         if spec.preset:
             detail = f"preset '{spec.preset}', " + detail
         return Plan(LAUNCH, spec.name, None, None, spec.display(), detail, spec=spec)
@@ -249,12 +284,7 @@ class Actions:
         raise ValueError(f"unknown action {plan.action!r}")
 
     def _graces(self) -> dict[str, float]:
-        kw = {}
-        if self.int_grace is not None:
-            kw["int_grace"] = self.int_grace
-        if self.term_grace is not None:
-            kw["term_grace"] = self.term_grace
-        return kw
+        return {"int_grace": self.int_grace, "term_grace": self.term_grace}
 
     @staticmethod
     def _signal_outcome(plan: Plan, res: Any) -> Outcome:
@@ -271,12 +301,3 @@ def _command(info: Any) -> str:
     if source and source != "self":
         text += f"  [{source}]"
     return text
-
-
-def _const(name: str, default: float) -> float:
-    try:
-        from collectors import control
-
-        return float(getattr(control, name))
-    except Exception:
-        return default

@@ -354,7 +354,7 @@ class HappoTopApp(App[int]):
             if req is None or self.actions is None:
                 return
             try:
-                plan = self.actions.plan_launch(req.preset, req.command, req.cwd)
+                plan = self.actions.plan_launch(req.preset, req.command, req.cwd, shell=req.shell)
             except ActionRefused as e:
                 return self._refused(e)
             self.push_screen(

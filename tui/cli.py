@@ -42,6 +42,38 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+def positive(kind: type = float):
+    """An argparse type: a number above zero, or a clear usage error."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+        return value
+
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
+NO_TERMINAL = (
+    "the full-screen monitor needs a terminal (stdin and stdout are not one here); "
+    "use --once or --once --json for a snapshot, --plain for a refreshing text view"
+)
+
+
+def has_terminal() -> bool:
+    """Whether the full-screen monitor can run: stdin and stdout are a terminal. Without one
+    (cron, nohup, ``ssh host happo-top`` without -t, a pipe) Textual would spin drawing escape
+    codes into a file."""
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="happo-top",
@@ -62,10 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="YAML config file (default: $XDG_CONFIG_HOME/happo-top/config.yaml)",
     )
-    p.add_argument("--refresh", type=float, metavar="SECONDS", help="seconds between refreshes")
+    p.add_argument(
+        "--refresh", type=positive(), metavar="SECONDS", help="seconds between refreshes"
+    )
     p.add_argument(
         "--stall-timeout",
-        type=float,
+        type=positive(),
         metavar="SECONDS",
         help="silence before a run counts as stalled",
     )
@@ -78,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--read-only", action="store_true", default=None, help="disable every action on runs"
     )
-    p.add_argument("--width", type=int, help="text width for --once (default: the terminal's)")
+    p.add_argument(
+        "--width", type=positive(int), help="text width for --once (default: the terminal's)"
+    )
     p.add_argument(
         "--plain",
         action="store_true",
@@ -142,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         return print_once(roots, settings, as_json=args.json, width=args.width)
     if args.plain:
         return watch_text(roots, settings)
+    if not has_terminal():
+        print(f"happo-top: {NO_TERMINAL}", file=sys.stderr)
+        return 2
     return run_monitor(roots, settings)
 
 
@@ -172,6 +211,9 @@ def watch_text(roots, settings, stop_when=None) -> int:
 
     collector = Monitor(roots, settings)
     colour = use_colour()
+    # On a terminal each frame replaces the last; into a file or a pipe, frames follow one
+    # another under a time stamp (a log of the runs, no escape codes).
+    clear = "\x1b[H\x1b[2J" if sys.stdout.isatty() else ""
     previous = None
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     try:
@@ -180,7 +222,10 @@ def watch_text(roots, settings, stop_when=None) -> int:
             size = shutil.get_terminal_size((120, 24))
             text = render(snap, width=size.columns, colour=colour)
             if text != previous:  # no flicker when nothing changed
-                sys.stdout.write("\x1b[H\x1b[2J" + text + "\n(Ctrl-C to quit)\n")
+                if clear:
+                    sys.stdout.write(clear + text + "\n(Ctrl-C to quit)\n")
+                else:
+                    sys.stdout.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}\n{text}\n")
                 sys.stdout.flush()
                 previous = text
             if stop_when is not None and stop_when():

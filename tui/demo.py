@@ -94,13 +94,15 @@ def stop_launched(launched: list, grace: float = 5.0) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tui.cli import positive
+
     ap = argparse.ArgumentParser(prog="happo-top demo", description=__doc__.splitlines()[0])
     ap.add_argument(
         "--dir", help="where to put the simulated runs (default: a new temporary directory)"
     )
     ap.add_argument(
         "--duration",
-        type=float,
+        type=positive(),
         default=600.0,
         help="seconds a simulated 100M-step run takes (default 600)",
     )
@@ -119,7 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from collectors.settings import Settings
+    from tui.cli import NO_TERMINAL, has_terminal
 
+    if not (args.once or args.plain or has_terminal()):
+        print(f"happo-top demo: {NO_TERMINAL}", file=sys.stderr)
+        return 2
     base = args.dir or tempfile.mkdtemp(prefix="happo-top-demo-")
     root = os.path.join(base, "results")
     os.makedirs(root, exist_ok=True)

@@ -129,13 +129,8 @@ def checkpoint_marks(steps: Sequence[int], current: int, total: int | None, widt
     return "".join(cells)
 
 
-def fit(text: str, width: int) -> str:
-    """``text`` cut to ``width`` with an ellipsis."""
-    if width <= 0:
-        return ""
-    if len(text) <= width:
-        return text
-    return text[: max(width - 1, 0)] + "…"
+fit = fmt.fit
+abbreviate = fmt.abbreviate
 
 
 def steps_of(n: float | None) -> str:
@@ -199,19 +194,3 @@ def count_levels(findings: Sequence[Any]) -> str:
     warn = sum(1 for f in findings if f.level == "warn")
     parts = [f"{bad} bad"] * bool(bad) + [f"{warn} warn"] * bool(warn)
     return ", ".join(parts) or "ok"
-
-
-def abbreviate(label: str, width: int) -> str:
-    """A ``key=value`` label made to fit ``width``: the longest ``snake_case`` keys shortened to
-    their initials first (``max_grad_norm=0.5`` to ``mgn=0.5``), then cut with an ellipsis."""
-    words = label.split(" ")
-    order = sorted(
-        (i for i, w in enumerate(words) if "=" in w and "_" in w.split("=", 1)[0]),
-        key=lambda i: -len(words[i].split("=", 1)[0]),
-    )
-    for i in order:
-        if len(" ".join(words)) <= width:
-            break
-        key, value = words[i].split("=", 1)
-        words[i] = "".join(p[:1] for p in key.split("_") if p) + "=" + value
-    return fit(" ".join(words), width)

@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..actions import Plan
@@ -138,6 +138,7 @@ class LaunchRequest:
     preset: str | None
     command: str | None
     cwd: str | None
+    shell: bool = False  # the typed command runs through /bin/sh (pipes, redirects, $VARS)
 
 
 class LaunchModal(ModalScreen[LaunchRequest | None]):
@@ -169,6 +170,7 @@ class LaunchModal(ModalScreen[LaunchRequest | None]):
                 )
             yield Label("…or a command:", classes="dialog-label")
             yield Input(placeholder="python train.py --exp_name X --seed 1", id="command")
+            yield Checkbox("through /bin/sh (pipes, redirects, $VARS)", id="shell")
             yield Label("working directory:", classes="dialog-label")
             yield Input(value=self.cwd, id="cwd")
             with Horizontal(id="dialog-buttons"):
@@ -193,7 +195,8 @@ class LaunchModal(ModalScreen[LaunchRequest | None]):
         if not cmd:
             self.notify("type a command, or pick a preset", severity="warning")
             return
-        self.dismiss(LaunchRequest(None, cmd, self.query_one("#cwd", Input).value.strip()))
+        cwd = self.query_one("#cwd", Input).value.strip()
+        self.dismiss(LaunchRequest(None, cmd, cwd, self.query_one("#shell", Checkbox).value))
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
