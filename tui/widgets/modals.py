@@ -152,7 +152,7 @@ class LaunchModal(ModalScreen[LaunchRequest | None]):
         self.cwd = cwd
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
+        with VerticalScroll(id="dialog"):  # scrolls on a small terminal
             yield Label("Launch a run", id="dialog-title")
             if self.presets:
                 yield Label("Preset (Enter to pick):", classes="dialog-label")
