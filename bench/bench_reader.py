@@ -1,4 +1,4 @@
-"""Benchmark of the data layer: cold loads, idle and busy polls, memory, start-up time.
+"""Benchmark of the data layer: cold loads, idle and busy polls, memory, health rules, start-up.
 
     python bench/bench_reader.py            # full run (~2-3 minutes on 2 cores)
     python bench/bench_reader.py --quick    # smaller data set, fewer repeats
@@ -26,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from collectors import health  # noqa: E402
 from collectors.event_reader import EventFileReader, masked_crc32c, merge_batch  # noqa: E402
 from collectors.runs import RunsCollector  # noqa: E402
 from collectors.settings import Settings  # noqa: E402
@@ -330,7 +331,30 @@ def main() -> None:
     )
     shutil.rmtree(work, ignore_errors=True)
 
-    # 3. Start-up of the headless snapshot (a fresh process, as a user runs it).
+    # 3. Health rules (collectors.health.evaluate, run on every run at every poll).
+    cold = RunsCollector([str(paths["cold"])], Settings()).collect()
+    big_run = max(cold.runs, key=lambda r: sum(len(v) for v in r.series.values()))
+    n_big_run = sum(len(v) for v in big_run.series.values())
+    t_health, _ = timed(lambda: health.evaluate(big_run, now=cold.time), repeat * 10)
+    rows.append(
+        (
+            "health rules, 1 large run",
+            f"{len(big_run.series)} tags, {n_big_run:,} points",
+            f"{t_health * 1e3:.2f} ms median",
+        )
+    )
+    t_health_poll, _ = timed(
+        lambda: [health.evaluate(r, now=snap.time) for r in snap.runs], repeat * 4
+    )
+    rows.append(
+        (
+            "health rules, every run of a poll",
+            f"{len(snap.runs)} runs",
+            f"{t_health_poll * 1e3:.2f} ms median",
+        )
+    )
+
+    # 4. Start-up of the headless snapshot (a fresh process, as a user runs it).
     cli = [sys.executable, "-m", "tui.cli", "--once", "--json", str(paths["poll"])]
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
     starts = []

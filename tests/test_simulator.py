@@ -20,6 +20,7 @@ from tensorboard.backend.event_processing.event_accumulator import (
     EventAccumulator,
 )
 
+from collectors.runs import RunsCollector
 from collectors.simulator import spawn, write_instant_run
 
 START = 1_763_217_253.0  # 2025-11-15 ~15:34 (UTC), a fixed simulated start
@@ -214,6 +215,63 @@ def test_event_files_parse_b(instant):
     assert not (run / "logs" / "train_episode_rewards").exists()
 
 
+def scalars_by_reader_key(run: Path) -> dict[str, list]:
+    """EventAccumulator's scalars of every event directory, keyed the way our reader keys them.
+
+    tensorboardX's add_scalars puts each key in its own sub-writer directory, where the in-file tag
+    is the main tag. The reader keys a series by its in-file tag; when a second directory (in
+    sorted path order) holds the same tag, that one becomes ``tag@<dir relative to logs>``.
+    """
+    logs = run / "logs"
+    out: dict[str, list] = {}
+    owner: dict[str, str] = {}
+    for d in sorted(map(str, event_dirs(run))):
+        acc = load(Path(d))
+        for tag in acc.Tags()["scalars"]:
+            key = tag
+            if owner.setdefault(tag, d) != d:
+                key = f"{tag}@{Path(d).relative_to(logs).as_posix()}"
+            assert key not in out, key
+            out[key] = acc.Scalars(tag)
+    return out
+
+
+def assert_reader_matches_event_accumulator(run: Path) -> int:
+    """Every scalar EventAccumulator finds, point for point, in our RunSnapshot; returns the
+    number of points compared."""
+    expected = scalars_by_reader_key(run)
+    assert len(expected) >= 10, sorted(expected)
+    snap = RunsCollector([str(run.parent)]).collect()
+    (ours,) = [r for r in snap.runs if r.path == str(run)]
+    assert sorted(ours.series) == sorted(expected)  # nothing dropped, nothing invented
+    assert sorted(ours.scalars) == sorted(expected)
+    compared = 0
+    for key, events in expected.items():
+        view = ours.series[key]
+        steps = np.array([e.step for e in events], dtype=np.int64)
+        values = np.array([e.value for e in events], dtype=np.float32)
+        walls = np.array([e.wall_time for e in events])
+        assert len(view) == len(events), key
+        np.testing.assert_array_equal(view.steps, steps, err_msg=key)
+        np.testing.assert_allclose(
+            view.values, values, rtol=float(np.finfo(np.float32).eps), atol=0, err_msg=key
+        )
+        np.testing.assert_allclose(view.wall, walls, rtol=0, atol=0.01, err_msg=key)
+        latest = ours.scalars[key]
+        assert (latest.step, latest.count) == (int(steps[-1]), len(events)), key
+        assert latest.value == pytest.approx(float(values[-1]), rel=1e-7), key
+        compared += len(events)
+    assert ours.step == max(int(e[-1].step) for e in expected.values())
+    return compared
+
+
+@pytest.mark.parametrize("layout", ["A", "B"])
+def test_reader_reads_every_point_eventaccumulator_reads_instant(instant, layout):
+    n = assert_reader_matches_event_accumulator(instant[layout])
+    # 200 log points per tag (B: plus happo_factor at every one of the 1000 updates)
+    assert n == (12 * 200 if layout == "A" else (8 + 2 + 14) * 200 + 2 * 1000)
+
+
 def test_reward_curves(tmp_path):
     root = tmp_path / "results"
     for seed in (1, 2, 3):
@@ -348,6 +406,15 @@ def test_live_stall(sim):
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 143
     assert not (run / "logs" / "summary.json").exists()
+
+
+@pytest.mark.parametrize("layout", ["A", "B"])
+def test_reader_reads_every_point_eventaccumulator_reads_live(sim, layout):
+    """The same, on files written by tensorboardX's own SummaryWriter (a live run)."""
+    proc = sim(exp_name=f"live{layout}", layout=layout, duration=1.5)
+    assert proc.wait(timeout=30) == 0
+    n = assert_reader_matches_event_accumulator(proc.run_dir)
+    assert n == (12 * LIVE_POINTS if layout == "A" else 24 * LIVE_POINTS + 2 * 200)
 
 
 def test_cli_instant_parallel_runs_never_share_a_dir(tmp_path):

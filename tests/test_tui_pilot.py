@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 
 import pytest
+from textual.command import CommandPalette
+from textual.widgets import OptionList
 
 from collectors.settings import Settings
 from tests.tui_fakes import (
-    NOW,
     FakeActions,
     FakeHost,
     FakeSources,
@@ -131,18 +133,44 @@ async def test_nothing_is_rebuilt_when_the_snapshot_did_not_change():
         assert changed == [runs[1].id]
 
 
+class GatedSources(FakeSources):
+    """collect() blocks until the test opens ``gate``: a poll as slow as the test wants."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.waiting = 0
+        self.max_waiting = 0
+
+    def collect(self):
+        with self._lock:
+            self.waiting += 1
+            self.max_waiting = max(self.max_waiting, self.waiting)
+        try:
+            self.gate.wait(timeout=60)  # only a safety net for a broken test
+        finally:
+            with self._lock:
+                self.waiting -= 1
+        return super().collect()
+
+
 @aio
 async def test_polls_never_overlap_and_the_event_loop_stays_free():
-    sources = FakeSources()
-    sources.delay = 1.0  # much slower than the 0.2 s refresh
-    app, _, _ = build(sources)
-    async with app.run_test(size=(100, 30)) as pilot:
-        t0 = time.monotonic()
-        await pilot.press("question_mark")  # the UI answers while a poll is in flight
-        assert isinstance(app.screen, HelpScreen)
-        assert time.monotonic() - t0 < 0.8
-        await until(pilot, lambda: sources.calls >= 2, timeout=5)
-        assert sources.max_in_collect == 1
+    sources = GatedSources()
+    app, _, _ = build(sources)  # refresh 0.2 s
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: sources.waiting == 1)  # the first poll is in flight
+            await pilot.press("question_mark")  # the UI answers while it is
+            assert isinstance(app.screen, HelpScreen)
+            assert sources.waiting == 1 and app.polls == 0
+            await pilot.pause(0.6)  # three refresh periods: no second poll starts meanwhile
+            assert sources.max_waiting == 1 and sources.calls == 0
+            sources.gate.set()
+            await until(pilot, lambda: app.polls >= 2)
+            assert sources.max_waiting == 1 and sources.max_in_collect == 1
+    finally:
+        sources.gate.set()
     deadline = time.monotonic() + 3
     while not sources.closed and time.monotonic() < deadline:  # closed by its poll thread
         time.sleep(0.02)
@@ -318,6 +346,29 @@ async def test_launch_a_preset_or_a_command():
         await pilot.press("y")
         await until(pilot, lambda: len(actions.executed) == 2)
         assert actions.executed[1][0].spec.argv == ("python", "x.py", "--seed", "2")
+        assert not actions.executed[1][0].spec.shell
+        # shell syntax is refused unless the shell box is ticked
+        await pilot.press("l")
+        box = app.screen.query_one("#command")
+        box.focus()
+        box.value = "python x.py | tee out.log"
+        await pilot.press("enter")
+        await until(
+            pilot, lambda: any("shell syntax" in str(n.message) for n in app._notifications)
+        )
+        assert not isinstance(app.screen, ConfirmModal) and len(actions.executed) == 2
+        await pilot.press("l")
+        box = app.screen.query_one("#command")
+        box.value = "python x.py | tee out.log"
+        app.screen.query_one("#shell").value = True
+        box.focus()
+        await pilot.press("enter")
+        assert isinstance(app.screen, ConfirmModal)
+        assert "through /bin/sh" in str(app.screen.query_one("#dialog-body").render())
+        await pilot.press("y")
+        await until(pilot, lambda: len(actions.executed) == 3)
+        spec = actions.executed[2][0].spec
+        assert spec.shell and spec.argv == ("python x.py | tee out.log",)
 
 
 @aio
@@ -500,7 +551,7 @@ async def test_config_tree_search():
 
 
 @aio
-async def test_help_and_command_palette():
+async def test_help_screen_lists_the_actions():
     app, _, _ = build()
     async with app.run_test(size=(120, 40)) as pilot:
         await started(pilot, app)
@@ -508,18 +559,106 @@ async def test_help_and_command_palette():
         assert isinstance(app.screen, HelpScreen)
         assert "restart" in screen_text(app)
         await pilot.press("escape")
-        await focus_run(pilot, app, "safe")
-        from tui.commands import RunCommands
+        assert isinstance(app.screen, MainScreen)
 
-        provider = RunCommands(app.screen)
-        titles = [t for t, _, _ in provider._commands()]
-        assert "Stop the selected run" in titles and "Launch a run" in titles
-        assert any(t.startswith("Go to run:") and "crashy" in t for t in titles)
-        assert any(t.startswith("Open run:") and "basic" in t for t in titles)
-        assert "Compare the marked runs" not in titles  # nothing marked
-        app.goto_run("cccc0003")
-        await pilot.pause()
+
+async def palette(pilot, app: HappoTopApp, query: str) -> CommandPalette:
+    """Open the command palette with ctrl+p and type ``query`` into it, as a user does."""
+    await pilot.press("ctrl+p")
+    await until(pilot, lambda: isinstance(app.screen, CommandPalette))
+    await pilot.press(*query)
+    return app.screen
+
+
+def hits(palette: CommandPalette) -> list[str]:
+    """The command titles the palette lists, top (highlighted on Enter) first."""
+    options = palette.query_one(OptionList).options
+    return [str(o.prompt).split("\n", 1)[0] for o in options if not o.disabled]
+
+
+def top(palette: CommandPalette) -> str:
+    found = hits(palette)
+    return found[0] if found else ""
+
+
+def no_matches(app: HappoTopApp) -> bool:
+    return "No matches found" in screen_text(app)
+
+
+@aio
+async def test_palette_goes_to_a_run_from_another_screen():
+    app, _, _ = build()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await focus_run(pilot, app, "safe")
+        await pilot.press("enter")
+        assert isinstance(app.screen, RunDetailScreen)
+        p = await palette(pilot, app, "go to crashy")
+        # "Go to run: <its label> (<its name>)", on top: what Enter runs
+        await until(pilot, lambda: top(p).startswith("Go to run: ") and top(p).endswith("(crashy)"))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen))
+        await until(pilot, lambda: isinstance(app.focused, RunPanel))
         assert app.focused.run.name == "crashy"
+        assert app.main.selected_id == "cccc0003"
+
+
+@aio
+async def test_palette_opens_a_run():
+    app, _, _ = build()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await focus_run(pilot, app, "safe")
+        p = await palette(pilot, app, "open run basic")
+        await until(pilot, lambda: top(p).startswith("Open run: ") and top(p).endswith("(basic)"))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        assert app.screen.run.name == "basic"
+
+
+@aio
+async def test_palette_stop_asks_first_and_is_not_offered_without_a_process():
+    app, _, actions = build()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await focus_run(pilot, app, "basic")  # finished: nothing to stop
+        p = await palette(pilot, app, "stop the selected")
+        await until(pilot, lambda: no_matches(app) or "Stop the selected run" in hits(p))
+        assert no_matches(app) and "Stop the selected run" not in hits(p)
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen))
+        await focus_run(pilot, app, "safe")
+        p = await palette(pilot, app, "stop")
+        await until(pilot, lambda: top(p) == "Stop the selected run")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        body = str(app.screen.query_one("#dialog-body").render())
+        assert "80319" in body and "/runs/safe" in body
+        assert actions.executed == []  # nothing happens before the answer
+        await pilot.press("y")
+        await until(pilot, lambda: actions.executed)
+        plan, _ = actions.executed[0]
+        assert plan.action == "stop" and plan.pid == 80319 and plan.run_path == "/runs/safe"
+
+
+@aio
+async def test_palette_offers_compare_only_with_two_marked_runs():
+    app, _, _ = build()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await started(pilot, app)
+        p = await palette(pilot, app, "compare the marked")
+        await until(pilot, lambda: no_matches(app) or "Compare the marked runs" in hits(p))
+        assert no_matches(app) and "Compare the marked runs" not in hits(p)
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen))
+        for name in ("basic", "safe"):
+            await focus_run(pilot, app, name)
+            await pilot.press("space")
+        assert [r.name for r in app.main.marked_runs()] == ["basic", "safe"]
+        p = await palette(pilot, app, "compare")
+        await until(pilot, lambda: top(p) == "Compare the marked runs")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen))
 
 
 @aio
@@ -593,7 +732,3 @@ def test_grid_shape():
     assert grid_shape(250, 70, 2, "auto") == (False, 2)  # no empty columns
     assert grid_shape(250, 70, 8, "compact") == (True, 4)
     assert grid_shape(80, 24, 5, "full") == (False, 1)
-
-
-def test_fixed_clock_is_the_snapshot_time():
-    assert fixed_clock() == NOW == snapshot().time
