@@ -811,9 +811,11 @@ def launch(
         log = default_log_path(name, now)
     try:
         os.makedirs(os.path.dirname(log), exist_ok=True)
+        created = not os.path.exists(log)
         logf = open(log, "ab")  # noqa: SIM115 (handed to the child, closed below)
     except OSError as e:
         raise ActionError(f"cannot open log file {log}: {e.strerror or e}") from None
+    started = False
     try:
         header = (
             f"# happo-top launch {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))} "
@@ -839,8 +841,12 @@ def launch(
             raise ActionError(f"permission denied: {spec.argv[0]}") from None
         except OSError as e:
             raise ActionError(f"cannot start {spec.argv[0]}: {e.strerror or e}") from None
+        started = True
     finally:
         logf.close()
+        if not started and created:  # nothing ran: leave no empty log behind
+            with contextlib.suppress(OSError):
+                os.remove(log)
     ct = _create_time(popen.pid)
     base = os.environ
     record = LaunchRecord(
@@ -866,10 +872,48 @@ def launch(
     with contextlib.suppress(OSError):
         registry.prune()  # records older than 30 days whose process is gone
     if reap:
+        popen._happo_top_reaped = True  # type: ignore[attr-defined]
         threading.Thread(
             target=_reap, args=(popen, registry, record.id), daemon=True, name="happo-top-reap"
         ).start()
     return LaunchResult(popen.pid, ct, log, spec, record, popen)
+
+
+def early_exit(res: LaunchResult, within: float = 1.5) -> int | None:
+    """The exit status when the launched process ended within ``within`` seconds of its start
+    (a typo in the command, a bad argument, a missing module), else None: it is running."""
+    popen = res.popen
+    if popen is None:
+        return None
+    deadline = time.monotonic() + within
+    while True:
+        code = popen.returncode  # set by the reaper thread; poll() if there is none
+        if code is None and not _reaped(popen):
+            code = popen.poll()
+        if code is not None:
+            return code
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.05)
+
+
+def _reaped(popen: subprocess.Popen[bytes]) -> bool:
+    """Whether a reaper thread waits on ``popen`` (then only it may call wait/poll)."""
+    return getattr(popen, "_happo_top_reaped", False)
+
+
+def early_exit_message(res: LaunchResult, code: int, lines: int = 6) -> str:
+    """``pid N exited at once (status 2)``, and the end of its log."""
+    how = f"signal {-code}" if code < 0 else f"status {code}"
+    text = f"pid {res.pid} exited at once ({how}); log: {res.log}"
+    try:
+        with open(res.log, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(f.tell() - 4096, 0))
+            tail = f.read().decode("utf-8", "replace").splitlines()[-lines:]
+    except OSError:
+        tail = []
+    return text + "".join(f"\n  {line}" for line in tail if line.strip())
 
 
 def _reap(popen: subprocess.Popen[bytes], registry: Registry, record_id: str) -> None:
@@ -1029,6 +1073,7 @@ def restart(
     int_grace: float = INT_GRACE,
     term_grace: float = TERM_GRACE,
     before_launch: Callable[[SignalResult | None], None] | None = None,
+    before_stop: Callable[[Target], None] | None = None,
 ) -> RestartResult:
     """Stop the run's process (if alive), then launch the same command in the same directory
     with the same environment; ``resume`` adds the latest complete checkpoint as
@@ -1055,6 +1100,8 @@ def restart(
         raise ActionError(f"working directory {spec.cwd} does not exist any more")
     result = None
     if target is not None:
+        if before_stop is not None:  # everything checked: now it will be stopped
+            before_stop(target)
         result = stop(target, int_grace=int_grace, term_grace=term_grace, registry=registry)
         if result.alive:
             raise ActionError(f"{target.describe()} did not end ({result.message}): not relaunched")

@@ -27,6 +27,8 @@ from .control import (
     LaunchSpec,
     Registry,
     Target,
+    early_exit,
+    early_exit_message,
     kill,
     launch,
     restart,
@@ -243,12 +245,31 @@ def _launch(argv: list[str]) -> int:
         raise _Usage(f"give a PRESET ({known}) or -- CMD ARGS...")
     registry = Registry()
     res = launch(spec, registry)
-    _out(args, res.to_json(), _launched_text(res))
-    return 0
+    return _launched(args, {"launch": res.to_json()}, "", res, flat=True)
 
 
 def _launched_text(res: LaunchResult) -> str:
     return f"launched pid {res.pid}: {res.spec.display()}\nlog: {res.log}"
+
+
+def _launched(
+    args: argparse.Namespace,
+    doc: dict[str, Any],
+    text: str,
+    res: LaunchResult,
+    flat: bool = False,
+    after: str = "",
+) -> int:
+    """Print what was launched, once it has lived a moment: a command that exits at once (a
+    typo, a bad argument) is an error (exit 1) showing the end of its log, not a success."""
+    code = early_exit(res)
+    doc["launch"]["exited"] = code
+    out = dict(doc["launch"]) if flat else doc
+    _out(args, out, "\n".join(t for t in (text, _launched_text(res), after) if t))
+    if code is None:
+        return 0
+    print(f"happo-top: {early_exit_message(res, code)}", file=sys.stderr)
+    return 1
 
 
 # --------------------------------------------------------------------------- stop / kill
@@ -345,8 +366,10 @@ def _restart(argv: list[str]) -> int:
         if res is not None and not args.json:
             print(res.message, flush=True)
 
-    if not args.json and r.target is not None:
-        print(f"stopping {r.target.describe()}", flush=True)
+    def stopping(target: Target) -> None:
+        if not args.json:
+            print(f"stopping {target.describe()}", flush=True)
+
     result = restart(
         r.run,
         r.info,
@@ -355,17 +378,15 @@ def _restart(argv: list[str]) -> int:
         int_grace=args.grace,
         term_grace=args.term_grace,
         before_launch=announce,
+        before_stop=stopping,
     )
     doc = {
         "stop": None if result.stop is None else result.stop.to_json(),
         "launch": result.launch.to_json(),
         "notes": list(result.notes),
     }
-    text = _launched_text(result.launch)
-    if result.notes:
-        text += "\n" + "\n".join(f"note: {n}" for n in result.notes)
-    _out(args, doc, text)
-    return 0
+    notes = "\n".join(f"note: {n}" for n in result.notes)
+    return _launched(args, doc, "", result.launch, after=notes)
 
 
 def _restart_record(args: argparse.Namespace, target: Target, registry: Registry) -> int:
@@ -401,5 +422,4 @@ def _restart_record(args: argparse.Namespace, target: Target, registry: Registry
         raise ActionError(f"{target.describe()} did not end ({res.message}): not relaunched")
     launched = launch(spec, registry)
     doc = {"stop": res.to_json(), "launch": launched.to_json(), "notes": []}
-    _out(args, doc, res.message + "\n" + _launched_text(launched))
-    return 0
+    return _launched(args, doc, res.message, launched)

@@ -90,6 +90,7 @@ class SimConfig:
     checkpoint_every: int = 10_000_000  # layout B: save cadence in steps
     flush_secs: float = 2.0
     log_dir: str | None = None  # written as algo_args.logger.log_dir; defaults to str(root)
+    model_dir: str | None = None  # HARL's --model_dir: the checkpoint a resumed run starts from
     trainer_argv: list[str] = field(default_factory=list)  # layout B's command.txt
 
     def __post_init__(self) -> None:
@@ -132,7 +133,7 @@ def build_config(cfg: SimConfig) -> dict[str, Any]:
             "use_valuenorm": True,
             "use_linear_lr_decay": False,
             "use_proper_time_limits": True,
-            "model_dir": None,
+            "model_dir": cfg.model_dir,
         },
         "eval": {"use_eval": False, "n_eval_rollout_threads": 10, "eval_episodes": 20},
         "render": {"use_render": False, "render_episodes": 10},
@@ -488,6 +489,8 @@ class _Run:
 
     def banner(self) -> None:
         cfg = self.cfg
+        if cfg.model_dir:
+            self.say(f"Restoring the actors and the critic from {cfg.model_dir}")
         if cfg.layout == "B":
             self.say(f"Checkpoint interval: {cfg.checkpoint_every:,} steps")
             self.say(f"Checkpoints will be saved to: {self.run_dir / 'checkpoints'}")
@@ -813,6 +816,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--layout", type=str.upper, choices=LAYOUTS, default="A")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--model_dir",
+        "--model-dir",
+        metavar="DIR",
+        help="as HARL's train.py: start from this checkpoint (restart --resume passes it)",
+    )
     p.add_argument("--config-preset", choices=tuple(PRESETS), default="basic")
     p.add_argument(
         "--crash-at",
@@ -914,6 +923,7 @@ def main(argv: list[str] | None = None) -> int:
             eval_interval=args.eval_interval,
             checkpoint_every=args.checkpoint_every,
             flush_secs=args.flush_secs,
+            model_dir=args.model_dir,
         )
     except ValueError as exc:
         print(f"happo-top simulate: {exc}", file=sys.stderr)

@@ -555,7 +555,7 @@ def test_restart_resume_from_parent_command_cli(tmp_path, script, reaper, capsys
     assert b["cwd"] == str(work) and b["env"]["HT_FOO"] == "x y"
 
 
-def test_restart_refuses_without_checkpoint_and_touches_nothing(tmp_path, script, reaper):
+def test_restart_refuses_without_checkpoint_and_touches_nothing(tmp_path, script, reaper, capsys):
     root = tmp_path / "results"
     p = reaper.popen(
         subprocess.Popen(
@@ -567,6 +567,11 @@ def test_restart_refuses_without_checkpoint_and_touches_nothing(tmp_path, script
     run = next(r for r in RunsCollector([str(root)]).collect().runs if r.path == str(run_dir))
     with pytest.raises(ActionError, match="no complete checkpoint"):
         restart(run, identify(run_dir), resume=True)
+    assert p.poll() is None
+    # the command line says why, and never that it is stopping the run
+    assert restart_main([str(run_dir), "--resume", "--root", str(root)]) == 1
+    out = capsys.readouterr()
+    assert "no complete checkpoint" in out.err and "stopping" not in out.out + out.err
     assert p.poll() is None
 
 
@@ -726,6 +731,20 @@ def test_cli_stop_takes_its_grace_periods_from_the_config(tmp_path, script, reap
     assert "config.yaml:1: key 'stop_grace' must be a number of seconds >= 0" in (
         capsys.readouterr().err
     )
+
+
+def test_cli_launch_of_a_command_that_exits_at_once_is_an_error(tmp_path, capsys):
+    code = "import sys; print('bad argument --model_dir', file=sys.stderr); sys.exit(3)"
+    assert launch_main(["--cwd", str(tmp_path), "--", sys.executable, "-c", code]) == 1
+    out = capsys.readouterr()
+    assert "launched pid" in out.out
+    assert "exited at once (status 3)" in out.err and "bad argument --model_dir" in out.err
+    # a command that cannot start leaves no empty log behind
+    logs = Path(os.environ["XDG_STATE_HOME"]) / "happo-top" / "logs"
+    before = set(logs.iterdir())
+    assert launch_main(["--cwd", str(tmp_path), "--", "/no/such/binary"]) == 1
+    assert "command not found: /no/such/binary" in capsys.readouterr().err
+    assert set(logs.iterdir()) == before
 
 
 # --------------------------------------------------------------------------- registry

@@ -262,6 +262,12 @@ class Actions:
                     plan.run, plan.info, resume=resume, registry=self.registry, **self._graces()
                 )
                 self.launched.append(rr.launch)
+                code = control.early_exit(rr.launch)
+                if code is not None:
+                    msg = f"restart of {plan.run_name} failed: "
+                    return Outcome(
+                        False, msg + control.early_exit_message(rr.launch, code), plan=plan
+                    )
                 msg = f"restarted {plan.run_name}: pid {rr.launch.pid}, log {rr.launch.log}"
                 if rr.stop is not None:
                     msg = f"{rr.stop.message}; " + msg
@@ -271,6 +277,9 @@ class Actions:
             if plan.action == LAUNCH:
                 lr = control.launch(plan.spec, self.registry)
                 self.launched.append(lr)
+                code = control.early_exit(lr)
+                if code is not None:
+                    return Outcome(False, control.early_exit_message(lr, code), plan=plan)
                 return Outcome(
                     True,
                     f"launched pid {lr.pid}: {plan.command}\nlog: {lr.log}",
