@@ -190,8 +190,10 @@ def _check(args: argparse.Namespace) -> int:
             for r in runs
             if os.path.realpath(r.path) in wanted or any(_under(r.path, p) for p in plain)
         ]
-    levels = [worst(r.health) for r in runs]
-    overall = worst([f for r in runs for f in r.health])
+    # A run whose files cannot all be read (a corrupt event file, a malformed config.json) is
+    # at least "warn": cron sees it with --strict, and the text and JSON say what is wrong.
+    levels = [WARN if r.errors and worst(r.health) == OK else worst(r.health) for r in runs]
+    overall = next((lv for lv in (BAD, WARN) if lv in levels), OK)
     failing = (BAD, WARN) if args.strict else (BAD,)
     code = 1 if any(lv in failing for lv in levels) else 0
     if args.json:
@@ -212,6 +214,7 @@ def _check(args: argparse.Namespace) -> int:
                     "total_steps": r.total_steps,
                     "status": lv,
                     "health": [f.to_json() for f in r.health],
+                    "errors": list(r.errors),
                 }
                 for r, lv in zip(runs, levels, strict=True)
             ],
@@ -237,6 +240,8 @@ def _check(args: argparse.Namespace) -> int:
             continue
         total = f"/{fmt.steps(r.total_steps)}" if r.total_steps else ""
         out.write(f"{lv.upper():<4}  {r.name}  {r.state} {fmt.steps(r.step)}{total}  {r.path}\n")
+        for e in r.errors:
+            out.write(f"  error {fmt.problem_first(e, r.path)}\n")
         for f in r.health:
             if f.level == OK:
                 continue

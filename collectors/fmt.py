@@ -95,3 +95,17 @@ def short_key(word: str) -> str:
     if not eq or "_" not in key:
         return word
     return "".join(p[:1] for p in key.split("_") if p) + "=" + value
+
+
+def problem_first(error: str, base: str | None = None) -> str:
+    """``/long/path/to/events.out...: 3 corrupt region(s) skipped`` as ``3 corrupt region(s)
+    skipped (logs/.../events.out...)``: the problem first, so that a cut line still says it; the
+    path relative to ``base`` (the run directory) when it lies below it."""
+    if not error.startswith("/"):
+        return error
+    path, sep, problem = error.partition(": ")
+    if not sep or not problem:
+        return error
+    if base and (path == base or path.startswith(base.rstrip("/") + "/")):
+        path = path[len(base.rstrip("/")) + 1 :] or "."
+    return f"{problem} ({path})"

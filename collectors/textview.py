@@ -199,7 +199,9 @@ def render(snapshot: Snapshot, width: int | None = None, colour: bool = False) -
     # Below the table: what is wrong, one line per problem, and each run's worst finding.
     problems = [f"ERROR {e}" for e in snapshot.errors]
     for r in snapshot.runs:
-        problems += [f"ERROR {names[r.path]} [{r.id}]: {e}" for e in r.errors]
+        problems += [
+            f"ERROR {names[r.path]} [{r.id}]: {fmt.problem_first(e, r.path)}" for e in r.errors
+        ]
     for r in snapshot.runs:
         worrying = [f for f in r.health if f.level in ("bad", "warn")]
         if worrying:

@@ -149,6 +149,33 @@ def test_check_json(runs):
     ]
 
 
+def test_check_reports_data_errors(tmp_path):
+    """A corrupt event file and a malformed config.json: check names them (problem first, path
+    relative to the run), the JSON lists them, and --strict fails on them."""
+    good = write_instant_run(tmp_path / "a", preset="safe", num_env_steps=5_000_000)
+    broken = write_instant_run(tmp_path / "b", preset="safe", num_env_steps=5_000_000)
+    events = sorted(
+        (broken / "logs").rglob("events.out.tfevents.*"), key=lambda p: p.stat().st_size
+    )
+    data = bytearray(events[-1].read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 200] = b"\xab" * 200
+    events[-1].write_bytes(bytes(data))
+    cfg = broken / "config.json"
+    cfg.write_text(cfg.read_text()[: len(cfg.read_text()) // 2])
+    r = happo_top("check", str(broken))
+    assert r.returncode == 0, r.stdout + r.stderr  # errors alone are not "bad"
+    assert re.search(
+        r"\n  error \d+ corrupt region\(s\) skipped.*\(logs/\S+tfevents\S+\)\n", r.stdout
+    )
+    assert "malformed JSON at line" in r.stdout and "(config.json)" in r.stdout
+    assert happo_top("check", "--strict", str(broken)).returncode == 1
+    assert happo_top("check", "--strict", str(good)).returncode in (0, 1)  # its own findings
+    doc = json.loads(happo_top("check", "--json", str(broken)).stdout)
+    (run,) = doc["runs"]
+    assert run["status"] in ("warn", "bad") and len(run["errors"]) == 2
+    assert any(e.startswith(str(broken)) and "corrupt" in e for e in run["errors"])  # full paths
+
+
 def test_check_usage_errors_exit_2(runs, tmp_path):
     r = happo_top("check", str(tmp_path / "nowhere"))
     assert r.returncode == 2 and "no such directory" in r.stderr

@@ -543,7 +543,7 @@ def health_text(run: RunSnapshot) -> Text:
             t.append(f"  @{fmt.steps(f.step)}", style="dim")
         t.append("\n")
     for e in run.errors:
-        t.append(f"  ! {e}\n", style="yellow")
+        t.append(f"  ! {fmt.problem_first(e, run.path)}\n", style="yellow")
     rq = reward_quarters(run)
     tables = [("reward", rq)] if rq is not None else []
     for group, ts in metric_quarters(run).items():

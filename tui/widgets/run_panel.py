@@ -298,7 +298,7 @@ class _Builder:
         if r.errors and not any(f.level == "bad" for f in bad):
             # A data problem (corrupt event file, malformed config) beats a warning.
             t.append("! ", style="yellow")
-            t.append(r.errors[0], style="yellow")
+            t.append(fmt.problem_first(r.errors[0], r.path), style="yellow")
             if len(r.errors) + len(bad) > 1:
                 t.append(f" (+{len(r.errors) + len(bad) - 1})", style="dim")
         elif bad:
