@@ -288,7 +288,9 @@ class RunTracker:
         return dataclasses.replace(snap, state=state, eta=self._eta(state, snap), ended=ended)
 
     def _eta(self, state: str, snap: RunSnapshot) -> float | None:
-        if state not in (RUNNING, STALLED, STARTING) or not snap.steps_per_hour:
+        """When the run will reach its last step at its recent speed; None unless it is moving
+        (a stalled run has no ETA: its old one would lie in the past)."""
+        if state not in (RUNNING, STARTING) or not snap.steps_per_hour:
             return None
         if snap.total_steps is None or snap.last_data is None:
             return None

@@ -236,7 +236,7 @@ def test_state_transitions(harl_run, clock):
     assert r.state == RUNNING and r.eta is not None
     clock.now = r.last_data + r.stall_after + 1
     r = tracker.poll()
-    assert r.state == STALLED
+    assert r.state == STALLED and r.eta is None  # no ETA in the past
     clock.now = r.last_data + 3 * r.stall_after + 1
     r = tracker.poll()
     assert r.state == CRASHED and r.eta is None and r.ended == r.last_data
