@@ -248,7 +248,9 @@ async def test_stop_asks_first_and_defaults_to_no():
         await pilot.press("enter")  # Enter right away answers No
         assert not isinstance(app.screen, ConfirmModal)
         assert actions.executed == []
+        assert notes(app, "stop: cancelled")
         await pilot.press("s")
+        assert not app._notifications  # no toast over the dialog's buttons
         await pilot.press("y")
         await until(pilot, lambda: actions.executed)
         plan, kw = actions.executed[0]
@@ -304,6 +306,10 @@ async def test_actions_are_greyed_out_without_a_process():
         await pilot.press("s")
         assert isinstance(app.screen, MainScreen)
         assert actions.executed == []
+        # the key is not silently ignored: the user is told why
+        await until(pilot, lambda: notes(app, "cannot stop: basic has no live"))
+        await pilot.press("c")  # compare with nothing marked
+        await until(pilot, lambda: notes(app, "Mark two or more runs"))
 
 
 @aio
@@ -382,6 +388,7 @@ async def test_read_only_greys_out_and_refuses_every_action():
         for key in ("s", "k", "r", "l"):
             await pilot.press(key)
             assert isinstance(app.screen, MainScreen)
+        assert notes(app, "cannot launch: read-only mode")  # the key said why
         app.action_stop()  # even called directly (command palette, a stray key)
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)
@@ -458,6 +465,10 @@ async def test_mark_runs_and_compare_them():
         assert "2 marked" in text(app.main.query_one(HeaderBar))
         await pilot.press("c")
         assert isinstance(app.screen, CompareScreen)
+        # no "selected" run among several: stop/kill/restart are not offered here
+        assert [app.check_action(a, ()) for a in ("stop", "kill", "restart")] == [False] * 3
+        await pilot.press("s")
+        assert isinstance(app.screen, CompareScreen) and not notes(app, "cannot stop")
         await pilot.pause(0.2)
         diff = screen_text(app)
         assert "max_grad_norm" in diff and "use_adv_normalize" in diff and "3e-4" in diff
@@ -579,6 +590,11 @@ def hits(palette: CommandPalette) -> list[str]:
 def top(palette: CommandPalette) -> str:
     found = hits(palette)
     return found[0] if found else ""
+
+
+def notes(app: HappoTopApp, text: str) -> bool:
+    """A notification containing ``text`` is showing."""
+    return any(text in str(n.message) for n in app._notifications)
 
 
 def no_matches(app: HappoTopApp) -> bool:

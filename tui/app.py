@@ -237,7 +237,39 @@ class HappoTopApp(App[int]):
             return True
         if isinstance(self.screen, ModalScreen):
             return False  # not behind a dialog
+        if isinstance(self.screen, CompareScreen) and action != "launch":
+            return False  # several runs: no "selected" one to act on
         return self.action_allowed(action)
+
+    # A greyed-out binding's key falls through to these: say why nothing happens.
+    def key_s(self) -> None:
+        self._why_not("stop")
+
+    def key_k(self) -> None:
+        self._why_not("kill")
+
+    def key_r(self) -> None:
+        self._why_not("restart")
+
+    def key_l(self) -> None:
+        self._why_not("launch")
+
+    def _why_not(self, action: str) -> None:
+        if isinstance(self.screen, (ModalScreen, CompareScreen)):
+            return
+        if self.read_only:
+            why = "read-only mode: actions on runs are disabled"
+        else:
+            run = self.selected_run()
+            if run is None:
+                why = "no run selected"
+            elif action in ("stop", "kill") and not Actions.signallable(run):
+                why = f"{run.name} has no live, identified process ({run.state})"
+            elif action in ("stop", "kill"):
+                why = f"{run.name}: an action on its process is still under way"
+            else:
+                return
+        self.notify(f"cannot {action}: {why}", severity="warning", timeout=4)
 
     def action_allowed(self, action: str) -> bool | None:
         """True: offered; None: shown greyed out (read-only, nothing selected, no process)."""

@@ -284,6 +284,10 @@ class MainScreen(Screen[None]):
             return len(self.marked_runs()) >= 2
         return True
 
+    def key_c(self) -> None:
+        """``c`` while compare is greyed out (fewer than two runs marked): say what to do."""
+        self.action_compare()
+
     def action_compare(self) -> None:
         runs = self.marked_runs()
         if len(runs) < 2:

@@ -71,6 +71,7 @@ class ConfirmModal(ModalScreen[bool]):
                 yield Button("No (n)", id="no", variant="default")
 
     def on_mount(self) -> None:
+        self.app.clear_notifications()  # a toast must not hide the answer buttons (80x24)
         self.query_one("#no", Button).focus()
 
     @on(Button.Pressed)
@@ -123,6 +124,7 @@ class RestartModal(ModalScreen[str | None]):
                 yield Button("Cancel (n)", id="cancel")
 
     def on_mount(self) -> None:
+        self.app.clear_notifications()  # a toast must not hide the answer buttons (80x24)
         self.query_one("#cancel", Button).focus()
 
     @on(Button.Pressed)
