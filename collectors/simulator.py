@@ -687,7 +687,7 @@ def write_instant_run(
     return run.run_dir
 
 
-def spawn(
+def command(
     root: str | os.PathLike[str],
     *,
     exp_name: str = "cuboid",
@@ -698,16 +698,10 @@ def spawn(
     seed: int = 1,
     flush_secs: float = 1.0,
     extra_args: list[str] | tuple[str, ...] = (),
-    timeout: float = 30.0,
     **options: Any,
-) -> subprocess.Popen[str]:
-    """Start the simulator as a child process; return it once it has printed its run dir.
-
-    The returned Popen has ``run_dir`` (Path) and ``output`` (list of the stdout lines after the
-    first, filled by a daemon thread so the pipe never blocks the child). ``options`` become
-    flags: ``n_rollout_threads=10`` -> ``--n-rollout-threads 10``; ``True`` -> a bare flag.
-    stderr is a pipe (read it after the child exits).
-    """
+) -> list[str]:
+    """The argv that runs the simulator (this interpreter, unbuffered). ``options`` become
+    flags: ``n_rollout_threads=10`` -> ``--n-rollout-threads 10``; ``True`` -> a bare flag."""
     cmd = [
         sys.executable,
         "-u",
@@ -737,6 +731,42 @@ def spawn(
         elif value not in (None, False):
             cmd += [flag, str(value)]
     cmd += list(extra_args)
+    return cmd
+
+
+def spawn(
+    root: str | os.PathLike[str],
+    *,
+    exp_name: str = "cuboid",
+    num_env_steps: int = 100_000_000,
+    duration: float = 10.0,
+    layout: str = "A",
+    preset: str = "basic",
+    seed: int = 1,
+    flush_secs: float = 1.0,
+    extra_args: list[str] | tuple[str, ...] = (),
+    timeout: float = 30.0,
+    **options: Any,
+) -> subprocess.Popen[str]:
+    """Start the simulator as a child process; return it once it has printed its run dir.
+
+    The returned Popen has ``run_dir`` (Path) and ``output`` (list of the stdout lines after the
+    first, filled by a daemon thread so the pipe never blocks the child). ``options`` become
+    flags: ``n_rollout_threads=10`` -> ``--n-rollout-threads 10``; ``True`` -> a bare flag.
+    stderr is a pipe (read it after the child exits).
+    """
+    cmd = command(
+        root,
+        exp_name=exp_name,
+        num_env_steps=num_env_steps,
+        duration=duration,
+        layout=layout,
+        preset=preset,
+        seed=seed,
+        flush_secs=flush_secs,
+        extra_args=extra_args,
+        **options,
+    )
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
     )

@@ -173,3 +173,25 @@ def test_compact_80x24_and_quit_leaves_runs_alone(tmux, trainer, tmp_path):
     tmux.wait_for(lambda s: tmux.dead(), timeout=10, what="the monitor to quit")
     time.sleep(0.5)
     assert proc.poll() is None  # quitting never stops a run
+
+
+def test_demo_cleans_up_when_its_terminal_goes_away(tmux, tmp_path):
+    """The SSH connection drops (SIGHUP from the closing terminal): the demo's simulated
+    trainers are stopped and its temporary directory removed, as after q."""
+    env = {**monitor_env(), "TMPDIR": str(tmp_path)}
+    env.pop("XDG_STATE_HOME", None)  # the demo keeps its launch records in its own directory
+    tmux.start([*happo_top_argv(), "demo", "--duration", "300"], 120, 40, env)
+    tmux.wait_for(lambda s: s.count("> running") >= 2, timeout=40, what="the demo's live runs")
+    (base,) = tmp_path.glob("happo-top-demo-*")
+    logs = sorted((base / "logs").glob("*.log"))
+    assert len(logs) == 3
+    # the simulated trainers: started in the demo's directory (they renamed themselves)
+    trainers = [p for p in psutil.process_iter(["cwd"]) if p.info["cwd"] == str(base)]
+    assert len(trainers) == 3
+    tmux.run("kill-server", check=False)  # the terminal closes: SIGHUP
+    gone, alive = psutil.wait_procs(trainers, timeout=30)
+    assert not alive
+    deadline = time.monotonic() + 20
+    while base.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not base.exists()

@@ -21,8 +21,12 @@ import tempfile
 import time
 
 
-def start_demo_runs(root: str, duration: float, quiet: bool = False) -> list[subprocess.Popen]:
-    from collectors.simulator import spawn, write_instant_run
+def start_demo_runs(root: str, base: str, duration: float, quiet: bool = False) -> list:
+    """The finished basic run, then three live simulated trainers started as ``l`` would start
+    them (collectors.control.launch: own session, a log file, a launch record), so that the
+    monitor knows their command (restart works) and their log (the Log tab)."""
+    from collectors.control import LaunchSpec, launch
+    from collectors.simulator import command, write_instant_run
 
     now = time.time()
     write_instant_run(
@@ -33,27 +37,26 @@ def start_demo_runs(root: str, duration: float, quiet: bool = False) -> list[sub
         dict(exp_name="cuboid", preset="basic", seed=2, duration=duration),
         dict(exp_name="cuboid", preset="basic", seed=3, duration=duration, crash_at=0.35),
     ]
-    procs = []
+    launched = []
     for spec in specs:
-        procs.append(spawn(root, flush_secs=2.0, **spec))
+        name = f"{spec['preset']}-seed{spec['seed']}"
+        launched.append(
+            launch(
+                LaunchSpec(
+                    argv=tuple(command(root, flush_secs=2.0, **spec)),
+                    cwd=base,
+                    overrides={"PYTHONPATH": _package_root()},
+                    name=name,
+                    log=os.path.join(base, "logs", f"{name}.log"),
+                    source="demo",
+                )
+            )
+        )
         time.sleep(1.05)  # distinct run directory timestamps
     if not quiet:
-        for p in procs:
-            print(f"started simulated trainer pid {p.pid}: {p.run_dir}")
-    return procs
-
-
-def stop_demo_runs(procs: list[subprocess.Popen], grace: float = 5.0) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGINT)
-    deadline = time.time() + grace
-    for p in procs:
-        try:
-            p.wait(max(deadline - time.time(), 0.1))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        for lr in launched:
+            print(f"started simulated trainer pid {lr.pid}, log {lr.log}")
+    return launched
 
 
 def demo_presets(root: str, base: str, duration: float) -> dict:
@@ -78,7 +81,8 @@ def _package_root() -> str:
 
 
 def stop_launched(launched: list, grace: float = 5.0) -> None:
-    """SIGINT the runs launched from the demo (their own sessions), SIGKILL what stays."""
+    """SIGINT the demo's runs and those launched from it (their own sessions, started by this
+    process: positively ours), SIGKILL what stays."""
     popens = [lr.popen for lr in launched if getattr(lr, "popen", None) is not None]
     for p in popens:
         if p.poll() is None:
@@ -91,6 +95,10 @@ def stop_launched(launched: list, grace: float = 5.0) -> None:
         except subprocess.TimeoutExpired:
             with contextlib.suppress(OSError):
                 os.killpg(p.pid, signal.SIGKILL)
+
+
+def _leave(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,7 +145,13 @@ def main(argv: list[str] | None = None) -> int:
         read_only=args.read_only,
         presets=demo_presets(root, base, args.duration),
     )
-    procs = start_demo_runs(root, args.duration, quiet=not args.once)
+    # A closed terminal (SIGHUP: the SSH connection dropped, the tmux pane killed) or SIGTERM
+    # ends the demo like q does: its trainers stopped, its directory removed.
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, _leave)
+    # The demo's launch records live (and go) with its directory, not in the user's registry.
+    os.environ["XDG_STATE_HOME"] = os.path.join(base, "state")
+    procs = start_demo_runs(root, base, args.duration, quiet=not args.once)
     actions = None
     try:
         from tui.cli import print_once, watch_text
@@ -153,9 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         actions = None if settings.read_only else Actions(settings)
         return run_app([root], settings, actions=actions)
     finally:
-        stop_demo_runs(procs)
-        if actions is not None:
-            stop_launched(actions.launched)
+        stop_launched(procs + (actions.launched if actions is not None else []))
         if args.keep or args.dir:
             print(f"simulated runs kept in {root}", file=sys.stderr)
         else:
