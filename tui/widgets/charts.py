@@ -80,15 +80,25 @@ def ticks(lo: float, hi: float, mode: str, now: float, count: int = 5) -> tuple[
     pos = list(np.linspace(lo, hi, count))
     if mode == "step":
         labels = [fmt.steps(p) if p else "0" for p in pos]
-    elif mode == "relative":
-        labels = [f"{p:.1f}h" for p in pos]
+    elif mode == "relative":  # hours since the start, in the unit the span calls for
+        span = hi - lo
+        if span >= 72:
+            labels = [f"{p / 24:.1f}d" for p in pos]
+        elif span >= 3:
+            labels = [f"{p:.1f}h" for p in pos]
+        elif span >= 3 / 60:
+            labels = [f"{p * 60:.0f}m" for p in pos]
+        else:
+            labels = [f"{p * 3600:.0f}s" for p in pos]
+    elif hi - lo < 600:  # wall time: seconds when the span is minutes
+        labels = [time.strftime("%H:%M:%S", time.localtime(p)) for p in pos]
     else:
         labels = [fmt.clock(p, now) for p in pos]
     return pos, labels
 
 
 def x_label(mode: str) -> str:
-    return {"step": "step", "relative": "hours since start", "wall": "wall time"}[mode]
+    return {"step": "step", "relative": "time since start", "wall": "wall time"}[mode]
 
 
 class SeriesChart(PlotextPlot):
