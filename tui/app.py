@@ -29,6 +29,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from collectors.model import RunSnapshot, Snapshot
 
+from . import render as R
 from .actions import KILL, STOP, ActionRefused, Actions, Outcome, Plan
 from .commands import RunCommands
 from .sources import HostCollector, HostStats, Source, run_labels, thresholds
@@ -452,6 +453,7 @@ def make_app(
     relative times (tests inject a fixed one)."""
     if actions is None and not getattr(settings, "read_only", False):
         actions = Actions(settings)
+    R.set_colour(not os.environ.get("NO_COLOR"))
     return HappoTopApp(sources, settings, actions=actions, host=host, clock=clock, refresh=refresh)
 
 

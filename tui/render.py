@@ -39,6 +39,23 @@ STATE_STYLE = {
 }
 LEVEL_MARK = {"ok": "✓", "warn": "!", "bad": "✗", None: "·"}
 LEVEL_STYLE = {"ok": "green", "warn": "yellow", "bad": "bold red", None: "dim"}
+_COLOURED = (dict(STATE_STYLE), dict(LEVEL_STYLE))
+
+
+def set_colour(on: bool) -> None:
+    """Under ``NO_COLOR`` Textual greys every colour by its luminance, and a dark one (magenta,
+    blue) all but vanishes on a dark background: states and levels are then bold or plain,
+    their symbols carrying the meaning."""
+    STATE_STYLE.clear()
+    LEVEL_STYLE.clear()
+    if on:
+        STATE_STYLE.update(_COLOURED[0])
+        LEVEL_STYLE.update(_COLOURED[1])
+    else:
+        STATE_STYLE.update(dict.fromkeys(_COLOURED[0], "bold"))
+        LEVEL_STYLE.update({"ok": "", "warn": "bold", "bad": "bold reverse", None: "dim"})
+
+
 LEVEL_RANK = {None: -1, "ok": 0, "warn": 1, "bad": 2}
 
 
