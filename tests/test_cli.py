@@ -314,3 +314,20 @@ def test_runs_sharing_a_name_are_told_apart_by_their_label(tmp_path):
     assert any("max_grad_norm=0.5" in c or "mgn" in c for c in cells), out
     findings = [line for line in lines[head + 3 :] if line.startswith(("WARN", "BAD"))]
     assert findings and all("[" in line for line in findings), out
+
+
+def test_json_into_a_reader_that_leaves_early(tmp_path):
+    """``happo-top --once --json | head -2``: no BrokenPipeError traceback, exit 0."""
+    for i in range(16):  # about 100 kB of JSON: more than a pipe holds
+        write_instant_run(tmp_path, exp_name=f"e{i}", num_env_steps=5_000_000)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", "--once", "--json", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert proc.stdout.readline().strip() == b"{"
+    proc.stdout.close()  # the rest is never read
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err
