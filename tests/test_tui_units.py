@@ -305,3 +305,21 @@ def test_time_axis_labels_suit_the_span():
     short = labels(t0, t0 + 300, "wall")
     assert short[0] == "09:00:00" and short[-1] == "09:05:00" and len(set(short)) == 5
     assert labels(t0, t0 + 4 * 3600, "wall")[-1] == "13:00"
+
+
+def test_compact_panel_shows_the_worst_agent_and_the_clip_value():
+    import dataclasses
+
+    from collectors.model import ScalarLatest
+    from tui.widgets.run_panel import PanelContext, _Builder
+
+    run = standard_runs()[1]  # max_grad_norm 0.5
+    scalars = dict(run.scalars)
+    scalars["agent0/dist_entropy"] = ScalarLatest(run.step, 1.5, 10)
+    scalars["agent1/dist_entropy"] = ScalarLatest(run.step, 2.4, 10)  # above the band
+    run = dataclasses.replace(run, scalars=scalars, health=())
+    ctx = PanelContext(now=run.last_data or 0.0, thresholds={})
+    line = _Builder(run, ctx, 100).compact()[2].plain
+    assert "ent 2.40!" in line and "/0.5" in line.split("gn ", 1)[1]
+    full = "\n".join(t.plain for t in _Builder(run, ctx, 100).full())
+    assert "entropy 1.50/2.40!" in full

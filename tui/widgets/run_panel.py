@@ -259,8 +259,9 @@ class _Builder:
             for _, v in ents:
                 level = R.worse(R.band_level(v, th), level)
         vals = "/".join(fmt.value(v) for _, v in ents) if ents else "-"
-        if short and len(ents) > 1:
-            vals = fmt.value(min(v for _, v in ents))
+        if short and len(ents) > 1:  # one agent: the one furthest outside the healthy band
+            lo, hi = th.get("entropy_low", 1.0), th.get("entropy_high", 2.0)
+            vals = fmt.value(max((v for _, v in ents), key=lambda v: max(lo - v, v - hi)))
         t.append("ent " if short else "entropy ", style="dim")
         t.append(vals)
         t.append_text(R.mark(level if ents else None))
@@ -277,7 +278,7 @@ class _Builder:
             level = "ok" if top <= clip else "warn"
         t.append("  gn " if short else "  grad ", style="dim")
         t.append(fmt.value(top) if top is not None else "-")
-        if clip is not None and not short:
+        if clip is not None:
             t.append(f"/{clip:g}", style="dim")
         t.append_text(R.mark(level if top is not None else None))
         # value loss
