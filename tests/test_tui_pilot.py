@@ -133,6 +133,20 @@ async def test_nothing_is_rebuilt_when_the_snapshot_did_not_change():
         assert changed == [runs[1].id]
 
 
+@aio
+async def test_a_deleted_run_passes_the_focus_to_its_neighbour():
+    app, sources, _ = build()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await focus_run(pilot, app, "safe")
+        runs = [r for r in sources.snap.runs if r.name != "safe"]  # its directory was deleted
+        sources.set_runs(tuple(runs))
+        await until(pilot, lambda: len(panels(app)) == 2)
+        await until(pilot, lambda: isinstance(app.focused, RunPanel) and not app.focused.removing)
+        assert app.focused.run_id == app.main.selected_id == runs[1].id  # the next one
+        assert app.main.selected_run().name == runs[1].name
+
+
 class GatedSources(FakeSources):
     """collect() blocks until the test opens ``gate``: a poll as slow as the test wants."""
 

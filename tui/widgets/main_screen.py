@@ -141,7 +141,16 @@ class MainScreen(Screen[None]):
         reshaped = (compact, cols) != (self.compact, self.columns)
         self.compact, self.columns = compact, cols
         focused_id = self.selected_id
-        for rid in set(panels) - set(wanted):
+        gone = set(panels) - set(wanted)
+        if focused_id in gone:  # its directory was deleted: select its neighbour instead
+            before = [p.run_id for p in grid.query(RunPanel) if not p.removing]
+            i = before.index(focused_id) if focused_id in before else 0
+            rest = [rid for rid in before[i + 1 :] + before[:i][::-1] if rid in visible]
+            focused_id = rest[0] if rest else None
+            self.selected_id = focused_id
+            if focused_id is not None:  # before the removal, or Textual focuses the first panel
+                panels[focused_id].focus(scroll_visible=True)
+        for rid in gone:
             p = panels.pop(rid)
             p.removing = True
             p.remove()
@@ -183,7 +192,7 @@ class MainScreen(Screen[None]):
                     "No HARL runs (seed-NNNNN-YYYY-MM-DD-HH-MM-SS directories) below "
                     f"{roots}.\n{problems}"
                 )
-        if to_mount:
+        if to_mount or (gone and focused_id != self._focused_id()):
             self.call_after_refresh(self._restore_focus, focused_id)
         elif self.focused is None or not isinstance(self.focused, RunPanel | Input):
             self._restore_focus(focused_id)
@@ -193,6 +202,10 @@ class MainScreen(Screen[None]):
         if key != self._sel_key:
             self._sel_key = key
             self.app.refresh_bindings()
+
+    def _focused_id(self) -> str | None:
+        f = self.focused
+        return f.run_id if isinstance(f, RunPanel) and not f.removing else None
 
     def _restore_focus(self, run_id: str | None) -> None:
         panels = self._panels()
