@@ -735,38 +735,16 @@ def command(
 
 
 def spawn(
-    root: str | os.PathLike[str],
-    *,
-    exp_name: str = "cuboid",
-    num_env_steps: int = 100_000_000,
-    duration: float = 10.0,
-    layout: str = "A",
-    preset: str = "basic",
-    seed: int = 1,
-    flush_secs: float = 1.0,
-    extra_args: list[str] | tuple[str, ...] = (),
-    timeout: float = 30.0,
-    **options: Any,
+    root: str | os.PathLike[str], *, timeout: float = 30.0, **options: Any
 ) -> subprocess.Popen[str]:
-    """Start the simulator as a child process; return it once it has printed its run dir.
+    """Start the simulator as a child process (``options``: those of :func:`command`); return it
+    once it has printed its run dir.
 
     The returned Popen has ``run_dir`` (Path) and ``output`` (list of the stdout lines after the
-    first, filled by a daemon thread so the pipe never blocks the child). ``options`` become
-    flags: ``n_rollout_threads=10`` -> ``--n-rollout-threads 10``; ``True`` -> a bare flag.
-    stderr is a pipe (read it after the child exits).
+    first, filled by a daemon thread so the pipe never blocks the child). stderr is a pipe (read
+    it after the child exits).
     """
-    cmd = command(
-        root,
-        exp_name=exp_name,
-        num_env_steps=num_env_steps,
-        duration=duration,
-        layout=layout,
-        preset=preset,
-        seed=seed,
-        flush_secs=flush_secs,
-        extra_args=extra_args,
-        **options,
-    )
+    cmd = command(root, **options)
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
     )
