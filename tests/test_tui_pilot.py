@@ -144,6 +144,8 @@ async def test_a_deleted_run_passes_the_focus_to_its_neighbour():
         await until(pilot, lambda: len(panels(app)) == 2)
         await until(pilot, lambda: isinstance(app.focused, RunPanel) and not app.focused.removing)
         assert app.focused.run_id == app.main.selected_id == runs[1].id  # the next one
+        await pilot.pause(0.5)  # and it stays there (no late focus message moves it)
+        assert app.focused.run_id == app.main.selected_id == runs[1].id
         assert app.main.selected_run().name == runs[1].name
 
 

@@ -148,12 +148,17 @@ class MainScreen(Screen[None]):
             rest = [rid for rid in before[i + 1 :] + before[:i][::-1] if rid in visible]
             focused_id = rest[0] if rest else None
             self.selected_id = focused_id
-            if focused_id is not None:  # before the removal, or Textual focuses the first panel
-                panels[focused_id].focus(scroll_visible=True)
+            if focused_id is not None:  # at once (focus() is deferred): before the removal
+                self.set_focus(panels[focused_id])
+        removals = []
         for rid in gone:
             p = panels.pop(rid)
             p.removing = True
-            p.remove()
+            removals.append(p.remove())
+        if removals and self.selected_id is not None:
+            # Textual moves the focus off a removed widget by its own rule once the removal is
+            # done; the neighbour chosen above takes it back then.
+            self.call_later(self._focus_after, removals, self.selected_id)
         to_mount: list[tuple[RunPanel, RunPanel | None]] = []
         following: RunPanel | None = None
         for r in reversed(everyone):  # backwards: a new panel goes before the next one
@@ -192,7 +197,7 @@ class MainScreen(Screen[None]):
                     "No HARL runs (seed-NNNNN-YYYY-MM-DD-HH-MM-SS directories) below "
                     f"{roots}.\n{problems}"
                 )
-        if to_mount or (gone and focused_id != self._focused_id()):
+        if to_mount:
             self.call_after_refresh(self._restore_focus, focused_id)
         elif self.focused is None or not isinstance(self.focused, RunPanel | Input):
             self._restore_focus(focused_id)
@@ -202,6 +207,12 @@ class MainScreen(Screen[None]):
         if key != self._sel_key:
             self._sel_key = key
             self.app.refresh_bindings()
+
+    async def _focus_after(self, removals: list[Any], run_id: str) -> None:
+        for aw in removals:
+            await aw
+        if self.selected_id == run_id:
+            self._restore_focus(run_id)
 
     def _focused_id(self) -> str | None:
         f = self.focused
@@ -248,6 +259,10 @@ class MainScreen(Screen[None]):
 
     @on(RunPanel.Focused)
     def _focused(self, msg: RunPanel.Focused) -> None:
+        # A late message from a panel that had the focus only for a moment (Textual's pick
+        # after a removal) must not move the selection away from the panel that has it now.
+        if self._focused_id() not in (None, msg.run_id):
+            return
         if msg.run_id != self.selected_id:
             self.selected_id = msg.run_id
             self.app.refresh_bindings()
