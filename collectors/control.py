@@ -872,7 +872,6 @@ def launch(
     with contextlib.suppress(OSError):
         registry.prune()  # records older than 30 days whose process is gone
     if reap:
-        popen._happo_top_reaped = True  # type: ignore[attr-defined]
         threading.Thread(
             target=_reap, args=(popen, registry, record.id), daemon=True, name="happo-top-reap"
         ).start()
@@ -887,19 +886,12 @@ def early_exit(res: LaunchResult, within: float = 1.5) -> int | None:
         return None
     deadline = time.monotonic() + within
     while True:
-        code = popen.returncode  # set by the reaper thread; poll() if there is none
-        if code is None and not _reaped(popen):
-            code = popen.poll()
+        code = popen.poll()  # safe beside the reaper thread: None while it holds the wait
         if code is not None:
             return code
         if time.monotonic() >= deadline:
             return None
         time.sleep(0.05)
-
-
-def _reaped(popen: subprocess.Popen[bytes]) -> bool:
-    """Whether a reaper thread waits on ``popen`` (then only it may call wait/poll)."""
-    return getattr(popen, "_happo_top_reaped", False)
 
 
 def early_exit_message(res: LaunchResult, code: int, lines: int = 6) -> str:

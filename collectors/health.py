@@ -355,6 +355,14 @@ def _filled_quarters(
     return table, filled
 
 
+def _rise_text(table: QuarterTable) -> str:
+    """``Q1 1.43 -> Q4 2.06``: the baseline quarter against the last one."""
+    base = table.quarters[table.baseline or 0]
+    last = table.last
+    assert last is not None
+    return f"{base.label} {_v(base.mean or 0.0)} -> {last.label} {_v(last.mean or 0.0)}"
+
+
 def _rising(
     run: RunSnapshot,
     tag: str,
@@ -389,15 +397,11 @@ def _entropy_trend(
         if r is None:
             continue
         table, step = r
-        base = table.quarters[table.baseline or 0]
-        last = table.last
-        assert last is not None
         out.append(
             Finding(
                 "entropy_trend",
                 WARN,
-                f"{_agent(tag)} entropy rising: {base.label} {_v(base.mean or 0.0)} -> "
-                f"{last.label} {_v(last.mean or 0.0)}",
+                f"{_agent(tag)} entropy rising: {_rise_text(table)}",
                 step,
                 tag,
             )
@@ -494,15 +498,11 @@ def _value_loss(
             r = _rising(run, tag, span, LOWER_IS_BETTER, t)
             if r is not None:
                 table, step = r
-                base = table.quarters[table.baseline or 0]
-                last = table.last
-                assert last is not None
                 out.append(
                     Finding(
                         "value_loss_trend",
                         WARN,
-                        f"value loss rising: {base.label} {_v(base.mean or 0.0)} -> "
-                        f"{last.label} {_v(last.mean or 0.0)}",
+                        f"value loss rising: {_rise_text(table)}",
                         step,
                         tag,
                     )

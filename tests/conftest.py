@@ -14,6 +14,21 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# A short live simulator run (collectors.simulator.spawn options) for the process tests.
+LIVE = dict(num_env_steps=20_000, n_rollout_threads=10, episode_length=10)
+
+# A stand-in trainer: makes a HARL run directory below --root, optionally holds progress.txt
+# open for writing, renames itself, then writes a line every 50 ms until signalled.
+STANDIN = (Path(__file__).parent / "standin_train.py").read_text()
+
+
+@pytest.fixture
+def private_state(tmp_path, monkeypatch):
+    """The launch registry and logs in ``tmp_path``, no user config file read."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
 
 def happo_top(
     *args: str,

@@ -52,21 +52,9 @@ from collectors.processes import (
 )
 from collectors.runs import RunsCollector
 from collectors.simulator import spawn
-from tests.conftest import run_snapshot
+from tests.conftest import LIVE, STANDIN, run_snapshot
 
-LIVE = dict(num_env_steps=20_000, n_rollout_threads=10, episode_length=10)
-
-STANDIN = (Path(__file__).parent / "standin_train.py").read_text()
-
-
-# --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(autouse=True)
-def state_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no user config file is read
+pytestmark = pytest.mark.usefixtures("private_state")  # registry and logs in tmp_path
 
 
 @pytest.fixture

@@ -40,18 +40,9 @@ from collectors.processes import (
 )
 from collectors.runs import RunsCollector
 from collectors.simulator import spawn
+from tests.conftest import LIVE, STANDIN
 
-LIVE = dict(num_env_steps=20_000, n_rollout_threads=10, episode_length=10)
-
-# A stand-in trainer: makes a HARL run directory below --root, optionally holds progress.txt
-# open for writing, renames itself, then writes a line every 50 ms until signalled.
-STANDIN = (Path(__file__).parent / "standin_train.py").read_text()
-
-
-@pytest.fixture(autouse=True)
-def state_home(tmp_path, monkeypatch):
-    """Keep the launch registry of these tests away from the user's."""
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+pytestmark = pytest.mark.usefixtures("private_state")  # registry and logs in tmp_path
 
 
 @pytest.fixture
