@@ -27,9 +27,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from collectors import health  # noqa: E402
-from collectors.event_reader import EventFileReader, masked_crc32c, merge_batch  # noqa: E402
-from collectors.runs import RunsCollector  # noqa: E402
-from collectors.settings import Settings  # noqa: E402
+from collectors.config import Settings  # noqa: E402
+from collectors.sources.runs.event_reader import EventFileReader, masked_crc32c, merge_batch  # noqa: E402
+from collectors.sources.runs.tracker import RunsCollector  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "_data"
 TAGS = [
@@ -373,7 +373,7 @@ def main() -> None:
         [
             sys.executable,
             "-c",
-            "import sys, tui.cli, collectors.runs; print(int(any(m.split('.')[0] in ('textual', 'rich', 'plotext') for m in sys.modules)))",
+            "import sys, tui.cli, collectors.sources.runs.tracker; print(int(any(m.split('.')[0] in ('textual', 'rich', 'plotext') for m in sys.modules)))",
         ],
         capture_output=True,
         text=True,

@@ -26,11 +26,11 @@ import tempfile
 import time
 from collections.abc import Callable
 
-from collectors.disk import DiskCollector
-from collectors.gpu import GpuCollector
-from collectors.processes import ProcessCollector
-from collectors.runs import RunsCollector
-from collectors.simulator import spawn, write_instant_run
+from collectors.simulator.trainer import spawn, write_instant_run
+from collectors.sources.disk import DiskCollector
+from collectors.sources.gpu import GpuCollector
+from collectors.sources.processes.collector import ProcessCollector
+from collectors.sources.runs.tracker import RunsCollector
 
 
 def median_ms(fn: Callable[[], object], repeat: int) -> tuple[float, float]:

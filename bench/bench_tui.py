@@ -36,7 +36,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from collectors.simulator import spawn, write_instant_run  # noqa: E402
+from collectors.simulator.trainer import spawn, write_instant_run  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "_data" / "tui20"
 SOCKET = f"happo-bench-{os.getpid()}"

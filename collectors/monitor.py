@@ -19,10 +19,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .health import evaluate
-from .model import CRASHED, RUNNING, STALLED, STARTING, STOPPED, RunSnapshot, Snapshot
-from .runs import RunsCollector
-from .settings import Settings
+from collectors.analysis.health.rules import evaluate
+from collectors.config import Settings
+from collectors.model.run import CRASHED, RUNNING, STALLED, STARTING, STOPPED, RunSnapshot, Snapshot
+from collectors.sources.runs.tracker import RunsCollector
 
 
 class Monitor:
@@ -65,20 +65,20 @@ class Monitor:
             return None
 
     def _make_procs(self) -> Any:
-        from .control import Registry
-        from .processes import ProcessCollector
+        from collectors.control.actions import Registry
+        from collectors.sources.processes.collector import ProcessCollector
 
         if self.registry is None:
             self.registry = Registry()
         return ProcessCollector(registry=self.registry, clock=self.clock)
 
     def _make_gpu(self) -> Any:
-        from .gpu import GpuCollector
+        from collectors.sources.gpu import GpuCollector
 
         return GpuCollector(clock=self.clock)
 
     def _make_disk(self) -> Any:
-        from .disk import DiskCollector
+        from collectors.sources.disk import DiskCollector
 
         return DiskCollector(self.roots, clock=self.clock)
 
@@ -164,7 +164,7 @@ class Monitor:
         """Sibling runs (one experiment) are labelled by the config keys that tell them apart."""
         key = tuple((r.id, id(r.config)) for r in runs)
         if key != self._labels_key:
-            from .config_diff import run_labels
+            from collectors.analysis.config_diff import run_labels
 
             try:
                 self._labels = run_labels(runs)

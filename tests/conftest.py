@@ -139,7 +139,7 @@ def series_view(steps, values):
     """A read-only series view of hand-built points (wall time: 1.7e9 + step / 1e4)."""
     import numpy as np
 
-    from collectors.series import ScalarSeries
+    from collectors.sources.runs.series import ScalarSeries
 
     s = ScalarSeries(max_points=None)
     steps = np.asarray(steps, dtype=np.int64)
@@ -149,7 +149,7 @@ def series_view(steps, values):
 
 def run_snapshot(views=None, **fields):
     """A RunSnapshot for pure-function tests: plausible defaults, ``fields`` override them."""
-    from collectors.model import RUNNING, RunSnapshot
+    from collectors.model.run import RUNNING, RunSnapshot
 
     views = views or {}
     step = max((int(v.steps[-1]) for v in views.values() if len(v)), default=0)

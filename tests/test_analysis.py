@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from collectors import analysis as an
-from collectors.model import FINISHED, RUNNING, Reward
-from collectors.runs import RunsCollector
-from collectors.simulator import write_instant_run
+from collectors.analysis import quarters as an
+from collectors.model.run import FINISHED, RUNNING, Reward
+from collectors.simulator.trainer import write_instant_run
+from collectors.sources.runs.tracker import RunsCollector
 from tests.conftest import run_snapshot
 from tests.conftest import series_view as view
 
@@ -388,7 +388,7 @@ def test_criteria_do_not_set_rewards_of_different_tags_against_each_other():
     """A layout B run logs the per-step reward, a layout A reference the episode reward: the
     final-reward criterion is n/a, smoothness is judged on the run's own scale, and the
     completion title names each plan when they differ."""
-    from collectors.report import FAIL, NA, PASS, success_criteria
+    from tui.text.report import FAIL, NA, PASS, success_criteria
 
     steps = np.arange(1, 41) * 500_000
     rng = np.random.default_rng(0)

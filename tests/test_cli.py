@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from collectors.simulator import spawn, write_instant_run
+from collectors.simulator.trainer import spawn, write_instant_run
 from tests.conftest import ROOT
 from tests.conftest import happo_top as run_cli
 
@@ -185,11 +185,11 @@ def test_unreadable_directory_is_reported_and_the_rest_is_shown(finished_and_par
             os.chmod(p, os.stat(p).st_mode | 0o005)
         # Import as root (the interpreter lives under /root), then drop to nobody before scanning.
         code = (
-            "import os, sys, json, locale, tui.cli, collectors.runs, collectors.textview, "
-            "collectors.settings\n"
-            "tui.cli.build_parser().parse_args([])\n"
+            "import os, sys, json, locale, tui.cli.command, collectors.sources.runs.tracker, "
+            "tui.text.table, collectors.config\n"
+            "tui.cli.command.build_parser().parse_args([])\n"
             "os.setgid(65534); os.setuid(65534)\n"
-            "sys.exit(tui.cli.main(sys.argv[1:]))\n"
+            "sys.exit(tui.cli.command.main(sys.argv[1:]))\n"
         )
         out = subprocess.run(
             [sys.executable, "-c", code, "--once", "--json", str(root)],

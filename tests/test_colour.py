@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from collectors.simulator import write_instant_run
-from collectors.textview import use_colour
+from collectors.simulator.trainer import write_instant_run
 from tests.conftest import ROOT
+from tui.text.table import use_colour
 
 ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from collectors.config_diff import (
+from collectors.analysis.config_diff import (
     MISSING,
     compact,
     compact_number,
@@ -19,9 +19,9 @@ from collectors.config_diff import (
     same_value,
     short_keys,
 )
-from collectors.run_config import flatten
-from collectors.runs import RunsCollector
-from collectors.simulator import write_instant_run
+from collectors.simulator.trainer import write_instant_run
+from collectors.sources.runs.config_file import flatten
+from collectors.sources.runs.tracker import RunsCollector
 from tests.conftest import HARL_CONFIG, run_snapshot
 
 

@@ -1,4 +1,4 @@
-"""collectors.control and control_cli: launch, stop, kill, restart, with real processes.
+"""collectors.control.actions and control_cli: launch, stop, kill, restart, with real processes.
 
 Every process a test starts is killed in a finaliser (its process group when it has its own).
 Nothing here signals a process that the test did not start; bystander processes check that
@@ -24,8 +24,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from collectors import control
-from collectors.control import (
+from collectors.control import actions as control
+from collectors.control.actions import (
     ActionError,
     LaunchRecord,
     LaunchSpec,
@@ -41,18 +41,18 @@ from collectors.control import (
     stop,
     with_model_dir,
 )
-from collectors.control_cli import kill_main, launch_main, restart_main, stop_main
-from collectors.model import CRASHED, RUNNING, STOPPED
-from collectors.processes import (
+from collectors.model.run import CRASHED, RUNNING, STOPPED
+from collectors.simulator.trainer import spawn
+from collectors.sources.processes.collector import (
     OPEN_FILES,
     PARENT_CMDLINE,
     TITLE_ONLY,
     ProcessCollector,
     refine_state,
 )
-from collectors.runs import RunsCollector
-from collectors.simulator import spawn
+from collectors.sources.runs.tracker import RunsCollector
 from tests.conftest import LIVE, STANDIN, run_snapshot
+from tui.cli.control import kill_main, launch_main, restart_main, stop_main
 
 pytestmark = pytest.mark.usefixtures("private_state")  # registry and logs in tmp_path
 
@@ -402,7 +402,7 @@ LAUNCHER = textwrap.dedent(
     """
     import fcntl, sys, termios, time
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)   # the pty becomes our controlling terminal (SSH)
-    from collectors.control_cli import launch_main
+    from tui.cli.control import launch_main
     code = launch_main(sys.argv[1:])
     print("launcher done", code, flush=True)
     time.sleep(60)
@@ -564,7 +564,7 @@ def test_restart_refuses_without_checkpoint_and_touches_nothing(tmp_path, script
 
 
 def test_restart_spec_sources(tmp_path):
-    from collectors.control import _cwd_from_run, restart_spec
+    from collectors.control.actions import _cwd_from_run, restart_spec
 
     root = tmp_path / "proj" / "results"
     run_dir = root / "mapush" / "t" / "happo" / "e" / "seed-00001-2025-01-01-00-00-00"
@@ -586,7 +586,7 @@ def _fake_run(path, config=None, checkpoints=()):
 
 
 def test_model_dir_and_checkpoint_helpers():
-    from collectors.model import Checkpoint
+    from collectors.model.run import Checkpoint
 
     assert with_model_dir(["p", "t.py"], "/m") == ("p", "t.py", "--model_dir", "/m")
     assert with_model_dir(["p", "--model_dir", "/a", "x"], "/m") == ("p", "--model_dir", "/m", "x")

@@ -9,11 +9,11 @@ import shutil
 import time
 from pathlib import Path
 
-from collectors import disk
-from collectors.disk import DiskCollector, TreeSizer, project_run, save_interval
-from collectors.model import CRASHED, FINISHED, RUNNING, STALLED, Checkpoint
-from collectors.runs import RunsCollector
-from collectors.simulator import write_instant_run
+from collectors.model.run import CRASHED, FINISHED, RUNNING, STALLED, Checkpoint
+from collectors.simulator.trainer import write_instant_run
+from collectors.sources import disk
+from collectors.sources.disk import DiskCollector, TreeSizer, project_run, save_interval
+from collectors.sources.runs.tracker import RunsCollector
 from tests.conftest import run_snapshot
 
 OLD = time.time() - 3600

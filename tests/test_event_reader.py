@@ -15,8 +15,8 @@ from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboardX import SummaryWriter
 
-from collectors.event_reader import Batch, EventFileReader, masked_crc32c, merge_batch
-from collectors.series import ScalarSeries
+from collectors.sources.runs.event_reader import Batch, EventFileReader, masked_crc32c, merge_batch
+from collectors.sources.runs.series import ScalarSeries
 from tests.conftest import event_files
 
 
@@ -362,7 +362,7 @@ def test_memory_is_bounded_per_point():
 
 
 def test_large_record_bigger_than_a_read_chunk(tmp_path, monkeypatch):
-    import collectors.event_reader as er
+    import collectors.sources.runs.event_reader as er
 
     monkeypatch.setattr(er, "CHUNK", 256)
     src = write_tbx(tmp_path, n=40, histogram=True)

@@ -1,4 +1,4 @@
-"""collectors.gpu against a fake NVML at the library boundary: the functions of the real
+"""collectors.sources.gpu against a fake NVML at the library boundary: the functions of the real
 ``pynvml`` module are replaced, so the collector's own calls, argument passing and exception
 handling (the real NVMLError classes) are exercised, including every error path."""
 
@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pynvml
 import pytest
 
-from collectors.gpu import GpuCollector, GpuSnapshot
+from collectors.sources.gpu import GpuCollector, GpuSnapshot
 
 GiB = 1 << 30
 

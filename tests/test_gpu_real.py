@@ -1,4 +1,4 @@
-"""collectors.gpu against the real NVML, checked against ``nvidia-smi``.
+"""collectors.sources.gpu against the real NVML, checked against ``nvidia-smi``.
 
 Skipped unless NVML initialises (an NVIDIA driver and GPU are present). Run it on a GPU machine:
 ``pytest tests/test_gpu_real.py -v``.
@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from collectors.gpu import GpuCollector
+from collectors.sources.gpu import GpuCollector
 
 pynvml = pytest.importorskip("pynvml")
 

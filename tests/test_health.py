@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from collectors import health
-from collectors.model import CRASHED, FINISHED, RUNNING, STALLED, STOPPED
-from collectors.runs import RunsCollector
-from collectors.simulator import write_instant_run
+from collectors.analysis.health import rules as health
+from collectors.model.run import CRASHED, FINISHED, RUNNING, STALLED, STOPPED
+from collectors.simulator.trainer import write_instant_run
+from collectors.sources.runs.tracker import RunsCollector
 from tests.conftest import run_snapshot
 from tests.conftest import series_view as view
 
@@ -369,7 +369,7 @@ def test_crashed_simulated_run(sim):
 def test_nonfinite_thinned_away_is_still_bad():
     import dataclasses
 
-    from collectors.model import ScalarLatest
+    from collectors.model.run import ScalarLatest
 
     run = make_run({"critic/value_loss": np.full(len(STEPS), 0.3)})
     seen = ScalarLatest(

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
+from collectors.config import Settings
 from collectors.monitor import Monitor
-from collectors.settings import Settings
-from collectors.simulator import spawn, write_instant_run
+from collectors.simulator.trainer import spawn, write_instant_run
 from tests.test_cli import happo_top
 
 

@@ -22,10 +22,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from collectors import processes as procmod
-from collectors.control import LaunchSpec, Registry, launch
-from collectors.model import CRASHED, FINISHED, RUNNING, STALLED, STARTING, STOPPED
-from collectors.processes import (
+from collectors.control.actions import LaunchSpec, Registry, launch
+from collectors.model.run import CRASHED, FINISHED, RUNNING, STALLED, STARTING, STOPPED
+from collectors.simulator.trainer import spawn
+from collectors.sources.processes import collector as procmod
+from collectors.sources.processes.collector import (
     OPEN_FILES,
     PARENT_CMDLINE,
     REGISTRY,
@@ -38,8 +39,7 @@ from collectors.processes import (
     refine_state,
     training_args,
 )
-from collectors.runs import RunsCollector
-from collectors.simulator import spawn
+from collectors.sources.runs.tracker import RunsCollector
 from tests.conftest import LIVE, STANDIN
 
 pytestmark = pytest.mark.usefixtures("private_state")  # registry and logs in tmp_path
@@ -469,7 +469,7 @@ def test_children_listed(tmp_path):
 
 
 def _snapshot(path: str, state: str):
-    from collectors.model import RunSnapshot
+    from collectors.model.run import RunSnapshot
 
     return RunSnapshot(
         id="x", path=path, name="n", layout="A", algo="happo", env="mapush", task="t",

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from collectors.run_config import flatten
-from collectors.simulator import write_instant_run
+from collectors.simulator.trainer import write_instant_run
+from collectors.sources.runs.config_file import flatten
 from tests.conftest import HARL_CONFIG, ROOT, make_run_dir, write_harl_config
 from tests.conftest import happo_top as run_cli
 
@@ -342,7 +342,7 @@ def test_diff_identical_and_usage(runs, tmp_path):
 
 
 def test_sparkline_bins_match_numpy():
-    from collectors.report import BLOCKS, sparkline
+    from tui.text.report import BLOCKS, sparkline
 
     rng = np.random.default_rng(2)
     steps = np.sort(rng.choice(np.arange(1, 1000), 300, replace=False))
@@ -362,8 +362,8 @@ def test_sparkline_bins_match_numpy():
 def test_layout_b_per_step_reward_keeps_three_digits(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from collectors.report import render_report
-    from collectors.runs import RunsCollector
+    from collectors.sources.runs.tracker import RunsCollector
+    from tui.text.report import render_report
 
     run = write_instant_run(
         tmp_path / "results",

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from tensorboardX import SummaryWriter
 
-from collectors.checkpoints import CheckpointScanner
-from collectors.discovery import Discovery, parse_run_dir_name
-from collectors.fscache import DirCache
-from collectors.model import CRASHED, FINISHED, RUNNING, STALLED, STARTING
-from collectors.run_config import flatten, load_config
-from collectors.runs import RunsCollector, RunTracker, steps_per_hour
-from collectors.settings import Settings
+from collectors.config import Settings
+from collectors.model.run import CRASHED, FINISHED, RUNNING, STALLED, STARTING
+from collectors.sources.runs.checkpoints import CheckpointScanner
+from collectors.sources.runs.config_file import flatten, load_config
+from collectors.sources.runs.discovery import Discovery, parse_run_dir_name
+from collectors.sources.runs.fscache import DirCache
+from collectors.sources.runs.tracker import RunsCollector, RunTracker, steps_per_hour
 from tests.conftest import HARL_CONFIG, make_run_dir, write_harl_config
 
 STEP = 500_000  # a log point every 5 updates of 200 x 500 steps

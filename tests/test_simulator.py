@@ -20,8 +20,8 @@ from tensorboard.backend.event_processing.event_accumulator import (
     EventAccumulator,
 )
 
-from collectors.runs import RunsCollector
-from collectors.simulator import spawn, write_instant_run
+from collectors.simulator.trainer import spawn, write_instant_run
+from collectors.sources.runs.tracker import RunsCollector
 
 START = 1_763_217_253.0  # 2025-11-15 ~15:34 (UTC), a fixed simulated start
 AGENT_TAGS = [

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from collectors.simulator import spawn, write_instant_run
+from collectors.simulator.trainer import spawn, write_instant_run
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 

@@ -10,7 +10,7 @@ import pytest
 from textual.command import CommandPalette
 from textual.widgets import OptionList
 
-from collectors.settings import Settings
+from collectors.config import Settings
 from tests.tui_fakes import (
     FakeActions,
     FakeHost,
@@ -21,12 +21,12 @@ from tests.tui_fakes import (
     snapshot,
     standard_runs,
 )
-from tui.actions import Outcome
-from tui.app import HappoTopApp, make_app
-from tui.widgets.compare import CompareScreen
-from tui.widgets.detail import RunDetailScreen
-from tui.widgets.main_screen import MainScreen, grid_shape
-from tui.widgets.modals import ConfirmModal, HelpScreen, LaunchModal, RestartModal
+from tui.app.actions import Outcome
+from tui.app.app import HappoTopApp, make_app
+from tui.screens.compare import CompareScreen
+from tui.screens.detail import RunDetailScreen
+from tui.screens.main_screen import MainScreen, grid_shape
+from tui.screens.modals import ConfirmModal, HelpScreen, LaunchModal, RestartModal
 from tui.widgets.run_panel import RunPanel
 from tui.widgets.system_strip import HeaderBar, SystemStrip
 

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from collectors.settings import Settings
+from collectors.config import Settings
 from tests.tui_fakes import FakeActions, FakeHost, FakeSources, fixed_clock
-from tui.app import make_app
+from tui.app.app import make_app
 
 
 @pytest.fixture(autouse=True)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from tests.tui_fakes import standard_runs
-from tui import render as R
-from tui.actions import ActionRefused, Actions
-from tui.sources import config_differences, filter_runs, log_path, run_labels, tail_file
+from tui.app.actions import ActionRefused, Actions
+from tui.app.sources import config_differences, filter_runs, log_path, run_labels, tail_file
+from tui.widgets import render as R
 from tui.widgets.charts import downsample, ema
 
 
@@ -171,7 +171,7 @@ def test_count_levels():
 
 @pytest.mark.parametrize("width", [40, 60, 80, 100, 120, 200])
 def test_system_strip_packs_whole_items_never_cut_mid_number(width):
-    from tui.sources import HostStats
+    from tui.app.sources import HostStats
     from tui.widgets.system_strip import SystemStrip
 
     strip = SystemStrip()
@@ -191,7 +191,7 @@ def test_system_strip_packs_whole_items_never_cut_mid_number(width):
 
 def test_timeline_rows_mark_each_unfinished_run_by_number():
     from tests.tui_fakes import make_run
-    from tui.widgets.compare import TIMELINE_FRACTIONS, timeline_steps
+    from tui.screens.compare import TIMELINE_FRACTIONS, timeline_steps
 
     runs = [
         make_run("a", state="finished", step=100_000_000),
@@ -211,7 +211,7 @@ def test_timeline_rows_mark_each_unfinished_run_by_number():
 def test_system_strip_height_does_not_jump_back_and_forth():
     """A figure that grows by a digit wraps the strip to two lines; when it shrinks again the
     strip keeps its height, so the panels below do not move every poll."""
-    from tui.sources import HostStats
+    from tui.app.sources import HostStats
     from tui.widgets.system_strip import SystemStrip
 
     strip = SystemStrip()  # 80 columns when not mounted
@@ -231,7 +231,7 @@ def test_system_strip_height_does_not_jump_back_and_forth():
 
 
 def _many_gpus(n):
-    from collectors.gpu import GpuDevice, GpuSnapshot
+    from collectors.sources.gpu import GpuDevice, GpuSnapshot
 
     devs = tuple(
         GpuDevice(i, "NVIDIA H200", None, 87, None, 45 * 10**9, 143 * 10**9, 62, 310.0)
@@ -242,7 +242,7 @@ def _many_gpus(n):
 
 def test_health_quarter_table_fits_80_columns_beside_a_scrollbar():
     from tests.tui_fakes import make_run
-    from tui.widgets.detail import health_text
+    from tui.screens.detail import health_text
 
     text = health_text(make_run("safe", preset="safe", pid=1)).plain
     table = text.split("Quarters", 1)[1].splitlines()[1:]
@@ -252,7 +252,7 @@ def test_health_quarter_table_fits_80_columns_beside_a_scrollbar():
 
 
 def test_the_stop_dialog_names_the_configured_grace_period():
-    from collectors.settings import parse_settings
+    from collectors.config import parse_settings
     from tests.tui_fakes import FakeActions
 
     run = standard_runs()[1]
@@ -269,7 +269,7 @@ def test_the_stop_dialog_names_the_configured_grace_period():
      "python x.py >log", "a && b", "python x.py --seed `date`"],
 )  # fmt: skip
 def test_a_typed_command_with_shell_syntax_needs_the_shell_box(command, tmp_path):
-    from collectors.settings import Settings
+    from collectors.config import Settings
     from tests.tui_fakes import FakeActions
 
     actions = FakeActions(Settings())
@@ -281,7 +281,7 @@ def test_a_typed_command_with_shell_syntax_needs_the_shell_box(command, tmp_path
 
 
 def test_a_plain_typed_command_runs_without_a_shell(tmp_path):
-    from collectors.settings import Settings
+    from collectors.config import Settings
     from tests.tui_fakes import FakeActions
 
     plan = FakeActions(Settings()).plan_launch(
@@ -310,7 +310,7 @@ def test_time_axis_labels_suit_the_span():
 def test_compact_panel_shows_the_worst_agent_and_the_clip_value():
     import dataclasses
 
-    from collectors.model import ScalarLatest
+    from collectors.model.run import ScalarLatest
     from tui.widgets.run_panel import PanelContext, _Builder
 
     run = standard_runs()[1]  # max_grad_norm 0.5

@@ -10,13 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from collectors.gpu import GpuDevice, GpuSnapshot
-from collectors.model import Checkpoint, Finding, Reward, RunSnapshot, ScalarLatest, Snapshot
-from collectors.processes import ProcessInfo
-from collectors.series import SeriesView
-from collectors.settings import Settings
-from tui.actions import Actions, Outcome, Plan
-from tui.sources import HostStats
+from collectors.config import Settings
+from collectors.model.run import Checkpoint, Finding, Reward, RunSnapshot, ScalarLatest, Snapshot
+from collectors.sources.gpu import GpuDevice, GpuSnapshot
+from collectors.sources.processes.collector import ProcessInfo
+from collectors.sources.runs.series import SeriesView
+from tui.app.actions import Actions, Outcome, Plan
+from tui.app.sources import HostStats
 
 NOW = 1_763_566_800.0  # 2025-11-19 15:40 UTC: a fixed "now" for every TUI test
 HOST = "gpu-box"
@@ -166,7 +166,7 @@ def gpus() -> GpuSnapshot:
 def standard_runs() -> tuple[RunSnapshot, ...]:
     """A finished basic run, a running safe one with a process and a warning, a crashed one;
     labelled as collectors.monitor labels siblings (by the config keys that differ)."""
-    from collectors.config_diff import run_labels
+    from collectors.analysis.config_diff import run_labels
 
     runs = (
         make_run(

@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.widget import Widget
 
 from collectors import fmt
-from collectors.model import (
+from collectors.model.run import (
     CRASHED,
     FINISHED,
     RUNNING,
@@ -28,9 +28,8 @@ from collectors.model import (
     STOPPED,
     RunSnapshot,
 )
-
-from .. import render as R
-from ..sources import clip_value, proc_get
+from tui.app.sources import clip_value, proc_get
+from tui.widgets import render as R
 
 FULL_LINES = 8  # content lines; app.tcss gives panels these plus 2 for the border
 COMPACT_LINES = 3

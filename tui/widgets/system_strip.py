@@ -9,10 +9,9 @@ from rich.text import Text
 from textual.widget import Widget
 
 from collectors import fmt
-from collectors.model import STATES, Snapshot
-
-from .. import render as R
-from ..sources import HostStats
+from collectors.model.run import STATES, Snapshot
+from tui.app.sources import HostStats
+from tui.widgets import render as R
 
 
 class HeaderBar(Widget):

@@ -1,0 +1,163 @@
+"""The YAML configuration file (``$XDG_CONFIG_HOME/happo-top/config.yaml`` or ``--config``).
+
+Example::
+
+    roots: [~/MAPush/results, /data/runs]
+    refresh: 2.0            # seconds between polls
+    stall_timeout: 360      # seconds without new data before a run is "stalled" (3 tensorboardX flushes)
+    flush_secs: 120         # your trainers' tensorboardX flush period: data may arrive this late
+    verify_crc: false       # check every record's CRC (see README: costs ~2x read time)
+    read_only: false
+    aliases:                # run directory (or id) -> name shown
+      /data/runs/.../seed-00001-2025-11-15-15-34-13: basic
+    thresholds:             # health rules (analysis)
+      entropy_low: 1.0
+    presets:                # launch presets (run control)
+      cuboid: {argv: [python, train.py], cwd: ~/MAPush}
+
+A bad file is an error that names the file, the line and the key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+
+class ConfigError(Exception):
+    """A configuration file problem, with the file, line and key in the message."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    roots: tuple[str, ...] = ()
+    refresh: float = 2.0
+    stall_timeout: float = 360.0
+    flush_secs: float = 120.0
+    verify_crc: bool = False
+    read_only: bool = False
+    stop_grace: float = 30.0  # stop: seconds between SIGINT and SIGTERM
+    term_grace: float = 15.0  # stop: seconds between SIGTERM and SIGKILL
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    path: str | None = None  # the file these came from
+
+
+def default_config_path() -> str:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "happo-top", "config.yaml")
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+_SCHEMA: dict[str, tuple[str, Any]] = {
+    # key: (description of the expected type, check)
+    "roots": (
+        "a list of directories",
+        lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+    ),
+    "refresh": ("a number of seconds > 0", lambda v: _number(v) and v > 0),
+    "stall_timeout": ("a number of seconds > 0", lambda v: _number(v) and v > 0),
+    "flush_secs": ("a number of seconds > 0", lambda v: _number(v) and v > 0),
+    "stop_grace": ("a number of seconds >= 0", lambda v: _number(v) and v >= 0),
+    "term_grace": ("a number of seconds >= 0", lambda v: _number(v) and v >= 0),
+    "verify_crc": ("true or false", lambda v: isinstance(v, bool)),
+    "read_only": ("true or false", lambda v: isinstance(v, bool)),
+    "aliases": (
+        "a mapping of run path or id to name",
+        lambda v: (
+            isinstance(v, dict)
+            and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items())
+        ),
+    ),
+    "thresholds": (
+        "a mapping of rule name to number",
+        lambda v: (
+            isinstance(v, dict) and all(isinstance(k, str) and _number(x) for k, x in v.items())
+        ),
+    ),
+    "presets": (
+        "a mapping of preset name to {argv, cwd, env, log, shell}",
+        lambda v: isinstance(v, dict) and all(isinstance(x, dict) for x in v.values()),
+    ),
+}
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Line (1-based) of each top-level key and of each key one level down (``thresholds.x``)."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return {}
+    lines: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode):
+                lines[str(k.value)] = k.start_mark.line + 1
+                if isinstance(v, yaml.MappingNode):
+                    for k2, _ in v.value:
+                        if isinstance(k2, yaml.ScalarNode):
+                            lines[f"{k.value}.{k2.value}"] = k2.start_mark.line + 1
+    return lines
+
+
+def parse_settings(text: str, path: str = "<config>") -> Settings:
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else path
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    if doc is None:
+        return Settings(path=path)
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}:1: expected a mapping of settings at the top level")
+    lines = _key_lines(text)
+    values: dict[str, Any] = {}
+    for key, value in doc.items():
+        line = lines.get(str(key), 1)
+        if key not in _SCHEMA:
+            known = ", ".join(sorted(_SCHEMA))
+            raise ConfigError(f"{path}:{line}: unknown key '{key}' (known keys: {known})")
+        what, check = _SCHEMA[key]
+        if not check(value):
+            raise ConfigError(f"{path}:{line}: key '{key}' must be {what}, got {value!r}")
+        values[key] = value
+    if "thresholds" in values:
+        from collectors.analysis.health.rules import validate_thresholds
+
+        for name, value in values["thresholds"].items():
+            problems = validate_thresholds({name: value})
+            if problems:
+                line = lines.get(f"thresholds.{name}", lines.get("thresholds", 1))
+                raise ConfigError(f"{path}:{line}: key 'thresholds': " + "; ".join(problems))
+    if "roots" in values:
+        values["roots"] = tuple(os.path.expanduser(r) for r in values["roots"])
+    for k in ("refresh", "stall_timeout", "flush_secs", "stop_grace", "term_grace"):
+        if k in values:
+            values[k] = float(values[k])
+    return Settings(path=path, **values)
+
+
+def load_settings(path: str | None = None) -> Settings:
+    """The settings from ``path`` (must exist) or the default path (may be absent)."""
+    explicit = path is not None
+    path = os.path.expanduser(path) if path else default_config_path()
+    if not explicit and not os.path.exists(path):
+        return Settings()  # no config file (or a home we may not look into): the defaults
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: {getattr(e, 'strerror', None) or e}") from None
+    return parse_settings(text, path)

@@ -1,0 +1,206 @@
+"""Snapshot values: what the collectors hand to the text, JSON and TUI front ends.
+
+Everything here is immutable and plain. ``RunSnapshot.series`` holds read-only numpy views for
+charts and analysis and is left out of the JSON document.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from collectors.sources.runs.series import SeriesView
+
+SCHEMA = 1
+
+# Run states, in the order a run usually passes through them.
+STARTING = "starting"
+RUNNING = "running"
+STALLED = "stalled"
+FINISHED = "finished"
+STOPPED = "stopped"
+CRASHED = "crashed"
+STATES = (STARTING, RUNNING, STALLED, FINISHED, STOPPED, CRASHED)
+
+# A symbol per state, so that the state is readable without colour.
+STATE_SYMBOLS = {
+    STARTING: "~",
+    RUNNING: ">",
+    STALLED: "!",
+    FINISHED: "=",
+    STOPPED: "#",
+    CRASHED: "x",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    step: int
+    time: float  # unix mtime of the newest file in it
+    bytes: int
+    complete: bool
+    path: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "time": self.time,
+            "bytes": self.bytes,
+            "complete": self.complete,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ScalarLatest:
+    step: int
+    value: float
+    count: int
+    nonfinite: int = 0  # NaN/inf points seen (also those thinned away)
+    first_nonfinite_step: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reward:
+    tag: str
+    latest: float
+    best: float
+    best_step: int
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One health finding (filled in by the analysis layer)."""
+
+    rule: str
+    level: str  # ok | warn | bad
+    message: str
+    step: int | None = None
+    tag: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "level": self.level,
+            "message": self.message,
+            "step": self.step,
+            "tag": self.tag,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RunSnapshot:
+    id: str  # short, stable: derived from the absolute path
+    path: str  # absolute run directory
+    name: str  # human label
+    layout: str  # U, A, B or "?" (not known yet)
+    algo: str
+    env: str
+    task: str
+    exp_name: str
+    seed: int | None
+    started: float | None  # unix, from the directory name (local time)
+    state: str
+    step: int  # latest logged step (0 when no data)
+    total_steps: int | None
+    progress: float | None  # 0..1
+    steps_per_hour: float | None
+    eta: float | None  # unix time of the expected end, running runs only
+    last_data: float | None  # wall time of the newest event
+    ended: float | None  # wall time of the last event of a run that is not running
+    reward: Reward | None
+    checkpoints: tuple[Checkpoint, ...]
+    scalars: Mapping[str, ScalarLatest]
+    config: Mapping[str, Any]  # flat dotted keys
+    stall_after: float  # seconds without new data before the run counts as stalled
+    health: tuple[Finding, ...] = ()
+    process: Any = None  # a collectors.processes.ProcessInfo (to_json()), or None
+    errors: tuple[str, ...] = ()
+    label: str = ""  # what tells it apart from sibling runs, e.g. "lr=3e-4 max_grad_norm=0.5"
+    series: Mapping[str, SeriesView] = field(default_factory=dict, repr=False, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "path": self.path,
+            "name": self.name,
+            "label": self.label,
+            "layout": self.layout,
+            "algo": self.algo,
+            "env": self.env,
+            "task": self.task,
+            "exp_name": self.exp_name,
+            "seed": self.seed,
+            "started": self.started,
+            "state": self.state,
+            "step": self.step,
+            "total_steps": self.total_steps,
+            "progress": _num(self.progress),
+            "steps_per_hour": _num(self.steps_per_hour),
+            "eta": _num(self.eta),
+            "last_data": _num(self.last_data),
+            "ended": _num(self.ended),
+            "reward": None
+            if self.reward is None
+            else {
+                "tag": self.reward.tag,
+                "latest": _num(self.reward.latest),
+                "best": _num(self.reward.best),
+                "best_step": self.reward.best_step,
+            },
+            "checkpoints": [c.to_json() for c in self.checkpoints],
+            "scalars": {
+                tag: {"step": s.step, "value": _num(s.value), "count": s.count}
+                for tag, s in sorted(self.scalars.items())
+            },
+            "config": {k: _jsonable(v) for k, v in self.config.items()},
+            "health": [f.to_json() for f in self.health],
+            "process": _to_json(self.process),
+            "errors": list(self.errors),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    host: str
+    time: float
+    runs: tuple[RunSnapshot, ...]
+    roots: tuple[str, ...]
+    errors: tuple[str, ...] = ()  # problems with the roots themselves
+    gpus: Any = None  # filled by the system collectors
+    disks: Any = None
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "schema": SCHEMA,
+            "host": self.host,
+            "time": self.time,
+            "roots": list(self.roots),
+            "runs": [r.to_json() for r in self.runs],
+            "errors": list(self.errors),
+        }
+        doc["gpus"] = _to_json(self.gpus)
+        doc["disks"] = _to_json(self.disks)
+        return doc
+
+
+def _to_json(x: Any) -> Any:
+    if x is None:
+        return None
+    if hasattr(x, "to_json"):
+        return x.to_json()
+    return dict(x) if isinstance(x, Mapping) else x
+
+
+def _num(x: float | None) -> float | None:
+    """JSON has no NaN or infinity: those become null."""
+    if x is None or not math.isfinite(x):
+        return None
+    return x
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v

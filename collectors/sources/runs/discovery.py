@@ -1,0 +1,123 @@
+"""Finding HARL run directories below the watched roots.
+
+A run directory is named ``seed-<NNNNN>-<YYYY-MM-DD-HH-MM-SS>`` and holds ``config.json`` and/or
+``logs/`` (layouts U, A and B of run-format.md). The walk is bounded in depth and in directories,
+never follows a symlink back into a directory it has seen, never descends into a run directory,
+and reuses cached listings of directories that did not change.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+
+from collectors.sources.runs.fscache import DirCache
+
+RUN_DIR_RE = re.compile(r"^seed-(\d+)-(\d{4})-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
+MAX_DEPTH = 8  # results/<env>/<task>/<algo>/<exp>/seed-* is 5 below results/
+MAX_DIRS = 20_000  # per scan; a root with more than this is reported, not walked forever
+SKIP_NAMES = frozenset({"__pycache__", "node_modules", "site-packages", "wandb"})
+
+
+def parse_run_dir_name(name: str) -> tuple[int, float] | None:
+    """``seed-00001-2025-11-15-15-34-13`` -> (seed, unix start time in local time)."""
+    m = RUN_DIR_RE.match(name)
+    if not m:
+        return None
+    seed = int(m.group(1))
+    parts = tuple(int(g) for g in m.groups()[1:])
+    try:
+        started = time.mktime((*parts, 0, 0, -1))  # type: ignore[arg-type]
+    except (OverflowError, ValueError):
+        return None
+    return seed, started
+
+
+def default_roots(cwd: str | None = None) -> list[str]:
+    cwd = cwd or os.getcwd()
+    results = os.path.join(cwd, "results")
+    return [results] if os.path.isdir(results) else [cwd]
+
+
+@dataclass(slots=True)
+class ScanResult:
+    runs: list[str]
+    errors: list[str]
+    dirs_visited: int
+
+
+class Discovery:
+    """Finds run directories below a set of roots; call :meth:`scan` as often as you like."""
+
+    def __init__(self, roots: list[str], max_depth: int = MAX_DEPTH, max_dirs: int = MAX_DIRS):
+        self.roots = [os.path.abspath(r) for r in roots]
+        self.max_depth = max_depth
+        self.max_dirs = max_dirs
+        self.cache = DirCache()
+
+    def scan(self) -> ScanResult:
+        runs: list[str] = []
+        errors: list[str] = []
+        seen: set[tuple[int, int]] = set()
+        visited = 0
+        for root in self.roots:
+            try:
+                st = os.stat(root)
+            except FileNotFoundError:
+                errors.append(f"{root}: no such directory")
+                continue
+            except OSError as e:
+                errors.append(f"{root}: {e.strerror or e}")
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            # Iterative depth-first walk; (path, depth).
+            stack = [(root, 0)]
+            while stack:
+                path, depth = stack.pop()
+                visited += 1
+                if visited > self.max_dirs:
+                    errors.append(
+                        f"{root}: stopped after {self.max_dirs} directories; "
+                        "point happo-top at a narrower root"
+                    )
+                    stack.clear()
+                    break
+                try:
+                    listing = self.cache.list(path)
+                except FileNotFoundError:
+                    self.cache.forget(path)  # deleted while we looked: quietly gone
+                    continue
+                except OSError as e:
+                    errors.append(f"{path}: {e.strerror or e} (skipped)")
+                    continue
+                if (
+                    depth > 0
+                    and RUN_DIR_RE.match(os.path.basename(path))
+                    and ("config.json" in listing.files or "logs" in listing.dirs)
+                ):
+                    runs.append(path)
+                    continue
+                if depth >= self.max_depth:
+                    continue
+                for name in reversed(listing.dirs):
+                    if name.startswith(".") or name in SKIP_NAMES:
+                        continue
+                    sub = os.path.join(path, name)
+                    if name in listing.links:
+                        try:
+                            lst = os.stat(sub)
+                        except OSError:
+                            continue
+                        key = (lst.st_dev, lst.st_ino)
+                        if key in seen:
+                            continue  # a loop, or a second way to the same place
+                        seen.add(key)
+                    stack.append((sub, depth + 1))
+        # The same run reached through two roots (or a symlink) is one run.
+        # The shortest way there wins (the one without a detour through a symlink).
+        unique: dict[str, str] = {}
+        for r in sorted(runs, key=lambda p: (p.count(os.sep), p)):
+            unique.setdefault(os.path.realpath(r), r)
+        return ScanResult(sorted(unique.values()), errors, visited)

@@ -1,0 +1,480 @@
+"""Runs: one :class:`RunTracker` per run directory, and the :class:`RunsCollector` over all roots.
+
+A tracker owns the run's event readers, series, config and checkpoints, polls them incrementally,
+and turns them into an immutable :class:`~collectors.model.RunSnapshot`: progress, speed from the
+event wall times, ETA, and the state as far as files can tell.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import socket
+import time
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from collectors.config import Settings
+from collectors.model.run import (
+    CRASHED,
+    FINISHED,
+    RUNNING,
+    STALLED,
+    STARTING,
+    Checkpoint,
+    Reward,
+    RunSnapshot,
+    ScalarLatest,
+    Snapshot,
+)
+from collectors.sources.runs.checkpoints import CheckpointScanner
+from collectors.sources.runs.config_file import RunConfig, load_config
+from collectors.sources.runs.discovery import Discovery, parse_run_dir_name
+from collectors.sources.runs.event_reader import (
+    EVENT_FILE_RE,
+    EventFileReader,
+    event_file_order,
+    merge_batch,
+)
+from collectors.sources.runs.fscache import DirCache
+from collectors.sources.runs.series import ScalarSeries
+
+REWARD_TAGS = ("train_episode_rewards", "average_step_reward", "critic/average_step_rewards")
+SPEED_WINDOW = 1800.0  # seconds of recent wall time the speed is measured over
+LOG_TREE_RESCAN = 10.0  # seconds between walks of a run's logs/ tree for new event files
+DEAD_FACTOR = 3.0  # silent for this many stall periods: presumed dead (files only)
+
+
+def run_id(path: str) -> str:
+    return hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:8]
+
+
+def pick_reward_tag(tags) -> str | None:
+    for t in REWARD_TAGS:
+        if t in tags:
+            return t
+    return None
+
+
+def steps_per_hour(
+    steps: np.ndarray, wall: np.ndarray, window: float = SPEED_WINDOW
+) -> float | None:
+    """Recent speed from event wall times (not file mtimes, which move in 120 s bursts).
+
+    Uses the points of the last ``window`` seconds, at least the last few points.
+    """
+    n = len(steps)
+    if n < 2:
+        return None
+    lo = int(np.searchsorted(wall, wall[-1] - window, side="left"))
+    lo = min(lo, n - 4) if n >= 4 else 0
+    lo = max(lo, 0)
+    ds = float(steps[-1] - steps[lo])
+    dt = float(wall[-1] - wall[lo])
+    if ds <= 0 or dt <= 0:
+        return None
+    return ds / dt * 3600.0
+
+
+class RunTracker:
+    """Everything known about one run directory, kept up to date incrementally."""
+
+    def __init__(self, path: str, settings: Settings, clock: Callable[[], float] = time.time):
+        self.path = os.path.abspath(path)
+        self.id = run_id(self.path)
+        self.settings = settings
+        self.clock = clock
+        self.cache = DirCache()
+        self.config = RunConfig()
+        self.readers: dict[str, EventFileReader] = {}  # event file path -> reader
+        self.series: dict[str, ScalarSeries] = {}
+        self._tag_dirs: dict[str, str] = {}  # series key -> directory it comes from
+        self._file_keys: dict[str, dict[str, str]] = {}  # file -> in-file tag -> series key
+        self._logs_walked = -1e18
+        self._logs_mtime = -1
+        self._errors: dict[str, str] = {}  # source -> message (one per source)
+        self.checkpoints = CheckpointScanner(self.path, self.cache, clock)
+        parsed = parse_run_dir_name(os.path.basename(self.path))
+        self.seed_from_name: int | None = parsed[0] if parsed else None
+        self.started: float | None = parsed[1] if parsed else None
+        self.last_change = clock()  # when new data was last seen (our clock)
+        self.points_purged = 0
+        self._snapshot: RunSnapshot | None = None
+        self._dirty = True
+        self.finished_file = False
+        self._config_for: RunConfig | None = None
+        self._config_proxy: Mapping[str, Any] = MappingProxyType({})
+
+    # -- polling ---------------------------------------------------------------------------------
+
+    def poll(self) -> RunSnapshot:
+        """Read whatever changed and return the run's snapshot (the same object if nothing did)."""
+        now = self.clock()
+        cfg = load_config(os.path.join(self.path, "config.json"), self.config)
+        if cfg is not self.config:
+            self.config = cfg
+            self._dirty = True
+            self._set_error("config", cfg.error)
+        changed = self._poll_logs(now)
+        if changed:
+            self.last_change = now
+            self._dirty = True
+        fin = os.path.exists(os.path.join(self.path, "logs", "summary.json"))
+        if fin != self.finished_file:
+            self.finished_file = fin
+            self._dirty = True
+        cps = self._scan_checkpoints()
+        snap = self._snapshot
+        if snap is None or self._dirty or cps != snap.checkpoints:
+            snap = self._build(now, cps)
+            self._dirty = False
+        else:
+            snap = self._with_state(snap, now)
+        self._snapshot = snap
+        return snap
+
+    def _set_error(self, source: str, message: str | None) -> None:
+        if message:
+            if self._errors.get(source) != message:
+                self._errors[source] = message
+                self._dirty = True
+        elif source in self._errors:
+            del self._errors[source]
+            self._dirty = True
+
+    def _poll_logs(self, now: float) -> bool:
+        logs = os.path.join(self.path, "logs")
+        try:
+            st = os.stat(logs)
+        except FileNotFoundError:
+            return False
+        except OSError as e:
+            self._set_error("logs", f"{logs}: {e.strerror or e}")
+            return False
+        if st.st_mtime_ns != self._logs_mtime or now - self._logs_walked >= LOG_TREE_RESCAN:
+            self._logs_mtime = st.st_mtime_ns
+            self._logs_walked = now
+            self._walk_logs(logs)
+        changed = False
+        for path in list(self.readers):
+            reader = self.readers[path]
+            try:
+                batch = reader.poll()
+            except FileNotFoundError:
+                del self.readers[path]  # deleted (the series keep what was read)
+                self._set_error(path, None)
+                continue
+            except OSError as e:
+                self._set_error(path, f"{path}: {e.strerror or e}")
+                continue
+            self._set_error(path, reader.error)
+            if batch is None or not batch.series:
+                continue
+            keys = self._file_keys.setdefault(path, {})
+            renamed = {}
+            for tag, data in batch.series.items():
+                key = keys.get(tag)
+                if key is None:
+                    key = keys[tag] = self._series_key(tag, os.path.dirname(path))
+                renamed[key] = data
+            batch.series = renamed
+            self.points_purged += merge_batch(self.series, batch)
+            changed = True
+        return changed
+
+    def _series_key(self, tag: str, directory: str) -> str:
+        """The in-file tag, unless another directory already owns it (then ``tag@subdir``)."""
+        owner = self._tag_dirs.setdefault(tag, directory)
+        if owner == directory:
+            return tag
+        key = f"{tag}@{os.path.relpath(directory, os.path.join(self.path, 'logs'))}"
+        self._tag_dirs.setdefault(key, directory)
+        return key
+
+    def _walk_logs(self, logs: str) -> None:
+        """Find event files below logs/ (tensorboardX nests each add_scalars key 4 deep)."""
+        found: list[tuple[str, tuple[int, str]]] = []
+        stack = [(logs, 0)]
+        while stack:
+            d, depth = stack.pop()
+            try:
+                listing = self.cache.list(d)
+            except FileNotFoundError:
+                self.cache.forget(d)
+                continue
+            except OSError as e:
+                self._set_error(d, f"{d}: {e.strerror or e}")
+                continue
+            self._set_error(d, None)
+            for f in listing.files:
+                if EVENT_FILE_RE.match(f):
+                    found.append((os.path.join(d, f), event_file_order(f)))
+            if depth < 6:
+                stack.extend(
+                    (os.path.join(d, s), depth + 1) for s in listing.dirs if s not in listing.links
+                )
+        # Files of one directory in creation order, so a restarted writer's data comes last.
+        found.sort(key=lambda x: (os.path.dirname(x[0]), x[1]))
+        ordered = {}
+        for path, _ in found:
+            ordered[path] = self.readers.get(path) or EventFileReader(
+                path, self.settings.verify_crc
+            )
+        self.readers = ordered
+
+    def _scan_checkpoints(self) -> tuple[Checkpoint, ...]:
+        valuenorm = self.config.get("use_valuenorm")
+        n_agents = len({t.split("/", 1)[0] for t in self.series if t.startswith("agent")}) or 1
+        cps = self.checkpoints.scan(valuenorm if isinstance(valuenorm, bool) else None, n_agents)
+        if cps and cps[-1].step == -1:  # layout U: the step of the last save, from the cadence
+            every = self.config.save_every_steps("U")
+            step = self.latest_step()
+            est = (step // every) * every if every and step > 0 else 0
+            cps = (dataclasses.replace(cps[-1], step=est),)
+        return cps
+
+    # -- derived ---------------------------------------------------------------------------------
+
+    def latest_step(self) -> int:
+        return max((s.last_step for s in self.series.values() if len(s)), default=0)
+
+    @property
+    def layout(self) -> str:
+        hint = self.checkpoints.layout_hint
+        if hint in ("B", "O"):
+            return hint
+        if os.path.exists(os.path.join(self.path, "command.txt")):
+            return "B"
+        return hint or "?"
+
+    def _clock_series(self) -> ScalarSeries | None:
+        """The series that best tracks progress: the reward if any, else the longest."""
+        tag = pick_reward_tag(self.series)
+        if tag and len(self.series[tag]) >= 2:
+            return self.series[tag]
+        return max(self.series.values(), key=len, default=None)
+
+    def stall_after(self, sph: float | None) -> float:
+        """Seconds of silence before a run is stalled: several flushes, several log periods."""
+        base = self.settings.stall_timeout
+        every = self.config.log_every_steps
+        if sph and every:
+            base = max(base, 3.0 * every / sph * 3600.0 + self.settings.flush_secs)
+        return base
+
+    def _state(self, now: float, step: int, last_data: float | None, stall: float) -> str:
+        if self.finished_file:
+            return FINISHED
+        last = self.config.last_log_step
+        if last and step >= last:
+            return FINISHED
+        # Silence is measured on the trainer's own event times: the stall period already allows
+        # for tensorboardX delivering them up to a flush period late.
+        if last_data is None:
+            silent = now - (self.started if self.started is not None else self.last_change)
+            if silent < stall:
+                return STARTING
+        else:
+            silent = now - last_data
+            if silent < stall:
+                return RUNNING
+        return STALLED if silent < DEAD_FACTOR * stall else CRASHED
+
+    def _with_state(self, snap: RunSnapshot, now: float) -> RunSnapshot:
+        """The snapshot with its time-dependent fields (state, ETA, end) brought up to ``now``."""
+        state = self._state(now, snap.step, snap.last_data, snap.stall_after)
+        if state == snap.state:
+            return snap
+        ended = snap.last_data if state not in (RUNNING, STARTING, STALLED) else None
+        return dataclasses.replace(snap, state=state, eta=self._eta(state, snap), ended=ended)
+
+    def _eta(self, state: str, snap: RunSnapshot) -> float | None:
+        """When the run will reach its last step at its recent speed; None unless it is moving
+        (a stalled run has no ETA: its old one would lie in the past)."""
+        if state not in (RUNNING, STARTING) or not snap.steps_per_hour:
+            return None
+        if snap.total_steps is None or snap.last_data is None:
+            return None
+        left = max(snap.total_steps - snap.step, 0)
+        return snap.last_data + left / snap.steps_per_hour * 3600.0
+
+    def name(self) -> str:
+        aliases = self.settings.aliases
+        for key in (self.path, self.id):
+            if key in aliases:
+                return aliases[key]
+        exp = self.config.exp_name or os.path.basename(os.path.dirname(self.path)) or "run"
+        seed = self.config.seed if self.config.seed is not None else self.seed_from_name
+        when = time.strftime("%m-%d %H:%M", time.localtime(self.started)) if self.started else "?"
+        return f"{exp} s{seed} {when}"
+
+    def _build(self, now: float, cps: tuple[Checkpoint, ...]) -> RunSnapshot:
+        cfg = self.config
+        step = self.latest_step()
+        last_data = max((s.last_wall for s in self.series.values() if len(s)), default=None)
+        total = cfg.num_env_steps
+        views = {tag: s.view() for tag, s in self.series.items() if len(s)}
+        scalars = {
+            tag: ScalarLatest(
+                s.last_step, s.last_value, s.offered, s.nonfinite, s.first_nonfinite_step
+            )
+            for tag, s in self.series.items()
+            if len(s)
+        }
+
+        clock = self._clock_series()
+        sph = None
+        if clock is not None and len(clock) >= 2:
+            v = clock.view()
+            sph = steps_per_hour(v.steps, v.wall)
+        stall = self.stall_after(sph)
+        state = self._state(now, step, last_data, stall)
+        if state == FINISHED and clock is not None and len(clock) >= 2:
+            # A finished run: its average over the whole run (the seed's "Training Speed").
+            v = clock.view()
+            t0 = self.started if self.started and self.started < v.wall[0] else None
+            if t0 is not None and step > 0:
+                sph = step / max(float(v.wall[-1]) - t0, 1e-9) * 3600.0
+            else:
+                sph = steps_per_hour(v.steps, v.wall, window=float("inf"))
+
+        reward = None
+        rtag = pick_reward_tag(views)
+        if rtag:
+            rv = views[rtag]
+            finite = np.isfinite(rv.values)
+            if finite.any():
+                i = int(np.argmax(np.where(finite, rv.values, -np.inf)))
+                last = self.series[rtag].last_value
+                reward = Reward(rtag, last, float(rv.values[i]), int(rv.steps[i]))
+        progress = None
+        if total:
+            progress = 1.0 if state == FINISHED and self.finished_file else min(step / total, 1.0)
+        errors = tuple(self._errors.values())
+        snap = RunSnapshot(
+            id=self.id,
+            path=self.path,
+            name=self.name(),
+            layout=self.layout,
+            algo=cfg.algo or _from_path(self.path, 2) or "?",
+            env=cfg.env or _from_path(self.path, 4) or "?",
+            task=cfg.task or _from_path(self.path, 3) or "?",
+            exp_name=cfg.exp_name or _from_path(self.path, 1) or "?",
+            seed=cfg.seed if cfg.seed is not None else self.seed_from_name,
+            started=self.started,
+            state=state,
+            step=step,
+            total_steps=total,
+            progress=progress,
+            steps_per_hour=sph,
+            eta=None,
+            last_data=last_data,
+            ended=last_data if state not in (RUNNING, STARTING, STALLED) else None,
+            reward=reward,
+            checkpoints=cps,
+            scalars=scalars,
+            config=self._config_view(),
+            stall_after=stall,
+            errors=errors,
+            series=views,
+        )
+        return dataclasses.replace(snap, eta=self._eta(state, snap))
+
+    def memory_bytes(self) -> int:
+        return sum(s.nbytes for s in self.series.values())
+
+    def _config_view(self) -> Mapping[str, Any]:
+        """A read-only view of the flat config, the same object while config.json is unchanged."""
+        if self._config_for is not self.config:
+            self._config_for = self.config
+            self._config_proxy = MappingProxyType(dict(self.config.flat))
+        return self._config_proxy
+
+
+def _from_path(path: str, up: int) -> str | None:
+    """results/<env>/<task>/<algo>/<exp>/seed-*: the component ``up`` levels above the run."""
+    parts = os.path.normpath(path).split(os.sep)
+    return parts[-1 - up] if len(parts) > up + 1 else None
+
+
+class RunsCollector:
+    """All runs below the roots. ``collect()`` returns a :class:`Snapshot`; cheap when idle."""
+
+    def __init__(
+        self,
+        roots: list[str],
+        settings: Settings | None = None,
+        clock: Callable[[], float] = time.time,
+        rescan_interval: float = 5.0,
+    ):
+        self.settings = settings or Settings()
+        self.clock = clock
+        self.discovery = Discovery(roots)
+        self.rescan_interval = rescan_interval
+        self.trackers: dict[str, RunTracker] = {}
+        self._last_scan = -1e18
+        self._scan_errors: tuple[str, ...] = ()
+        self.host = socket.gethostname()
+
+    @property
+    def roots(self) -> list[str]:
+        return self.discovery.roots
+
+    def rescan(self) -> None:
+        result = self.discovery.scan()
+        self._last_scan = self.clock()
+        self._scan_errors = tuple(dict.fromkeys(result.errors))
+        found = set(result.runs)
+        for path in [p for p in self.trackers if p not in found]:
+            del self.trackers[path]  # deleted or moved away: it simply disappears
+        for path in result.runs:
+            if path not in self.trackers:
+                self.trackers[path] = RunTracker(path, self.settings, self.clock)
+
+    def collect(self) -> Snapshot:
+        now = self.clock()
+        if now - self._last_scan >= self.rescan_interval:
+            self.rescan()
+        runs = []
+        for path, tracker in list(self.trackers.items()):
+            if not os.path.isdir(path):
+                del self.trackers[path]  # deleted between two scans
+                continue
+            runs.append(tracker.poll())
+        runs.sort(key=lambda r: (r.exp_name, r.started or 0.0, r.path))
+        return Snapshot(self.host, now, tuple(runs), tuple(self.roots), self._scan_errors)
+
+    def close(self) -> None:
+        self.trackers.clear()
+
+    def memory_bytes(self) -> int:
+        return sum(t.memory_bytes() for t in self.trackers.values())
+
+
+def find_run(snapshot: Snapshot, key: str) -> list[RunSnapshot]:
+    """Runs matching a directory, an id (or its prefix), a name, an experiment name, or a name
+    prefix, tried in that order."""
+    path = os.path.abspath(key)
+    exact = [
+        r
+        for r in snapshot.runs
+        if r.path == path or os.path.realpath(r.path) == os.path.realpath(path)
+    ]
+    if exact:
+        return exact
+    by_id = [r for r in snapshot.runs if r.id.startswith(key)]
+    if by_id:
+        return by_id
+    for match in (
+        lambda r: r.name == key,
+        lambda r: r.exp_name == key,  # an experiment: all its runs (callers say if ambiguous)
+        lambda r: r.name.startswith(key),
+    ):
+        found = [r for r in snapshot.runs if match(r)]
+        if found:
+            return found
+    return []

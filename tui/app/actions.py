@@ -1,0 +1,316 @@
+"""Run control for the TUI: a thin adapter over :mod:`collectors.control`.
+
+The app asks for a :class:`Plan` first (pure: who would be signalled, with which command, for which
+run; or why not), shows it in a confirmation, and only then calls :meth:`Actions.execute` from a
+worker thread (stopping waits for the process). Every safety rule lives in ``collectors.control``:
+only a process the process collector positively identified becomes a target, and its pid, start
+time and owner are checked again right before each signal. ``read_only`` refuses everything here
+as well, so a command palette entry or a stray key cannot get past it.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from collectors.model.run import RunSnapshot
+from tui.app.sources import proc_get, process_info
+
+STOP = "stop"
+KILL = "kill"
+RESTART = "restart"
+LAUNCH = "launch"
+
+
+class ActionRefused(Exception):
+    """Shown to the user as a notification; nothing was done."""
+
+
+# words that only mean something to a shell: a typed command holding one needs the shell box
+SHELL_WORDS = frozenset(("|", "||", "&", "&&", ";", "|&"))
+
+
+def _shell_word(word: str) -> bool:
+    """``word`` (after shlex.split) is shell syntax: an operator, a redirect (``>log``,
+    ``2>&1``), a variable or a command substitution."""
+    return (
+        word in SHELL_WORDS
+        or word.startswith(("<", ">", "2>", "&>", "1>"))
+        or "$" in word
+        or "`" in word
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One confirmed-to-be action: everything the confirmation names, and what executes it."""
+
+    action: str  # stop | kill | restart | launch
+    run_name: str | None
+    run_path: str | None
+    pid: int | None
+    command: str  # the process's command (or what a launch will run)
+    detail: str = ""  # signals, working directory, log, ...
+    target: Any = None  # collectors.control.Target
+    spec: Any = None  # collectors.control.LaunchSpec (launch)
+    run: RunSnapshot | None = field(default=None, compare=False, repr=False)
+    info: Any = field(default=None, compare=False, repr=False)
+    resume_from: str | None = None  # restart: the checkpoint --model_dir would point at
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    ok: bool
+    message: str
+    still_alive: bool = False  # a stop that did not end the process: offer SIGKILL
+    plan: Plan | None = None
+    launched_pid: int | None = None
+
+
+class Actions:
+    """Plans and executes launch / stop / kill / restart. One instance per app."""
+
+    def __init__(
+        self,
+        settings: Any,
+        registry: Any = None,
+        int_grace: float | None = None,
+        term_grace: float | None = None,
+    ) -> None:
+        self.settings = settings
+        self._registry = registry
+        # the stop's grace periods: the config file's (stop_grace, term_grace) unless given
+        self.int_grace = (
+            int_grace if int_grace is not None else float(getattr(settings, "stop_grace", 30.0))
+        )
+        self.term_grace = (
+            term_grace if term_grace is not None else float(getattr(settings, "term_grace", 15.0))
+        )
+        self.launched: list[Any] = []  # LaunchResults of this session (the demo stops them)
+
+    @property
+    def read_only(self) -> bool:
+        return bool(getattr(self.settings, "read_only", False))
+
+    @property
+    def registry(self) -> Any:
+        if self._registry is None:
+            from collectors.control.actions import Registry
+
+            self._registry = Registry()
+        return self._registry
+
+    @property
+    def presets(self) -> Mapping[str, Mapping[str, Any]]:
+        return getattr(self.settings, "presets", {}) or {}
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise ActionRefused("read-only mode: actions are disabled")
+
+    # -- what the UI may offer (cheap, no system calls)
+    @staticmethod
+    def signallable(run: RunSnapshot | None) -> bool:
+        """The run has a process that could become a target (positively identified, alive)."""
+        info = process_info(run)
+        if info is None:
+            return False
+        positive = getattr(info, "positive", None)
+        alive = getattr(info, "alive", True)
+        return bool(positive) and bool(alive)
+
+    # -- plans (pure: nothing is signalled or started)
+    def plan_signal(self, action: str, run: RunSnapshot | None) -> Plan:
+        self._check_writable()
+        if run is None:
+            raise ActionRefused("no run selected")
+        info = process_info(run)
+        if info is None:
+            why = "no process info" if run.process is None else "process not identified"
+            raise ActionRefused(f"run {run.name} has no live process ({why}; state {run.state})")
+        from collectors.control.actions import ActionError, Target
+
+        try:
+            target = Target.from_process(info, run)
+        except ActionError as e:
+            raise ActionRefused(str(e)) from None
+        if action == STOP:
+            detail = (
+                f"SIGINT now, SIGTERM after {self.int_grace:g} s; SIGKILL is offered if it survives"
+            )
+        else:
+            detail = "SIGKILL at once: the trainer cannot save anything"
+        return Plan(
+            action,
+            run.name,
+            run.path,
+            target.pid,
+            _command(info),
+            detail,
+            target=target,
+            run=run,
+            info=info,
+        )
+
+    def plan_restart(self, run: RunSnapshot | None) -> Plan:
+        self._check_writable()
+        if run is None:
+            raise ActionRefused("no run selected")
+        from collectors.control.actions import (
+            ActionError,
+            Target,
+            latest_complete_checkpoint,
+            restart_spec,
+        )
+
+        info = process_info(run)
+        target = None
+        if info is not None:
+            try:
+                target = Target.from_process(info, run)
+            except ActionError as e:
+                raise ActionRefused(str(e)) from None
+        try:
+            spec = restart_spec(run, info, self.registry)
+        except ActionError as e:
+            raise ActionRefused(str(e)) from None
+        ckpt = latest_complete_checkpoint(run)
+        if target is not None:
+            detail = f"stop pid {target.pid} (SIGINT, SIGTERM, SIGKILL), then start again"
+        else:
+            detail = "the run has no live process: start it again"
+        detail += f" in {spec.cwd} (command from {spec.source})"
+        return Plan(
+            RESTART,
+            run.name,
+            run.path,
+            target.pid if target is not None else None,
+            spec.display(),
+            detail,
+            target=target,
+            spec=spec,
+            run=run,
+            info=info,
+            resume_from=ckpt,
+        )
+
+    def plan_launch(
+        self,
+        preset: str | None = None,
+        command: str | None = None,
+        cwd: str | None = None,
+        shell: bool = False,
+    ) -> Plan:
+        """A preset, or a typed command: split into argv like a shell would, but run without
+        one unless ``shell`` (the dialog's checkbox): shell syntax without it is refused."""
+        self._check_writable()
+        from collectors.control.actions import ActionError, LaunchSpec, spec_from_preset
+
+        try:
+            if preset is not None:
+                spec = spec_from_preset(self.presets, preset, getattr(self.settings, "path", None))
+                if cwd:
+                    import dataclasses
+
+                    spec = dataclasses.replace(spec, cwd=cwd)
+            else:
+                text = (command or "").strip()
+                if not text:
+                    raise ActionRefused("nothing to launch: type a command")
+                if not shell:
+                    try:
+                        argv = tuple(shlex.split(text))
+                    except ValueError as e:
+                        raise ActionRefused(f"cannot parse the command: {e}") from None
+                    syntax = sorted({w for w in argv if _shell_word(w)})
+                    if syntax:
+                        raise ActionRefused(
+                            f"the command has shell syntax ({' '.join(syntax)}): tick "
+                            "'through /bin/sh' to run it in a shell"
+                        )
+                spec = LaunchSpec(
+                    argv=(text,) if shell else argv,
+                    cwd=os.path.expanduser(cwd or os.getcwd()),
+                    shell=shell,
+                    source="command",
+                )
+        except ActionError as e:
+            raise ActionRefused(str(e)) from None
+        log = spec.log or "a new file in the happo-top state directory"
+        detail = f"in {spec.cwd}, detached (own session), output to {log}"
+        if spec.shell:
+            detail = "through /bin/sh, " + detail
+        if spec.preset:
+            detail = f"preset '{spec.preset}', " + detail
+        return Plan(LAUNCH, spec.name, None, None, spec.display(), detail, spec=spec)
+
+    # -- execution (blocking: call from a worker thread)
+    def execute(self, plan: Plan, *, resume: bool = False, escalate: bool = False) -> Outcome:
+        """Run a confirmed plan. ``escalate``: a stop that goes on to SIGKILL by itself."""
+        self._check_writable()
+        from collectors.control import actions as control
+
+        try:
+            if plan.action == STOP:
+                kw = self._graces()
+                res = control.stop(plan.target, escalate=escalate, registry=self.registry, **kw)
+                return self._signal_outcome(plan, res)
+            if plan.action == KILL:
+                res = control.kill(plan.target, registry=self.registry)
+                return self._signal_outcome(plan, res)
+            if plan.action == RESTART:
+                rr = control.restart(
+                    plan.run, plan.info, resume=resume, registry=self.registry, **self._graces()
+                )
+                self.launched.append(rr.launch)
+                code = control.early_exit(rr.launch)
+                if code is not None:
+                    msg = f"restart of {plan.run_name} failed: "
+                    return Outcome(
+                        False, msg + control.early_exit_message(rr.launch, code), plan=plan
+                    )
+                msg = f"restarted {plan.run_name}: pid {rr.launch.pid}, log {rr.launch.log}"
+                if rr.stop is not None:
+                    msg = f"{rr.stop.message}; " + msg
+                if rr.notes:
+                    msg += " (" + "; ".join(rr.notes) + ")"
+                return Outcome(True, msg, plan=plan, launched_pid=rr.launch.pid)
+            if plan.action == LAUNCH:
+                lr = control.launch(plan.spec, self.registry)
+                self.launched.append(lr)
+                code = control.early_exit(lr)
+                if code is not None:
+                    return Outcome(False, control.early_exit_message(lr, code), plan=plan)
+                return Outcome(
+                    True,
+                    f"launched pid {lr.pid}: {plan.command}\nlog: {lr.log}",
+                    plan=plan,
+                    launched_pid=lr.pid,
+                )
+        except control.ActionError as e:
+            return Outcome(False, str(e), plan=plan)
+        except OSError as e:
+            return Outcome(False, f"{plan.action} failed: {e.strerror or e}", plan=plan)
+        raise ValueError(f"unknown action {plan.action!r}")
+
+    def _graces(self) -> dict[str, float]:
+        return {"int_grace": self.int_grace, "term_grace": self.term_grace}
+
+    @staticmethod
+    def _signal_outcome(plan: Plan, res: Any) -> Outcome:
+        msg = f"{plan.action} {plan.run_name}: {res.message}"
+        if res.group is None and res.note:
+            msg += f" ({res.note})"
+        return Outcome(not res.alive, msg, still_alive=bool(res.alive), plan=plan)
+
+
+def _command(info: Any) -> str:
+    cmd = proc_get(info, "cmdline") or ()
+    text = shlex.join(cmd) if cmd else str(proc_get(info, "title") or "?")
+    source = proc_get(info, "cmdline_source")
+    if source and source != "self":
+        text += f"  [{source}]"
+    return text

@@ -1,0 +1,174 @@
+"""``happo-top demo``: simulated training runs, watched by the monitor, in one command.
+
+Writes one finished "basic" run (as if it had trained for five hours) and starts three live
+simulated trainers (a "safe" run, a second "basic" seed, and one that crashes part-way) in a
+temporary results directory, then opens the monitor on them. The config has a launch preset that
+starts one more simulated run (``l`` in the monitor). The simulated trainers, and any run launched
+from the demo, are stopped (SIGINT, as a user would) when the demo quits; the directory is removed
+unless ``--keep``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def start_demo_runs(root: str, base: str, duration: float, quiet: bool = False) -> list:
+    """The finished basic run, then three live simulated trainers started as ``l`` would start
+    them (collectors.control.launch: own session, a log file, a launch record), so that the
+    monitor knows their command (restart works) and their log (the Log tab)."""
+    from collectors.control.actions import LaunchSpec, launch
+    from collectors.simulator.trainer import command, write_instant_run
+
+    now = time.time()
+    write_instant_run(
+        root, exp_name="cuboid", preset="basic", seed=1, start_time=now - 6 * 3600, finished=True
+    )
+    specs = [
+        dict(exp_name="cuboid", preset="safe", seed=1, duration=duration * 1.5),
+        dict(exp_name="cuboid", preset="basic", seed=2, duration=duration),
+        dict(exp_name="cuboid", preset="basic", seed=3, duration=duration, crash_at=0.35),
+    ]
+    launched = []
+    for spec in specs:
+        name = f"{spec['preset']}-seed{spec['seed']}"
+        launched.append(
+            launch(
+                LaunchSpec(
+                    argv=tuple(command(root, flush_secs=2.0, **spec)),
+                    cwd=base,
+                    overrides={"PYTHONPATH": _package_root()},
+                    name=name,
+                    log=os.path.join(base, "logs", f"{name}.log"),
+                    source="demo",
+                )
+            )
+        )
+        time.sleep(1.05)  # distinct run directory timestamps
+    if not quiet:
+        for lr in launched:
+            print(f"started simulated trainer pid {lr.pid}, log {lr.log}")
+    return launched
+
+
+def demo_presets(root: str, base: str, duration: float) -> dict:
+    """A launch preset that starts one more simulated run in the demo's results directory."""
+    argv = [sys.executable, "-u", "-m", "collectors.simulator", "--root", root]
+    argv += ["--config-preset", "safe", "--seed", "7", "--duration", f"{duration:g}"]
+    argv += ["--flush-secs", "2", "--layout", "B", "--checkpoint-every", "10000000"]
+    return {
+        "simulated-safe": {
+            "argv": argv,
+            "cwd": base,
+            "env": {"PYTHONPATH": _package_root()},
+            "log": "launched-safe.log",
+        }
+    }
+
+
+def _package_root() -> str:
+    import collectors
+
+    return os.path.dirname(os.path.dirname(os.path.abspath(collectors.__file__)))
+
+
+def stop_launched(launched: list, grace: float = 5.0) -> None:
+    """SIGINT the demo's runs and those launched from it (their own sessions, started by this
+    process: positively ours), SIGKILL what stays."""
+    popens = [lr.popen for lr in launched if getattr(lr, "popen", None) is not None]
+    for p in popens:
+        if p.poll() is None:
+            with contextlib.suppress(OSError):
+                os.killpg(p.pid, signal.SIGINT)
+    deadline = time.time() + grace
+    for p in popens:
+        try:
+            p.wait(max(deadline - time.time(), 0.1))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(OSError):
+                os.killpg(p.pid, signal.SIGKILL)
+
+
+def _leave(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tui.cli.command import positive
+
+    ap = argparse.ArgumentParser(prog="happo-top demo", description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--dir", help="where to put the simulated runs (default: a new temporary directory)"
+    )
+    ap.add_argument(
+        "--duration",
+        type=positive(),
+        default=600.0,
+        help="seconds a simulated 100M-step run takes (default 600)",
+    )
+    ap.add_argument(
+        "--keep", action="store_true", help="keep the simulated runs when the demo quits"
+    )
+    ap.add_argument(
+        "--once",
+        action="store_true",
+        help="print one snapshot after a few seconds and quit (for scripts)",
+    )
+    ap.add_argument(
+        "--plain", action="store_true", help="a plain-text view instead of the full-screen monitor"
+    )
+    ap.add_argument("--read-only", action="store_true", help="disable every action on runs")
+    args = ap.parse_args(argv)
+
+    from collectors.config import Settings
+    from tui.cli.command import NO_TERMINAL, has_terminal
+
+    if not (args.once or args.plain or has_terminal()):
+        print(f"happo-top demo: {NO_TERMINAL}", file=sys.stderr)
+        return 2
+    base = args.dir or tempfile.mkdtemp(prefix="happo-top-demo-")
+    root = os.path.join(base, "results")
+    os.makedirs(root, exist_ok=True)
+    # Simulated trainers flush every 2 s and log every few seconds: scale the stall rules to them.
+    settings = Settings(
+        refresh=1.0,
+        stall_timeout=10.0,
+        flush_secs=2.0,
+        read_only=args.read_only,
+        presets=demo_presets(root, base, args.duration),
+    )
+    # A closed terminal (SIGHUP: the SSH connection dropped, the tmux pane killed) or SIGTERM
+    # ends the demo like q does: its trainers stopped, its directory removed.
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, _leave)
+    # The demo's launch records live (and go) with its directory, not in the user's registry.
+    os.environ["XDG_STATE_HOME"] = os.path.join(base, "state")
+    procs = start_demo_runs(root, base, args.duration, quiet=not args.once)
+    actions = None
+    try:
+        from tui.cli.command import print_once, watch_text
+
+        if args.once:
+            time.sleep(4)
+            return print_once([root], settings)
+        if args.plain:
+            return watch_text([root], settings)
+        from tui.app.actions import Actions
+        from tui.app.app import run_app
+
+        actions = None if settings.read_only else Actions(settings)
+        return run_app([root], settings, actions=actions)
+    finally:
+        stop_launched(procs + (actions.launched if actions is not None else []))
+        if args.keep or args.dir:
+            print(f"simulated runs kept in {root}", file=sys.stderr)
+        else:
+            shutil.rmtree(base, ignore_errors=True)

@@ -1,0 +1,563 @@
+"""The run detail screen (Enter on a panel): charts, checkpoints, config, process, log, health.
+
+Only the visible tab is brought up to date when a new snapshot of the run arrives; the others are
+marked stale and updated when they are shown. The log tail is read by a thread worker, and only
+while the Log tab is on screen.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import (
+    DataTable,
+    Footer,
+    Input,
+    Log,
+    Static,
+    TabbedContent,
+    TabPane,
+    Tree,
+)
+from textual.worker import get_current_worker
+
+from collectors import fmt
+from collectors.model.run import RunSnapshot, Snapshot
+from tui.app.sources import (
+    clip_value,
+    log_path,
+    metric_quarters,
+    proc_get,
+    reward_quarters,
+    tail_file,
+    thresholds,
+)
+from tui.widgets import render as R
+from tui.widgets.charts import COLOURS, X_MODES, Line, SeriesChart, Threshold
+
+TABS = ("charts", "checkpoints", "config", "process", "log", "health")
+SMOOTHING_STEPS = (0.0, 0.3, 0.6, 0.8, 0.9, 0.95, 0.99)
+
+
+def agent_tags(run: RunSnapshot, suffix: str) -> list[str]:
+    tags = [t for t in run.series if t.startswith("agent") and t.endswith("/" + suffix)]
+
+    def key(t: str) -> tuple[int, str]:
+        head = t.split("/", 1)[0][5:]
+        return (int(head) if head.isdigit() else 1 << 20, t)
+
+    return sorted(tags, key=key)
+
+
+def chart_specs(run: RunSnapshot, th: Mapping[str, float]) -> list[tuple[str, list[str], list]]:
+    """(title, tags, thresholds) of the standard charts of a run."""
+    reward = run.reward.tag if run.reward is not None else None
+    if reward is None:
+        reward = next(
+            (t for t in ("train_episode_rewards", "average_step_reward") if t in run.series), None
+        )
+    clip = clip_value(run.config)
+    return [
+        ("reward", [reward] if reward else [], []),
+        (
+            "entropy",
+            agent_tags(run, "dist_entropy"),
+            [
+                Threshold(th.get("entropy_low", 1.0), "healthy low", "green"),
+                Threshold(th.get("entropy_high", 2.0), "healthy high", "green"),
+            ],
+        ),
+        (
+            "actor grad norm",
+            agent_tags(run, "actor_grad_norm"),
+            [Threshold(clip, f"max_grad_norm {clip:g}", "red")] if clip is not None else [],
+        ),
+        (
+            "value loss",
+            ["critic/value_loss"] if "critic/value_loss" in run.series else [],
+            [Threshold(th.get("value_loss_max", 1.0), "limit", "red")],
+        ),
+        ("policy loss", agent_tags(run, "policy_loss"), []),
+        ("ratio", agent_tags(run, "ratio"), []),
+    ]
+
+
+def short_tag(tag: str) -> str:
+    head = tag.split("/", 1)[0]
+    return head if head.startswith("agent") else tag
+
+
+class ChartOptions:
+    """Smoothing and x axis, shared by the detail and compare screens."""
+
+    smoothing = 0.6
+    x_mode = "step"
+
+    def options_text(self) -> Text:
+        t = Text()
+        t.append(" smoothing ", style="dim")
+        t.append(f"{self.smoothing:.2f}", style="bold")
+        t.append(" (+/-)  x axis ", style="dim")
+        t.append(self.x_mode, style="bold")
+        t.append(" (x)  t: chart another tag", style="dim")
+        return t
+
+    def next_smoothing(self, up: bool) -> float:
+        steps = SMOOTHING_STEPS
+        cur = min(range(len(steps)), key=lambda i: abs(steps[i] - self.smoothing))
+        cur = min(cur + 1, len(steps) - 1) if up else max(cur - 1, 0)
+        return steps[cur]
+
+    def next_x_mode(self) -> str:
+        return X_MODES[(X_MODES.index(self.x_mode) + 1) % len(X_MODES)]
+
+
+def chart_bindings(tabs: tuple[str, ...], tag_action: str) -> list[Binding]:
+    """The keys of a screen of charts: back, smoothing, x axis, another tag, tabs by number."""
+    return [
+        Binding("escape,backspace", "back", "Back"),
+        Binding("plus,equals_sign", "smooth(1)", "Smooth+", key_display="+"),
+        Binding("minus", "smooth(0)", "Smooth-", key_display="-"),
+        Binding("x", "x_axis", "X axis"),
+        Binding("t", tag_action, "Tag"),
+        *[
+            Binding(str(i + 1), f"tab('{tab}')", tab.capitalize(), show=False)
+            for i, tab in enumerate(tabs)
+        ],
+    ]
+
+
+class RunDetailScreen(ChartOptions, Screen[None]):
+    BINDINGS = chart_bindings(TABS, "add_tag")
+
+    class LogTail(Message):
+        def __init__(self, path: str | None, lines: list[str], error: str | None) -> None:
+            super().__init__()
+            self.path = path
+            self.lines = lines
+            self.error = error
+
+    def __init__(
+        self, run: RunSnapshot, settings: Any, clock: Any = time.time, label: str | None = None
+    ) -> None:
+        super().__init__(classes="detail")
+        self.run = run
+        self.label = label or run.name
+        self.run_id = run.id
+        self.settings = settings
+        self.clock = clock
+        self.th = thresholds(settings)
+        self.extra_tags: list[str] = []
+        self._stale = set(TABS)
+        self._config_key: Any = None
+        self._ckpt_key: Any = None
+        self._log_lines: list[str] | None = None
+        self._log_wake = threading.Event()
+        self.gone = False
+
+    # -- layout
+    def compose(self) -> ComposeResult:
+        yield Static(id="detail-head")
+        with TabbedContent(id="detail-tabs", initial="charts"):
+            with TabPane("Charts", id="charts"):
+                yield Static(id="chart-options")
+                with VerticalScroll(id="charts-grid"):
+                    for i, (title, _, _) in enumerate(chart_specs(self.run, self.th)):
+                        yield SeriesChart(title, id=f"chart-{i}")
+            with TabPane("Checkpoints", id="checkpoints"):
+                yield DataTable(id="ckpt-table", cursor_type="row", zebra_stripes=True)
+            with TabPane("Config", id="config"), Vertical():
+                yield Input(placeholder="search keys and values", id="config-search")
+                yield Tree("config", id="config-tree")
+            with TabPane("Process", id="process"), VerticalScroll():
+                yield Static(id="process-body")
+            with TabPane("Log", id="log"):
+                yield Static(id="log-path")
+                yield Log(id="log-view", max_lines=2000)
+            with TabPane("Health", id="health"), VerticalScroll():
+                yield Static(id="health-body")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        t = self.query_one("#ckpt-table", DataTable)
+        t.add_columns("#", "step", "time", "interval", "steps", "size", "complete")
+        self._layout_charts()
+        self._refresh_all()
+        self._log_loop()
+
+    def on_resize(self) -> None:
+        self._layout_charts()
+
+    def _layout_charts(self) -> None:
+        grid = self.query_one("#charts-grid")
+        n = len(grid.children)
+        cols = 2 if self.size.width >= 120 else 1
+        rows = (n + cols - 1) // cols
+        avail = max(self.size.height - 7, 10)
+        height = max(avail // max(min(rows, 3), 1), 10)
+        grid.styles.grid_size_columns = cols
+        grid.styles.grid_rows = str(height)
+
+    # -- data
+    def selected_run(self) -> RunSnapshot | None:
+        return None if self.gone else self.run
+
+    def apply(self, snap: Snapshot, labels: Mapping[str, str] | None = None) -> None:
+        run = next((r for r in snap.runs if r.id == self.run_id), None)
+        if run is not None and labels is not None:
+            label = labels.get(run.path) or run.name
+            if label != self.label:
+                self.label = label
+                self._update_head()
+        if run is None:
+            if not self.gone:
+                self.gone = True
+                self.query_one("#detail-head", Static).update(
+                    Text(f" {self.run.name}: the run directory is gone", style="bold red")
+                )
+                self.app.refresh_bindings()
+            return
+        self.gone = False
+        if run is self.run:
+            return
+        state_changed = run.state != self.run.state or (run.process is None) != (
+            self.run.process is None
+        )
+        self.run = run
+        self._stale = set(TABS)
+        self._refresh_all()
+        if state_changed:
+            self.app.refresh_bindings()
+
+    def _active_tab(self) -> str:
+        return self.query_one("#detail-tabs", TabbedContent).active or "charts"
+
+    def _refresh_all(self) -> None:
+        self._update_head()
+        self._update_tab(self._active_tab())
+
+    @on(TabbedContent.TabActivated)
+    def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
+        tab = self._active_tab()
+        if tab == "log":
+            self._log_wake.set()  # read it now, not at the next tick
+        self._update_tab(tab)
+
+    def on_unmount(self) -> None:
+        self._log_wake.set()  # the log thread sees its cancellation at once
+
+    def _update_tab(self, tab: str) -> None:
+        if tab not in self._stale:
+            return
+        self._stale.discard(tab)
+        getattr(self, f"_update_{tab}")()
+
+    def _update_head(self) -> None:
+        r, now = self.run, self.clock()
+        t = Text()
+        t.append(f" {self.label} ", style="bold reverse")
+        if self.label != r.name:
+            t.append(f" {r.name}", style="bold")
+        t.append(" ")
+        t.append_text(R.state_text(r.state))
+        prog = (
+            f"{R.steps_of(r.step)} / {fmt.steps(r.total_steps)}"
+            if r.total_steps
+            else (R.steps_of(r.step))
+        )
+        t.append(f"  {prog}")
+        if r.progress is not None:
+            t.append(f" {100 * r.progress:.0f}%")
+        if r.steps_per_hour:
+            t.append(f"  {fmt.steps(r.steps_per_hour)}/h", style="dim")
+        if r.eta is not None:
+            t.append(f"  ETA {fmt.clock(r.eta, now)} ({R.short_duration(r.eta - now)} left)")
+        t.append(
+            f"\n {r.algo} · {r.env}/{r.task} · {r.exp_name} · seed {r.seed}  {r.path}", style="dim"
+        )
+        self.query_one("#detail-head", Static).update(t)
+
+    # -- charts
+    def _update_charts(self) -> None:
+        r = self.run
+        self.query_one("#chart-options", Static).update(self.options_text())
+        specs = chart_specs(r, self.th)
+        specs += [(tag, [tag], []) for tag in self.extra_tags]
+        grid = self.query_one("#charts-grid")
+        charts = list(grid.query(SeriesChart))
+        for i in range(len(charts), len(specs)):
+            chart = SeriesChart(specs[i][0], id=f"chart-{i}")
+            grid.mount(chart)
+            charts.append(chart)
+        self._layout_charts()
+        t0 = r.started
+        for chart, (title, tags, ths) in zip(charts, specs, strict=False):
+            chart.title = title
+            chart.clock = self.clock
+            lines = [
+                Line(
+                    short_tag(tag) if len(tags) > 1 else tag,
+                    r.series[tag],
+                    COLOURS[i % len(COLOURS)],
+                )
+                for i, tag in enumerate(tags)
+                if tag in r.series
+            ]
+            chart.set_lines(lines, ths, smoothing=self.smoothing, x_mode=self.x_mode, t0=t0)
+
+    def action_smooth(self, up: int) -> None:
+        self.smoothing = self.next_smoothing(bool(up))
+        self._stale.add("charts")
+        self._update_tab(self._active_tab())
+
+    def action_x_axis(self) -> None:
+        self.x_mode = self.next_x_mode()
+        self._stale.add("charts")
+        self._update_tab(self._active_tab())
+
+    def action_add_tag(self) -> None:
+        from tui.screens.modals import TagPicker
+
+        def picked(tag: str | None) -> None:
+            if tag and tag not in self.extra_tags:
+                self.extra_tags.append(tag)
+                self._stale.add("charts")
+                self.query_one("#detail-tabs", TabbedContent).active = "charts"
+                self._update_tab("charts")
+
+        self.app.push_screen(TagPicker(list(self.run.series)), picked)
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one("#detail-tabs", TabbedContent).active = tab
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+    # -- checkpoints
+    def _update_checkpoints(self) -> None:
+        cps = self.run.checkpoints
+        if cps == self._ckpt_key:
+            return
+        self._ckpt_key = cps
+        table = self.query_one("#ckpt-table", DataTable)
+        table.clear()
+        now = self.clock()
+        prev = None
+        start = self.run.started
+        for i, c in enumerate(cps, 1):
+            if prev is not None:
+                interval = R.short_duration(c.time - prev.time) if c.time >= prev.time else "-"
+                dsteps = fmt.steps(c.step - prev.step)
+            else:
+                interval = R.short_duration(c.time - start) if start else "-"
+                dsteps = fmt.steps(c.step)
+            table.add_row(
+                str(i),
+                fmt.steps(c.step),
+                fmt.clock(c.time, now),
+                interval,
+                dsteps,
+                fmt.nbytes(c.bytes),
+                "yes" if c.complete else "writing",
+            )
+            prev = c
+        if not cps:
+            table.add_row("", "no checkpoints yet", "", "", "", "", "")
+
+    # -- config
+    def _update_config(self) -> None:
+        query = self.query_one("#config-search", Input).value
+        key = (id(self.run.config), query)
+        if key == self._config_key:
+            return
+        self._config_key = key
+        build_config_tree(self.query_one("#config-tree", Tree), self.run.config, query)
+
+    @on(Input.Changed, "#config-search")
+    def _search(self) -> None:
+        self._stale.add("config")
+        self._update_tab("config")
+
+    # -- process
+    def _update_process(self) -> None:
+        self.query_one("#process-body", Static).update(process_text(self.run, self.clock()))
+
+    # -- health
+    def _update_health(self) -> None:
+        self.query_one("#health-body", Static).update(health_text(self.run))
+
+    # -- log (read in a thread, only while the Log tab is shown)
+    def _update_log(self) -> None:
+        pass  # the log worker refreshes it
+
+    @work(thread=True, exclusive=True, group="log-tail", exit_on_error=False)
+    def _log_loop(self) -> None:
+        worker = get_current_worker()
+        while not worker.is_cancelled:
+            if self.is_attached and self.app.screen is self and self._log_visible:
+                path = log_path(self.run)
+                lines: list[str] = []
+                error = None
+                if path is not None:
+                    try:
+                        lines = tail_file(path)
+                    except OSError as e:
+                        error = f"{path}: {e.strerror or e}"
+                self.post_message(self.LogTail(path, lines, error))
+            self._log_wake.wait(2.0)
+            self._log_wake.clear()
+
+    @property
+    def _log_visible(self) -> bool:
+        try:
+            return self._active_tab() == "log"
+        except Exception:
+            return False
+
+    @on(LogTail)
+    def _show_log(self, msg: LogTail) -> None:
+        if not self.is_attached:
+            return
+        head = self.query_one("#log-path", Static)
+        if msg.path is None:
+            head.update(
+                Text(
+                    " stdout log unknown: launch runs with happo-top (l) to have one, or redirect "
+                    "the trainer's output to a file",
+                    style="dim",
+                )
+            )
+        elif msg.error:
+            head.update(Text(f" {msg.error}", style="yellow"))
+        else:
+            head.update(Text(f" {msg.path}", style="dim"))
+        if msg.lines != self._log_lines:
+            self._log_lines = msg.lines
+            log = self.query_one("#log-view", Log)
+            log.clear()
+            log.write_lines(msg.lines)
+
+
+def build_config_tree(tree: Tree, config: Mapping[str, Any], query: str = "") -> None:
+    words = query.lower().split()
+    tree.clear()
+    tree.root.set_label(f"config ({len(config)} keys)")
+    nodes: dict[str, Any] = {"": tree.root}
+    shown = 0
+    for key in sorted(config):
+        value = config[key]
+        hay = f"{key} {value!r}".lower()
+        if words and not all(w in hay for w in words):
+            continue
+        parts = key.split(".")
+        parent = ""
+        for i, part in enumerate(parts[:-1]):
+            path = ".".join(parts[: i + 1])
+            if path not in nodes:
+                nodes[path] = nodes[parent].add(part, expand=True)
+            parent = path
+        label = Text.assemble((parts[-1], "bold"), " = ", (repr(value), "cyan"))
+        nodes[parent].add_leaf(label)
+        shown += 1
+    if words and not shown:
+        tree.root.add_leaf(Text("no key or value matches", style="dim"))
+    tree.root.expand()
+
+
+def process_text(run: RunSnapshot, now: float) -> Any:
+    """The process as a two-column grid (long commands wrap under their value)."""
+    from rich.table import Table
+
+    p = run.process
+    t = Text()
+    if p is None:
+        if run.state in ("running", "starting", "stalled"):
+            t.append(
+                "No process info for this run (the process collector found none).", style="yellow"
+            )
+        else:
+            t.append(f"No process: the run is {run.state}.", style="dim")
+        return t
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(justify="right", style="dim", no_wrap=True)
+    grid.add_column(overflow="fold")
+
+    def row(k: str, v: Any) -> None:
+        grid.add_row(k, str(v))
+
+    cmd = proc_get(p, "cmdline") or ()
+    row("pid", proc_get(p, "pid"))
+    row("title", proc_get(p, "title"))
+    row("command", " ".join(cmd) if cmd else "-")
+    row("command from", proc_get(p, "cmdline_source", "-"))
+    row("cwd", proc_get(p, "cwd") or "-")
+    started = proc_get(p, "started")
+    if isinstance(started, (int, float)):
+        row(
+            "started",
+            f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(started))}"
+            f" ({R.short_duration(now - started)} ago)",
+        )
+    row("user", proc_get(p, "user") or proc_get(p, "uid") or "-")
+    row("status", proc_get(p, "status") or "-")
+    cpu = proc_get(p, "cpu_percent")
+    row("cpu", f"{cpu:.0f}%" if isinstance(cpu, (int, float)) else "-")
+    row("rss", fmt.nbytes(proc_get(p, "rss")))
+    row("threads", proc_get(p, "threads") or "-")
+    gm = proc_get(p, "gpu_memory")
+    row("gpu memory", fmt.nbytes(gm) if gm is not None else "-")
+    kids = proc_get(p, "children") or ()
+    row("children", ", ".join(str(k) for k in kids) or "-")
+    pg, sid = proc_get(p, "pgid"), proc_get(p, "sid")
+    row("pgid / sid", f"{pg if pg is not None else '-'} / {sid if sid is not None else '-'}")
+    row("found by", proc_get(p, "how_found") or "-")
+    if proc_get(p, "launch_id"):
+        row("launch", proc_get(p, "launch_id"))
+    if proc_get(p, "log"):
+        row("log", proc_get(p, "log"))
+    return grid
+
+
+def health_text(run: RunSnapshot) -> Text:
+    t = Text()
+    t.append("Findings\n", style="bold underline")
+    if not run.health:
+        t.append("  none yet (health rules need data)\n", style="dim")
+    for f in run.health:
+        t.append("  ")
+        t.append_text(R.mark(f.level))
+        t.append(f" {f.message}", style=R.LEVEL_STYLE.get(f.level, ""))
+        if f.step is not None:
+            t.append(f"  @{fmt.steps(f.step)}", style="dim")
+        t.append("\n")
+    for e in run.errors:
+        t.append(f"  ! {fmt.problem_first(e, run.path)}\n", style="yellow")
+    rq = reward_quarters(run)
+    tables = [("reward", rq)] if rq is not None else []
+    for group, ts in metric_quarters(run).items():
+        tables += [
+            (f"{group} {tb.tag.split('/', 1)[0]}" if len(ts) > 1 else group, tb) for tb in ts
+        ]
+    if tables:
+        t.append("\nQuarters (of ", style="bold underline")
+        t.append(f"{fmt.steps(tables[0][1].span)} steps", style="bold underline")
+        t.append(")\n", style="bold underline")
+        # 76 columns: fits an 80-column terminal beside the scrollbar
+        t.append(f"  {'':<26}{'Q1':>9}{'Q2':>9}{'Q3':>9}{'Q4':>9}  verdict\n", style="dim")
+        for name, tb in tables:
+            t.append(f"  {R.fit(name, 25):<26}")
+            for q in tb.quarters:
+                t.append(f"{fmt.value(q.mean) if q.mean is not None else '-':>9}")
+            t.append(f"  {tb.verdict}\n")
+    return t

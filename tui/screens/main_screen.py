@@ -1,0 +1,389 @@
+"""The main screen: header, system strip, the grid of run panels, the filter bar and the footer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.css.query import NoMatches
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from collectors.model.run import RunSnapshot, Snapshot
+from tui.app.sources import HostStats, filter_runs
+from tui.widgets.run_panel import PanelContext, RunPanel, label_for
+from tui.widgets.system_strip import HeaderBar, SystemStrip
+
+LAYOUTS = ("auto", "compact", "full")
+FULL_MIN_WIDTH = 58  # a full panel needs this many columns
+COMPACT_MIN_WIDTH = 62
+COMPACT_BELOW_HEIGHT = 32  # terminals shorter than this get compact panels
+
+
+def grid_shape(width: int, height: int, n: int, layout: str) -> tuple[bool, int]:
+    """(compact, columns) for a terminal of ``width`` x ``height`` showing ``n`` panels."""
+    if layout == "compact":
+        compact = True
+    elif layout == "full":
+        compact = False
+    else:
+        compact = height < COMPACT_BELOW_HEIGHT or width < FULL_MIN_WIDTH + 4
+    minw = COMPACT_MIN_WIDTH if compact else FULL_MIN_WIDTH
+    cols = max(1, min(width // minw, max(n, 1)))
+    return compact, cols
+
+
+class MainScreen(Screen[None]):
+    BINDINGS = [
+        Binding("c", "compare", "Compare", tooltip="Compare the marked runs"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("escape", "clear", "Clear", show=False),
+        Binding("v", "layout", "Layout", show=False),
+        Binding("home", "first", "First", show=False),
+        Binding("end", "last", "Last", show=False),
+        Binding("up", "move(0, -1)", "Up", show=False),
+        Binding("down", "move(0, 1)", "Down", show=False),
+        Binding("left", "move(-1, 0)", "Left", show=False),
+        Binding("right", "move(1, 0)", "Right", show=False),
+    ]
+
+    def __init__(self, clock: Any = time.time, read_only: bool = False) -> None:
+        super().__init__(id="main")
+        self.clock = clock
+        self.read_only = read_only
+        self.snapshot: Snapshot | None = None
+        self.labels: Mapping[str, str] = {}
+        self.thresholds: Mapping[str, float] = {}
+        self.processes_known = False
+        self.filter_text = ""
+        self.marked: list[str] = []  # run ids, in marking order
+        self.selected_id: str | None = None
+        self.layout_mode = "auto"
+        self.compact = False
+        self.columns = 1
+        self.shown: list[RunSnapshot] = []
+        self.paused = False
+        self._sel_key: tuple | None = None
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(clock=self.clock, id="header")
+        yield SystemStrip(id="strip")
+        with VerticalScroll(id="grid"):
+            yield Static("Looking for runs…", id="empty")
+        yield Input(placeholder="filter: words in name, label, state, id or path", id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#grid").can_focus = False  # the panels take the focus; it scrolls to them
+        self.query_one("#filter").display = False
+        self.query_one(HeaderBar).set_state(read_only=self.read_only)
+        self.set_interval(1.0, self.query_one(HeaderBar).tick)
+        self._reshape()
+
+    def on_resize(self) -> None:
+        self._reshape()
+
+    # -- data
+    def apply(self, snap: Snapshot, labels: Mapping[str, str]) -> None:
+        if not self._live():
+            return
+        self.snapshot = snap
+        self.labels = labels
+        runs = filter_runs(snap.runs, self.filter_text, labels)
+        self.shown = runs
+        header = self.query_one(HeaderBar)
+        header.set_snapshot(snap, len(runs))
+        header.set_state(notes="; ".join(snap.errors[:1]), marked=len(self.marked))
+        self.query_one(SystemStrip).set_data(gpus=snap.gpus, disks=snap.disks)
+        self._sync(runs, snap)
+
+    def _live(self) -> bool:
+        """Composed and not being torn down (a late message at exit must not fail)."""
+        try:
+            self.query_one(HeaderBar)
+            self.query_one(SystemStrip)
+        except NoMatches:
+            return False
+        return self.is_attached
+
+    def set_host(self, host: HostStats | None) -> None:
+        if self._live():
+            self.query_one(SystemStrip).set_data(host=host)
+
+    def set_problem(self, text: str) -> None:
+        if self._live():
+            self.query_one(HeaderBar).set_state(problem=text)
+
+    def set_paused(self, paused: bool) -> None:
+        self.paused = paused
+        self.set_class(paused, "-paused")
+        self.query_one(HeaderBar).set_state(paused=paused)
+
+    def _panel_context(self, snap: Snapshot) -> PanelContext:
+        return PanelContext(snap.time, self.thresholds, self.processes_known)
+
+    def _sync(self, runs: Sequence[RunSnapshot], snap: Snapshot) -> None:
+        """Panels for every run of the snapshot (in its order); the filter only hides them."""
+        grid = self.query_one("#grid", VerticalScroll)
+        empty = self.query_one("#empty", Static)
+        panels = {p.run_id: p for p in grid.query(RunPanel) if not p.removing}
+        everyone = snap.runs
+        wanted = [r.id for r in everyone]
+        visible = {r.id for r in runs}
+        ctx = self._panel_context(snap)
+        compact, cols = grid_shape(self.size.width, self.size.height, len(runs), self.layout_mode)
+        reshaped = (compact, cols) != (self.compact, self.columns)
+        self.compact, self.columns = compact, cols
+        focused_id = self.selected_id
+        gone = set(panels) - set(wanted)
+        if focused_id in gone:  # its directory was deleted: select its neighbour instead
+            before = [p.run_id for p in grid.query(RunPanel) if not p.removing]
+            i = before.index(focused_id) if focused_id in before else 0
+            rest = [rid for rid in before[i + 1 :] + before[:i][::-1] if rid in visible]
+            focused_id = rest[0] if rest else None
+            self.selected_id = focused_id
+            if focused_id is not None:  # at once (focus() is deferred): before the removal
+                self.set_focus(panels[focused_id])
+        removals = []
+        for rid in gone:
+            p = panels.pop(rid)
+            p.removing = True
+            removals.append(p.remove())
+        if removals and self.selected_id is not None:
+            # Textual moves the focus off a removed widget by its own rule once the removal is
+            # done; the neighbour chosen above takes it back then.
+            self.call_later(self._focus_after, removals, self.selected_id)
+        to_mount: list[tuple[RunPanel, RunPanel | None]] = []
+        following: RunPanel | None = None
+        for r in reversed(everyone):  # backwards: a new panel goes before the next one
+            p = panels.get(r.id)
+            label = label_for(r, self.labels)
+            if p is None:
+                p = RunPanel(r, label, ctx, compact)
+                p.marked = r.id in self.marked
+                to_mount.append((p, following))
+            elif r.id in visible:
+                p.update_run(r, label, ctx, compact, r.id in self.marked)
+            # else: hidden by the filter; brought up to date when shown again
+            if p.display != (r.id in visible):
+                p.display = r.id in visible
+            following = p
+        for p, before in to_mount:  # from the last run backwards: ``before`` is in place
+            if before is None:
+                grid.mount(p)
+            else:
+                grid.mount(p, before=before)
+        if to_mount or reshaped:
+            self._apply_shape()
+        order = [p for p in grid.query(RunPanel) if not p.removing]
+        if [p.run_id for p in order] != wanted:  # a run moved in the order (rare)
+            by_id = {p.run_id: p for p in order}
+            for i in range(1, len(wanted)):
+                grid.move_child(by_id[wanted[i]], after=by_id[wanted[i - 1]])
+        empty.display = not runs
+        if not runs:
+            if self.filter_text and snap.runs:
+                empty.update(f"No run matches the filter '{self.filter_text}' (Esc clears it).")
+            else:
+                roots = ", ".join(snap.roots) or "."
+                problems = "\n".join(f"! {e}" for e in snap.errors)
+                empty.update(
+                    "No HARL runs (seed-NNNNN-YYYY-MM-DD-HH-MM-SS directories) below "
+                    f"{roots}.\n{problems}"
+                )
+        if to_mount:
+            self.call_after_refresh(self._restore_focus, focused_id)
+        elif self.focused is None or not isinstance(self.focused, RunPanel | Input):
+            self._restore_focus(focused_id)
+        # The selected run's process may have come or gone: the footer's actions follow it.
+        sel = self.selected_run()
+        key = (sel.id, sel.process is None, sel.state) if sel is not None else None
+        if key != self._sel_key:
+            self._sel_key = key
+            self.app.refresh_bindings()
+
+    async def _focus_after(self, removals: list[Any], run_id: str) -> None:
+        for aw in removals:
+            await aw
+        if self.selected_id == run_id:
+            self._restore_focus(run_id)
+
+    def _focused_id(self) -> str | None:
+        f = self.focused
+        return f.run_id if isinstance(f, RunPanel) and not f.removing else None
+
+    def _restore_focus(self, run_id: str | None) -> None:
+        panels = self._panels()
+        if not panels:
+            return
+        if isinstance(self.focused, Input):
+            return
+        target = next((p for p in panels if p.run_id == run_id), None) or panels[0]
+        if self.focused is not target:
+            target.focus(scroll_visible=True)
+
+    def _reshape(self) -> None:
+        n = len(self.shown)
+        compact, cols = grid_shape(self.size.width, self.size.height, n, self.layout_mode)
+        changed = (compact, cols) != (self.compact, self.columns)
+        self.compact, self.columns = compact, cols
+        footer = self.query_one(Footer)
+        footer.compact = self.size.width < 140
+        footer.show_command_palette = self.size.width >= 100
+        self.query_one(SystemStrip).set_max_lines(
+            1 if self.size.height < 22 else 2 if compact else 3
+        )
+        if changed and self.snapshot is not None:
+            ctx = self._panel_context(self.snapshot)
+            for p in self._panels():
+                p.update_run(p.run, p.label, ctx, compact, p.marked)
+        self._apply_shape()
+
+    def _apply_shape(self) -> None:
+        grid = self.query_one("#grid", VerticalScroll)
+        grid.styles.grid_size_columns = self.columns
+        grid.set_class(self.compact, "-compact")
+        self.set_class(self.compact, "-compact")
+
+    # -- selection
+    def selected_run(self) -> RunSnapshot | None:
+        if self.selected_id is None:
+            return None
+        return next((r for r in self.shown if r.id == self.selected_id), None)
+
+    @on(RunPanel.Focused)
+    def _focused(self, msg: RunPanel.Focused) -> None:
+        # A late message from a panel that had the focus only for a moment (Textual's pick
+        # after a removal) must not move the selection away from the panel that has it now.
+        if self._focused_id() not in (None, msg.run_id):
+            return
+        if msg.run_id != self.selected_id:
+            self.selected_id = msg.run_id
+            self.app.refresh_bindings()
+
+    @on(RunPanel.Open)
+    def _open(self, msg: RunPanel.Open) -> None:
+        self.app.open_detail(msg.run_id)  # type: ignore[attr-defined]
+
+    @on(RunPanel.Mark)
+    def _mark(self, msg: RunPanel.Mark) -> None:
+        self.toggle_mark(msg.run_id)
+
+    def toggle_mark(self, run_id: str) -> None:
+        if run_id in self.marked:
+            self.marked.remove(run_id)
+        else:
+            self.marked.append(run_id)
+        self._refresh_marks()
+
+    def _refresh_marks(self) -> None:
+        if self.snapshot is not None:
+            ctx = self._panel_context(self.snapshot)
+            for p in self._panels():
+                p.update_run(p.run, p.label, ctx, self.compact, p.run_id in self.marked)
+        self.query_one(HeaderBar).set_state(marked=len(self.marked))
+        self.app.refresh_bindings()
+
+    def marked_runs(self) -> list[RunSnapshot]:
+        if self.snapshot is None:
+            return []
+        by_id = {r.id: r for r in self.snapshot.runs}
+        return [by_id[i] for i in self.marked if i in by_id]
+
+    def focus_run(self, run_id: str) -> bool:
+        if self.filter_text and not any(r.id == run_id for r in self.shown):
+            self._set_filter("")
+        panel = next((p for p in self._panels() if p.run_id == run_id), None)
+        if panel is None:
+            self.selected_id = run_id
+            return False
+        panel.focus(scroll_visible=True)
+        return True
+
+    # -- keys
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "compare":  # offered once two runs are marked
+            return len(self.marked_runs()) >= 2
+        return True
+
+    def key_c(self) -> None:
+        """``c`` while compare is greyed out (fewer than two runs marked): say what to do."""
+        self.action_compare()
+
+    def action_compare(self) -> None:
+        runs = self.marked_runs()
+        if len(runs) < 2:
+            self.notify("Mark two or more runs with Space first.", severity="warning")
+            return
+        self.app.open_compare(runs)  # type: ignore[attr-defined]
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.value = self.filter_text
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self._set_filter(event.value.strip())
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = False
+        self.call_after_refresh(self._restore_focus, self.selected_id)
+
+    def _set_filter(self, text: str) -> None:
+        if text == self.filter_text:
+            return
+        self.filter_text = text
+        self.query_one(HeaderBar).set_state(filter_text=text)
+        if self.snapshot is not None:
+            self.apply(self.snapshot, self.labels)
+
+    def action_clear(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.display or self.filter_text:
+            box.value = ""
+            box.display = False
+            self._set_filter("")
+            self.call_after_refresh(self._restore_focus, self.selected_id)
+        elif self.marked:
+            self.marked.clear()
+            self._refresh_marks()
+
+    def action_layout(self) -> None:
+        self.layout_mode = LAYOUTS[(LAYOUTS.index(self.layout_mode) + 1) % len(LAYOUTS)]
+        self.notify(f"panel layout: {self.layout_mode}", timeout=2)
+        self._reshape()
+
+    def _panels(self) -> list[RunPanel]:
+        """The panels on screen (not hidden by the filter), in order."""
+        return [p for p in self.query(RunPanel) if p.display and not p.removing]
+
+    def action_move(self, dx: int, dy: int) -> None:
+        panels = self._panels()
+        if not panels:
+            return
+        cur = next((i for i, p in enumerate(panels) if p.has_focus), None)
+        if cur is None:
+            panels[0].focus()
+            return
+        i = cur + dx + dy * self.columns
+        if 0 <= i < len(panels):
+            panels[i].focus(scroll_visible=True)
+
+    def action_first(self) -> None:
+        panels = self._panels()
+        if panels:
+            panels[0].focus(scroll_visible=True)
+
+    def action_last(self) -> None:
+        panels = self._panels()
+        if panels:
+            panels[-1].focus(scroll_visible=True)

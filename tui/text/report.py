@@ -1,0 +1,888 @@
+"""The Markdown analysis of ``happo-top report``: the seed document, generated.
+
+Sections, in the seed's order: overview per run, configuration differences, checkpoint timeline
+(wall-clock times at the same steps for all runs), training speed, reward by quarter (per run,
+and side by side over the planned length), health metrics by quarter, findings, and the seed's
+success criteria evaluated for every run against the first run given (the reference).
+
+Success criteria (each ``pass`` / ``fail`` / ``not yet``, or ``n/a`` when the data cannot tell):
+
+1. *Completes without a crash*: pass when finished; fail when crashed or stopped early.
+2. *No degradation after 50 %*: reward quarters of the planned length; fail as soon as Q3 or Q4
+   (with ``min_quarter_points``) is below the best of Q1/Q2 by more than the flat tolerance;
+   pass when both have data and the run has finished.
+3. *Final reward >= the reference's best quarter mean*: the planned length's Q4 mean of a
+   finished run against the best quarter mean of the reference run.
+4. *Grad norms within the clip value throughout*: fail at the first actor grad norm above the
+   clip value (HARL logs the norm before clipping); pass when the run has finished without one.
+5. *Smooth curve*: point-to-point reward noise (:func:`collectors.analysis.point_noise`) of a
+   finished run: at most the reference's for the other runs; at most ``reward_noise_max`` times
+   the mean |reward| for the reference itself.
+
+Charts are unicode block sparklines (no plotext). Pure data layer: no Textual, Rich or plotext.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from collectors import fmt
+from collectors.analysis.config_diff import LABEL_IGNORE, diff_configs, ignored, run_labels
+from collectors.analysis.health.rules import evaluate, thresholds_with_defaults
+from collectors.analysis.quarters import (
+    QuarterTable,
+    all_finite,
+    clip_value,
+    metric_quarters,
+    metric_tags,
+    point_noise,
+    quarter_span,
+    reward_quarters,
+    reward_tag,
+    value_at_or_after,
+)
+from collectors.model.run import (
+    CRASHED,
+    FINISHED,
+    RUNNING,
+    STALLED,
+    STARTING,
+    STOPPED,
+    Finding,
+    RunSnapshot,
+)
+from collectors.sources.runs.series import SeriesView
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+PASS = "pass"
+FAIL = "fail"
+NOT_YET = "not yet"
+NA = "n/a"
+_MARK = {PASS: "✅", FAIL: "❌", NOT_YET: "⏳", NA: "➖"}
+_LEVEL_MARK = {"bad": "❌", "warn": "⚠️", "ok": "✅"}
+LIVE_STATES = (RUNNING, STALLED, STARTING)
+_METRIC_TITLES = {
+    "entropy": "entropy",
+    "actor_grad_norm": "actor grad norm",
+    "value_loss": "value loss",
+    "critic_grad_norm": "grad norm",  # shown after "critic"
+}
+
+
+# -- text charts ---------------------------------------------------------------------------------
+
+
+def sparkline(
+    steps: np.ndarray,
+    values: np.ndarray,
+    width: int,
+    x_range: tuple[float, float] | None = None,
+    y_range: tuple[float, float] | None = None,
+    empty: str = " ",
+) -> str:
+    """A one-line chart: ``width`` bins over the step range, each the mean of its finite points.
+
+    Bins with no points show ``empty``. ``y_range`` fixes the scale (to compare runs).
+    """
+    if width <= 0:
+        return ""
+    if len(steps) == 0:
+        return empty * width
+    x0, x1 = x_range if x_range else (float(steps[0]), float(steps[-1]))
+    if x1 <= x0:
+        x1 = x0 + 1.0
+    v = values.astype(np.float64)
+    ok = np.isfinite(v)
+    s = steps[ok].astype(np.float64)
+    v = v[ok]
+    inside = (s >= x0) & (s <= x1)
+    s, v = s[inside], v[inside]
+    b = np.minimum(((s - x0) / (x1 - x0) * width).astype(np.int64), width - 1)
+    sums = np.bincount(b, weights=v, minlength=width)
+    counts = np.bincount(b, minlength=width)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums / counts
+    filled = counts > 0
+    if not filled.any():
+        return empty * width
+    lo, hi = y_range if y_range else (float(means[filled].min()), float(means[filled].max()))
+    span = hi - lo
+    # A bin inside the data's range with no point of its own (sparse logging) repeats the
+    # level before it; only bins before the first or after the last point are empty.
+    idx = np.flatnonzero(filled)
+    inner = np.zeros(width, dtype=bool)
+    inner[idx[0] : idx[-1] + 1] = True
+    carry = np.maximum.accumulate(np.where(filled, np.arange(width), 0))
+    means = np.where(inner & ~filled, means[carry], means)
+    filled = filled | inner
+    out = []
+    for m, has in zip(means, filled, strict=True):
+        if not has:
+            out.append(empty)
+            continue
+        k = 0 if span <= 0 else int(round((m - lo) / span * (len(BLOCKS) - 1)))
+        out.append(BLOCKS[max(0, min(len(BLOCKS) - 1, k))])
+    return "".join(out)
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(_cell(h) for h in headers) + " |"]
+    lines.append("|" + "|".join("---" for _ in headers) + "|")
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
+    return lines
+
+
+def _r2(x: float | None) -> str:
+    """A reward: two decimals (-15.00); three significant digits below 1 (-0.0912), so that
+    layout B's per-step rewards keep their information."""
+    if x is None:
+        return "-"
+    if not math.isfinite(x):
+        return fmt.value(x, 2)
+    a = abs(x)
+    if a >= 0.995 or a == 0:
+        return f"{x:.2f}"
+    return f"{x:.{min(8, 2 - math.floor(math.log10(a)))}f}"
+
+
+def _n3(x: float | None) -> str:
+    """A metric: three significant digits."""
+    if x is None:
+        return "-"
+    if not math.isfinite(x):
+        return fmt.value(x)
+    return f"{x:.3g}" if abs(x) < 1000 else fmt.value(x, 2)
+
+
+def _b(x: float) -> str:
+    """A threshold: 1.0, 0.5, 2.25."""
+    return f"{x:.1f}" if x == round(x, 1) else f"{x:g}"
+
+
+def _date(t: float | None) -> str:
+    if t is None or not math.isfinite(t):
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+
+def _hm(t: float | None, day: float | None) -> str:
+    """HH:MM on the day of ``day`` (the run's start), MM-DD HH:MM on another day."""
+    return fmt.clock(t, day if day is not None else t)
+
+
+def _unique_names(runs: Sequence[RunSnapshot]) -> list[str]:
+    names = [r.name for r in runs]
+    if len(set(names)) == len(names):
+        return names
+    return [f"{n} #{i + 1}" for i, n in enumerate(names)]
+
+
+def _clock_view(run: RunSnapshot):
+    """The series whose wall times date the steps: the reward, else the longest."""
+    tag = reward_tag(run)
+    if tag and len(run.series[tag]) >= 1:
+        return run.series[tag]
+    return max(run.series.values(), key=len, default=None)
+
+
+def time_at_step(run: RunSnapshot, step: float) -> float | None:
+    """Wall time of the first logged point at or after ``step``."""
+    view = _clock_view(run)
+    if view is None or len(view) == 0:
+        return None
+    i = value_at_or_after(view.steps, step)
+    return None if i is None else float(view.wall[i])
+
+
+def _end_time(run: RunSnapshot, now: float) -> float:
+    if run.state in LIVE_STATES:
+        return now
+    return run.ended or run.last_data or now
+
+
+def _planned(run: RunSnapshot) -> int | None:
+    return run.total_steps or quarter_span(run)
+
+
+def _planned_quarters(run: RunSnapshot, tol: Mapping[str, float]) -> QuarterTable | None:
+    """The reward quarters over the run's planned length (None without a plan or a reward)."""
+    planned = _planned(run)
+    if not planned:
+        return None
+    return reward_quarters(
+        run, span=planned, flat_noise=tol["flat_noise"], flat_relative=tol["flat_relative"]
+    )
+
+
+def _checkpoint_every(run: RunSnapshot) -> int | None:
+    steps = [c.step for c in run.checkpoints if c.step > 0]
+    if len(steps) < 2:
+        return None
+    return int(np.median(np.diff(steps)))
+
+
+# -- success criteria ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CriterionResult:
+    status: str  # pass | fail | not yet | n/a
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    title: str
+    results: tuple[CriterionResult, ...]  # one per run, in the runs' order
+
+
+def _live(run: RunSnapshot) -> bool:
+    return run.state in LIVE_STATES
+
+
+def _ended_early(run: RunSnapshot) -> bool:
+    return run.state in (CRASHED, STOPPED) and (not run.total_steps or run.step < run.total_steps)
+
+
+def _c_complete(run: RunSnapshot) -> CriterionResult:
+    total = fmt.steps(run.total_steps) if run.total_steps else "?"
+    if run.state == FINISHED:
+        return CriterionResult(PASS, f"finished at {fmt.steps(run.step)}")
+    if run.state == CRASHED:
+        return CriterionResult(FAIL, f"crashed at {fmt.steps(run.step)} / {total}")
+    if run.state == STOPPED:
+        return CriterionResult(FAIL, f"stopped at {fmt.steps(run.step)} / {total}")
+    return CriterionResult(NOT_YET, f"{run.state} at {fmt.steps(run.step)} / {total}")
+
+
+def _c_no_degradation(run: RunSnapshot, mp: int, tol: Mapping[str, float]) -> CriterionResult:
+    table = _planned_quarters(run, tol)
+    if table is None:
+        return CriterionResult(NA, "no reward series")
+    q = table.quarters
+    pre = [x for x in q[:2] if x.count >= mp]
+    if not pre:
+        return CriterionResult(NA if not _live(run) else NOT_YET, "no reward before 50%")
+    best = max(pre, key=lambda x: x.mean or 0.0)
+    limit = (best.mean or 0.0) - table.tolerance
+    post = [x for x in q[2:] if x.count >= mp]
+    for x in post:
+        if (x.mean or 0.0) < limit:
+            return CriterionResult(FAIL, f"{x.label} {_r2(x.mean)} < {best.label} {_r2(best.mean)}")
+    if len(post) == 2 and not _live(run):
+        return CriterionResult(PASS, f"Q3 {_r2(q[2].mean)}, Q4 {_r2(q[3].mean)} >= ~{_r2(limit)}")
+    if _live(run):
+        done = ", ".join(f"{x.label} {_r2(x.mean)}" for x in post) or "no data after 50% yet"
+        return CriterionResult(NOT_YET, done)
+    return CriterionResult(NA, f"ended at {fmt.steps(run.step)}")
+
+
+def _other_tag(run: RunSnapshot, ref_tag: str | None) -> str | None:
+    """Why this run's reward cannot be set against the reference's: it logs another reward tag
+    (``average_step_reward`` is per step, ``train_episode_rewards`` per episode)."""
+    tag = reward_tag(run)
+    if tag is None or ref_tag is None or tag == ref_tag:
+        return None
+    return f"logs {tag}, the reference {ref_tag}: not comparable"
+
+
+def _c_final(
+    run: RunSnapshot,
+    ref_best: float | None,
+    ref_name: str,
+    tol: Mapping[str, float],
+    ref_tag: str | None = None,
+) -> CriterionResult:
+    if ref_best is None:
+        return CriterionResult(NA, "no reference reward")
+    other = _other_tag(run, ref_tag)
+    if other:
+        return CriterionResult(NA, other)
+    table = _planned_quarters(run, tol)
+    if table is None:
+        return CriterionResult(NA, "no reward series")
+    q4 = table.quarters[3]
+    target = f">= {_r2(ref_best)} ({ref_name})"
+    if run.state == FINISHED:
+        if q4.mean is None:
+            return CriterionResult(NA, "no data in Q4")
+        ok = q4.mean >= ref_best
+        rel = ">=" if ok else "<"
+        return CriterionResult(
+            PASS if ok else FAIL, f"Q4 {_r2(q4.mean)} {rel} {_r2(ref_best)} ({ref_name})"
+        )
+    if _ended_early(run):
+        return CriterionResult(FAIL, f"ended at {fmt.steps(run.step)}")
+    now = table.last
+    so_far = f"{now.label} so far {_r2(now.mean)}" if now is not None else "no data yet"
+    return CriterionResult(NOT_YET, f"{so_far}; target {target}")
+
+
+def _c_grad(run: RunSnapshot) -> CriterionResult:
+    clip = clip_value(run.config)
+    tags = metric_tags(run.series)["actor_grad_norm"]
+    if clip is None:
+        return CriterionResult(NA, "no clip value in config")
+    if not tags:
+        return CriterionResult(NA, "no grad norm series")
+    worst_tag, worst, above = None, -math.inf, 0
+    for tag in tags:
+        v = run.series[tag].values
+        fin = v if all_finite(v) else v[np.isfinite(v)]
+        if len(fin) == 0:
+            continue
+        above += int(np.count_nonzero(fin > clip))
+        m = float(fin.max())
+        if m > worst:
+            worst_tag, worst = tag, m
+    if worst_tag is None:
+        return CriterionResult(NA, "no finite grad norms")
+    if above:
+        return CriterionResult(
+            FAIL, f"{above} pts above {clip:g}, max {_n3(worst)} ({worst_tag.split('/')[0]})"
+        )
+    if _live(run):
+        return CriterionResult(NOT_YET, f"max {_n3(worst)} <= {clip:g} so far")
+    return CriterionResult(PASS, f"max {_n3(worst)} <= {clip:g}")
+
+
+def _noise(run: RunSnapshot) -> tuple[float, float] | None:
+    tag = reward_tag(run)
+    if tag is None:
+        return None
+    v = run.series[tag].values
+    n = point_noise(v)
+    if n is None:
+        return None
+    fin = v[np.isfinite(v)]
+    return n, float(np.abs(fin.astype(np.float64)).mean())
+
+
+def _c_smooth(
+    run: RunSnapshot,
+    is_ref: bool,
+    ref_noise: float | None,
+    noise_max: float,
+    ref_tag: str | None = None,
+) -> CriterionResult:
+    got = _noise(run)
+    if got is None:
+        return CriterionResult(NA, "too few reward points")
+    noise, level = got
+    if is_ref or ref_noise is None or _other_tag(run, ref_tag):  # judged on its own scale
+        rel = noise / level if level > 0 else math.inf
+        ok = rel <= noise_max
+        detail = f"noise {_r2(noise)} = {rel * 100:.1f}% of |reward| (max {noise_max * 100:g}%)"
+    else:
+        ok = noise <= ref_noise
+        detail = f"noise {_r2(noise)} vs {_r2(ref_noise)} (reference)"
+    if _live(run):
+        return CriterionResult(NOT_YET, detail + " so far")
+    return CriterionResult(PASS if ok else FAIL, detail)
+
+
+def success_criteria(
+    runs: Sequence[RunSnapshot], thresholds: Mapping[str, float] | None = None
+) -> list[Criterion]:
+    """The seed's success criteria for every run, the first run being the reference."""
+    if not runs:
+        return []
+    t = thresholds_with_defaults(thresholds)
+    tol = {"flat_noise": t["flat_noise"], "flat_relative": t["flat_relative"]}
+    mp = int(t["min_quarter_points"])
+    ref = runs[0]
+    names = _unique_names(runs)
+    ref_table = reward_quarters(
+        ref, flat_noise=tol["flat_noise"], flat_relative=tol["flat_relative"]
+    )
+    ref_best_q = ref_table.best if ref_table is not None else None
+    ref_best = ref_best_q.mean if ref_best_q is not None else None
+    ref_noise_t = _noise(ref)
+    ref_noise = ref_noise_t[0] if ref_noise_t else None
+    ref_tag = reward_tag(ref)
+    planned = sorted({p for p in (_planned(r) for r in runs) if p})
+    if len(planned) > 1:
+        complete = f"Completes its planned steps ({' / '.join(map(fmt.steps, planned))})"
+    else:
+        complete = f"Completes {fmt.steps(planned[0] if planned else None)} steps"
+    clips = sorted({c for c in (clip_value(r.config) for r in runs) if c is not None})
+    clip_text = "/".join(f"{c:g}" for c in clips) if clips else "?"
+    best_text = f"{_r2(ref_best)}, {ref_best_q.label} of {names[0]}" if ref_best_q else "-"
+    return [
+        Criterion(f"{complete} without a crash", tuple(_c_complete(r) for r in runs)),
+        Criterion(
+            "No reward degradation after 50% of the steps",
+            tuple(_c_no_degradation(r, mp, tol) for r in runs),
+        ),
+        Criterion(
+            f"Final (Q4) reward >= reference's best quarter ({best_text})",
+            tuple(_c_final(r, ref_best, names[0], tol, ref_tag) for r in runs),
+        ),
+        Criterion(
+            f"Grad norms within the clip value ({clip_text}) throughout",
+            tuple(_c_grad(r) for r in runs),
+        ),
+        Criterion(
+            "Smooth learning curve (low reward variance)",
+            tuple(
+                _c_smooth(r, i == 0, ref_noise, t["reward_noise_max"], ref_tag)
+                for i, r in enumerate(runs)
+            ),
+        ),
+    ]
+
+
+# -- sections ------------------------------------------------------------------------------------
+
+
+def _overview(
+    runs: Sequence[RunSnapshot], names: list[str], labels: Mapping[str, str], now: float
+) -> list[str]:
+    out = ["## Training runs overview", ""]
+    for i, r in enumerate(runs):
+        end = _end_time(r, now)
+        title = f"### Run {i + 1}: {names[i]} ({r.state.upper()})"
+        out += [title]
+        out.append(f"- **Directory**: `{r.path}`")
+        out.append(f"- **Experiment**: {r.algo} / {r.env} / {r.task} / {r.exp_name}, seed {r.seed}")
+        if labels.get(r.id):
+            out.append(f"- **Differs by**: `{labels[r.id]}`")
+        out.append(f"- **Started**: {_date(r.started)}")
+        if r.state in LIVE_STATES:
+            out.append(f"- **Now**: {_date(now)} (last data {_date(r.last_data)})")
+        else:
+            out.append(f"- **Ended**: {_date(r.ended or r.last_data)}")
+        if r.started is not None:
+            out.append(f"- **Duration**: {fmt.duration(end - r.started)}")
+        pct = f" ({r.progress * 100:.1f}%)" if r.progress is not None else ""
+        total = fmt.steps(r.total_steps) if r.total_steps else "?"
+        out.append(f"- **Steps**: {fmt.steps(r.step)} / {total}{pct}")
+        if r.steps_per_hour:
+            out.append(f"- **Speed**: {fmt.steps(r.steps_per_hour)} steps/hour")
+        if r.eta is not None:
+            out.append(
+                f"- **Estimated completion**: {_date(r.eta)} (in {fmt.duration(r.eta - now)})"
+            )
+        every = _checkpoint_every(r)
+        if r.checkpoints:
+            last = r.checkpoints[-1]
+            cadence = f" (every {fmt.steps(every)} steps)" if every else ""
+            out.append(
+                f"- **Checkpoints**: {len(r.checkpoints)}{cadence}, last at "
+                f"{fmt.steps(last.step)} ({_date(last.time)})"
+            )
+        else:
+            out.append("- **Checkpoints**: none")
+        if r.reward is not None:
+            out.append(
+                f"- **Reward** (`{r.reward.tag}`): latest {_r2(r.reward.latest)}, best "
+                f"{_r2(r.reward.best)} at {fmt.steps(r.reward.best_step)}"
+            )
+        if r.process:
+            out.append(f"- **Process**: {r.process.get('pid', '-')}")
+        if not r.config:
+            out.append("- **Config**: none (no readable config.json)")
+        for e in r.errors:
+            out.append(f"- **Problem**: {e}")
+        out.append("")
+    return out
+
+
+def _config_section(runs: Sequence[RunSnapshot], names: list[str]) -> list[str]:
+    out = ["## Configuration differences", ""]
+    if len(runs) < 2:
+        return out + ["One run: nothing to compare.", ""]
+    configs = [r.config for r in runs]
+    rows = diff_configs(configs, ignore=LABEL_IGNORE)
+    paths = [row for row in diff_configs(configs) if ignored(row.key, LABEL_IGNORE)]
+    if not rows and not paths:
+        return out + ["The configurations are identical.", ""]
+    missing = [names[i] for i, r in enumerate(runs) if not r.config]
+    if missing:
+        out += [f"No config for {', '.join(missing)}: all its keys show as `-`.", ""]
+    if rows:
+        table = [[f"**{row.short}** (`{row.key}`)", *row.cells()] for row in rows]
+        out += _table(["Parameter", *names], table)
+    else:
+        out.append("No training parameter differs.")
+    if paths:
+        keys = ", ".join(f"`{row.key}`" for row in paths)
+        out += ["", f"Paths that differ too (see `happo-top diff`): {keys}."]
+    return out + [""]
+
+
+def timeline_steps(runs: Sequence[RunSnapshot], max_rows: int = 14) -> list[int]:
+    """Steps for the checkpoint timeline: every checkpoint when they are few, else the first
+    two, every tenth of the longest planned run (snapped to a checkpoint step nearby), and the
+    current step of every live run."""
+    cps = sorted({c.step for r in runs for c in r.checkpoints if c.step > 0})
+    live = {r.step for r in runs if r.state in LIVE_STATES and r.step > 0}
+    if len(set(cps) | live) <= max_rows:
+        return sorted(set(cps) | live)
+    planned = max((p for p in (_planned(r) for r in runs) if p), default=0)
+    rows = set(cps[:2]) | live
+    arr = np.array(cps, dtype=np.float64)
+    for k in range(1, 11):
+        target = planned * k / 10
+        if len(arr):
+            j = int(np.argmin(np.abs(arr - target)))
+            gap = float(np.median(np.diff(arr))) if len(arr) > 1 else planned
+            rows.add(int(arr[j]) if abs(arr[j] - target) <= gap / 2 else int(round(target)))
+        else:
+            rows.add(int(round(target)))
+    return sorted(s for s in rows if s > 0)
+
+
+def _timeline_cell(r: RunSnapshot, s: int, now: float) -> str:
+    day = r.started
+    cps = {c.step: c for c in r.checkpoints}
+    if r.state in LIVE_STATES and s == r.step:
+        return f"🔄 {_hm(r.last_data, day)} (now)"
+    if s in cps:
+        return f"✅ {_hm(cps[s].time, day)}"
+    if s <= r.step:
+        t = time_at_step(r, s)
+        return f"✅ {_hm(t, day)}" if t is not None else "✅"
+    if r.total_steps and s > r.total_steps:
+        return "-"
+    if r.state in LIVE_STATES:
+        if r.steps_per_hour and r.last_data:
+            est = r.last_data + (s - r.step) / r.steps_per_hour * 3600.0
+            return f"⏳ ~{_hm(est, day)}"
+        return "⏳ pending"
+    return "❌ not reached"
+
+
+def _timeline_section(runs: Sequence[RunSnapshot], names: list[str], now: float) -> list[str]:
+    out = ["## Checkpoint timeline", ""]
+    steps = timeline_steps(runs)
+    if not steps:
+        return out + ["No checkpoints or data yet.", ""]
+    out.append(
+        "Wall-clock time at which each run reached the step (its checkpoint's time where there "
+        "is one, else the first log point at or after it); ⏳ are estimates from the current speed."
+    )
+    out.append("")
+    rows = [[fmt.steps(s), *(_timeline_cell(r, s, now) for r in runs)] for s in steps]
+    out += _table(["Steps", *names], rows)
+    return out + [""]
+
+
+def _speed_section(runs: Sequence[RunSnapshot], names: list[str], now: float) -> list[str]:
+    out = ["## Training speed", ""]
+    ref = runs[0].steps_per_hour
+    rows = []
+    for i, r in enumerate(runs):
+        avg = None
+        if r.started is not None and r.last_data and r.last_data > r.started and r.step:
+            avg = r.step / (r.last_data - r.started) * 3600.0
+        vs = "-"
+        if i > 0 and ref and r.steps_per_hour:
+            d = (r.steps_per_hour / ref - 1.0) * 100.0
+            if abs(d) < 0.5:
+                vs = "same"
+            elif d > 1000:  # a run of a few seconds against hours: a ratio says it better
+                vs = f"{d / 100 + 1:.0f}x faster"
+            else:
+                vs = f"{abs(d):.0f}% {'faster' if d > 0 else 'slower'}"
+        elapsed = fmt.duration(_end_time(r, now) - r.started) if r.started else "-"
+        rows.append(
+            [
+                names[i],
+                f"{fmt.steps(r.steps_per_hour)}/h" if r.steps_per_hour else "-",
+                f"{fmt.steps(avg)}/h" if avg else "-",
+                elapsed,
+                fmt.steps(r.step),
+                vs,
+            ]
+        )
+    out += _table(
+        ["Run", "Steps/hour", "Average since start", "Elapsed", "Steps", "vs run 1"], rows
+    )
+    out += [
+        "",
+        "Steps/hour is the recent speed of a live run and the whole-run average of a finished one.",
+        "",
+    ]
+    return out
+
+
+def _quarter_rows(table: QuarterTable) -> list[list[str]]:
+    rows = []
+    for q in table.quarters:
+        if q.change is None or q.verdict == "baseline":
+            change = "-"
+        else:
+            pct = f" ({q.change_pct:+.1f}%)" if q.change_pct is not None else ""
+            change = ("+" if q.change >= 0 else "") + _r2(q.change) + pct
+        bad = f" (+{q.nonfinite} NaN/inf)" if q.nonfinite else ""
+        rows.append(
+            [
+                q.label,
+                f"{fmt.steps(q.lo)}-{fmt.steps(q.hi)}",
+                _r2(q.mean),
+                _r2(q.min),
+                _r2(q.max),
+                f"{q.count}{bad}",
+                change,
+                q.verdict,
+            ]
+        )
+    return rows
+
+
+def _reward_section(
+    runs: Sequence[RunSnapshot], names: list[str], tol: Mapping[str, float]
+) -> list[str]:
+    out = ["## Reward by quarter", ""]
+    out.append(
+        "Quarter q holds the points with q·S/4 < step <= (q+1)·S/4, S being the planned length "
+        "of a finished run and the last logged step of any other. A quarter is *flat* when its "
+        "mean is within the tolerance of Q1 (max of half the pooled within-quarter standard "
+        "deviation and 2% of Q1), *recovering* when below Q1 but above the quarter before."
+    )
+    out.append("")
+    planned_tables: list[QuarterTable | None] = []
+    curves: list[tuple[str, SeriesView, int]] = []
+    for i, r in enumerate(runs):
+        table = reward_quarters(r, flat_noise=tol["flat_noise"], flat_relative=tol["flat_relative"])
+        planned_tables.append(_planned_quarters(r, tol))
+        out.append(f"### {names[i]}")
+        out.append("")
+        if table is None:
+            out += ["No reward series (or no data) yet.", ""]
+            continue
+        tag = table.tag
+        out.append(
+            f"`{tag}`, S = {fmt.steps(table.span)}, tolerance {_r2(table.tolerance)}, "
+            f"verdict **{table.verdict}**"
+        )
+        out.append("")
+        out += _table(
+            ["Quarter", "Steps", "Mean", "Min", "Max", "Points", "Change vs Q1", "Verdict"],
+            _quarter_rows(table),
+        )
+        filled = table.with_data()
+        if filled:
+            best = max(filled, key=lambda q: q.mean or 0.0)
+            low = min(filled, key=lambda q: q.mean or 0.0)
+            out += [
+                "",
+                f"Best {best.label} ({_r2(best.mean)}), worst {low.label} ({_r2(low.mean)}).",
+            ]
+        out.append("")
+        view = r.series[tag]
+        curves.append((names[i], view, _planned(r) or table.span))
+    present = [t for t in planned_tables if t is not None]
+    if len(runs) > 1 and present:
+        out += ["### Side by side (quarters of the planned length)", ""]
+        rows = []
+        for q in range(4):
+            ref_q = present[0].quarters[q]
+            row = [f"Q{q + 1} ({fmt.steps(ref_q.lo)}-{fmt.steps(ref_q.hi)})"]
+            for t in planned_tables:
+                qq = t.quarters[q] if t is not None else None
+                if qq is None or qq.mean is None:
+                    row.append("-")
+                    continue
+                partial = qq.last_step is not None and qq.last_step < qq.hi * 0.98
+                row.append(_r2(qq.mean) + (" (partial)" if partial else ""))
+            rows.append(row)
+        out += _table(["Quarter", *names], rows)
+        out.append("")
+    by_tag: dict[str, list[tuple[str, SeriesView, int]]] = {}
+    for i, r in enumerate(runs):
+        rtag = reward_tag(r)
+        match = [c for c in curves if c[0] == names[i]]
+        if rtag and match:
+            by_tag.setdefault(rtag, []).extend(match)
+    for rtag, group in by_tag.items():  # one scale per reward tag
+        out += _curve_block(rtag, group)
+    return out
+
+
+def _curve_block(
+    what: str, curves: list[tuple[str, SeriesView, int]], width: int = 48
+) -> list[str]:
+    """Sparklines on one step axis and one value scale."""
+    x1 = max(float(span) for _, _, span in curves)
+    finite = [v[np.isfinite(v)] for _, view, _ in curves for v in (view.values,)]
+    finite = [v for v in finite if len(v)]
+    if not finite:
+        return []
+    lo = min(float(v.min()) for v in finite)
+    hi = max(float(v.max()) for v in finite)
+    namew = max(len(n) for n, _, _ in curves)
+    lines = ["```"]
+    lines.append(f"{what}: {_n3(lo)} (▁) .. {_n3(hi)} (█), steps 0 .. {fmt.steps(x1)}")
+    for name, view, _ in curves:
+        chart = sparkline(
+            view.steps,
+            view.values,
+            width,
+            (0.0, x1),
+            (lo, hi),
+            empty="·",
+        )
+        lines.append(f"{name.ljust(namew)}  {chart}")
+    axis = "0".ljust(width // 2) + fmt.steps(x1 / 2).ljust(width - width // 2) + fmt.steps(x1)
+    lines.append(" " * (namew + 2) + axis)
+    lines.append("```")
+    return lines + [""]
+
+
+def _health_section(
+    runs: Sequence[RunSnapshot], names: list[str], t: Mapping[str, float]
+) -> list[str]:
+    out = ["## Health metrics by quarter", ""]
+    tol = {"flat_noise": t["flat_noise"], "flat_relative": t["flat_relative"]}
+    for i, r in enumerate(runs):
+        out += [f"### {names[i]}", ""]
+        groups = metric_quarters(
+            r, flat_noise=tol["flat_noise"], flat_relative=tol["flat_relative"]
+        )
+        if not groups:
+            out += ["No entropy, grad norm or value loss series.", ""]
+            continue
+        clip = clip_value(r.config)
+        rows = []
+        for group, tables in groups.items():
+            for table in tables:
+                who = table.tag.split("/")[0] if table.tag.startswith("agent") else "critic"
+                if group == "entropy":
+                    limit = f"{_b(t['entropy_low'])}-{_b(t['entropy_high'])}"
+                elif group in ("actor_grad_norm", "critic_grad_norm"):
+                    limit = f"<= {clip:g} (clip)" if clip is not None else "-"
+                else:
+                    limit = f"<= {_b(t['value_loss_max'])}"
+                view = r.series[table.tag]
+                rows.append(
+                    [
+                        f"{who} {_METRIC_TITLES[group]}",
+                        *(_n3(q.mean) for q in table.quarters),
+                        _n3(table.max),
+                        table.trend,
+                        limit,
+                        sparkline(view.steps, view.values, 16),
+                    ]
+                )
+        out += _table(
+            [
+                "Metric",
+                "Q1 mean",
+                "Q2 mean",
+                "Q3 mean",
+                "Q4 mean",
+                "Max",
+                "Trend",
+                "Healthy",
+                "Curve",
+            ],
+            rows,
+        )
+        out.append("")
+    return out
+
+
+def _findings_section(
+    runs: Sequence[RunSnapshot], names: list[str], findings: list[tuple[Finding, ...]]
+) -> list[str]:
+    out = ["## Findings", ""]
+    for i, _r in enumerate(runs):
+        out += [f"### {names[i]}", ""]
+        fs = findings[i]
+        if not fs:
+            out += ["Nothing to check yet.", ""]
+            continue
+        for f in fs:
+            where = ""
+            if f.step is not None and f.level != "ok" and fmt.steps(f.step) not in f.message:
+                where = f" (from {fmt.steps(f.step)})"
+            out.append(
+                f"- {_LEVEL_MARK.get(f.level, '')} **{f.level}** {f.rule}: {f.message}{where}"
+            )
+        out.append("")
+    return out
+
+
+def _criteria_section(
+    runs: Sequence[RunSnapshot], names: list[str], t: Mapping[str, float]
+) -> list[str]:
+    out = ["## Success criteria", ""]
+    out.append(f"Reference: **{names[0]}** (the first run given).")
+    out.append("")
+    rows = []
+    for c in success_criteria(runs, t):
+        rows.append(
+            [c.title, *(f"{_MARK[res.status]} {res.status}: {res.detail}" for res in c.results)]
+        )
+    out += _table(["Criterion", *names], rows)
+    return out + [""]
+
+
+def render_report(
+    runs: Sequence[RunSnapshot],
+    now: float,
+    *,
+    thresholds: Mapping[str, float] | None = None,
+    title: str | None = None,
+) -> str:
+    """The Markdown report of ``runs`` (the first is the reference), as of ``now``.
+
+    Findings are the runs' ``health`` when filled, else computed with ``thresholds``.
+    """
+    runs = list(runs)
+    t = thresholds_with_defaults(thresholds)
+    tol = {"flat_noise": t["flat_noise"], "flat_relative": t["flat_relative"]}
+    names = _unique_names(runs)
+    labels = run_labels(runs)
+    findings = [r.health or evaluate(r, thresholds, now=now) for r in runs]
+    heading = title or "HAPPO training analysis: " + " vs ".join(names or ["no runs"])
+    states: dict[str, int] = {}
+    for r in runs:
+        states[r.state] = states.get(r.state, 0) + 1
+    status = ", ".join(f"{n} {s}" for s, n in states.items()) or "no runs"
+    out = [f"# {heading}", ""]
+    out.append(f"**Generated**: {_date(now)} by happo-top  ")
+    out.append(f"**Runs**: {len(runs)} ({status})  ")
+    if runs:
+        out.append(f"**Reference**: {names[0]}  ")
+        where = sorted({os.path.dirname(r.path) for r in runs})
+        out.append(f"**Location**: {', '.join(f'`{w}`' for w in where)}")
+    out += ["", "---", ""]
+    if not runs:
+        return "\n".join(out + ["No runs.", ""])
+    out += _overview(runs, names, labels, now)
+    out += _config_section(runs, names)
+    out += _timeline_section(runs, names, now)
+    out += _speed_section(runs, names, now)
+    out += _reward_section(runs, names, tol)
+    out += _health_section(runs, names, t)
+    out += _findings_section(runs, names, findings)
+    out += _criteria_section(runs, names, t)
+    return "\n".join(out).rstrip() + "\n"
+
+
+__all__ = [
+    "Criterion",
+    "CriterionResult",
+    "render_report",
+    "sparkline",
+    "success_criteria",
+    "time_at_step",
+    "timeline_steps",
+]

@@ -1,0 +1,212 @@
+"""The plain-text snapshot of ``happo-top --once``: one line per run, like ``top -b -n 1``.
+
+Width-aware (columns drop out by priority on a narrow terminal, the name is shortened last) and
+NO_COLOR-aware (colour only on a terminal and without ``NO_COLOR``). No Rich, no Textual.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from collectors import fmt
+from collectors.model.run import (
+    CRASHED,
+    FINISHED,
+    RUNNING,
+    STALLED,
+    STARTING,
+    STATE_SYMBOLS,
+    STOPPED,
+    RunSnapshot,
+    Snapshot,
+)
+
+_COLOURS = {
+    RUNNING: "32",
+    FINISHED: "36",
+    STALLED: "33",
+    CRASHED: "31",
+    STOPPED: "35",
+    STARTING: "34",
+}
+
+
+def use_colour(stream=None) -> bool:
+    stream = stream or sys.stdout
+    if os.environ.get("NO_COLOR", "") != "":
+        return False
+    return bool(getattr(stream, "isatty", lambda: False)()) and os.environ.get("TERM") != "dumb"
+
+
+def _progress(r: RunSnapshot) -> str:
+    done = fmt.steps(r.step) if r.step else "0"
+    if r.total_steps:
+        pct = f"{100 * (r.progress or 0):.0f}%"
+        return f"{done}/{fmt.steps(r.total_steps)} {pct}"
+    return done
+
+
+def _eta(r: RunSnapshot, now: float) -> str:
+    if r.eta is not None:
+        return f"{fmt.clock(r.eta, now)} ({fmt.duration(r.eta - now)})"
+    if r.state == FINISHED and r.ended:
+        return f"done {fmt.clock(r.ended, now)}"
+    return "-"
+
+
+def _reward(r: RunSnapshot) -> str:
+    if r.reward is None:
+        return "-"
+    return f"{fmt.value(r.reward.latest)} best {fmt.value(r.reward.best)}"
+
+
+def _ckpt(r: RunSnapshot, now: float) -> str:
+    if not r.checkpoints:
+        return "0"
+    last = r.checkpoints[-1]
+    return f"{len(r.checkpoints)} @{fmt.steps(last.step)} {fmt.clock(last.time, now)}"
+
+
+def _data(r: RunSnapshot, now: float) -> str:
+    return f"{fmt.duration(now - r.last_data)} ago" if r.last_data else "none"
+
+
+def _proc(r: RunSnapshot) -> str:
+    p = r.process
+    return str(p.get("pid", "-")) if p else "-"
+
+
+# (header, getter, priority: lower survives longer on a narrow terminal, min width)
+_COLUMNS = [
+    ("STATE", lambda r, now: f"{STATE_SYMBOLS[r.state]} {r.state}", 0),
+    ("RUN", lambda r, now: r.name, 0),  # made unique by render(): see _display_names
+    ("PROGRESS", lambda r, now: _progress(r), 1),
+    ("SPEED", lambda r, now: f"{fmt.steps(r.steps_per_hour)}/h" if r.steps_per_hour else "-", 3),
+    ("ETA", lambda r, now: _eta(r, now), 1),
+    ("REWARD", lambda r, now: _reward(r), 2),
+    ("CKPTS", lambda r, now: _ckpt(r, now), 4),
+    ("DATA", lambda r, now: _data(r, now), 5),
+    ("PID", lambda r, now: _proc(r), 6),
+    ("ID", lambda r, now: r.id, 7),
+    ("LABEL", lambda r, now: r.label or "-", 8),
+]
+
+
+def _system_lines(snapshot: Snapshot) -> list[str]:
+    """One line for the GPUs (or why there are none) and one per filesystem holding runs."""
+    out = []
+    gpus = snapshot.gpus
+    if gpus is not None:
+        if not getattr(gpus, "available", False):
+            out.append(f"GPU   {getattr(gpus, 'message', 'no NVIDIA GPU')}")
+        for d in getattr(gpus, "devices", ()):
+            if d.error:
+                out.append(f"GPU{d.index}  {d.name}: {d.error}")
+                continue
+            util = f"{d.utilization:.0f}%" if d.utilization is not None else "-"
+            mem = (
+                f"{fmt.nbytes(d.memory_used)}/{fmt.nbytes(d.memory_total)}"
+                if d.memory_total
+                else "-"
+            )
+            temp = f"{d.temperature}C" if d.temperature is not None else "-"
+            power = f"{d.power:.0f}W" if d.power is not None else "-"
+            out.append(f"GPU{d.index}  {d.name}  util {util}  mem {mem}  {temp}  {power}")
+    disks = snapshot.disks
+    for fs in getattr(disks, "filesystems", ()):
+        need = f", running runs need {fmt.nbytes(fs.projected)} more" if fs.projected else ""
+        warn = f"  ! {fs.warning}" if fs.warning else ""
+        out.append(
+            f"DISK  {fs.mount}  {fmt.nbytes(fs.free)} free of {fmt.nbytes(fs.total)}{need}{warn}"
+        )
+    return out
+
+
+def _display_names(runs, short: bool = False) -> dict[str, str]:
+    """Run path -> the name shown: the run's name, and where two runs share it (same seed, same
+    minute), its label (the config keys that tell it apart; else its id): first and with short
+    keys when ``short`` (a table cell that may be cut), after the name otherwise."""
+    seen: dict[str, int] = {}
+    for r in runs:
+        seen[r.name] = seen.get(r.name, 0) + 1
+    out = {}
+    for r in runs:
+        tell = r.label or r.id
+        if seen[r.name] < 2:
+            out[r.path] = r.name
+        elif short:
+            out[r.path] = " ".join([*map(fmt.short_key, tell.split()), r.name])
+        else:
+            out[r.path] = f"{r.name} [{tell}]"
+    return out
+
+
+def render(snapshot: Snapshot, width: int | None = None, colour: bool = False) -> str:
+    now = snapshot.time
+    width = width or 200
+    lines = []
+    counts: dict[str, int] = {}
+    for r in snapshot.runs:
+        counts[r.state] = counts.get(r.state, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no runs"
+    lines.append(
+        f"happo-top  {snapshot.host}  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))}"
+        f"  {len(snapshot.runs)} run(s): {summary}"[:width]
+    )
+    lines.extend(line[:width] for line in _system_lines(snapshot))
+    names = _display_names(snapshot.runs)
+    if not snapshot.runs:
+        roots = ", ".join(snapshot.roots)
+        lines.append(
+            f"No HARL runs (seed-NNNNN-YYYY-MM-DD-HH-MM-SS directories) below {roots}."[:width]
+        )
+    else:
+        table = [[get(r, now) for _, get, _ in _COLUMNS] for r in snapshot.runs]
+        cells = _display_names(snapshot.runs, short=True)
+        for r, row in zip(snapshot.runs, table, strict=True):
+            row[1] = cells[r.path]
+        cols = list(range(len(_COLUMNS)))
+        widths = {c: max(len(_COLUMNS[c][0]), *(len(row[c]) for row in table)) for c in cols}
+
+        def total(cs):
+            return sum(widths[c] for c in cs) + 2 * (len(cs) - 1)
+
+        # Shorten the run name a little, drop the least important columns until the table
+        # fits, give the name back what room is left, and shorten it further only as a last step.
+        natural = widths[1]
+        widths[1] = max(min(natural, 16), natural - max(total(cols) - width, 0))
+        for c in sorted(cols, key=lambda c: -_COLUMNS[c][2]):
+            if total(cols) <= width or _COLUMNS[c][2] == 0:
+                break
+            cols.remove(c)
+        widths[1] = min(natural, widths[1] + max(width - total(cols), 0))
+        if total(cols) > width:
+            widths[1] = max(8, widths[1] - (total(cols) - width))
+        lines.append("  ".join(_COLUMNS[c][0].ljust(widths[c]) for c in cols).rstrip()[:width])
+        for r, row in zip(snapshot.runs, table, strict=True):
+            cells = []
+            for c in cols:
+                cell = row[c]
+                if len(cell) > widths[c]:
+                    cell = cell[: widths[c] - 1] + "~"
+                cell = cell.ljust(widths[c])
+                if colour and c == 0:
+                    cell = f"\x1b[{_COLOURS.get(r.state, '0')}m{cell}\x1b[0m"
+                cells.append(cell)
+            lines.append("  ".join(cells).rstrip())
+    # Below the table: what is wrong, one line per problem, and each run's worst finding.
+    problems = [f"ERROR {e}" for e in snapshot.errors]
+    for r in snapshot.runs:
+        problems += [
+            f"ERROR {names[r.path]} [{r.id}]: {fmt.problem_first(e, r.path)}" for e in r.errors
+        ]
+    for r in snapshot.runs:
+        worrying = [f for f in r.health if f.level in ("bad", "warn")]
+        if worrying:
+            worst = min(worrying, key=lambda f: f.level != "bad")
+            more = f" (+{len(worrying) - 1} more)" if len(worrying) > 1 else ""
+            problems.append(f"{worst.level.upper():5} {names[r.path]}: {worst.message}{more}")
+    lines.extend(p[:width] for p in problems)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,213 @@
+"""Text building blocks shared by the widgets: sparklines, bars, checkpoint marks, state styles.
+
+Plain functions over numbers and strings (plus ``rich.text.Text`` for styled spans), so that they
+are cheap, testable, and readable without colour: every styled piece also carries a symbol or a
+word (``NO_COLOR`` leaves the meaning intact).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from rich.text import Text
+
+from collectors import fmt
+from collectors.model.run import (
+    CRASHED,
+    FINISHED,
+    RUNNING,
+    STALLED,
+    STARTING,
+    STATE_SYMBOLS,
+    STOPPED,
+)
+
+SPARK = "▁▂▃▄▅▆▇█"
+BAR_FULL = "█"
+BAR_EMPTY = "░"
+
+STATE_STYLE = {
+    RUNNING: "bold green",
+    STARTING: "bold blue",
+    STALLED: "bold yellow",
+    FINISHED: "bold cyan",
+    STOPPED: "bold magenta",
+    CRASHED: "bold red",
+}
+LEVEL_MARK = {"ok": "✓", "warn": "!", "bad": "✗", None: "·"}
+LEVEL_STYLE = {"ok": "green", "warn": "yellow", "bad": "bold red", None: "dim"}
+_COLOURED = (dict(STATE_STYLE), dict(LEVEL_STYLE))
+
+
+def set_colour(on: bool) -> None:
+    """Under ``NO_COLOR`` Textual greys every colour by its luminance, and a dark one (magenta,
+    blue) all but vanishes on a dark background: states and levels are then bold or plain,
+    their symbols carrying the meaning."""
+    STATE_STYLE.clear()
+    LEVEL_STYLE.clear()
+    if on:
+        STATE_STYLE.update(_COLOURED[0])
+        LEVEL_STYLE.update(_COLOURED[1])
+    else:
+        STATE_STYLE.update(dict.fromkeys(_COLOURED[0], "bold"))
+        LEVEL_STYLE.update({"ok": "", "warn": "bold", "bad": "bold reverse", None: "dim"})
+
+
+LEVEL_RANK = {None: -1, "ok": 0, "warn": 1, "bad": 2}
+
+
+def state_symbol(state: str) -> str:
+    return STATE_SYMBOLS.get(state, "?")
+
+
+def state_text(state: str) -> Text:
+    return Text(f"{state_symbol(state)} {state}", style=STATE_STYLE.get(state, ""))
+
+
+def short_duration(seconds: float | None) -> str:
+    """Minute precision (``4m``, ``1h02m``, ``2d03h``): it changes once a minute at most."""
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    s = max(seconds, 0.0)
+    if s < 60:
+        return "<1m"
+    if s < 3600:
+        return f"{int(s // 60)}m"
+    return fmt.duration(s)
+
+
+def ago(t: float | None, now: float) -> str:
+    if t is None:
+        return "-"
+    return f"{short_duration(now - t)} ago"
+
+
+def sparkline(values: Any, width: int) -> str:
+    """``values`` squeezed into ``width`` block characters (bucket means; NaN/inf skipped)."""
+    if width <= 0:
+        return ""
+    v = np.asarray(values, dtype=np.float64)
+    n = len(v)
+    if n == 0:
+        return ""
+    finite = np.isfinite(v)
+    if not finite.any():
+        return "?" * min(width, n)
+    buckets = min(width, n)
+    edges = np.linspace(0, n, buckets + 1).astype(np.int64)[:-1]
+    sums = np.add.reduceat(np.where(finite, v, 0.0), edges)
+    counts = np.add.reduceat(finite.astype(np.int64), edges)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums / counts
+    ok = counts > 0
+    lo, hi = float(means[ok].min()), float(means[ok].max())
+    span = hi - lo
+    out = []
+    for m, good in zip(means, ok, strict=True):
+        if not good:
+            out.append(" ")
+        elif span <= 0:
+            out.append(SPARK[3])
+        else:
+            out.append(SPARK[min(int((m - lo) / span * len(SPARK)), len(SPARK) - 1)])
+    return "".join(out)
+
+
+def bar(fraction: float | None, width: int) -> tuple[str, str]:
+    """(done part, remaining part) of a progress bar ``width`` cells wide."""
+    if width <= 0:
+        return "", ""
+    f = 0.0 if fraction is None or not math.isfinite(fraction) else min(max(fraction, 0.0), 1.0)
+    done = int(round(f * width))
+    return BAR_FULL * done, BAR_EMPTY * (width - done)
+
+
+def checkpoint_marks(steps: Sequence[int], current: int, total: int | None, width: int) -> str:
+    """Checkpoints as marks along the step axis: ``|`` a checkpoint, ``-`` trained without one,
+    ``·`` still to come."""
+    if width <= 0:
+        return ""
+    end = total or max([current, *steps, 1])
+    cells = ["·"] * width
+    done = min(int(current / end * width), width) if end else 0
+    for i in range(done):
+        cells[i] = "-"
+    cols = sorted(
+        {max(min(int(s / end * width + 1e-9) - 1, width - 1), 0) for s in steps if s >= 0}
+    )
+    if len(cols) >= 2 and len(steps) >= width / 2:
+        # Denser than the cells: gaps would be aliasing, not missing checkpoints.
+        cols = list(range(cols[0], cols[-1] + 1))
+    for i in cols:
+        cells[i] = "|"
+    return "".join(cells)
+
+
+fit = fmt.fit
+abbreviate = fmt.abbreviate
+
+
+def steps_of(n: float | None) -> str:
+    return fmt.steps(n) if n else "0"
+
+
+def level_of(findings: Sequence[Any], rules: Sequence[str]) -> str | None:
+    """The worst level among findings of ``rules`` (None when there is none)."""
+    worst = None
+    for f in findings:
+        if f.rule in rules and LEVEL_RANK.get(f.level, -1) > LEVEL_RANK.get(worst, -1):
+            worst = f.level
+    return worst
+
+
+def band_level(x: float | None, th: dict[str, float]) -> str | None:
+    """An entropy value against the healthy band and the hard limits."""
+    if x is None or not math.isfinite(x):
+        return None if x is None else "bad"
+    if x < th.get("entropy_min", 0.5) or x > th.get("entropy_max", 3.0):
+        return "bad"
+    if x < th.get("entropy_low", 1.0) or x > th.get("entropy_high", 2.0):
+        return "warn"
+    return "ok"
+
+
+def worse(a: str | None, b: str | None) -> str | None:
+    return a if LEVEL_RANK.get(a, -1) >= LEVEL_RANK.get(b, -1) else b
+
+
+def mark(level: str | None) -> Text:
+    return Text(LEVEL_MARK.get(level, "·"), style=LEVEL_STYLE.get(level, "dim"))
+
+
+def ended_text(state: str) -> str:
+    return {
+        FINISHED: "finished",
+        STOPPED: "stopped",
+        CRASHED: "ended",
+        STALLED: "silent",
+        STARTING: "starting",
+    }.get(state, state)
+
+
+def split_labels(labels: Sequence[str]) -> tuple[str, list[str]]:
+    """(the words every label shares, what is left of each label): ``["lr=3e-4 seed=1",
+    "lr=3e-4 seed=2"]`` gives ``("lr=3e-4", ["seed=1", "seed=2"])``. One label keeps all its words."""
+    if len(labels) < 2:
+        return "", list(labels)
+    words = [s.split() for s in labels]
+    common = [w for w in words[0] if all(w in ws for ws in words[1:])]
+    rest = [" ".join(w for w in ws if w not in common) for ws in words]
+    return " ".join(common), rest
+
+
+def count_levels(findings: Sequence[Any]) -> str:
+    """``2 bad, 5 warn`` (or ``ok``, or ``-`` with no findings)."""
+    if not findings:
+        return "-"
+    bad = sum(1 for f in findings if f.level == "bad")
+    warn = sum(1 for f in findings if f.level == "warn")
+    parts = [f"{bad} bad"] * bool(bad) + [f"{warn} warn"] * bool(warn)
+    return ", ".join(parts) or "ok"
