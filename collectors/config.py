@@ -21,31 +21,16 @@ A bad file is an error that names the file, the line and the key.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from collectors.analysis.health.rules import validate_thresholds
+from collectors.model.settings import Settings
+
 
 class ConfigError(Exception):
     """A configuration file problem, with the file, line and key in the message."""
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    roots: tuple[str, ...] = ()
-    refresh: float = 2.0
-    stall_timeout: float = 360.0
-    flush_secs: float = 120.0
-    verify_crc: bool = False
-    read_only: bool = False
-    stop_grace: float = 30.0  # stop: seconds between SIGINT and SIGTERM
-    term_grace: float = 15.0  # stop: seconds between SIGTERM and SIGKILL
-    aliases: Mapping[str, str] = field(default_factory=dict)
-    thresholds: Mapping[str, float] = field(default_factory=dict)
-    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    path: str | None = None  # the file these came from
 
 
 def default_config_path() -> str:
@@ -132,8 +117,6 @@ def parse_settings(text: str, path: str = "<config>") -> Settings:
             raise ConfigError(f"{path}:{line}: key '{key}' must be {what}, got {value!r}")
         values[key] = value
     if "thresholds" in values:
-        from collectors.analysis.health.rules import validate_thresholds
-
         for name, value in values["thresholds"].items():
             problems = validate_thresholds({name: value})
             if problems:
@@ -161,3 +144,9 @@ def load_settings(path: str | None = None) -> Settings:
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: {getattr(e, 'strerror', None) or e}") from None
     return parse_settings(text, path)
+
+
+def default_roots(cwd: str | None = None) -> list[str]:
+    cwd = cwd or os.getcwd()
+    results = os.path.join(cwd, "results")
+    return [results] if os.path.isdir(results) else [cwd]

@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from collectors.analysis.health.rules import evaluate
-from collectors.config import Settings
 from collectors.model.run import CRASHED, RUNNING, STALLED, STARTING, STOPPED, RunSnapshot, Snapshot
+from collectors.model.settings import Settings
 from collectors.sources.runs.tracker import RunsCollector
 
 

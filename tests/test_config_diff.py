@@ -19,8 +19,8 @@ from collectors.analysis.config_diff import (
     same_value,
     short_keys,
 )
+from collectors.model.run_config import flatten
 from collectors.simulator.trainer import write_instant_run
-from collectors.sources.runs.config_file import flatten
 from collectors.sources.runs.tracker import RunsCollector
 from tests.conftest import HARL_CONFIG, run_snapshot
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from collectors.config import Settings
+from collectors.model.settings import Settings
 from collectors.monitor import Monitor
 from collectors.simulator.trainer import spawn, write_instant_run
 from tests.test_cli import happo_top

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from collectors.model.run_config import flatten
 from collectors.simulator.trainer import write_instant_run
-from collectors.sources.runs.config_file import flatten
 from tests.conftest import HARL_CONFIG, ROOT, make_run_dir, write_harl_config
 from tests.conftest import happo_top as run_cli
 

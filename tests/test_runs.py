@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 from tensorboardX import SummaryWriter
 
-from collectors.config import Settings
 from collectors.model.run import CRASHED, FINISHED, RUNNING, STALLED, STARTING
+from collectors.model.run_config import flatten
+from collectors.model.run_dir import parse_run_dir_name
+from collectors.model.settings import Settings
 from collectors.sources.runs.checkpoints import CheckpointScanner
-from collectors.sources.runs.config_file import flatten, load_config
-from collectors.sources.runs.discovery import Discovery, parse_run_dir_name
+from collectors.sources.runs.config_file import load_config
+from collectors.sources.runs.discovery import Discovery
 from collectors.sources.runs.fscache import DirCache
 from collectors.sources.runs.tracker import RunsCollector, RunTracker, steps_per_hour
 from tests.conftest import HARL_CONFIG, make_run_dir, write_harl_config

@@ -10,7 +10,7 @@ import pytest
 from textual.command import CommandPalette
 from textual.widgets import OptionList
 
-from collectors.config import Settings
+from collectors.model.settings import Settings
 from tests.tui_fakes import (
     FakeActions,
     FakeHost,

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from collectors.config import Settings
+from collectors.model.settings import Settings
 from tests.tui_fakes import FakeActions, FakeHost, FakeSources, fixed_clock
 from tui.app.app import make_app
 

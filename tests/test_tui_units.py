@@ -269,7 +269,7 @@ def test_the_stop_dialog_names_the_configured_grace_period():
      "python x.py >log", "a && b", "python x.py --seed `date`"],
 )  # fmt: skip
 def test_a_typed_command_with_shell_syntax_needs_the_shell_box(command, tmp_path):
-    from collectors.config import Settings
+    from collectors.model.settings import Settings
     from tests.tui_fakes import FakeActions
 
     actions = FakeActions(Settings())
@@ -281,7 +281,7 @@ def test_a_typed_command_with_shell_syntax_needs_the_shell_box(command, tmp_path
 
 
 def test_a_plain_typed_command_runs_without_a_shell(tmp_path):
-    from collectors.config import Settings
+    from collectors.model.settings import Settings
     from tests.tui_fakes import FakeActions
 
     plan = FakeActions(Settings()).plan_launch(

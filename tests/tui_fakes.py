@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from collectors.config import Settings
 from collectors.model.run import Checkpoint, Finding, Reward, RunSnapshot, ScalarLatest, Snapshot
+from collectors.model.series import SeriesView
+from collectors.model.settings import Settings
 from collectors.sources.gpu import GpuDevice, GpuSnapshot
 from collectors.sources.processes.collector import ProcessInfo
-from collectors.sources.runs.series import SeriesView
 from tui.app.actions import Actions, Outcome, Plan
 from tui.app.sources import HostStats
 

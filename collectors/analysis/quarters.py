@@ -48,8 +48,8 @@ from typing import Any
 
 import numpy as np
 
-from collectors.model.run import FINISHED, RunSnapshot
-from collectors.sources.runs.config_file import lookup
+from collectors.model.run import FINISHED, RunSnapshot, pick_reward_tag
+from collectors.model.run_config import lookup
 
 HIGHER_IS_BETTER = 1
 LOWER_IS_BETTER = -1
@@ -390,13 +390,9 @@ def quarter_span(run: RunSnapshot) -> int | None:
 
 
 def reward_tag(run: RunSnapshot) -> str | None:
-    """The reward series the collector chose (collectors.runs.pick_reward_tag)."""
+    """The reward series the collector chose (collectors.model.run.pick_reward_tag)."""
     if run.reward is not None and run.reward.tag in run.series:
         return run.reward.tag
-    from collectors.sources.runs.tracker import (
-        pick_reward_tag,  # late: runs may import this module's users
-    )
-
     return pick_reward_tag(run.series)
 
 

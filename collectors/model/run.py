@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from collectors.sources.runs.series import SeriesView
+from collectors.model.series import SeriesView
 
 SCHEMA = 1
 
@@ -67,6 +67,17 @@ class Reward:
     latest: float
     best: float
     best_step: int
+
+
+# The reward a run is judged by: the first of these tags it logs (layouts A/U, B, and the critic's).
+REWARD_TAGS = ("train_episode_rewards", "average_step_reward", "critic/average_step_rewards")
+
+
+def pick_reward_tag(tags) -> str | None:
+    for t in REWARD_TAGS:
+        if t in tags:
+            return t
+    return None
 
 
 @dataclass(frozen=True, slots=True)

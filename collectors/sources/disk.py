@@ -23,8 +23,8 @@ from typing import Any
 
 from collectors.fmt import nbytes
 from collectors.model.run import RUNNING, STALLED, STARTING, RunSnapshot
-from collectors.sources.runs.config_file import LAYOUT_B_SAVE_STEPS
-from collectors.sources.runs.config_file import as_int as _int
+from collectors.model.run_config import LAYOUT_B_SAVE_STEPS
+from collectors.model.run_config import as_int as _int
 
 HOT_WINDOW = 600.0  # seconds: files modified this recently are re-stat'ed at every refresh
 FULL_REFRESH = 300.0  # seconds between re-stats of every file (settled files seldom change)

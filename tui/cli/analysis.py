@@ -24,10 +24,11 @@ from typing import Any
 from collectors import fmt
 from collectors.analysis.config_diff import DiffRow, diff_configs
 from collectors.analysis.health.rules import BAD, OK, WARN, validate_thresholds, worst
-from collectors.config import ConfigError, Settings, load_settings
+from collectors.config import ConfigError, default_roots, load_settings
 from collectors.model.run import SCHEMA, RunSnapshot, Snapshot
+from collectors.model.run_dir import RUN_DIR_RE
+from collectors.model.settings import Settings
 from collectors.monitor import Monitor
-from collectors.sources.runs.discovery import RUN_DIR_RE, default_roots
 from collectors.sources.runs.tracker import find_run
 
 

@@ -125,8 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_runtime(args: argparse.Namespace):
     """Settings from the config file with the command line on top, and the roots to watch."""
-    from collectors.config import load_settings
-    from collectors.sources.runs.discovery import default_roots
+    from collectors.config import default_roots, load_settings
 
     settings = load_settings(args.config)
     overrides = {}

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from collectors.config import ConfigError, Settings, load_settings
+from collectors.config import ConfigError, default_roots, load_settings
 from collectors.control.actions import (
     INT_GRACE,
     TERM_GRACE,
@@ -38,8 +38,9 @@ from collectors.control.actions import (
     stop,
 )
 from collectors.model.run import RunSnapshot
+from collectors.model.run_dir import RUN_DIR_RE
+from collectors.model.settings import Settings
 from collectors.sources.processes.collector import ProcessCollector, ProcessInfo
-from collectors.sources.runs.discovery import RUN_DIR_RE, default_roots
 from collectors.sources.runs.tracker import RunsCollector, find_run
 
 

@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--read-only", action="store_true", help="disable every action on runs")
     args = ap.parse_args(argv)
 
-    from collectors.config import Settings
+    from collectors.model.settings import Settings
     from tui.cli.command import NO_TERMINAL, has_terminal
 
     if not (args.once or args.plain or has_terminal()):

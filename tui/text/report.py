@@ -57,7 +57,7 @@ from collectors.model.run import (
     Finding,
     RunSnapshot,
 )
-from collectors.sources.runs.series import SeriesView
+from collectors.model.series import SeriesView
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 PASS = "pass"

@@ -41,7 +41,7 @@ from typing import Any, Protocol
 import psutil
 
 from collectors.model.run import CRASHED, FINISHED, RUNNING, STALLED, STARTING, STOPPED, RunSnapshot
-from collectors.sources.runs.discovery import RUN_DIR_RE, parse_run_dir_name
+from collectors.model.run_dir import RUN_DIR_RE, parse_run_dir_name
 
 OPEN_FILES = "open-files"
 TITLE_CWD = "title-cwd"

@@ -9,36 +9,14 @@ and reuses cached listings of directories that did not change.
 from __future__ import annotations
 
 import os
-import re
-import time
 from dataclasses import dataclass
 
+from collectors.model.run_dir import RUN_DIR_RE
 from collectors.sources.runs.fscache import DirCache
 
-RUN_DIR_RE = re.compile(r"^seed-(\d+)-(\d{4})-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
 MAX_DEPTH = 8  # results/<env>/<task>/<algo>/<exp>/seed-* is 5 below results/
 MAX_DIRS = 20_000  # per scan; a root with more than this is reported, not walked forever
 SKIP_NAMES = frozenset({"__pycache__", "node_modules", "site-packages", "wandb"})
-
-
-def parse_run_dir_name(name: str) -> tuple[int, float] | None:
-    """``seed-00001-2025-11-15-15-34-13`` -> (seed, unix start time in local time)."""
-    m = RUN_DIR_RE.match(name)
-    if not m:
-        return None
-    seed = int(m.group(1))
-    parts = tuple(int(g) for g in m.groups()[1:])
-    try:
-        started = time.mktime((*parts, 0, 0, -1))  # type: ignore[arg-type]
-    except (OverflowError, ValueError):
-        return None
-    return seed, started
-
-
-def default_roots(cwd: str | None = None) -> list[str]:
-    cwd = cwd or os.getcwd()
-    results = os.path.join(cwd, "results")
-    return [results] if os.path.isdir(results) else [cwd]
 
 
 @dataclass(slots=True)

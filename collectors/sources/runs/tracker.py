@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from collectors.config import Settings
 from collectors.model.run import (
     CRASHED,
     FINISHED,
@@ -30,10 +29,14 @@ from collectors.model.run import (
     RunSnapshot,
     ScalarLatest,
     Snapshot,
+    pick_reward_tag,
 )
+from collectors.model.run_config import RunConfig
+from collectors.model.run_dir import parse_run_dir_name
+from collectors.model.settings import Settings
 from collectors.sources.runs.checkpoints import CheckpointScanner
-from collectors.sources.runs.config_file import RunConfig, load_config
-from collectors.sources.runs.discovery import Discovery, parse_run_dir_name
+from collectors.sources.runs.config_file import load_config
+from collectors.sources.runs.discovery import Discovery
 from collectors.sources.runs.event_reader import (
     EVENT_FILE_RE,
     EventFileReader,
@@ -43,7 +46,6 @@ from collectors.sources.runs.event_reader import (
 from collectors.sources.runs.fscache import DirCache
 from collectors.sources.runs.series import ScalarSeries
 
-REWARD_TAGS = ("train_episode_rewards", "average_step_reward", "critic/average_step_rewards")
 SPEED_WINDOW = 1800.0  # seconds of recent wall time the speed is measured over
 LOG_TREE_RESCAN = 10.0  # seconds between walks of a run's logs/ tree for new event files
 DEAD_FACTOR = 3.0  # silent for this many stall periods: presumed dead (files only)
@@ -51,13 +53,6 @@ DEAD_FACTOR = 3.0  # silent for this many stall periods: presumed dead (files on
 
 def run_id(path: str) -> str:
     return hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:8]
-
-
-def pick_reward_tag(tags) -> str | None:
-    for t in REWARD_TAGS:
-        if t in tags:
-            return t
-    return None
 
 
 def steps_per_hour(

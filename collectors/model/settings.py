@@ -1,0 +1,23 @@
+"""The settings in force: the config file's values with the command line on top."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    roots: tuple[str, ...] = ()
+    refresh: float = 2.0
+    stall_timeout: float = 360.0
+    flush_secs: float = 120.0
+    verify_crc: bool = False
+    read_only: bool = False
+    stop_grace: float = 30.0  # stop: seconds between SIGINT and SIGTERM
+    term_grace: float = 15.0  # stop: seconds between SIGTERM and SIGKILL
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    path: str | None = None  # the file these came from
