@@ -1,0 +1,51 @@
+"""The model: frozen values that the sources produce and every front end reads, and their JSON
+form (which is also what ``--once --json`` prints). No I/O here."""
+
+from collectors.model.run import (
+    CRASHED,
+    FINISHED,
+    REWARD_TAGS,
+    RUNNING,
+    SCHEMA,
+    STALLED,
+    STARTING,
+    STATE_SYMBOLS,
+    STATES,
+    STOPPED,
+    Checkpoint,
+    Finding,
+    Reward,
+    RunSnapshot,
+    ScalarLatest,
+    Snapshot,
+    pick_reward_tag,
+)
+from collectors.model.run_config import RunConfig
+from collectors.model.run_dir import RUN_DIR_RE, parse_run_dir_name
+from collectors.model.series import SeriesView
+from collectors.model.settings import Settings
+
+__all__ = [
+    "CRASHED",
+    "FINISHED",
+    "REWARD_TAGS",
+    "RUNNING",
+    "RUN_DIR_RE",
+    "SCHEMA",
+    "STALLED",
+    "STARTING",
+    "STATES",
+    "STATE_SYMBOLS",
+    "STOPPED",
+    "Checkpoint",
+    "Finding",
+    "Reward",
+    "RunConfig",
+    "RunSnapshot",
+    "ScalarLatest",
+    "SeriesView",
+    "Settings",
+    "Snapshot",
+    "parse_run_dir_name",
+    "pick_reward_tag",
+]

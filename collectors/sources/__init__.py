@@ -1,0 +1,2 @@
+"""Sources: read the world (run files, processes, GPUs, disks, the host) into model values.
+Siblings never import each other; the monitor puts them together."""
