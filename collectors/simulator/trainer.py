@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 
 import numpy as np
+import setproctitle
 
 __all__ = ["SimConfig", "build_config", "main", "spawn", "write_instant_run"]
 
@@ -290,6 +291,7 @@ class _InstantWriter:
         self.default_bins = _tf_default_bins()
 
     def _open(self, directory: str, created: float) -> Any:
+        # deferred: tensorboardX (protobuf) takes ~0.1 s to import; only writing a run needs it
         from tensorboardX.proto import event_pb2
         from tensorboardX.record_writer import RecordWriter
 
@@ -303,6 +305,7 @@ class _InstantWriter:
 
     @staticmethod
     def _write(rw: Any, summary: Any, step: int, walltime: float) -> None:
+        # deferred: tensorboardX (protobuf) takes ~0.1 s to import; only writing a run needs it
         from tensorboardX.proto import event_pb2
 
         event = event_pb2.Event(wall_time=walltime, step=int(step), summary=summary)
@@ -311,6 +314,7 @@ class _InstantWriter:
     def add_scalars(
         self, main_tag: str, values: dict[str, float], step: int, walltime: float
     ) -> None:
+        # deferred: tensorboardX (protobuf) takes ~0.1 s to import; only writing a run needs it
         from tensorboardX.summary import scalar
 
         for tag, value in values.items():
@@ -320,6 +324,7 @@ class _InstantWriter:
             self.scalar_dict.setdefault(key, []).append([walltime, step, float(value)])
 
     def add_scalar(self, tag: str, value: float, step: int, walltime: float) -> None:
+        # deferred: tensorboardX (protobuf) takes ~0.1 s to import; only writing a run needs it
         from tensorboardX.summary import scalar
 
         self._write(self.main, scalar(tag, value), step, walltime)
@@ -332,6 +337,7 @@ class _InstantWriter:
         bins: Any = "tensorflow",
         walltime: float = 0.0,
     ) -> None:
+        # deferred: tensorboardX (protobuf) takes ~0.1 s to import; only writing a run needs it
         from tensorboardX.summary import histogram
 
         if isinstance(bins, str) and bins == "tensorflow":
@@ -439,6 +445,7 @@ class _Run:
         if self.instant:
             self.writer = _InstantWriter(str(run_dir / "logs"), created=self.start)
         else:
+            # deferred: tensorboardX (protobuf) takes ~0.1 s to import; only writing a run needs it
             from tensorboardX import SummaryWriter
 
             self.writer = SummaryWriter(str(run_dir / "logs"), flush_secs=cfg.flush_secs)
@@ -953,8 +960,6 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"happo-top simulate: cannot write the run under {args.root}: {exc}", file=sys.stderr)
         return 2
-    import setproctitle
-
     setproctitle.setproctitle(cfg.title)
     print(f"happo-top simulate: run dir {run.run_dir}", flush=True)
     run.banner()
