@@ -26,10 +26,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collectors import health  # noqa: E402
-from collectors.config import Settings  # noqa: E402
+from collectors.analysis import health  # noqa: E402
+from collectors.model import Settings  # noqa: E402
+from collectors.sources.runs import RunsCollector  # noqa: E402
 from collectors.sources.runs.event_reader import EventFileReader, masked_crc32c, merge_batch  # noqa: E402
-from collectors.sources.runs.tracker import RunsCollector  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "_data"
 TAGS = [

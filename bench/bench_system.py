@@ -29,8 +29,8 @@ from collections.abc import Callable
 from collectors.simulator.trainer import spawn, write_instant_run
 from collectors.sources.disk import DiskCollector
 from collectors.sources.gpu import GpuCollector
-from collectors.sources.processes.collector import ProcessCollector
-from collectors.sources.runs.tracker import RunsCollector
+from collectors.sources.processes import ProcessCollector
+from collectors.sources.runs import RunsCollector
 
 
 def median_ms(fn: Callable[[], object], repeat: int) -> tuple[float, float]:

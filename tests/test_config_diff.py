@@ -75,8 +75,7 @@ def test_seed_configs_differ_in_the_seed_keys():
         "present": [True, True],
     }
     assert adv.to_json()["present"] == [False, True]
-    key, values = adv  # rows unpack as (key, values) pairs
-    assert key == "algo_args.algo.use_adv_normalize" and values == (MISSING, True)
+    assert adv.key == "algo_args.algo.use_adv_normalize" and adv.values == (MISSING, True)
 
 
 def test_identical_configs_and_value_equality():

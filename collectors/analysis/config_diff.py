@@ -22,7 +22,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -95,10 +95,6 @@ class DiffRow:
     @property
     def short(self) -> str:
         return self.key.rsplit(".", 1)[-1]
-
-    def __iter__(self) -> Iterator[Any]:
-        """``key, values = row`` (rows unpack like (key, values) pairs)."""
-        return iter((self.key, self.values))
 
     def cells(self) -> tuple[str, ...]:
         """The values formatted for a table (``-`` for missing)."""
