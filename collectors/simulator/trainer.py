@@ -24,352 +24,30 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
-import select
 import shlex
 import signal
-import socket
-import subprocess
 import sys
-import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import Any, TextIO
 
 import numpy as np
 import setproctitle
 
-__all__ = ["SimConfig", "build_config", "main", "spawn", "write_instant_run"]
-
-LAYOUTS = ("A", "B", "U")
-PRESETS = {
-    # preset -> (lr, critic_lr, max_grad_norm, use_adv_normalize)
-    "basic": (5e-4, 5e-4, 10.0, False),
-    "safe": (3e-4, 3e-4, 0.5, True),
-}
-REWARD_COMPONENTS = (  # layout B's rewards/<component> terms: (base, gain with quality)
-    ("push_reward", 0.0, 0.004),
-    ("engagement_bonus", 0.001, 0.006),
-    ("cooperation_bonus", 0.0, 0.003),
-    ("directional_progress", -0.002, 0.006),
-    ("reach_target_reward", 0.0, 0.002),
-    ("exception_punishment", -0.006, 0.003),
-    ("blocking_penalty", -0.004, 0.002),
-    ("same_side_bonus", 0.0005, 0.002),
-    ("approach_to_box_reward", -0.09, 0.03),
-    ("distance_to_target_reward", -0.08, 0.02),
-    ("collision_punishment", -0.045, 0.01),
-    ("ocb_reward", -0.0015, 0.001),
+from collectors.simulator.config import (
+    CHECKPOINT_SIZES,
+    LAYOUTS,
+    PRESETS,
+    REWARD_COMPONENTS,
+    SimConfig,
+    build_config,
 )
-# Plateau of the basic preset's episode reward (knots over the fraction of training done),
-# solved so that, with the early transient below, the quarter means are -15.0/-16.7/-19.5/-17.7.
-_BASIC_KNOTS_F = (0.0, 0.125, 0.3, 0.45, 0.6, 0.7, 0.875, 1.0)
-_BASIC_KNOTS_R = (-13.57, -13.84, -15.56, -17.80, -19.95, -19.71, -17.34, -17.09)
-_CKPT_SIZES = {"actor": 4096, "critic": 4352, "value_normalizer": 513}
+from collectors.simulator.curves import Curves
+from collectors.simulator.process import command, spawn
+from collectors.simulator.writer import InstantWriter
 
-
-@dataclass
-class SimConfig:
-    """Everything that shapes a simulated run (HARL defaults of the real MAPush runs)."""
-
-    root: Path
-    exp_name: str = "cuboid"
-    num_env_steps: int = 100_000_000
-    layout: str = "A"
-    preset: str = "basic"
-    seed: int = 1
-    env: str = "mapush"
-    task: str = "go1push_mid"
-    algo: str = "happo"
-    num_agents: int = 2
-    n_rollout_threads: int = 500
-    episode_length: int = 200
-    log_interval: int = 5
-    eval_interval: int = 25
-    checkpoint_every: int = 10_000_000  # layout B: save cadence in steps
-    flush_secs: float = 2.0
-    log_dir: str | None = None  # written as algo_args.logger.log_dir; defaults to str(root)
-    model_dir: str | None = None  # HARL's --model_dir: the checkpoint a resumed run starts from
-    trainer_argv: list[str] = field(default_factory=list)  # layout B's command.txt
-
-    def __post_init__(self) -> None:
-        self.root = Path(self.root)
-        self.layout = self.layout.upper()
-        if self.layout not in LAYOUTS:
-            raise ValueError(f"layout must be one of {LAYOUTS}, not {self.layout!r}")
-        if self.preset not in PRESETS:
-            raise ValueError(f"preset must be one of {tuple(PRESETS)}, not {self.preset!r}")
-        if self.total_updates < 1:
-            raise ValueError(
-                "num_env_steps is smaller than one update (episode_length * n_rollout_threads)"
-            )
-
-    @property
-    def steps_per_update(self) -> int:
-        return self.episode_length * self.n_rollout_threads
-
-    @property
-    def total_updates(self) -> int:
-        return int(self.num_env_steps) // self.episode_length // self.n_rollout_threads
-
-    @property
-    def title(self) -> str:
-        return f"{self.algo}-{self.env}-{self.exp_name}"
-
-
-def build_config(cfg: SimConfig) -> dict[str, Any]:
-    """The ``config.json`` content HARL writes: main_args, algo_args (happo.yaml), env_args."""
-    lr, critic_lr, max_grad_norm, adv_norm = PRESETS[cfg.preset]
-    algo_args = {
-        "seed": {"seed_specify": True, "seed": cfg.seed},
-        "device": {"cuda": True, "cuda_deterministic": True, "torch_threads": 4},
-        "train": {
-            "n_rollout_threads": cfg.n_rollout_threads,
-            "num_env_steps": float(cfg.num_env_steps),  # a float when given on the command line
-            "episode_length": cfg.episode_length,
-            "log_interval": cfg.log_interval,
-            "eval_interval": cfg.eval_interval,
-            "use_valuenorm": True,
-            "use_linear_lr_decay": False,
-            "use_proper_time_limits": True,
-            "model_dir": cfg.model_dir,
-        },
-        "eval": {"use_eval": False, "n_eval_rollout_threads": 10, "eval_episodes": 20},
-        "render": {"use_render": False, "render_episodes": 10},
-        "model": {
-            "hidden_sizes": [256, 256],
-            "activation_func": "relu",
-            "use_feature_normalization": True,
-            "initialization_method": "orthogonal_",
-            "gain": 0.01,
-            "use_naive_recurrent_policy": False,
-            "use_recurrent_policy": False,
-            "recurrent_n": 1,
-            "data_chunk_length": 10,
-            "lr": lr,
-            "critic_lr": critic_lr,
-            "opti_eps": 1e-05,
-            "weight_decay": 0,
-            "std_x_coef": 1,
-            "std_y_coef": 0.5,
-        },
-        "algo": {
-            "ppo_epoch": 5,
-            "critic_epoch": 5,
-            "use_clipped_value_loss": True,
-            "clip_param": 0.2,
-            "actor_num_mini_batch": 1,
-            "critic_num_mini_batch": 1,
-            "entropy_coef": 0.01,
-            "value_loss_coef": 1,
-            "use_max_grad_norm": True,
-            "max_grad_norm": max_grad_norm,
-            "use_gae": True,
-            "gamma": 0.99,
-            "gae_lambda": 0.95,
-            "use_huber_loss": True,
-            "use_policy_active_masks": True,
-            "huber_delta": 10.0,
-            "action_aggregation": "prod",
-            "share_param": False,
-            "fixed_order": False,
-            "use_adv_normalize": adv_norm,
-        },
-        "logger": {"log_dir": cfg.log_dir if cfg.log_dir is not None else str(cfg.root)},
-    }
-    main_args = {"algo": cfg.algo, "env": cfg.env, "exp_name": cfg.exp_name, "load_config": ""}
-    env_args = {"task": cfg.task, "headless": True, "n_agents": cfg.num_agents}
-    return {"algo_args": algo_args, "env_args": env_args, "main_args": main_args}
-
-
-# --------------------------------------------------------------------------- curves
-
-
-def _ar1(rng: np.random.Generator, n: int, sd: float, phi: float = 0.5) -> np.ndarray:
-    """Autocorrelated noise with marginal standard deviation ``sd``."""
-    z = rng.standard_normal(n) * sd * math.sqrt(1.0 - phi * phi)
-    out = np.empty(n)
-    prev = rng.standard_normal() * sd
-    for i in range(n):
-        prev = phi * prev + z[i]
-        out[i] = prev
-    return out
-
-
-def _reward_mean(preset: str, f: np.ndarray) -> np.ndarray:
-    """Noise-free mean episode reward as a function of the fraction of training done."""
-    if preset == "basic":
-        return np.interp(f, _BASIC_KNOTS_F, _BASIC_KNOTS_R) - 11.5 * np.exp(-f / 0.02)
-    return -13.2 - 11.8 * np.exp(-f / 0.12) + 1.4 * f
-
-
-class _Curves:
-    """Every logged series, precomputed for all log points (and all updates)."""
-
-    def __init__(self, cfg: SimConfig) -> None:
-        n_updates = cfg.total_updates
-        n_points = n_updates // cfg.log_interval
-        f = np.arange(1, n_points + 1) * cfg.log_interval / n_updates
-        basic = cfg.preset == "basic"
-        rng = np.random.default_rng([cfg.seed, 0 if basic else 1])
-        bump = np.exp(-(((f - 0.6) / 0.12) ** 2))  # basic's trouble zone around 50-75% of training
-        s: dict[str, np.ndarray] = {}
-        mean = _reward_mean(cfg.preset, f)
-        s["reward"] = mean + _ar1(rng, n_points, 1.0 if basic else 0.45)
-        s["step_reward"] = (
-            s["reward"] / cfg.episode_length * (1 + 0.03 * rng.standard_normal(n_points))
-        )
-        for i in range(cfg.num_agents):
-            if basic:
-                ent = 1.38 + 0.03 * i + 0.85 * f**1.6 + _ar1(rng, n_points, 0.03, 0.8)
-                gn = 3.2 * (1 + 0.35 * bump) * np.exp(0.25 * rng.standard_normal(n_points))
-                spike = rng.random(n_points) < 0.03 + 0.15 * bump
-                gn = np.where(spike, rng.uniform(10.0, 25.0, n_points), gn)
-            else:
-                ent = 1.40 + 0.02 * i + 0.30 * f**1.3 + _ar1(rng, n_points, 0.02, 0.8)
-                gn = np.clip(0.40 * np.exp(0.10 * rng.standard_normal(n_points)), 0.3, 0.5)
-                gn = np.where(rng.random(n_points) < 0.03, rng.uniform(0.51, 0.58, n_points), gn)
-            s[f"agent{i}/policy_loss"] = np.clip(
-                -0.002 + (0.01 if basic else 0.006) * rng.standard_normal(n_points), -0.04, 0.04
-            )
-            s[f"agent{i}/dist_entropy"] = ent
-            s[f"agent{i}/actor_grad_norm"] = gn
-            s[f"agent{i}/ratio"] = 1.0005 + (0.004 if basic else 0.002) * rng.standard_normal(
-                n_points
-            )
-        if basic:
-            vl = (0.55 - 0.2 * f + 0.25 * bump) * np.exp(0.2 * rng.standard_normal(n_points))
-            vl = np.where(
-                rng.random(n_points) < 0.04 + 0.08 * bump, vl * rng.uniform(2.5, 4.0, n_points), vl
-            )
-            cg = 4.0 * (1 + 0.5 * bump) * np.exp(0.3 * rng.standard_normal(n_points))
-            cg = np.where(rng.random(n_points) < 0.03, cg * rng.uniform(3.0, 5.0, n_points), cg)
-        else:
-            vl = (0.5 - 0.25 * f) * np.exp(0.12 * rng.standard_normal(n_points))
-            vl = np.where(rng.random(n_points) < 0.01, vl * 1.8, vl)
-            cg = 1.6 * np.exp(0.2 * rng.standard_normal(n_points))
-        s["critic/value_loss"] = vl
-        s["critic/critic_grad_norm"] = cg
-        # layout B extras
-        quality = np.clip((mean + 25.0) / 13.0, 0.0, 1.0)
-        sig = 1.0 / (1.0 + np.exp(-(mean + 16.0)))
-        s["mapush/success_rate"] = np.clip(
-            0.6 * sig + 0.02 * rng.standard_normal(n_points), 0.0, 1.0
-        )
-        for name, base, gain in REWARD_COMPONENTS:
-            sd = 0.05 * abs(base) + 0.0005
-            s[f"rewards/{name}"] = base + gain * quality + sd * rng.standard_normal(n_points)
-        self.series = s
-        self.happo_factor = 1.0 + (0.03 if basic else 0.015) * rng.standard_normal(
-            (n_updates, cfg.num_agents)
-        )
-        self.hist_rng = np.random.default_rng([cfg.seed, 2])
-
-    def at(self, name: str, k: int) -> float:
-        return float(self.series[name][k])
-
-
-# --------------------------------------------------------------------------- writers
-
-
-class _InstantWriter:
-    """The records tensorboardX's SummaryWriter writes, written synchronously.
-
-    Instant mode only: same directories (one per add_scalars key), same file names, same
-    TFRecord framing and Event protos (built with tensorboardX's own summary helpers and
-    RecordWriter), but with simulated wall times everywhere (file name epoch and header too)
-    and without the queue/thread per file, which is 5-8x faster for big benchmark runs.
-    """
-
-    def __init__(self, logdir: str, created: float) -> None:
-        self.logdir = logdir
-        self.scalar_dict: dict[str, list[list[float]]] = {}
-        self.files: dict[str, Any] = {}
-        self.main = self._open(logdir, created)
-        self.default_bins = _tf_default_bins()
-
-    def _open(self, directory: str, created: float) -> Any:
-        # deferred: tensorboardX (protobuf) takes ~0.1 s to import; only writing a run needs it
-        from tensorboardX.proto import event_pb2
-        from tensorboardX.record_writer import RecordWriter
-
-        os.makedirs(directory, exist_ok=True)
-        name = f"events.out.tfevents.{int(created)}.{socket.gethostname()}"
-        rw = RecordWriter(os.path.join(directory, name))
-        header = event_pb2.Event(wall_time=created, file_version="brain.Event:2")
-        rw.write(header.SerializeToString())
-        self.files[directory] = rw
-        return rw
-
-    @staticmethod
-    def _write(rw: Any, summary: Any, step: int, walltime: float) -> None:
-        # deferred: tensorboardX (protobuf) takes ~0.1 s to import; only writing a run needs it
-        from tensorboardX.proto import event_pb2
-
-        event = event_pb2.Event(wall_time=walltime, step=int(step), summary=summary)
-        rw.write(event.SerializeToString())
-
-    def add_scalars(
-        self, main_tag: str, values: dict[str, float], step: int, walltime: float
-    ) -> None:
-        # deferred: tensorboardX (protobuf) takes ~0.1 s to import; only writing a run needs it
-        from tensorboardX.summary import scalar
-
-        for tag, value in values.items():
-            key = os.path.join(self.logdir, main_tag, tag)
-            rw = self.files.get(key) or self._open(key, walltime)
-            self._write(rw, scalar(main_tag, value), step, walltime)
-            self.scalar_dict.setdefault(key, []).append([walltime, step, float(value)])
-
-    def add_scalar(self, tag: str, value: float, step: int, walltime: float) -> None:
-        # deferred: tensorboardX (protobuf) takes ~0.1 s to import; only writing a run needs it
-        from tensorboardX.summary import scalar
-
-        self._write(self.main, scalar(tag, value), step, walltime)
-
-    def add_histogram(
-        self,
-        tag: str,
-        values: np.ndarray,
-        step: int,
-        bins: Any = "tensorflow",
-        walltime: float = 0.0,
-    ) -> None:
-        # deferred: tensorboardX (protobuf) takes ~0.1 s to import; only writing a run needs it
-        from tensorboardX.summary import histogram
-
-        if isinstance(bins, str) and bins == "tensorflow":
-            bins = self.default_bins
-        self._write(self.main, histogram(tag, values, bins), step, walltime)
-
-    def export_scalars_to_json(self, path: str) -> None:
-        with open(path, "w") as fh:
-            json.dump(self.scalar_dict, fh)
-        self.scalar_dict = {}
-
-    def flush(self) -> None:
-        for rw in self.files.values():
-            rw.flush()
-
-    def close(self) -> None:
-        for rw in self.files.values():
-            rw.flush()
-            rw.close()
-        self.files = {}
-
-
-def _tf_default_bins() -> list[float]:
-    """SummaryWriter.default_bins (TensorFlow's histogram buckets)."""
-    v, pos = 1e-12, []
-    while v < 1e20:
-        pos.append(v)
-        v *= 1.1
-    return [-x for x in reversed(pos)] + [0.0] + pos
-
-
-# --------------------------------------------------------------------------- the run
+__all__ = ["SimConfig", "build_config", "command", "main", "spawn", "write_instant_run"]
 
 
 class _Run:
@@ -390,7 +68,7 @@ class _Run:
         self.instant = instant
         self.out = out
         self.ckpt_gap = ckpt_gap
-        self.curves = _Curves(cfg)
+        self.curves = Curves(cfg)
         self.writer: Any = None
         self.progress: TextIO | None = None
         self.run_dir = Path()
@@ -443,7 +121,7 @@ class _Run:
         self.run_dir = run_dir
         (run_dir / "logs").mkdir()
         if self.instant:
-            self.writer = _InstantWriter(str(run_dir / "logs"), created=self.start)
+            self.writer = InstantWriter(str(run_dir / "logs"), created=self.start)
         else:
             # deferred: tensorboardX (protobuf) takes ~0.1 s to import; only writing a run needs it
             from tensorboardX import SummaryWriter
@@ -586,7 +264,7 @@ class _Run:
         for j, (name, kind) in enumerate(names):
             if j and self.ckpt_gap > 0:
                 time.sleep(self.ckpt_gap)
-            size = _CKPT_SIZES[kind]
+            size = CHECKPOINT_SIZES[kind]
             body = (b"PK\x03\x04happo-top simulated checkpoint " + name.encode() + b"\n") * 200
             path = target_dir / name
             with open(path, "wb") as fh:
@@ -692,91 +370,6 @@ def write_instant_run(
     finally:
         run.close()
     return run.run_dir
-
-
-def command(
-    root: str | os.PathLike[str],
-    *,
-    exp_name: str = "cuboid",
-    num_env_steps: int = 100_000_000,
-    duration: float = 10.0,
-    layout: str = "A",
-    preset: str = "basic",
-    seed: int = 1,
-    flush_secs: float = 1.0,
-    extra_args: list[str] | tuple[str, ...] = (),
-    **options: Any,
-) -> list[str]:
-    """The argv that runs the simulator (this interpreter, unbuffered). ``options`` become
-    flags: ``n_rollout_threads=10`` -> ``--n-rollout-threads 10``; ``True`` -> a bare flag."""
-    cmd = [
-        sys.executable,
-        "-u",
-        "-m",
-        "collectors.simulator",
-        "--root",
-        str(root),
-        "--exp-name",
-        exp_name,
-        "--num-env-steps",
-        str(int(num_env_steps)),
-        "--duration",
-        str(duration),
-        "--layout",
-        layout,
-        "--config-preset",
-        preset,
-        "--seed",
-        str(seed),
-        "--flush-secs",
-        str(flush_secs),
-    ]
-    for key, value in options.items():
-        flag = "--" + key.replace("_", "-")
-        if value is True:
-            cmd.append(flag)
-        elif value not in (None, False):
-            cmd += [flag, str(value)]
-    cmd += list(extra_args)
-    return cmd
-
-
-def spawn(
-    root: str | os.PathLike[str], *, timeout: float = 30.0, **options: Any
-) -> subprocess.Popen[str]:
-    """Start the simulator as a child process (``options``: those of :func:`command`); return it
-    once it has printed its run dir.
-
-    The returned Popen has ``run_dir`` (Path) and ``output`` (list of the stdout lines after the
-    first, filled by a daemon thread so the pipe never blocks the child). stderr is a pipe (read
-    it after the child exits).
-    """
-    cmd = command(root, **options)
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
-    )
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    first = proc.stdout.readline() if ready else ""
-    prefix = "happo-top simulate: run dir "
-    if not first.startswith(prefix):
-        proc.kill()
-        _, err = proc.communicate()
-        raise RuntimeError(f"simulator did not start (first line {first!r}): {err[-2000:]}")
-    output: list[str] = []
-
-    def drain(stream: IO[str] = proc.stdout) -> None:
-        with stream:  # closed at EOF, when the child exits
-            for line in stream:
-                output.append(line.rstrip("\n"))
-
-    threading.Thread(target=drain, daemon=True, name="happo-sim-stdout").start()
-    proc.run_dir = Path(first[len(prefix) :].strip())  # type: ignore[attr-defined]
-    proc.output = output  # type: ignore[attr-defined]
-    return proc
-
-
-# --------------------------------------------------------------------------- CLI
 
 
 _CRASH_TEXT = """\
@@ -990,7 +583,3 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + stop.signum
     run.finish()
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
