@@ -17,15 +17,33 @@ import contextlib
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
+from collectors.analysis.config_diff import run_labels
 from collectors.analysis.health.rules import evaluate
+from collectors.control.registry import Registry
+from collectors.model.disk import DiskSnapshot
+from collectors.model.gpu import GpuSnapshot
+from collectors.model.process import ProcessInfo
 from collectors.model.run import CRASHED, RUNNING, STALLED, STARTING, STOPPED, RunSnapshot, Snapshot
 from collectors.model.settings import Settings
+from collectors.sources.disk import DiskCollector
+from collectors.sources.gpu import GpuCollector
+from collectors.sources.processes import ProcessCollector
 from collectors.sources.runs.tracker import RunsCollector
+
+_Part = TypeVar("_Part")
 
 
 class Monitor:
+    """The engine assembled: the runs, their processes, the GPUs and disks, health and labels.
+
+    This is the one place the launch :class:`~collectors.control.Registry` is built (when none is
+    given): the process collector reads it to tie launched runs to their process, the stop marks
+    in it turn "crashed" into "stopped", and front ends that act on runs take it from
+    :attr:`registry` so that everyone shares one.
+    """
+
     def __init__(
         self,
         roots: Sequence[str],
@@ -35,18 +53,18 @@ class Monitor:
         processes: bool = True,
         gpu: bool = True,
         disk: bool = True,
-        registry: Any = None,
+        registry: Registry | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self.clock = clock
         self.runs = RunsCollector(list(roots), self.settings, clock)
-        self.registry = registry
+        self.registry: Registry = registry if registry is not None else Registry()
         self._failed: dict[str, str] = {}  # part -> why it could not even start
         self.procs = self._start("processes", processes, self._make_procs)
         self.gpu = self._start("gpu", gpu, self._make_gpu)
         self.disk = self._start("disk", disk, self._make_disk)
-        self._cache: dict[str, tuple[RunSnapshot, Any, str, RunSnapshot]] = {}
-        self._labels_key: tuple = ()
+        self._cache: dict[str, tuple[RunSnapshot, ProcessInfo | None, str, RunSnapshot]] = {}
+        self._labels_key: tuple[tuple[str, int], ...] = ()
         self._labels: dict[str, str] = {}
 
     @property
@@ -55,7 +73,7 @@ class Monitor:
 
     # -- parts -------------------------------------------------------------------------------
 
-    def _start(self, name: str, wanted: bool, make: Callable[[], Any]) -> Any:
+    def _start(self, name: str, wanted: bool, make: Callable[[], _Part]) -> _Part | None:
         if not wanted:
             return None
         try:
@@ -64,22 +82,13 @@ class Monitor:
             self._failed[name] = f"{name} collector unavailable: {type(e).__name__}: {e}"
             return None
 
-    def _make_procs(self) -> Any:
-        from collectors.control.actions import Registry
-        from collectors.sources.processes.collector import ProcessCollector
-
-        if self.registry is None:
-            self.registry = Registry()
+    def _make_procs(self) -> ProcessCollector:
         return ProcessCollector(registry=self.registry, clock=self.clock)
 
-    def _make_gpu(self) -> Any:
-        from collectors.sources.gpu import GpuCollector
-
+    def _make_gpu(self) -> GpuCollector:
         return GpuCollector(clock=self.clock)
 
-    def _make_disk(self) -> Any:
-        from collectors.sources.disk import DiskCollector
-
+    def _make_disk(self) -> DiskCollector:
         return DiskCollector(self.roots, clock=self.clock)
 
     @property
@@ -92,13 +101,13 @@ class Monitor:
     def collect(self) -> Snapshot:
         snap = self.runs.collect()
         errors = [*snap.errors, *self._failed.values()]
-        gpus = None
+        gpus: GpuSnapshot | None = None
         if self.gpu is not None:
             try:
                 gpus = self.gpu.collect()
             except Exception as e:
                 errors.append(f"GPU collector failed: {type(e).__name__}: {e}")
-        infos: dict[str, Any] | None = None
+        infos: dict[str, ProcessInfo] | None = None
         if self.procs is not None and snap.runs:
             try:
                 mem = gpus.memory_by_pid() if gpus is not None and gpus.available else None
@@ -111,7 +120,7 @@ class Monitor:
         for path in [p for p in self._cache if p not in live]:
             del self._cache[path]
         runs = self._label(runs)
-        disks = None
+        disks: DiskSnapshot | None = None
         if self.disk is not None:
             try:
                 disks = self.disk.collect(runs)
@@ -122,14 +131,14 @@ class Monitor:
         )
 
     def _stopped_runs(self) -> set[str]:
-        if self.registry is None:
-            return set()
         try:
             return set(self.registry.stopped_runs())
         except Exception:
             return set()
 
-    def _run(self, r: RunSnapshot, infos: dict[str, Any] | None, stopped: set[str]) -> RunSnapshot:
+    def _run(
+        self, r: RunSnapshot, infos: dict[str, ProcessInfo] | None, stopped: set[str]
+    ) -> RunSnapshot:
         """The run with its process, the state that implies, and its health findings."""
         info = infos.get(r.path) if infos is not None else None
         state = r.state
@@ -164,8 +173,6 @@ class Monitor:
         """Sibling runs (one experiment) are labelled by the config keys that tell them apart."""
         key = tuple((r.id, id(r.config)) for r in runs)
         if key != self._labels_key:
-            from collectors.analysis.config_diff import run_labels
-
             try:
                 self._labels = run_labels(runs)
             except Exception:
@@ -183,8 +190,7 @@ class Monitor:
 
     def close(self) -> None:
         for part in (self.procs, self.gpu, self.disk):
-            close = getattr(part, "close", None)
-            if close is not None:
+            if part is not None:
                 with contextlib.suppress(Exception):
-                    close()
+                    part.close()
         self.runs.close()

@@ -1,4 +1,4 @@
-"""collectors.control.actions and control_cli: launch, stop, kill, restart, with real processes.
+"""collectors.control and control_cli: launch, stop, kill, restart, with real processes.
 
 Every process a test starts is killed in a finaliser (its process group when it has its own).
 Nothing here signals a process that the test did not start; bystander processes check that
@@ -24,8 +24,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from collectors.control import actions as control
-from collectors.control.actions import (
+import collectors.control as control
+from collectors.control import (
     ActionError,
     LaunchRecord,
     LaunchSpec,
@@ -123,7 +123,7 @@ def wait_for(cond, timeout=10.0, step=0.05):
 
 
 def identify(run_dir, registry=None, **kw):
-    pc = ProcessCollector(registry=registry if registry is not None else False, **kw)
+    pc = ProcessCollector(registry=registry, **kw)
     return wait_for(lambda: pc.collect([str(run_dir)]).get(str(run_dir)))
 
 
@@ -564,7 +564,7 @@ def test_restart_refuses_without_checkpoint_and_touches_nothing(tmp_path, script
 
 
 def test_restart_spec_sources(tmp_path):
-    from collectors.control.actions import _cwd_from_run, restart_spec
+    from collectors.control.restart import _cwd_from_run, restart_spec
 
     root = tmp_path / "proj" / "results"
     run_dir = root / "mapush" / "t" / "happo" / "e" / "seed-00001-2025-01-01-00-00-00"

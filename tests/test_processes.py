@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from collectors.control.actions import LaunchSpec, Registry, launch
+from collectors.control import LaunchSpec, Registry, launch
 from collectors.model.run import CRASHED, FINISHED, RUNNING, STALLED, STARTING, STOPPED
 from collectors.simulator.trainer import spawn
 from collectors.sources.processes import collector as procmod
@@ -35,6 +35,7 @@ from collectors.sources.processes.collector import (
     ProcessCollector,
     ProcessInfo,
     PsutilProcs,
+    SystemCache,
     read_command_txt,
     refine_state,
     training_args,
@@ -189,7 +190,7 @@ def test_simulator_found_by_open_files(tmp_path, sims, backend):
     other = sims(tmp_path / "results", exp_name="other", seed=2)  # a second run: not confused
     sim = sims(tmp_path / "results", exp_name="cuboid")
     be = PsutilProcs() if backend == "psutil" else None
-    pc = ProcessCollector(registry=False, backend=be)
+    pc = ProcessCollector(backend=be)
     runs = [str(sim.run_dir), str(other.run_dir)]
     found = wait_for(lambda: len(pc.collect(runs)) == 2 and pc.collect(runs))
     info = found[str(sim.run_dir)]
@@ -205,7 +206,8 @@ def test_simulator_found_by_open_files(tmp_path, sims, backend):
     assert info.cmdline_source == "title"
     doc = info.to_json()
     assert json.loads(json.dumps(doc))["how_found"] == OPEN_FILES
-    assert dict(info) == doc and info["pid"] == info.get("pid") == sim.pid  # mapping view
+    assert doc["pid"] == info.pid == sim.pid
+    assert not hasattr(info, "keys") and not hasattr(info, "__getitem__")  # a value, not a mapping
     for key in ("pid", "title", "cmdline", "cwd", "started", "cpu_percent", "rss", "threads"):
         assert key in doc
     # second sample: CPU percent becomes a number
@@ -217,7 +219,7 @@ def test_simulator_found_by_open_files(tmp_path, sims, backend):
 def test_simulator_found_by_title_and_cwd(tmp_path, sims, monkeypatch):
     monkeypatch.chdir(tmp_path)
     sim = sims("results", exp_name="cuboid-x")  # relative root: <cwd>/results/...
-    pc = ProcessCollector(registry=False, methods=[TITLE_CWD])
+    pc = ProcessCollector(methods=[TITLE_CWD])
     info = wait_for(lambda: pc.collect([str(sim.run_dir)]).get(str(sim.run_dir)))
     assert info.pid == sim.pid
     assert info.how_found == TITLE_CWD
@@ -233,7 +235,7 @@ def test_title_cwd_picks_closest_run_not_before_start(tmp_path, standin):
     p = standin(
         "--root", "results", "--exp_name", "exp1", "--title", "happo-mapush-exp1", cwd=tmp_path
     )
-    pc = ProcessCollector(registry=False)
+    pc = ProcessCollector()
     found = wait_for(lambda: pc.collect([str(old_run), str(p.run_dir)]).get(str(p.run_dir)))
     assert found.pid == p.pid and found.how_found == TITLE_CWD  # no files held open
     assert str(old_run) not in pc.collect([str(old_run), str(p.run_dir)])
@@ -247,7 +249,7 @@ def test_title_elsewhere_is_not_enough(tmp_path, standin):
     p = standin(
         "--root", str(root), "--exp_name", "exp2", "--title", "happo-mapush-exp2", cwd=elsewhere
     )
-    pc = ProcessCollector(registry=False, methods=[TITLE_CWD])
+    pc = ProcessCollector(methods=[TITLE_CWD])
     time.sleep(0.3)
     assert pc.collect([str(p.run_dir)]) == {}
     assert pc.can_judge(str(p.run_dir))
@@ -270,7 +272,7 @@ def test_parent_cmdline(tmp_path, standin):
         cwd=elsewhere,
         shell_wrap=True,
     )
-    pc = ProcessCollector(registry=False)
+    pc = ProcessCollector()
     info = wait_for(lambda: pc.collect([str(p.run_dir)]).get(str(p.run_dir)))
     assert info.how_found == PARENT_CMDLINE
     assert info.pid != p.pid  # the trainer, not the bash wrapper
@@ -310,7 +312,7 @@ def test_registry_identification(tmp_path, standin):
 
 def test_full_scan_cadence_and_cheap_refresh(tmp_path, sims, clock):
     sim = sims(tmp_path / "results")
-    pc = ProcessCollector(registry=False, clock=clock, scan_interval=10.0)
+    pc = ProcessCollector(clock=clock, scan_interval=10.0)
     runs = [str(sim.run_dir)]
     assert runs[0] in pc.collect(runs)  # the first collect scans
     scans = pc.scans
@@ -332,7 +334,7 @@ def test_full_scan_cadence_and_cheap_refresh(tmp_path, sims, clock):
 
 def test_vanishing_and_zombie_processes(tmp_path, standin):
     p = standin("--root", str(tmp_path / "r"), "--exp_name", "e", "--hold")
-    pc = ProcessCollector(registry=False)
+    pc = ProcessCollector()
     run = str(p.run_dir)
     assert wait_for(lambda: pc.collect([run]).get(run))
     # killed and not reaped: a zombie of ours. It counts as gone, quietly.
@@ -348,7 +350,7 @@ def test_vanishing_and_zombie_processes(tmp_path, standin):
 def test_access_denied_shows_what_is_known(tmp_path, standin, monkeypatch):
     """psutil refusing one field (another user's process) leaves the rest visible."""
     p = standin("--root", str(tmp_path / "r"), "--exp_name", "e", "--hold")
-    pc = ProcessCollector(registry=False)
+    pc = ProcessCollector()
     run = str(p.run_dir)
     assert wait_for(lambda: pc.collect([run]).get(run))
 
@@ -389,7 +391,7 @@ def test_other_users_view(tmp_path, standin):
                 os.close(r)
                 os.setgid(65534)
                 os.setuid(65534)
-                pc = ProcessCollector(registry=False)
+                pc = ProcessCollector()
                 got = pc.collect([str(p.run_dir)])
                 doc = {k: v.to_json() for k, v in got.items()}
                 doc["can_judge"] = pc.can_judge(str(p.run_dir))
@@ -413,7 +415,7 @@ def test_other_users_view(tmp_path, standin):
 
 def test_gpu_memory_joined_by_pid(tmp_path, standin):
     p = standin("--root", str(tmp_path / "r"), "--exp_name", "e", "--hold")
-    pc = ProcessCollector(registry=False)
+    pc = ProcessCollector()
     run = str(p.run_dir)
     assert wait_for(lambda: pc.collect([run]).get(run))
     assert pc.collect([run], gpu_memory={p.pid: 3 << 30, 999999: 1})[run].gpu_memory == 3 << 30
@@ -423,7 +425,7 @@ def test_gpu_memory_joined_by_pid(tmp_path, standin):
 def test_with_run_snapshots_and_state(tmp_path, sims):
     sim = sims(tmp_path / "results")
     rc = RunsCollector([str(tmp_path / "results")])
-    pc = ProcessCollector(registry=False)
+    pc = ProcessCollector()
     snap = wait_for(lambda: (s := rc.collect()).runs and s)
     run = snap.runs[0]
     info = wait_for(lambda: pc.collect(rc.collect().runs).get(run.path))
@@ -457,7 +459,7 @@ def test_children_listed(tmp_path):
     p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
         kid = int(p.stdout.readline())
-        pc = ProcessCollector(registry=False)
+        pc = ProcessCollector()
         info = wait_for(lambda: pc.collect([str(run)]).get(str(run)))
         assert info.pid == p.pid and info.children == (kid,)
         # the worker inherited the open file but is not the run's process
@@ -479,27 +481,39 @@ def _snapshot(path: str, state: str):
     )  # fmt: skip
 
 
-def test_network_filesystem_runs_are_left_to_the_files(tmp_path, monkeypatch):
+def _mounts(path, table) -> None:
+    """A mount table in /proc/self/mounts's format."""
+    space = "\\040"  # how the kernel writes a space in a mount point
+    lines = [f"dev{i} {p.replace(' ', space)} {kind} rw 0 0" for i, (p, kind) in enumerate(table)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_network_filesystem_runs_are_left_to_the_files(tmp_path):
     """On NFS the trainer may run on another host: no local process proves nothing."""
     run = tmp_path / "r" / "mapush" / "t" / "happo" / "e" / "seed-00001-2025-01-01-00-00-00"
     (run / "logs").mkdir(parents=True)
-    table = [(str(tmp_path), "nfs4"), ("/", "ext4")]
-    monkeypatch.setattr(procmod, "_mount_table", lambda: table)
-    assert procmod.is_network_fs(str(run)) and not procmod.is_network_fs("/usr")
-    pc = ProcessCollector(registry=False)
+    mounts = tmp_path / "mounts"
+    _mounts(mounts, [("/", "ext4"), (str(tmp_path), "nfs4")])
+    now = [0.0]
+    cache = SystemCache(str(mounts), clock=lambda: now[0])
+    assert cache.is_network_fs(str(run)) and not cache.is_network_fs("/usr")
+    pc = ProcessCollector(cache=cache)
     assert pc.collect([str(run)]) == {}
     assert not pc.can_judge(str(run))
     assert pc.refine(_snapshot(str(run), RUNNING), None, False) == RUNNING
-    table[0] = (str(tmp_path), "xfs")
+    _mounts(mounts, [("/", "ext4"), (str(tmp_path), "xfs")])
+    assert not pc.can_judge(str(run))  # the table is re-read once a minute
+    now[0] += 61.0
     assert pc.can_judge(str(run))
     assert pc.refine(_snapshot(str(run), RUNNING), None, False) == CRASHED
     assert pc.refine(_snapshot(str(run), RUNNING), None, True) == STOPPED
 
 
-def test_network_filesystem_run_seen_then_gone(tmp_path, standin, monkeypatch):
-    monkeypatch.setattr(procmod, "_mount_table", lambda: [("/", "nfs")])
+def test_network_filesystem_run_seen_then_gone(tmp_path, standin):
+    mounts = tmp_path / "mounts"
+    _mounts(mounts, [("/", "nfs")])
     p = standin("--root", str(tmp_path / "r"), "--exp_name", "e", "--hold")
-    pc = ProcessCollector(registry=False)
+    pc = ProcessCollector(cache=SystemCache(str(mounts)))
     run = str(p.run_dir)
     info = wait_for(lambda: pc.collect([run]).get(run))
     assert pc.refine(_snapshot(run, CRASHED), info, False) == STALLED  # alive but silent

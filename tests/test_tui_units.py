@@ -9,9 +9,12 @@ import time
 import numpy as np
 import pytest
 
+from collectors.analysis.compare import config_differences
+from collectors.analysis.selection import display_labels, filter_runs
+from collectors.model.host import HostStats
 from tests.tui_fakes import standard_runs
 from tui.app.actions import ActionRefused, Actions
-from tui.app.sources import config_differences, filter_runs, log_path, run_labels, tail_file
+from tui.app.sources import log_path, tail_file
 from tui.widgets import render as R
 from tui.widgets.charts import downsample, ema
 
@@ -68,18 +71,16 @@ def test_config_differences_and_labels():
     assert diff["algo_args.algo.max_grad_norm"] == ["10", "0.5"]
     assert diff["algo_args.model.lr"] == ["5e-4", "3e-4"]
     assert "algo_args.train.num_env_steps" not in diff
-    labels = run_labels(runs, settings=None)
+    labels = display_labels(runs, {})
     assert labels["/runs/safe"].startswith("lr=3e-4 max_grad_norm=0.5")
 
-    class Aliased:
-        aliases = {"/runs/safe": "the safe one"}
-
-    assert "/runs/safe" not in run_labels(runs, Aliased())  # an alias wins over the label
+    aliases = {"/runs/safe": "the safe one"}
+    assert "/runs/safe" not in display_labels(runs, aliases)  # an alias wins over the label
 
 
 def test_filter_by_words_in_name_state_label_path():
     runs = standard_runs()
-    labels = run_labels(runs, None)
+    labels = display_labels(runs, {})
     assert [r.name for r in filter_runs(runs, "crashed", labels)] == ["crashy"]
     assert [r.name for r in filter_runs(runs, "max_grad_norm=0.5", labels)] == ["safe"]
     assert [r.name for r in filter_runs(runs, "runs basic", labels)] == ["basic"]
@@ -171,7 +172,6 @@ def test_count_levels():
 
 @pytest.mark.parametrize("width", [40, 60, 80, 100, 120, 200])
 def test_system_strip_packs_whole_items_never_cut_mid_number(width):
-    from tui.app.sources import HostStats
     from tui.widgets.system_strip import SystemStrip
 
     strip = SystemStrip()
@@ -211,7 +211,6 @@ def test_timeline_rows_mark_each_unfinished_run_by_number():
 def test_system_strip_height_does_not_jump_back_and_forth():
     """A figure that grows by a digit wraps the strip to two lines; when it shrinks again the
     strip keeps its height, so the panels below do not move every poll."""
-    from tui.app.sources import HostStats
     from tui.widgets.system_strip import SystemStrip
 
     strip = SystemStrip()  # 80 columns when not mounted
@@ -231,7 +230,7 @@ def test_system_strip_height_does_not_jump_back_and_forth():
 
 
 def _many_gpus(n):
-    from collectors.sources.gpu import GpuDevice, GpuSnapshot
+    from collectors.model import GpuDevice, GpuSnapshot
 
     devs = tuple(
         GpuDevice(i, "NVIDIA H200", None, 87, None, 45 * 10**9, 143 * 10**9, 62, 310.0)

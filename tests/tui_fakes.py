@@ -10,13 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from collectors.model import GpuDevice, GpuSnapshot, HostStats, ProcessInfo
 from collectors.model.run import Checkpoint, Finding, Reward, RunSnapshot, ScalarLatest, Snapshot
 from collectors.model.series import SeriesView
 from collectors.model.settings import Settings
-from collectors.sources.gpu import GpuDevice, GpuSnapshot
-from collectors.sources.processes.collector import ProcessInfo
 from tui.app.actions import Actions, Outcome, Plan
-from tui.app.sources import HostStats
 
 NOW = 1_763_566_800.0  # 2025-11-19 15:40 UTC: a fixed "now" for every TUI test
 HOST = "gpu-box"

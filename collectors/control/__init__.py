@@ -1,36 +1,45 @@
-"""Acting on runs: the launch registry, signal plans (what will be signalled and why, after
-positive identification), launching, restarting and resuming."""
+"""Acting on runs: the launch registry (``registry``), signals and their plans (``signals``: what
+will be signalled and why, after positive identification), launching (``launch``), restarting and
+resuming (``restart``). Front ends import from this package."""
 
-from collectors.control.actions import (
+from collectors.control.errors import (
+    ActionError,
+    ProcessGone,
+)
+from collectors.control.launch import (
+    LaunchResult,
+    LaunchSpec,
+    default_log_path,
+    early_exit,
+    early_exit_message,
+    launch,
+    spec_from_preset,
+)
+from collectors.control.registry import (
+    START_TOLERANCE,
+    LaunchRecord,
+    Registry,
+    state_dir,
+)
+from collectors.control.restart import (
+    RestartResult,
+    latest_complete_checkpoint,
+    restart,
+    restart_spec,
+    with_model_dir,
+)
+from collectors.control.signals import (
     INT_GRACE,
     KILL_WAIT,
     POLL,
-    START_TOLERANCE,
     TERM_GRACE,
-    ActionError,
-    LaunchRecord,
-    LaunchResult,
-    LaunchSpec,
-    ProcessGone,
-    Registry,
-    RestartResult,
     SignalPlan,
     SignalResult,
     Target,
     check_target,
-    default_log_path,
-    early_exit,
-    early_exit_message,
     kill,
-    latest_complete_checkpoint,
-    launch,
-    restart,
-    restart_spec,
     signal_plan,
-    spec_from_preset,
-    state_dir,
     stop,
-    with_model_dir,
 )
 
 __all__ = [

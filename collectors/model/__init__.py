@@ -1,6 +1,21 @@
 """The model: frozen values that the sources produce and every front end reads, and their JSON
 form (which is also what ``--once --json`` prints). No I/O here."""
 
+from collectors.model.disk import DiskSnapshot, Filesystem, RunDiskUsage
+from collectors.model.gpu import GpuDevice, GpuProcess, GpuSnapshot
+from collectors.model.host import HostStats
+from collectors.model.process import (
+    METHODS,
+    OPEN_FILES,
+    PARENT_CMDLINE,
+    POSITIVE,
+    REGISTRY,
+    TITLE_CWD,
+    TITLE_ONLY,
+    LaunchRecordLike,
+    ProcessInfo,
+    RegistryLike,
+)
 from collectors.model.run import (
     CRASHED,
     FINISHED,
@@ -28,6 +43,11 @@ from collectors.model.settings import Settings
 __all__ = [
     "CRASHED",
     "FINISHED",
+    "METHODS",
+    "OPEN_FILES",
+    "PARENT_CMDLINE",
+    "POSITIVE",
+    "REGISTRY",
     "REWARD_TAGS",
     "RUNNING",
     "RUN_DIR_RE",
@@ -37,10 +57,22 @@ __all__ = [
     "STATES",
     "STATE_SYMBOLS",
     "STOPPED",
+    "TITLE_CWD",
+    "TITLE_ONLY",
     "Checkpoint",
+    "DiskSnapshot",
+    "Filesystem",
     "Finding",
+    "GpuDevice",
+    "GpuProcess",
+    "GpuSnapshot",
+    "HostStats",
+    "LaunchRecordLike",
+    "ProcessInfo",
+    "RegistryLike",
     "Reward",
     "RunConfig",
+    "RunDiskUsage",
     "RunSnapshot",
     "ScalarLatest",
     "SeriesView",

@@ -11,6 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from collectors.model.disk import DiskSnapshot
+from collectors.model.gpu import GpuSnapshot
+from collectors.model.process import ProcessInfo
 from collectors.model.series import SeriesView
 
 SCHEMA = 1
@@ -126,7 +129,7 @@ class RunSnapshot:
     config: Mapping[str, Any]  # flat dotted keys
     stall_after: float  # seconds without new data before the run counts as stalled
     health: tuple[Finding, ...] = ()
-    process: Any = None  # a collectors.processes.ProcessInfo (to_json()), or None
+    process: ProcessInfo | None = None  # filled by the process collector (collectors.monitor)
     errors: tuple[str, ...] = ()
     label: str = ""  # what tells it apart from sibling runs, e.g. "lr=3e-4 max_grad_norm=0.5"
     series: Mapping[str, SeriesView] = field(default_factory=dict, repr=False, compare=False)
@@ -179,8 +182,8 @@ class Snapshot:
     runs: tuple[RunSnapshot, ...]
     roots: tuple[str, ...]
     errors: tuple[str, ...] = ()  # problems with the roots themselves
-    gpus: Any = None  # filled by the system collectors
-    disks: Any = None
+    gpus: GpuSnapshot | None = None  # filled by the system collectors (collectors.monitor)
+    disks: DiskSnapshot | None = None
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {

@@ -17,11 +17,10 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from collectors.fmt import nbytes
+from collectors.model.disk import DiskSnapshot, Filesystem, RunDiskUsage
 from collectors.model.run import RUNNING, STALLED, STARTING, RunSnapshot
 from collectors.model.run_config import LAYOUT_B_SAVE_STEPS
 from collectors.model.run_config import as_int as _int
@@ -32,98 +31,6 @@ LIVE_INTERVAL = 10.0  # seconds between size refreshes of a running run
 IDLE_INTERVAL = 300.0  # ... of a run that is not running
 LIVE_STATES = (STARTING, RUNNING, STALLED)
 CHECKPOINT_DIRS = ("models", "checkpoints")
-
-
-# --------------------------------------------------------------------------- values
-
-
-@dataclass(frozen=True, slots=True)
-class RunDiskUsage:
-    path: str
-    id: str | None
-    logs: int  # bytes under logs/
-    checkpoints: int  # bytes under models/ and checkpoints/
-    other: int  # everything else in the run directory
-    device: int | None
-    projected: int | None = None  # bytes it will still write (running runs)
-    checkpoints_left: int | None = None
-
-    @property
-    def total(self) -> int:
-        return self.logs + self.checkpoints + self.other
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "path": self.path,
-            "logs": self.logs,
-            "checkpoints": self.checkpoints,
-            "other": self.other,
-            "total": self.total,
-            "projected": self.projected,
-            "checkpoints_left": self.checkpoints_left,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Filesystem:
-    device: int
-    mount: str
-    total: int  # bytes
-    free: int  # bytes available to us (statvfs f_bavail)
-    used: int  # bytes in use (total - f_bfree)
-    roots: tuple[str, ...]  # watched roots on it
-    runs: int  # runs on it
-    running: int  # running runs on it
-    projected: int  # bytes the running runs will still write (estimate)
-    warning: str | None = None
-
-    @property
-    def used_fraction(self) -> float:
-        return self.used / self.total if self.total else 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "device": self.device,
-            "mount": self.mount,
-            "total": self.total,
-            "free": self.free,
-            "used": self.used,
-            "roots": list(self.roots),
-            "runs": self.runs,
-            "running": self.running,
-            "projected": self.projected,
-            "warning": self.warning,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class DiskSnapshot:
-    filesystems: tuple[Filesystem, ...]
-    runs: Mapping[str, RunDiskUsage] = field(default_factory=dict)  # by run path
-    errors: tuple[str, ...] = ()
-    time: float = 0.0
-
-    @property
-    def warnings(self) -> tuple[str, ...]:
-        return tuple(f.warning for f in self.filesystems if f.warning)
-
-    def usage(self, run_path: str) -> RunDiskUsage | None:
-        return self.runs.get(run_path)
-
-    def filesystem_of(self, run_path: str) -> Filesystem | None:
-        u = self.runs.get(run_path)
-        if u is None:
-            return None
-        return next((f for f in self.filesystems if f.device == u.device), None)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "filesystems": [f.to_json() for f in self.filesystems],
-            "runs": [u.to_json() for _, u in sorted(self.runs.items())],
-            "warnings": list(self.warnings),
-            "errors": list(self.errors),
-        }
 
 
 # --------------------------------------------------------------------------- incremental sizes

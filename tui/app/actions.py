@@ -10,14 +10,28 @@ as well, so a command palette entry or a stray key cannot get past it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from collectors import control
+from collectors.control import (
+    ActionError,
+    LaunchResult,
+    LaunchSpec,
+    Registry,
+    SignalResult,
+    Target,
+    latest_complete_checkpoint,
+    restart_spec,
+    spec_from_preset,
+)
+from collectors.model.process import ProcessInfo
 from collectors.model.run import RunSnapshot
-from tui.app.sources import proc_get, process_info
+from tui.widgets.plan_view import PlanView
 
 STOP = "stop"
 KILL = "kill"
@@ -54,11 +68,23 @@ class Plan:
     pid: int | None
     command: str  # the process's command (or what a launch will run)
     detail: str = ""  # signals, working directory, log, ...
-    target: Any = None  # collectors.control.Target
-    spec: Any = None  # collectors.control.LaunchSpec (launch)
+    target: Target | None = None  # stop, kill, restart of a live process
+    spec: LaunchSpec | None = None  # launch, restart
     run: RunSnapshot | None = field(default=None, compare=False, repr=False)
-    info: Any = field(default=None, compare=False, repr=False)
+    info: ProcessInfo | None = field(default=None, compare=False, repr=False)
     resume_from: str | None = None  # restart: the checkpoint --model_dir would point at
+
+    def view(self) -> PlanView:
+        """What the confirmation shows (plain data for the dialogs)."""
+        return PlanView(
+            self.action,
+            self.run_name,
+            self.run_path,
+            self.pid,
+            self.command,
+            self.detail,
+            self.resume_from,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +102,12 @@ class Actions:
     def __init__(
         self,
         settings: Any,
-        registry: Any = None,
+        registry: Registry | None = None,
         int_grace: float | None = None,
         term_grace: float | None = None,
     ) -> None:
         self.settings = settings
+        # the launch registry: the monitor's (run_app passes it, or attaches it when None)
         self._registry = registry
         # the stop's grace periods: the config file's (stop_grace, term_grace) unless given
         self.int_grace = (
@@ -89,18 +116,27 @@ class Actions:
         self.term_grace = (
             term_grace if term_grace is not None else float(getattr(settings, "term_grace", 15.0))
         )
-        self.launched: list[Any] = []  # LaunchResults of this session (the demo stops them)
+        self.launched: list[
+            LaunchResult
+        ] = []  # LaunchResults of this session (the demo stops them)
 
     @property
     def read_only(self) -> bool:
         return bool(getattr(self.settings, "read_only", False))
 
     @property
-    def registry(self) -> Any:
-        if self._registry is None:
-            from collectors.control.actions import Registry
+    def has_registry(self) -> bool:
+        return self._registry is not None
 
-            self._registry = Registry()
+    def attach_registry(self, registry: Registry) -> None:
+        """Use ``registry`` (the monitor's) unless one was given when this was built."""
+        if self._registry is None:
+            self._registry = registry
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            raise ActionRefused("no launch registry: the app was started without one")
         return self._registry
 
     @property
@@ -115,24 +151,19 @@ class Actions:
     @staticmethod
     def signallable(run: RunSnapshot | None) -> bool:
         """The run has a process that could become a target (positively identified, alive)."""
-        info = process_info(run)
-        if info is None:
-            return False
-        positive = getattr(info, "positive", None)
-        alive = getattr(info, "alive", True)
-        return bool(positive) and bool(alive)
+        info = run.process if run is not None else None
+        return info is not None and info.positive and info.alive
 
     # -- plans (pure: nothing is signalled or started)
     def plan_signal(self, action: str, run: RunSnapshot | None) -> Plan:
         self._check_writable()
         if run is None:
             raise ActionRefused("no run selected")
-        info = process_info(run)
+        info = run.process
         if info is None:
-            why = "no process info" if run.process is None else "process not identified"
-            raise ActionRefused(f"run {run.name} has no live process ({why}; state {run.state})")
-        from collectors.control.actions import ActionError, Target
-
+            raise ActionRefused(
+                f"run {run.name} has no live process (no process info; state {run.state})"
+            )
         try:
             target = Target.from_process(info, run)
         except ActionError as e:
@@ -159,14 +190,7 @@ class Actions:
         self._check_writable()
         if run is None:
             raise ActionRefused("no run selected")
-        from collectors.control.actions import (
-            ActionError,
-            Target,
-            latest_complete_checkpoint,
-            restart_spec,
-        )
-
-        info = process_info(run)
+        info = run.process
         target = None
         if info is not None:
             try:
@@ -207,14 +231,10 @@ class Actions:
         """A preset, or a typed command: split into argv like a shell would, but run without
         one unless ``shell`` (the dialog's checkbox): shell syntax without it is refused."""
         self._check_writable()
-        from collectors.control.actions import ActionError, LaunchSpec, spec_from_preset
-
         try:
             if preset is not None:
                 spec = spec_from_preset(self.presets, preset, getattr(self.settings, "path", None))
                 if cwd:
-                    import dataclasses
-
                     spec = dataclasses.replace(spec, cwd=cwd)
             else:
                 text = (command or "").strip()
@@ -251,9 +271,11 @@ class Actions:
     def execute(self, plan: Plan, *, resume: bool = False, escalate: bool = False) -> Outcome:
         """Run a confirmed plan. ``escalate``: a stop that goes on to SIGKILL by itself."""
         self._check_writable()
-        from collectors.control import actions as control
-
         try:
+            if plan.action in (STOP, KILL) and plan.target is None:
+                return Outcome(False, f"{plan.action}: the plan names no process", plan=plan)
+            if plan.action == LAUNCH and plan.spec is None:
+                return Outcome(False, "launch: the plan names no command", plan=plan)
             if plan.action == STOP:
                 kw = self._graces()
                 res = control.stop(plan.target, escalate=escalate, registry=self.registry, **kw)
@@ -300,17 +322,17 @@ class Actions:
         return {"int_grace": self.int_grace, "term_grace": self.term_grace}
 
     @staticmethod
-    def _signal_outcome(plan: Plan, res: Any) -> Outcome:
+    def _signal_outcome(plan: Plan, res: SignalResult) -> Outcome:
         msg = f"{plan.action} {plan.run_name}: {res.message}"
         if res.group is None and res.note:
             msg += f" ({res.note})"
         return Outcome(not res.alive, msg, still_alive=bool(res.alive), plan=plan)
 
 
-def _command(info: Any) -> str:
-    cmd = proc_get(info, "cmdline") or ()
-    text = shlex.join(cmd) if cmd else str(proc_get(info, "title") or "?")
-    source = proc_get(info, "cmdline_source")
+def _command(info: ProcessInfo) -> str:
+    cmd = info.cmdline
+    text = shlex.join(cmd) if cmd else (info.title or "?")
+    source = info.cmdline_source
     if source and source != "self":
         text += f"  [{source}]"
     return text

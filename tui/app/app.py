@@ -27,10 +27,14 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from collectors.analysis.health import thresholds_with_defaults
+from collectors.analysis.selection import display_labels
+from collectors.model.host import HostStats
 from collectors.model.run import RunSnapshot, Snapshot
+from collectors.sources.host import HostCollector
 from tui.app.actions import KILL, STOP, ActionRefused, Actions, Outcome, Plan
 from tui.app.commands import RunCommands
-from tui.app.sources import HostCollector, HostStats, Source, run_labels, thresholds
+from tui.app.sources import Source, live_sources, read_log
 from tui.screens.compare import CompareScreen
 from tui.screens.detail import RunDetailScreen
 from tui.screens.main_screen import MainScreen
@@ -116,7 +120,7 @@ class HappoTopApp(App[int]):
         self.busy_pids: set[int] = set()  # processes with an action in flight
         self._problems: dict[str, str] = {}
         self.main = MainScreen(clock=clock, read_only=self.read_only)
-        self.main.thresholds = thresholds(settings)
+        self.main.thresholds = dict(thresholds_with_defaults(settings.thresholds))
         self.main.processes_known = bool(getattr(sources, "tracks_processes", False))
 
     def get_default_screen(self) -> Screen:
@@ -156,7 +160,9 @@ class HappoTopApp(App[int]):
 
     def _runs_message(self, snap: Snapshot) -> Message:
         t0 = time.perf_counter()
-        labels = run_labels(snap.runs, self.settings)  # in the poll thread, off the event loop
+        labels = display_labels(
+            snap.runs, self.settings.aliases
+        )  # in the poll thread, off the event loop
         return self.SnapshotReady(snap, labels, time.perf_counter() - t0)
 
     @on(SnapshotReady)
@@ -221,7 +227,9 @@ class HappoTopApp(App[int]):
         if isinstance(self.screen, RunDetailScreen) and self.screen.run_id == run_id:
             return
         label = self.labels.get(run.path) or run.name
-        self.push_screen(RunDetailScreen(run, self.settings, self.clock, label))
+        self.push_screen(
+            RunDetailScreen(run, self.settings, self.clock, label, log_reader=read_log)
+        )
 
     def open_compare(self, runs: list[RunSnapshot]) -> None:
         self.push_screen(CompareScreen(runs, self.settings, self.clock, self.labels))
@@ -357,7 +365,7 @@ class HappoTopApp(App[int]):
         verb = "Stop" if action == STOP else "Kill"
         label = self._label(plan.run_path)
         self.push_screen(
-            ConfirmModal(f"{verb} run {label}?", plan_text(plan, label), yes=verb),
+            ConfirmModal(f"{verb} run {label}?", plan_text(plan.view(), label), yes=verb),
             lambda ok: self._confirmed(plan, ok),
         )
 
@@ -373,7 +381,7 @@ class HappoTopApp(App[int]):
             if choice is not None:
                 self._confirmed(plan, True, resume=choice == "resume")
 
-        self.push_screen(RestartModal(plan, self._label(plan.run_path)), answered)
+        self.push_screen(RestartModal(plan.view(), self._label(plan.run_path)), answered)
 
     def action_launch(self) -> None:
         if self.actions is None:
@@ -390,7 +398,9 @@ class HappoTopApp(App[int]):
             except ActionRefused as e:
                 return self._refused(e)
             self.push_screen(
-                ConfirmModal("Launch this run?", plan_text(plan), yes="Launch", danger=False),
+                ConfirmModal(
+                    "Launch this run?", plan_text(plan.view()), yes="Launch", danger=False
+                ),
                 lambda ok: self._confirmed(plan, ok),
             )
 
@@ -432,7 +442,9 @@ class HappoTopApp(App[int]):
             label = self._label(plan.run_path)
             self.push_screen(
                 ConfirmModal(
-                    f"pid {plan.pid} is still running: kill it?", plan_text(plan, label), yes="Kill"
+                    f"pid {plan.pid} is still running: kill it?",
+                    plan_text(plan.view(), label),
+                    yes="Kill",
                 ),
                 lambda ok: self._confirmed(plan, ok),
             )
@@ -451,24 +463,24 @@ def make_app(
     control adapter (None: read-only); ``host``: CPU/RAM source; ``clock``: for the header and
     relative times (tests inject a fixed one)."""
     if actions is None and not getattr(settings, "read_only", False):
-        actions = Actions(settings)
+        actions = Actions(settings, getattr(sources, "registry", None))
     R.set_colour(not os.environ.get("NO_COLOR"))
     return HappoTopApp(sources, settings, actions=actions, host=host, clock=clock, refresh=refresh)
 
 
 def run_app(roots: list[str], settings: Any, actions: Actions | None = None) -> int:
-    """Open the monitor on ``roots`` (the CLI's and the demo's entry point)."""
-    from collectors.control.actions import Registry
-    from tui.app.sources import live_sources
-
+    """Open the monitor on ``roots`` (the CLI's and the demo's entry point). The monitor builds
+    the launch registry (unless ``actions`` brings one) and run control shares it."""
     if sys.stdout.isatty():
         # Exported COLUMNS/LINES would pin Textual to that size: the grid must follow resizes.
         os.environ.pop("COLUMNS", None)
         os.environ.pop("LINES", None)
-    registry = actions.registry if actions is not None else Registry()  # one for both
-    sources = live_sources(roots, settings, registry=registry)
+    given = actions.registry if actions is not None and actions.has_registry else None
+    sources = live_sources(roots, settings, registry=given)
     if actions is None and not settings.read_only:
-        actions = Actions(settings, registry)
+        actions = Actions(settings, sources.registry)
+    elif actions is not None:
+        actions.attach_registry(sources.registry)
     app = make_app(sources, settings, actions=actions, host=HostCollector())
     app.run()
     return int(app.return_code or 0)

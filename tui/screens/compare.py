@@ -15,8 +15,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from collectors import fmt
+from collectors.analysis.compare import config_differences, value_at_or_after
+from collectors.analysis.health import thresholds_with_defaults
+from collectors.analysis.quarters import clip_value, reward_quarters
 from collectors.model.run import FINISHED, RunSnapshot, Snapshot
-from tui.app.sources import config_differences, reward_quarters, thresholds, value_at_or_after
 from tui.screens.detail import ChartOptions, agent_tags, chart_bindings
 from tui.widgets import render as R
 from tui.widgets.charts import COLOURS, Line, SeriesChart, Threshold
@@ -81,7 +83,7 @@ class CompareScreen(ChartOptions, Screen[None]):
         self.ids = [r.id for r in runs]
         self.settings = settings
         self.clock = clock
-        self.th = thresholds(settings)
+        self.th = dict(thresholds_with_defaults(settings.thresholds))
         self.extra_tag: str | None = None
         self._stale = set(TABS)
 
@@ -199,8 +201,6 @@ class CompareScreen(ChartOptions, Screen[None]):
             specs[0] = (self.extra_tag, self.extra_tag)
         clip_lines = []
         for i, r in enumerate(self.runs):
-            from tui.app.sources import clip_value
-
             c = clip_value(r.config)
             if c is not None and all(abs(c - x.value) > 1e-12 for x in clip_lines):
                 clip_lines.append(Threshold(c, f"clip {c:g}", COLOURS[i % len(COLOURS)]))
@@ -321,7 +321,7 @@ class CompareScreen(ChartOptions, Screen[None]):
             )
         )
         span = _common_span(self.runs)
-        qs = [reward_quarters(r, span) for r in self.runs]
+        qs = [reward_quarters(r, span=span) for r in self.runs]
         for qi in range(4):
             cells = []
             for q in qs:

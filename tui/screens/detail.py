@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rich.text import Text
@@ -32,18 +32,14 @@ from textual.widgets import (
 from textual.worker import get_current_worker
 
 from collectors import fmt
+from collectors.analysis.health import thresholds_with_defaults
+from collectors.analysis.quarters import clip_value, metric_quarters, reward_quarters
 from collectors.model.run import RunSnapshot, Snapshot
-from tui.app.sources import (
-    clip_value,
-    log_path,
-    metric_quarters,
-    proc_get,
-    reward_quarters,
-    tail_file,
-    thresholds,
-)
 from tui.widgets import render as R
 from tui.widgets.charts import COLOURS, X_MODES, Line, SeriesChart, Threshold
+
+# (log path or None, its last lines, what went wrong or None): the app's tui.app.sources.read_log
+LogReader = Callable[[RunSnapshot], tuple[str | None, list[str], str | None]]
 
 TABS = ("charts", "checkpoints", "config", "process", "log", "health")
 SMOOTHING_STEPS = (0.0, 0.3, 0.6, 0.8, 0.9, 0.95, 0.99)
@@ -148,7 +144,12 @@ class RunDetailScreen(ChartOptions, Screen[None]):
             self.error = error
 
     def __init__(
-        self, run: RunSnapshot, settings: Any, clock: Any = time.time, label: str | None = None
+        self,
+        run: RunSnapshot,
+        settings: Any,
+        clock: Any = time.time,
+        label: str | None = None,
+        log_reader: LogReader | None = None,
     ) -> None:
         super().__init__(classes="detail")
         self.run = run
@@ -156,7 +157,8 @@ class RunDetailScreen(ChartOptions, Screen[None]):
         self.run_id = run.id
         self.settings = settings
         self.clock = clock
-        self.th = thresholds(settings)
+        self.th = dict(thresholds_with_defaults(settings.thresholds))
+        self.log_reader = log_reader  # the app's: reads the log file in the worker thread
         self.extra_tags: list[str] = []
         self._stale = set(TABS)
         self._config_key: Any = None
@@ -405,14 +407,9 @@ class RunDetailScreen(ChartOptions, Screen[None]):
         worker = get_current_worker()
         while not worker.is_cancelled:
             if self.is_attached and self.app.screen is self and self._log_visible:
-                path = log_path(self.run)
-                lines: list[str] = []
-                error = None
-                if path is not None:
-                    try:
-                        lines = tail_file(path)
-                    except OSError as e:
-                        error = f"{path}: {e.strerror or e}"
+                path, lines, error = (
+                    self.log_reader(self.run) if self.log_reader is not None else (None, [], None)
+                )
                 self.post_message(self.LogTail(path, lines, error))
             self._log_wake.wait(2.0)
             self._log_wake.clear()
@@ -496,36 +493,36 @@ def process_text(run: RunSnapshot, now: float) -> Any:
     def row(k: str, v: Any) -> None:
         grid.add_row(k, str(v))
 
-    cmd = proc_get(p, "cmdline") or ()
-    row("pid", proc_get(p, "pid"))
-    row("title", proc_get(p, "title"))
+    cmd = p.cmdline
+    row("pid", p.pid)
+    row("title", p.title)
     row("command", " ".join(cmd) if cmd else "-")
-    row("command from", proc_get(p, "cmdline_source", "-"))
-    row("cwd", proc_get(p, "cwd") or "-")
-    started = proc_get(p, "started")
+    row("command from", p.cmdline_source)
+    row("cwd", p.cwd or "-")
+    started = p.started
     if isinstance(started, (int, float)):
         row(
             "started",
             f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(started))}"
             f" ({R.short_duration(now - started)} ago)",
         )
-    row("user", proc_get(p, "user") or proc_get(p, "uid") or "-")
-    row("status", proc_get(p, "status") or "-")
-    cpu = proc_get(p, "cpu_percent")
+    row("user", p.user or p.uid or "-")
+    row("status", p.status or "-")
+    cpu = p.cpu_percent
     row("cpu", f"{cpu:.0f}%" if isinstance(cpu, (int, float)) else "-")
-    row("rss", fmt.nbytes(proc_get(p, "rss")))
-    row("threads", proc_get(p, "threads") or "-")
-    gm = proc_get(p, "gpu_memory")
+    row("rss", fmt.nbytes(p.rss))
+    row("threads", p.threads or "-")
+    gm = p.gpu_memory
     row("gpu memory", fmt.nbytes(gm) if gm is not None else "-")
-    kids = proc_get(p, "children") or ()
+    kids = p.children or ()
     row("children", ", ".join(str(k) for k in kids) or "-")
-    pg, sid = proc_get(p, "pgid"), proc_get(p, "sid")
+    pg, sid = p.pgid, p.sid
     row("pgid / sid", f"{pg if pg is not None else '-'} / {sid if sid is not None else '-'}")
-    row("found by", proc_get(p, "how_found") or "-")
-    if proc_get(p, "launch_id"):
-        row("launch", proc_get(p, "launch_id"))
-    if proc_get(p, "log"):
-        row("log", proc_get(p, "log"))
+    row("found by", p.how_found or "-")
+    if p.launch_id:
+        row("launch", p.launch_id)
+    if p.log:
+        row("log", p.log)
     return grid
 
 

@@ -14,8 +14,9 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
+from collectors.analysis.selection import filter_runs
+from collectors.model.host import HostStats
 from collectors.model.run import RunSnapshot, Snapshot
-from tui.app.sources import HostStats, filter_runs
 from tui.widgets.run_panel import PanelContext, RunPanel, label_for
 from tui.widgets.system_strip import HeaderBar, SystemStrip
 

@@ -15,10 +15,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from tui.app.actions import Plan
+from tui.widgets.plan_view import PlanView
 
 
-def plan_text(plan: Plan, label: str | None = None) -> Text:
+def plan_text(plan: PlanView, label: str | None = None) -> Text:
     """What a confirmation names: the run, the pid, the command, what will happen."""
     rows: list[tuple[str, str, str]] = []
     if plan.run_name or label:
@@ -94,7 +94,7 @@ class RestartModal(ModalScreen[str | None]):
         Binding("n", "answer(None)", "Cancel", show=False),
     ]
 
-    def __init__(self, plan: Plan, label: str | None = None) -> None:
+    def __init__(self, plan: PlanView, label: str | None = None) -> None:
         super().__init__(classes="modal confirm")
         self.plan = plan
         self.label = label

@@ -19,6 +19,7 @@ from textual.message import Message
 from textual.widget import Widget
 
 from collectors import fmt
+from collectors.analysis.quarters import clip_value
 from collectors.model.run import (
     CRASHED,
     FINISHED,
@@ -28,7 +29,6 @@ from collectors.model.run import (
     STOPPED,
     RunSnapshot,
 )
-from tui.app.sources import clip_value, proc_get
 from tui.widgets import render as R
 
 FULL_LINES = 8  # content lines; app.tcss gives panels these plus 2 for the border
@@ -322,12 +322,9 @@ class _Builder:
             else:
                 t.append(f"no process ({r.state})", style="dim")
             return t
-        pid = proc_get(p, "pid")
         t.append("pid ", style="dim")
-        t.append(str(pid), style="bold")
-        cpu = proc_get(p, "cpu_percent")
-        rss = proc_get(p, "rss")
-        gpu = proc_get(p, "gpu_memory")
+        t.append(str(p.pid), style="bold")
+        cpu, rss, gpu = p.cpu_percent, p.rss, p.gpu_memory
         sep = " " if short else "  "
         t.append(f"{sep}cpu " if not short else " ", style="dim")
         t.append(f"{cpu:.0f}%" if isinstance(cpu, (int, float)) else "-")
@@ -336,8 +333,8 @@ class _Builder:
         if gpu is not None or not short:
             t.append(f"{sep}gpu " if not short else " g", style="dim")
             t.append(fmt.nbytes(gpu) if gpu is not None else "-")
-        how = proc_get(p, "how_found")
-        if not short and how and proc_get(p, "positive", True) is False:
+        how = p.how_found
+        if not short and how and not p.positive:
             t.append(f"  ({how}: not actionable)", style="yellow")
         return t
 

@@ -9,8 +9,8 @@ from rich.text import Text
 from textual.widget import Widget
 
 from collectors import fmt
+from collectors.model.host import HostStats
 from collectors.model.run import STATES, Snapshot
-from tui.app.sources import HostStats
 from tui.widgets import render as R
 
 

@@ -31,165 +31,62 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import pwd
 import shlex
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from dataclasses import dataclass, replace
+from typing import Any
 
 import psutil
 
+from collectors.model.process import (
+    METHODS,
+    OPEN_FILES,
+    PARENT_CMDLINE,
+    POSITIVE,
+    REGISTRY,
+    TITLE_CWD,
+    TITLE_ONLY,
+    LaunchRecordLike,
+    ProcessInfo,
+    RegistryLike,
+)
 from collectors.model.run import CRASHED, FINISHED, RUNNING, STALLED, STARTING, STOPPED, RunSnapshot
 from collectors.model.run_dir import RUN_DIR_RE, parse_run_dir_name
+from collectors.sources.processes.cache import SystemCache
+from collectors.sources.processes.commands import (
+    command_like,
+    command_txt_log,
+    is_wrapper,
+    read_command_txt,
+    training_args,
+)
+from collectors.sources.processes.table import Backend, Proc, ProcFS, PsutilProcs, default_backend
 
-OPEN_FILES = "open-files"
-TITLE_CWD = "title-cwd"
-PARENT_CMDLINE = "parent-cmdline"
-REGISTRY = "registry"
-TITLE_ONLY = "title"  # title + start time, working directory unreadable: shown, never acted on
-POSITIVE = frozenset({OPEN_FILES, TITLE_CWD, PARENT_CMDLINE, REGISTRY})
-METHODS = (OPEN_FILES, TITLE_CWD, PARENT_CMDLINE, REGISTRY)
+__all__ = [  # the collector, and what its callers and tests reach through this module
+    "METHODS",
+    "OPEN_FILES",
+    "PARENT_CMDLINE",
+    "POSITIVE",
+    "REGISTRY",
+    "TITLE_CWD",
+    "TITLE_ONLY",
+    "ProcFS",
+    "ProcessCollector",
+    "ProcessInfo",
+    "PsutilProcs",
+    "RegistryLike",
+    "SystemCache",
+    "command_txt_log",
+    "read_command_txt",
+    "refine_state",
+    "training_args",
+]
 
 SCAN_INTERVAL = 10.0  # seconds between full scans
 MIN_SCAN_GAP = 1.0  # new runs trigger a scan, but not more often than this
 START_SLACK = 2.0  # run-directory stamps have 1 s resolution and are taken after the start
 ANCESTOR_DEPTH = 6  # how far up the parent chain to look for the original command
-
-# argv[0] basenames that start another program rather than being the trainer
-WRAPPERS = frozenset(
-    {
-        "bash",
-        "sh",
-        "dash",
-        "zsh",
-        "fish",
-        "ksh",
-        "conda",
-        "mamba",
-        "micromamba",
-        "env",
-        "nohup",
-        "setsid",
-        "timeout",
-        "stdbuf",
-        "time",
-        "nice",
-        "ionice",
-        "taskset",
-        "numactl",
-        "srun",
-        "uv",
-        "poetry",
-        "pipenv",
-        "sudo",
-        "su",
-        "runuser",
-        "tini",
-        "dumb-init",
-        "xvfb-run",
-        "script",
-    }
-)
-_O_ACCMODE = 0o3
-
-
-class LaunchRecordLike(Protocol):
-    """What the process collector reads from a launch record (see collectors.control)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def pid(self) -> int: ...
-    @property
-    def create_time(self) -> float | None: ...
-    @property
-    def argv(self) -> tuple[str, ...]: ...
-    @property
-    def run_dir(self) -> str | None: ...
-    @property
-    def log(self) -> str | None: ...
-    @property
-    def shell(self) -> bool: ...
-
-
-class RegistryLike(Protocol):
-    def records(self) -> Sequence[Any]: ...
-    def note_run(self, record_id: str, run_path: str) -> None: ...
-
-
-# --------------------------------------------------------------------------- values
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessInfo:
-    """The process behind one run, as seen at one poll."""
-
-    pid: int
-    title: str  # what ps shows now (the renamed title, or the command line)
-    cmdline: tuple[str, ...]  # the original command (see cmdline_source)
-    cmdline_source: str  # self | registry | parent | command.txt | title
-    cwd: str | None
-    started: float  # unix create time, as psutil reports it (compared before signalling)
-    uid: int | None
-    user: str | None
-    status: str  # psutil status: running, sleeping, disk-sleep, stopped, zombie, ...
-    cpu_percent: float | None  # None until two samples exist
-    rss: int | None
-    threads: int | None
-    children: tuple[int, ...]
-    gpu_memory: int | None  # bytes, the process and its children, from NVML
-    how_found: str  # open-files | title-cwd | parent-cmdline | registry | title
-    pgid: int | None = None
-    sid: int | None = None
-    launcher: int | None = None  # pid the original command came from (wrapper, launch)
-    launch_id: str | None = None  # launch-registry record when happo-top started it
-    log: str | None = None  # its stdout/stderr log file, when known (launch registry)
-    run_path: str = ""
-
-    @property
-    def alive(self) -> bool:
-        return self.status != psutil.STATUS_ZOMBIE
-
-    @property
-    def positive(self) -> bool:
-        """Identified well enough to be signalled (ownership is checked separately)."""
-        return self.how_found in POSITIVE
-
-    # Read-only mapping access (``dict(info) == info.to_json()``), so code that treats
-    # ``RunSnapshot.process`` as a mapping (its JSON, the health rules) takes a ProcessInfo too.
-    def keys(self) -> list[str]:
-        return list(self.to_json())
-
-    def __getitem__(self, key: str) -> Any:
-        return self.to_json()[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.to_json().get(key, default)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "pid": self.pid,
-            "title": self.title,
-            "cmdline": list(self.cmdline),
-            "cmdline_source": self.cmdline_source,
-            "cwd": self.cwd,
-            "started": self.started,
-            "user": self.user,
-            "uid": self.uid,
-            "status": self.status,
-            "cpu_percent": self.cpu_percent,
-            "rss": self.rss,
-            "threads": self.threads,
-            "children": list(self.children),
-            "gpu_memory": self.gpu_memory,
-            "how_found": self.how_found,
-            "pgid": self.pgid,
-            "sid": self.sid,
-            "launcher": self.launcher,
-            "launch_id": self.launch_id,
-            "log": self.log,
-        }
 
 
 def refine_state(
@@ -217,426 +114,6 @@ def refine_state(
     if file_state in (STARTING, RUNNING, STALLED, CRASHED, STOPPED):
         return STOPPED if stopped_by_us else CRASHED
     return file_state
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def training_args(argv: Sequence[str]) -> dict[str, str] | None:
-    """``--exp_name X --seed 1 --algo happo --env mapush`` (also ``--k=v``, ``--exp-name``).
-
-    Returns the values found when an experiment name is among them, else None.
-    """
-    keys = {
-        "--exp_name": "exp_name",
-        "--exp-name": "exp_name",
-        "--seed": "seed",
-        "--algo": "algo",
-        "--env": "env",
-    }
-    out: dict[str, str] = {}
-    if any(" " in a and "--" in a for a in argv):  # sh -c "python train.py --exp_name x"
-        words: list[str] = []
-        for a in argv:
-            try:
-                words.extend(shlex.split(a) if " " in a else [a])
-            except ValueError:
-                words.append(a)
-        argv = words
-    it = iter(range(len(argv)))
-    for i in it:
-        a = argv[i]
-        if a.startswith("--") and "=" in a:
-            k, v = a.split("=", 1)
-            if k in keys:
-                out[keys[k]] = v
-        elif a in keys and i + 1 < len(argv):
-            out[keys[a]] = argv[i + 1]
-            next(it, None)
-    return out if out.get("exp_name") else None
-
-
-def is_wrapper(argv: Sequence[str]) -> bool:
-    return bool(argv) and os.path.basename(argv[0]) in WRAPPERS
-
-
-def _command_like(argv: Sequence[str]) -> bool:
-    """The training command itself (``--exp_name``), or a wrapper running a script with it
-    (``bash train.sh``, ``conda run ... python train.py``). Not an interactive shell, not the
-    temporary script ``conda run`` writes, not an unrelated Python parent."""
-    if len(argv) < 2:
-        return False
-    if training_args(argv):
-        return True
-    return is_wrapper(argv) and any(a.endswith((".py", ".sh")) for a in argv[1:])
-
-
-def _command_txt(run_path: str) -> tuple[list[str], str | None] | None:
-    """Layout B's ``command.txt``: its command lines and the ``cwd <dir>`` of a ``#`` header."""
-    try:
-        with open(os.path.join(run_path, "command.txt"), encoding="utf-8") as f:
-            text = f.read(65536)
-    except (OSError, UnicodeDecodeError):
-        return None
-    cwd = None
-    lines = []
-    for line in text.splitlines():
-        s = line.strip()
-        if s.startswith("#"):
-            i = s.find("cwd ")
-            if i >= 0 and cwd is None:
-                cwd = s[i + 4 :].rstrip(")").strip() or None
-            continue
-        if s:
-            lines.append(s)
-    return lines, cwd
-
-
-def read_command_txt(run_path: str) -> tuple[tuple[str, ...], str | None] | None:
-    """Layout B's ``command.txt``: (argv, cwd from a ``cwd <dir>`` header) or None."""
-    found = _command_txt(run_path)
-    if not found or not found[0]:
-        return None
-    lines, cwd = found
-    try:
-        argv = tuple(shlex.split(" ".join(lines)))
-    except ValueError:
-        return None
-    return (argv, cwd) if argv else None
-
-
-def command_txt_log(run_path: str) -> str | None:
-    """The file ``command.txt``'s command sends its output to (``> f``, ``>> f``, ``| tee f``),
-    when it exists; relative names are taken from the recorded cwd (else the run directory)."""
-    found = _command_txt(run_path)
-    if not found:
-        return None
-    lines, cwd = found
-    for s in lines:
-        try:
-            words = shlex.split(s)
-        except ValueError:
-            continue
-        for i, w in enumerate(words[:-1]):
-            if w in (">", ">>", "1>", "&>") or (w == "tee" or w.endswith("/tee")):
-                name = words[i + 1]
-                if name.startswith("-") and i + 2 < len(words):
-                    name = words[i + 2]
-                path = name if os.path.isabs(name) else os.path.join(cwd or run_path, name)
-                if os.path.isfile(path):
-                    return path
-    return None
-
-
-_users: dict[int, str | None] = {}
-
-
-def user_name(uid: int | None) -> str | None:
-    if uid is None:
-        return None
-    if uid not in _users:
-        try:
-            _users[uid] = pwd.getpwuid(uid).pw_name
-        except KeyError:
-            _users[uid] = str(uid)
-    return _users[uid]
-
-
-NETWORK_FS = frozenset(
-    {
-        "nfs",
-        "nfs4",
-        "cifs",
-        "smb3",
-        "smbfs",
-        "lustre",
-        "gpfs",
-        "beegfs",
-        "ceph",
-        "glusterfs",
-        "fuse.glusterfs",
-        "fuse.sshfs",
-        "fuse.s3fs",
-        "fuse.juicefs",
-        "fuse.gcsfuse",
-        "9p",
-        "afs",
-        "panfs",
-        "wekafs",
-        "orangefs",
-        "pvfs2",
-    }
-)
-_mounts: tuple[float, list[tuple[str, str]]] = (-1e18, [])
-
-
-def _mount_table() -> list[tuple[str, str]]:
-    """(mount point, filesystem type), longest mount point first; re-read every minute."""
-    global _mounts
-    now = time.monotonic()
-    if now - _mounts[0] < 60.0:
-        return _mounts[1]
-    table: list[tuple[str, str]] = []
-    try:
-        with open("/proc/self/mounts", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) >= 3:
-                    point = parts[1].replace("\\040", " ")
-                    table.append((point, parts[2]))
-    except OSError:
-        pass
-    table.sort(key=lambda m: len(m[0]), reverse=True)
-    _mounts = (now, table)
-    return table
-
-
-def is_network_fs(path: str) -> bool:
-    """Whether ``path`` is on a network filesystem (its writer may be on another host)."""
-    real = os.path.realpath(path)
-    for point, kind in _mount_table():
-        if real == point or real.startswith(point.rstrip("/") + "/"):
-            return kind in NETWORK_FS
-    return False
-
-
-# --------------------------------------------------------------------------- the process table
-
-
-@dataclass(slots=True)
-class Proc:
-    """One process at the last full scan."""
-
-    pid: int
-    ppid: int
-    pgid: int | None
-    sid: int | None
-    comm: str
-    state: str  # one letter on Linux (Z for a zombie)
-    start: float  # identity key together with pid (ticks on Linux, create time elsewhere)
-    create_time: float
-    uid: int | None
-    threads: int | None = None
-    _cmdline: tuple[str, ...] | None = field(default=None, repr=False)
-
-
-class ProcFS:
-    """Reads ``/proc`` directly: one ``stat`` read and one ``stat()`` per process."""
-
-    def __init__(self, root: str = "/proc") -> None:
-        self.root = root
-        self.hz = os.sysconf("SC_CLK_TCK")
-
-    def scan(self) -> dict[int, Proc]:
-        boot = psutil.boot_time()
-        out: dict[int, Proc] = {}
-        try:
-            names = os.listdir(self.root)
-        except OSError:
-            return out
-        for name in names:
-            if not name.isdigit():
-                continue
-            p = self.read(int(name), boot)
-            if p is not None:
-                out[p.pid] = p
-        return out
-
-    def read(self, pid: int, boot: float | None = None) -> Proc | None:
-        base = f"{self.root}/{pid}"
-        try:
-            with open(base + "/stat", "rb") as fh:
-                data = fh.read()
-            uid = os.stat(base).st_uid
-        except OSError:
-            return None  # gone (or never readable): quietly skipped
-        lp, rp = data.find(b"("), data.rfind(b")")
-        if lp < 0 or rp < 0:
-            return None
-        comm = data[lp + 1 : rp].decode("utf-8", "replace")
-        fields = data[rp + 2 :].split()
-        try:
-            ppid, pgid, sid = int(fields[1]), int(fields[2]), int(fields[3])
-            threads, ticks = int(fields[17]), int(fields[19])
-        except (IndexError, ValueError):
-            return None
-        if pid == 2 or ppid == 2:
-            return None  # kernel threads
-        if boot is None:
-            boot = psutil.boot_time()
-        return Proc(
-            pid,
-            ppid,
-            pgid,
-            sid,
-            comm,
-            fields[0].decode(),
-            float(ticks),
-            ticks / self.hz + boot,
-            uid,
-            threads,
-        )
-
-    def cmdline(self, pid: int) -> tuple[str, ...] | None:
-        try:
-            with open(f"{self.root}/{pid}/cmdline", "rb") as f:
-                raw = f.read()
-        except OSError:
-            return None
-        parts = raw.split(b"\0")
-        while parts and not parts[-1]:
-            parts.pop()
-        return tuple(p.decode("utf-8", "surrogateescape") for p in parts)
-
-    def cwd(self, pid: int) -> str | None:
-        """The working directory; None when unreadable (another user) or gone."""
-        try:
-            return os.readlink(f"{self.root}/{pid}/cwd")
-        except OSError:
-            return None
-
-    def written_files(self, pid: int, prefixes: tuple[str, ...]) -> list[str] | None:
-        """Paths under ``prefixes`` that ``pid`` holds open for writing (None: not readable)."""
-        d = f"{self.root}/{pid}/fd"
-        try:
-            fds = os.listdir(d)
-        except OSError:
-            return None
-        out = []
-        for fd in fds:
-            try:
-                target = os.readlink(f"{d}/{fd}")
-            except OSError:
-                continue
-            if not target.startswith(prefixes):
-                continue
-            try:
-                with open(f"{self.root}/{pid}/fdinfo/{fd}", "rb") as fh:
-                    info = fh.read(256)
-            except OSError:
-                continue
-            flags = None
-            for line in info.splitlines():
-                if line.startswith(b"flags:"):
-                    with contextlib.suppress(ValueError):
-                        flags = int(line.split()[1], 8)
-                    break
-            if flags is not None and flags & _O_ACCMODE != os.O_RDONLY:
-                out.append(target.removesuffix(" (deleted)"))
-        return out
-
-    def children(self, pid: int) -> tuple[int, ...] | None:
-        """Direct children from ``/proc/<pid>/task/*/children`` (None when unavailable)."""
-        base = f"{self.root}/{pid}/task"
-        try:
-            tids = os.listdir(base)
-        except OSError:
-            return None
-        kids: list[int] = []
-        for tid in tids:
-            try:
-                with open(f"{base}/{tid}/children", "rb") as f:
-                    kids.extend(int(x) for x in f.read().split())
-            except FileNotFoundError:
-                continue  # thread ended
-            except OSError:
-                return None  # kernel without CONFIG_PROC_CHILDREN
-        return tuple(sorted(set(kids)))
-
-
-class PsutilProcs:
-    """The same through psutil alone (systems without ``/proc``; also tested on Linux)."""
-
-    def scan(self) -> dict[int, Proc]:
-        out: dict[int, Proc] = {}
-        attrs = ["pid", "ppid", "name", "uids", "create_time", "status", "num_threads"]
-        for p in psutil.process_iter(attrs):
-            info = p.info
-            ct = info.get("create_time")
-            if ct is None or info.get("ppid") is None:
-                continue
-            pid = info["pid"]
-            pgid: int | None
-            sid: int | None
-            try:
-                pgid, sid = os.getpgid(pid), os.getsid(pid)
-            except OSError:
-                pgid = sid = None
-            uids = info.get("uids")
-            status = info.get("status") or ""
-            out[pid] = Proc(
-                pid,
-                info["ppid"],
-                pgid,
-                sid,
-                info.get("name") or "",
-                "Z" if status == psutil.STATUS_ZOMBIE else (status[:1].upper() or "?"),
-                float(ct),
-                float(ct),
-                uids.real if uids is not None else None,
-                info.get("num_threads"),
-            )
-        return out
-
-    def read(self, pid: int, boot: float | None = None) -> Proc | None:
-        del boot
-        try:
-            p = psutil.Process(pid)
-            with p.oneshot():
-                ct = p.create_time()
-                return Proc(
-                    pid,
-                    p.ppid(),
-                    os.getpgid(pid),
-                    os.getsid(pid),
-                    p.name(),
-                    "Z" if p.status() == psutil.STATUS_ZOMBIE else "S",
-                    ct,
-                    ct,
-                    p.uids().real,
-                    p.num_threads(),
-                )
-        except (psutil.Error, OSError):
-            return None
-
-    def cmdline(self, pid: int) -> tuple[str, ...] | None:
-        try:
-            parts = psutil.Process(pid).cmdline()
-        except psutil.Error:
-            return None
-        while parts and not parts[-1]:
-            parts.pop()
-        return tuple(parts)
-
-    def cwd(self, pid: int) -> str | None:
-        try:
-            return psutil.Process(pid).cwd() or None
-        except psutil.Error:
-            return None
-
-    def written_files(self, pid: int, prefixes: tuple[str, ...]) -> list[str] | None:
-        try:
-            files = psutil.Process(pid).open_files()
-        except psutil.Error:
-            return None
-        out = []
-        for f in files:
-            if not f.path.startswith(prefixes):
-                continue
-            mode = getattr(f, "mode", None)
-            if mode is None or mode != "r":
-                out.append(f.path)
-        return out
-
-    def children(self, pid: int) -> tuple[int, ...] | None:
-        del pid
-        return None  # taken from the last full scan
-
-
-def default_backend() -> ProcFS | PsutilProcs:
-    if os.path.isfile("/proc/self/stat") and os.path.isdir("/proc/self/fd"):
-        return ProcFS()
-    return PsutilProcs()
 
 
 # --------------------------------------------------------------------------- runs as keys
@@ -690,19 +167,18 @@ class ProcessCollector:
 
     def __init__(
         self,
-        registry: RegistryLike | None | bool = None,
+        registry: RegistryLike | None = None,
         clock: Callable[[], float] = time.time,
         scan_interval: float = SCAN_INTERVAL,
         methods: Sequence[str] = METHODS,
-        backend: ProcFS | PsutilProcs | None = None,
+        backend: Backend | None = None,
+        cache: SystemCache | None = None,
     ) -> None:
-        """``registry``: the launch registry (None: the default one of collectors.control;
-        False: none). ``methods``: the identification methods to use, in order."""
-        if registry is None:
-            from collectors.control.actions import Registry  # no import cycle at module level
-
-            registry = Registry()
-        self.registry: RegistryLike | None = None if registry is False else registry  # type: ignore[assignment]
+        """``registry``: the launch registry (collectors.control.Registry, built by
+        collectors.monitor; None: match without one). ``methods``: the identification methods to
+        use, in order. ``cache``: user names and the mount table (a fresh one by default)."""
+        self.registry = registry
+        self.cache = cache if cache is not None else SystemCache()
         self.clock = clock
         self.scan_interval = scan_interval
         self.methods = tuple(methods)
@@ -764,7 +240,7 @@ class ProcessCollector:
             return False
         if path in self._seen:
             return True
-        if is_network_fs(path):
+        if self.cache.is_network_fs(path):
             return False
         if self.euid == 0 or self._sees_others:
             return True
@@ -997,7 +473,7 @@ class ProcessCollector:
         keys: Sequence[_RunKey],
         table: Mapping[int, Proc],
         taken: set[int],
-        records: Mapping[int, Any],
+        records: Mapping[int, LaunchRecordLike],
     ) -> dict[str, tuple[int, str]]:
         out: dict[str, tuple[int, str]] = {}
         by_path = {k.path: k for k in keys}
@@ -1040,11 +516,11 @@ class ProcessCollector:
             queue.extend(sorted(kids.get(cur, ())))
         return None
 
-    def _live_records(self, table: Mapping[int, Proc]) -> dict[int, Any]:
+    def _live_records(self, table: Mapping[int, Proc]) -> dict[int, LaunchRecordLike]:
         """Launch records whose process is still the one launched, by pid."""
         if self.registry is None:
             return {}
-        out = {}
+        out: dict[int, LaunchRecordLike] = {}
         try:
             recs = self.registry.records()
         except OSError:
@@ -1083,7 +559,7 @@ class ProcessCollector:
         pid: int,
         how: str,
         table: Mapping[int, Proc],
-        records: Mapping[int, Any],
+        records: Mapping[int, LaunchRecordLike],
     ) -> _Tracked | None:
         p = table.get(pid)
         if p is None:
@@ -1109,7 +585,7 @@ class ProcessCollector:
         else:
             cmds = [(c.pid, self._cmdline(c) or ()) for c in chain[1:]]
             hit = next(((q, c) for q, c in cmds if training_args(c)), None)
-            hit = hit or next(((q, c) for q, c in cmds if _command_like(c)), None)
+            hit = hit or next(((q, c) for q, c in cmds if command_like(c)), None)
             if hit is not None:
                 launcher, cmdline, source = hit[0], hit[1], "parent"
             else:
@@ -1129,7 +605,7 @@ class ProcessCollector:
             cwd=self.backend.cwd(pid),
             started=started,
             uid=p.uid,
-            user=user_name(p.uid),
+            user=self.cache.user_name(p.uid),
             status="",
             cpu_percent=None,
             rss=None,

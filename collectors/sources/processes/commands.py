@@ -1,0 +1,153 @@
+"""What a process's command line says: the training arguments in it, whether it is a wrapper
+(``bash train.sh``, ``conda run``) that starts the trainer, and layout B's ``command.txt``."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Sequence
+
+# argv[0] basenames that start another program rather than being the trainer
+WRAPPERS = frozenset(
+    {
+        "bash",
+        "sh",
+        "dash",
+        "zsh",
+        "fish",
+        "ksh",
+        "conda",
+        "mamba",
+        "micromamba",
+        "env",
+        "nohup",
+        "setsid",
+        "timeout",
+        "stdbuf",
+        "time",
+        "nice",
+        "ionice",
+        "taskset",
+        "numactl",
+        "srun",
+        "uv",
+        "poetry",
+        "pipenv",
+        "sudo",
+        "su",
+        "runuser",
+        "tini",
+        "dumb-init",
+        "xvfb-run",
+        "script",
+    }
+)
+
+
+def training_args(argv: Sequence[str]) -> dict[str, str] | None:
+    """``--exp_name X --seed 1 --algo happo --env mapush`` (also ``--k=v``, ``--exp-name``).
+
+    Returns the values found when an experiment name is among them, else None.
+    """
+    keys = {
+        "--exp_name": "exp_name",
+        "--exp-name": "exp_name",
+        "--seed": "seed",
+        "--algo": "algo",
+        "--env": "env",
+    }
+    out: dict[str, str] = {}
+    if any(" " in a and "--" in a for a in argv):  # sh -c "python train.py --exp_name x"
+        words: list[str] = []
+        for a in argv:
+            try:
+                words.extend(shlex.split(a) if " " in a else [a])
+            except ValueError:
+                words.append(a)
+        argv = words
+    it = iter(range(len(argv)))
+    for i in it:
+        a = argv[i]
+        if a.startswith("--") and "=" in a:
+            k, v = a.split("=", 1)
+            if k in keys:
+                out[keys[k]] = v
+        elif a in keys and i + 1 < len(argv):
+            out[keys[a]] = argv[i + 1]
+            next(it, None)
+    return out if out.get("exp_name") else None
+
+
+def is_wrapper(argv: Sequence[str]) -> bool:
+    return bool(argv) and os.path.basename(argv[0]) in WRAPPERS
+
+
+def command_like(argv: Sequence[str]) -> bool:
+    """The training command itself (``--exp_name``), or a wrapper running a script with it
+    (``bash train.sh``, ``conda run ... python train.py``). Not an interactive shell, not the
+    temporary script ``conda run`` writes, not an unrelated Python parent."""
+    if len(argv) < 2:
+        return False
+    if training_args(argv):
+        return True
+    return is_wrapper(argv) and any(a.endswith((".py", ".sh")) for a in argv[1:])
+
+
+def _command_txt(run_path: str) -> tuple[list[str], str | None] | None:
+    """Layout B's ``command.txt``: its command lines and the ``cwd <dir>`` of a ``#`` header."""
+    try:
+        with open(os.path.join(run_path, "command.txt"), encoding="utf-8") as f:
+            text = f.read(65536)
+    except (OSError, UnicodeDecodeError):
+        return None
+    cwd = None
+    lines = []
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("#"):
+            i = s.find("cwd ")
+            if i >= 0 and cwd is None:
+                cwd = s[i + 4 :].rstrip(")").strip() or None
+            continue
+        if s:
+            lines.append(s)
+    return lines, cwd
+
+
+def read_command_txt(run_path: str) -> tuple[tuple[str, ...], str | None] | None:
+    """Layout B's ``command.txt``: (argv, cwd from a ``cwd <dir>`` header) or None."""
+    found = _command_txt(run_path)
+    if not found or not found[0]:
+        return None
+    lines, cwd = found
+    try:
+        argv = tuple(shlex.split(" ".join(lines)))
+    except ValueError:
+        return None
+    return (argv, cwd) if argv else None
+
+
+def command_txt_log(run_path: str) -> str | None:
+    """The file ``command.txt``'s command sends its output to (``> f``, ``>> f``, ``| tee f``),
+    when it exists; relative names are taken from the recorded cwd (else the run directory)."""
+    found = _command_txt(run_path)
+    if not found:
+        return None
+    lines, cwd = found
+    for s in lines:
+        try:
+            words = shlex.split(s)
+        except ValueError:
+            continue
+        for i, w in enumerate(words[:-1]):
+            if w in (">", ">>", "1>", "&>") or (w == "tee" or w.endswith("/tee")):
+                name = words[i + 1]
+                if name.startswith("-") and i + 2 < len(words):
+                    name = words[i + 2]
+                path = name if os.path.isabs(name) else os.path.join(cwd or run_path, name)
+                if os.path.isfile(path):
+                    return path
+    return None
+
+
+_users: dict[int, str | None] = {}
