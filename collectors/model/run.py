@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from collectors.model.findings import Finding as Finding  # re-exported: it lives there
 from collectors.model.series import SeriesView
 
 SCHEMA = 1
@@ -78,26 +79,6 @@ def pick_reward_tag(tags) -> str | None:
         if t in tags:
             return t
     return None
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One health finding (filled in by the analysis layer)."""
-
-    rule: str
-    level: str  # ok | warn | bad
-    message: str
-    step: int | None = None
-    tag: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "rule": self.rule,
-            "level": self.level,
-            "message": self.message,
-            "step": self.step,
-            "tag": self.tag,
-        }
 
 
 @dataclass(frozen=True, slots=True)

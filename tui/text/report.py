@@ -34,7 +34,7 @@ import numpy as np
 
 from collectors import fmt
 from collectors.analysis.config_diff import LABEL_IGNORE, diff_configs, ignored, run_labels
-from collectors.analysis.health.rules import evaluate, thresholds_with_defaults
+from collectors.analysis.health import evaluate, thresholds_with_defaults
 from collectors.analysis.quarters import (
     QuarterTable,
     all_finite,
