@@ -63,7 +63,7 @@ _SCHEMA: dict[str, tuple[str, Any]] = {
         ),
     ),
     "thresholds": (
-        "a mapping of rule name to number",
+        "a mapping of threshold name to number",
         lambda v: (
             isinstance(v, dict) and all(isinstance(k, str) and _number(x) for k, x in v.items())
         ),
