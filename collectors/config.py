@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from collectors.analysis.health.rules import validate_thresholds
+from collectors.analysis.health import REGISTRY
 from collectors.model.settings import Settings
 
 
@@ -63,7 +63,7 @@ _SCHEMA: dict[str, tuple[str, Any]] = {
         ),
     ),
     "thresholds": (
-        "a mapping of rule name to number",
+        "a mapping of threshold name to number",
         lambda v: (
             isinstance(v, dict) and all(isinstance(k, str) and _number(x) for k, x in v.items())
         ),
@@ -93,6 +93,23 @@ def _key_lines(text: str) -> dict[str, int]:
     return lines
 
 
+def _check_thresholds(mapping: dict[str, Any], lines: dict[str, int], path: str) -> None:
+    """The ``thresholds:`` mapping against the health rules' declared thresholds: each key on
+    its own (an error at its line), then the orders between keys (at the first key involved)."""
+    top = lines.get("thresholds", 1)
+    for name, value in mapping.items():
+        problem = REGISTRY.problem(name, value)
+        if problem is not None:
+            line = lines.get(f"thresholds.{name}", top)
+            raise ConfigError(f"{path}:{line}: key 'thresholds': {problem}")
+    broken = REGISTRY.order_problems(mapping)
+    if broken:
+        order, _ = broken[0]
+        first = next((k for k in order.names if k in mapping), None)
+        line = lines.get(f"thresholds.{first}", top) if first else top
+        raise ConfigError(f"{path}:{line}: key 'thresholds': " + "; ".join(p for _, p in broken))
+
+
 def parse_settings(text: str, path: str = "<config>") -> Settings:
     try:
         doc = yaml.safe_load(text)
@@ -117,11 +134,7 @@ def parse_settings(text: str, path: str = "<config>") -> Settings:
             raise ConfigError(f"{path}:{line}: key '{key}' must be {what}, got {value!r}")
         values[key] = value
     if "thresholds" in values:
-        for name, value in values["thresholds"].items():
-            problems = validate_thresholds({name: value})
-            if problems:
-                line = lines.get(f"thresholds.{name}", lines.get("thresholds", 1))
-                raise ConfigError(f"{path}:{line}: key 'thresholds': " + "; ".join(problems))
+        _check_thresholds(values["thresholds"], lines, path)
     if "roots" in values:
         values["roots"] = tuple(os.path.expanduser(r) for r in values["roots"])
     for k in ("refresh", "stall_timeout", "flush_secs", "stop_grace", "term_grace"):

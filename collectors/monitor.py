@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from collectors.analysis.config_diff import run_labels
-from collectors.analysis.health.rules import evaluate
+from collectors.analysis.health import evaluate
 from collectors.control.registry import Registry
 from collectors.model.disk import DiskSnapshot
 from collectors.model.gpu import GpuSnapshot

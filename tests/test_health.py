@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from collectors.analysis.health import rules as health
+import collectors.analysis.health as health
 from collectors.model.run import CRASHED, FINISHED, RUNNING, STALLED, STOPPED
 from collectors.simulator.trainer import write_instant_run
 from collectors.sources.runs.tracker import RunsCollector
@@ -235,12 +235,18 @@ def test_stalled_and_crashed_states():
     assert not by_rule(at_end, "stopped")
 
 
+@dataclasses.dataclass(frozen=True)
+class FakeProcess:
+    """The attributes the process rules read (like collectors.sources.processes.ProcessInfo,
+    attributes only); by default a process that has exited."""
+
+    pid: int
+    alive: bool = False
+    exit_code: int | None = None
+
+
 def test_process_rule():
-    dead = make_run(
-        {"x": steady(1.0)},
-        total=200_000_000,
-        process={"pid": 4242, "alive": False, "exit_code": -9},
-    )
+    dead = make_run({"x": steady(1.0)}, total=200_000_000, process=FakeProcess(4242, exit_code=-9))
     (f,) = by_rule(health.evaluate(dead), "process")
     assert f.level == "bad" and "4242" in f.message and "-9" in f.message
 
@@ -258,9 +264,7 @@ def test_process_rule():
     alive = make_run({"x": steady(1.0)}, total=200_000_000, process=Proc(77, "sleeping"))
     assert not by_rule(health.evaluate(alive), "process")
     assert not by_rule(health.evaluate(make_run({"x": steady(1.0)}, process=None)), "process")
-    done = make_run(
-        {"x": steady(1.0)}, state=FINISHED, total=100_000_000, process={"pid": 1, "alive": False}
-    )
+    done = make_run({"x": steady(1.0)}, state=FINISHED, total=100_000_000, process=FakeProcess(1))
     assert not by_rule(health.evaluate(done), "process")  # exited after its last step
 
 
@@ -309,10 +313,11 @@ def test_messages_fit_a_terminal_line():
             "train_episode_rewards": seed_reward(-21.0),
         },
         state=STALLED,
-        process={"pid": 123456, "alive": True},
+        process=FakeProcess(123456, alive=True),
     )
     fs = health.evaluate(run, now=1.7e9 + 7200)
     assert len(fs) >= 6
+    assert "process 123456 alive" in by_rule(fs, "stall")[0].message
     for f in fs:
         assert len(f"{f.level:<4}  {f.rule}: {f.message}") <= 80, f.message
 

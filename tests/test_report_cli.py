@@ -145,6 +145,10 @@ def test_check_json(runs):
             "message": "NaN in critic/value_loss from 6.5M (1 pts)",
             "step": 6_500_000,
             "tag": "critic/value_loss",
+            "value": None,
+            "band": None,
+            "metric": None,
+            "agent": None,
         }
     ]
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from collectors.analysis.health import evaluate
 from collectors.model import GpuDevice, GpuSnapshot, HostStats, ProcessInfo
 from collectors.model.run import Checkpoint, Finding, Reward, RunSnapshot, ScalarLatest, Snapshot
 from collectors.model.series import SeriesView
@@ -115,7 +116,7 @@ def make_run(
         )
     last = float(wall[-1])
     eta = last + (total - step) / sph * 3600.0 if live else None
-    return RunSnapshot(
+    run = RunSnapshot(
         id=run_id or f"{abs(hash(name)) % 16**8:08x}",
         path=f"/runs/{name}",
         name=name,
@@ -141,10 +142,12 @@ def make_run(
         scalars=scalars,
         config=config,
         stall_after=360.0,
-        health=health if health is not None else (),
         process=process,
         series=series,
     )
+    # Judged as the monitor judges every run, unless the test gives its own findings.
+    judged = evaluate(run, now=last) if health is None else health
+    return dataclasses.replace(run, health=judged)
 
 
 def gpus() -> GpuSnapshot:
@@ -159,6 +162,12 @@ def gpus() -> GpuSnapshot:
         history=(20.0, 40.0, 60.0, 80.0, 87.0, 90.0, 85.0, 87.0),
     )
     return GpuSnapshot(True, "", (dev,), "550.54", NOW)
+
+
+def _with_finding(run: RunSnapshot, finding: Finding) -> RunSnapshot:
+    """The run's findings with ``finding`` in place of the rule's own (worst first)."""
+    rest = tuple(f for f in run.health if f.rule != finding.rule)
+    return dataclasses.replace(run, health=(finding, *rest))
 
 
 def standard_runs() -> tuple[RunSnapshot, ...]:
@@ -176,21 +185,21 @@ def standard_runs() -> tuple[RunSnapshot, ...]:
             started=NOW - 8 * 3600,
             run_id="aaaa0001",
         ),
-        make_run(
-            "safe",
-            preset="safe",
-            state="running",
-            step=47_500_000,
-            pid=80319,
-            run_id="bbbb0002",
-            health=(
-                Finding(
-                    "grad_norm",
-                    "warn",
-                    "agent1 grad norm above clip 0.5 at 3/95 pts",
-                    20_000_000,
-                    "agent1/actor_grad_norm",
-                ),
+        _with_finding(
+            make_run(
+                "safe",
+                preset="safe",
+                state="running",
+                step=47_500_000,
+                pid=80319,
+                run_id="bbbb0002",
+            ),
+            Finding(
+                "grad_norm",
+                "warn",
+                "agent1 grad norm above clip 0.5 at 3/95 pts",
+                20_000_000,
+                "agent1/actor_grad_norm",
             ),
         ),
         make_run(

@@ -54,12 +54,6 @@ class ProcessInfo:
         """Identified well enough to be signalled (ownership is checked separately)."""
         return self.how_found in POSITIVE
 
-    def get(self, key: str, default: Any = None) -> Any:
-        """Transitional, for the one dict-style reader left outside this branch's files
-        (tui/text/report.py reads ``r.process.get('pid', '-')``): delete together with that line.
-        Not a mapping: no ``keys()``, no ``[]``; everything else reads attributes."""
-        return self.to_json().get(key, default)
-
     def to_json(self) -> dict[str, Any]:
         return {
             "pid": self.pid,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from collectors.model.disk import DiskSnapshot
+from collectors.model.findings import Finding as Finding  # re-exported: it lives there
 from collectors.model.gpu import GpuSnapshot
 from collectors.model.process import ProcessInfo
 from collectors.model.series import SeriesView
@@ -81,26 +82,6 @@ def pick_reward_tag(tags) -> str | None:
         if t in tags:
             return t
     return None
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One health finding (filled in by the analysis layer)."""
-
-    rule: str
-    level: str  # ok | warn | bad
-    message: str
-    step: int | None = None
-    tag: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "rule": self.rule,
-            "level": self.level,
-            "message": self.message,
-            "step": self.step,
-            "tag": self.tag,
-        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -205,7 +205,7 @@ class CompareScreen(ChartOptions, Screen[None]):
             if c is not None and all(abs(c - x.value) > 1e-12 for x in clip_lines):
                 clip_lines.append(Threshold(c, f"clip {c:g}", COLOURS[i % len(COLOURS)]))
         extra = {
-            "value loss": [Threshold(self.th.get("value_loss_max", 1.0), "limit", "red")],
+            "value loss": [Threshold(self.th["value_loss_max"], "limit", "red")],
             "grad norm": clip_lines,
         }
         for chart, (title, tag) in zip(self.query(SeriesChart), specs, strict=False):

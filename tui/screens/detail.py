@@ -56,7 +56,9 @@ def agent_tags(run: RunSnapshot, suffix: str) -> list[str]:
 
 
 def chart_specs(run: RunSnapshot, th: Mapping[str, float]) -> list[tuple[str, list[str], list]]:
-    """(title, tags, thresholds) of the standard charts of a run."""
+    """(title, tags, thresholds) of the standard charts of a run; band lines from the thresholds
+    in force (``th``; missing keys take the health registry's defaults)."""
+    limits = thresholds_with_defaults(th)
     reward = run.reward.tag if run.reward is not None else None
     if reward is None:
         reward = next(
@@ -69,8 +71,8 @@ def chart_specs(run: RunSnapshot, th: Mapping[str, float]) -> list[tuple[str, li
             "entropy",
             agent_tags(run, "dist_entropy"),
             [
-                Threshold(th.get("entropy_low", 1.0), "healthy low", "green"),
-                Threshold(th.get("entropy_high", 2.0), "healthy high", "green"),
+                Threshold(limits["entropy_low"], "healthy low", "green"),
+                Threshold(limits["entropy_high"], "healthy high", "green"),
             ],
         ),
         (
@@ -81,7 +83,7 @@ def chart_specs(run: RunSnapshot, th: Mapping[str, float]) -> list[tuple[str, li
         (
             "value loss",
             ["critic/value_loss"] if "critic/value_loss" in run.series else [],
-            [Threshold(th.get("value_loss_max", 1.0), "limit", "red")],
+            [Threshold(limits["value_loss_max"], "limit", "red")],
         ),
         ("policy loss", agent_tags(run, "policy_loss"), []),
         ("ratio", agent_tags(run, "ratio"), []),

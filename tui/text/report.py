@@ -34,7 +34,7 @@ import numpy as np
 
 from collectors import fmt
 from collectors.analysis.config_diff import LABEL_IGNORE, diff_configs, ignored, run_labels
-from collectors.analysis.health.rules import evaluate, thresholds_with_defaults
+from collectors.analysis.health import evaluate, thresholds_with_defaults
 from collectors.analysis.quarters import (
     QuarterTable,
     all_finite,
@@ -47,6 +47,7 @@ from collectors.analysis.quarters import (
     reward_tag,
     value_at_or_after,
 )
+from collectors.model.findings import Band
 from collectors.model.run import (
     CRASHED,
     FINISHED,
@@ -492,8 +493,8 @@ def _overview(
                 f"- **Reward** (`{r.reward.tag}`): latest {_r2(r.reward.latest)}, best "
                 f"{_r2(r.reward.best)} at {fmt.steps(r.reward.best_step)}"
             )
-        if r.process:
-            out.append(f"- **Process**: {r.process.get('pid', '-')}")
+        if r.process is not None:
+            out.append(f"- **Process**: {r.process.pid}")
         if not r.config:
             out.append("- **Config**: none (no readable config.json)")
         for e in r.errors:
@@ -745,8 +746,25 @@ def _curve_block(
     return lines + [""]
 
 
+def _band_text(band: Band | None, group: str, t: Mapping[str, float], clip: float | None) -> str:
+    """The "Healthy" cell: the band the metric's finding was judged against, else (no finding
+    yet) the band the thresholds in force would use."""
+    if group == "entropy":
+        lo = band.low if band is not None and band.low is not None else t["entropy_low"]
+        hi = band.high if band is not None and band.high is not None else t["entropy_high"]
+        return f"{_b(lo)}-{_b(hi)}"
+    if group in ("actor_grad_norm", "critic_grad_norm"):
+        edge = band.high if band is not None and band.high is not None else clip
+        return f"<= {edge:g} (clip)" if edge is not None else "-"
+    edge = band.high if band is not None and band.high is not None else t["value_loss_max"]
+    return f"<= {_b(edge)}"
+
+
 def _health_section(
-    runs: Sequence[RunSnapshot], names: list[str], t: Mapping[str, float]
+    runs: Sequence[RunSnapshot],
+    names: list[str],
+    t: Mapping[str, float],
+    findings: list[tuple[Finding, ...]],
 ) -> list[str]:
     out = ["## Health metrics by quarter", ""]
     tol = {"flat_noise": t["flat_noise"], "flat_relative": t["flat_relative"]}
@@ -759,16 +777,12 @@ def _health_section(
             out += ["No entropy, grad norm or value loss series.", ""]
             continue
         clip = clip_value(r.config)
+        bands = {f.tag: f.band for f in findings[i] if f.band is not None}
         rows = []
         for group, tables in groups.items():
             for table in tables:
                 who = table.tag.split("/")[0] if table.tag.startswith("agent") else "critic"
-                if group == "entropy":
-                    limit = f"{_b(t['entropy_low'])}-{_b(t['entropy_high'])}"
-                elif group in ("actor_grad_norm", "critic_grad_norm"):
-                    limit = f"<= {clip:g} (clip)" if clip is not None else "-"
-                else:
-                    limit = f"<= {_b(t['value_loss_max'])}"
+                limit = _band_text(bands.get(table.tag), group, t, clip)
                 view = r.series[table.tag]
                 rows.append(
                     [
@@ -871,7 +885,7 @@ def render_report(
     out += _timeline_section(runs, names, now)
     out += _speed_section(runs, names, now)
     out += _reward_section(runs, names, tol)
-    out += _health_section(runs, names, t)
+    out += _health_section(runs, names, t, findings)
     out += _findings_section(runs, names, findings)
     out += _criteria_section(runs, names, t)
     return "\n".join(out).rstrip() + "\n"

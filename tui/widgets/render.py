@@ -15,6 +15,7 @@ import numpy as np
 from rich.text import Text
 
 from collectors import fmt
+from collectors.model.findings import Finding, find, rank
 from collectors.model.run import (
     CRASHED,
     FINISHED,
@@ -54,9 +55,6 @@ def set_colour(on: bool) -> None:
     else:
         STATE_STYLE.update(dict.fromkeys(_COLOURED[0], "bold"))
         LEVEL_STYLE.update({"ok": "", "warn": "bold", "bad": "bold reverse", None: "dim"})
-
-
-LEVEL_RANK = {None: -1, "ok": 0, "warn": 1, "bad": 2}
 
 
 def state_symbol(state: str) -> str:
@@ -154,28 +152,24 @@ def steps_of(n: float | None) -> str:
     return fmt.steps(n) if n else "0"
 
 
-def level_of(findings: Sequence[Any], rules: Sequence[str]) -> str | None:
-    """The worst level among findings of ``rules`` (None when there is none)."""
-    worst = None
-    for f in findings:
-        if f.rule in rules and LEVEL_RANK.get(f.level, -1) > LEVEL_RANK.get(worst, -1):
-            worst = f.level
-    return worst
+def level_of(findings: Sequence[Finding], rules: Sequence[str]) -> str | None:
+    """The worst level among findings of ``rules``, as the health rules judged them (None when
+    there is none: nothing is judged here)."""
+    found = find(findings, tuple(rules))
+    return max((f.level for f in found), key=rank) if found else None
 
 
-def band_level(x: float | None, th: dict[str, float]) -> str | None:
-    """An entropy value against the healthy band and the hard limits."""
-    if x is None or not math.isfinite(x):
-        return None if x is None else "bad"
-    if x < th.get("entropy_min", 0.5) or x > th.get("entropy_max", 3.0):
-        return "bad"
-    if x < th.get("entropy_low", 1.0) or x > th.get("entropy_high", 2.0):
-        return "warn"
-    return "ok"
+def furthest_outside(findings: Sequence[Finding], rules: Sequence[str], values: dict) -> Any:
+    """The key of ``values`` (tag -> value shown) furthest outside the band its finding was
+    judged against; the first key when no finding of ``rules`` has a band for any of them."""
+    bands = {f.tag: f.band for f in find(findings, tuple(rules)) if f.band is not None}
 
+    def outside(tag: str) -> float:
+        band = bands.get(tag)
+        x = band.outside(values[tag]) if band is not None else -math.inf
+        return x if math.isfinite(x) else (math.inf if band is not None else -math.inf)
 
-def worse(a: str | None, b: str | None) -> str | None:
-    return a if LEVEL_RANK.get(a, -1) >= LEVEL_RANK.get(b, -1) else b
+    return max(values, key=outside) if values else None
 
 
 def mark(level: str | None) -> Text:
@@ -203,7 +197,7 @@ def split_labels(labels: Sequence[str]) -> tuple[str, list[str]]:
     return " ".join(common), rest
 
 
-def count_levels(findings: Sequence[Any]) -> str:
+def count_levels(findings: Sequence[Finding]) -> str:
     """``2 bad, 5 warn`` (or ``ok``, or ``-`` with no findings)."""
     if not findings:
         return "-"

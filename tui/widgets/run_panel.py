@@ -243,24 +243,21 @@ class _Builder:
         return Text(R.sparkline(view.values, width), style="cyan")
 
     def health(self, short: bool = False) -> Text:
+        """Latest entropy, grad norm and value loss, each marked with the level the health rules
+        gave it (``run.health``): the panel shows the verdict, it does not judge again."""
         r = self.r
-        th = dict(self.ctx.thresholds)
         findings = r.health
         t = Text()
         # entropy per agent
-        ents = [
-            (tag, s.value)
+        ents = {
+            tag: s.value
             for tag, s in sorted(r.scalars.items())
             if tag.startswith("agent") and tag.endswith("/dist_entropy")
-        ]
+        }
         level = R.level_of(findings, ("entropy",))
-        if level is None:
-            for _, v in ents:
-                level = R.worse(R.band_level(v, th), level)
-        vals = "/".join(fmt.value(v) for _, v in ents) if ents else "-"
-        if short and len(ents) > 1:  # one agent: the one furthest outside the healthy band
-            lo, hi = th.get("entropy_low", 1.0), th.get("entropy_high", 2.0)
-            vals = fmt.value(max((v for _, v in ents), key=lambda v: max(lo - v, v - hi)))
+        vals = "/".join(fmt.value(v) for v in ents.values()) if ents else "-"
+        if short and len(ents) > 1:  # one agent: the one furthest outside its band
+            vals = fmt.value(ents[R.furthest_outside(findings, ("entropy",), ents)])
         t.append("ent " if short else "entropy ", style="dim")
         t.append(vals)
         t.append_text(R.mark(level if ents else None))
@@ -273,8 +270,6 @@ class _Builder:
         clip = clip_value(r.config)
         level = R.level_of(findings, ("grad_norm",))
         top = max(gns) if gns else None
-        if level is None and top is not None and clip is not None:
-            level = "ok" if top <= clip else "warn"
         t.append("  gn " if short else "  grad ", style="dim")
         t.append(fmt.value(top) if top is not None else "-")
         if clip is not None:
@@ -283,9 +278,6 @@ class _Builder:
         # value loss
         vl = r.scalars.get("critic/value_loss")
         level = R.level_of(findings, ("value_loss", "value_loss_trend"))
-        vmax = th.get("value_loss_max", 1.0)
-        if level is None and vl is not None:
-            level = "ok" if vl.value <= vmax else "warn"
         t.append("  vl " if short else "  vloss ", style="dim")
         t.append(fmt.value(vl.value) if vl is not None else "-")
         t.append_text(R.mark(level if vl is not None else None))

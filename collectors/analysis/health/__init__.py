@@ -1,24 +1,78 @@
-"""Health rules: findings (ok / warn / bad) about a run, from its snapshot alone."""
+"""Health rules: findings (ok / warn / bad) about a run, from its snapshot alone.
 
-from collectors.analysis.health.rules import (
-    BAD,
-    DEFAULT_THRESHOLDS,
-    LEVELS,
-    OK,
-    WARN,
-    evaluate,
-    thresholds_with_defaults,
-    validate_thresholds,
-    worst,
+The rules live in a registry (:mod:`.registry`), one module per family: :mod:`.run_state`
+(process, stall, crashed, stopped), :mod:`.data` (nonfinite), :mod:`.training` (reward, entropy,
+entropy_trend, grad_norm, value_loss, value_loss_trend). Each rule names the thresholds it reads;
+the defaults, the validation of a ``thresholds:`` mapping and the README's table all come from the
+declarations. :func:`evaluate` works on the snapshot's read-only numpy views, vectorised, and only
+looks at the tail of a series for the "current level" rules, so it is cheap enough to run on
+every poll: measured about 0.25 ms for a run of 13 tags x 200 points, 0.4 ms for 13 x 10k, 2.5 ms
+for 13 x 100k (uncapped series). Pure data layer: no Textual, Rich or plotext.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from collectors.analysis.health import data, run_state, training
+from collectors.analysis.health.registry import Registry, Rule, Threshold
+from collectors.model.findings import BAD, LEVELS, OK, WARN, Finding, worst
+from collectors.model.run import RunSnapshot
+
+REGISTRY = Registry(
+    rules=(*run_state.RULES, *data.RULES, *training.RULES),
+    thresholds=training.THRESHOLDS,
+    orders=training.ORDERS,
 )
+RULES: tuple[Rule, ...] = REGISTRY.rules
+THRESHOLDS: Mapping[str, Threshold] = REGISTRY.thresholds
+DEFAULT_THRESHOLDS: dict[str, float] = REGISTRY.defaults()
+
+
+def evaluate(
+    run: RunSnapshot,
+    thresholds: Mapping[str, float] | None = None,
+    *,
+    now: float | None = None,
+) -> tuple[Finding, ...]:
+    """All health findings of a run, worst first (bad, warn, ok; rule order within a level).
+
+    ``thresholds``: the YAML ``thresholds:`` mapping (missing keys take the defaults; unknown
+    keys are ignored, see :func:`validate_thresholds`). ``now`` only chooses between 'HH:MM'
+    and 'MM-DD HH:MM' in the stall messages.
+    """
+    return REGISTRY.evaluate(run, thresholds, time.time() if now is None else now)
+
+
+def validate_thresholds(mapping: Mapping[str, Any] | None) -> list[str]:
+    """Problems with a ``thresholds:`` mapping, one message each (empty when it is fine):
+    unknown keys, values of the wrong kind, band edges out of order."""
+    return REGISTRY.validate(mapping)
+
+
+def thresholds_with_defaults(mapping: Mapping[str, Any] | None) -> dict[str, float]:
+    """The defaults with ``mapping`` on top (unknown keys are ignored here: validate first)."""
+    return REGISTRY.with_defaults(mapping)
+
+
+def thresholds_markdown() -> str:
+    """The threshold table (key | default | meaning) in Markdown, as the README shows it."""
+    return REGISTRY.markdown_table()
+
 
 __all__ = [
     "BAD",
     "DEFAULT_THRESHOLDS",
     "LEVELS",
     "OK",
+    "REGISTRY",
+    "RULES",
+    "THRESHOLDS",
     "WARN",
     "evaluate",
+    "thresholds_markdown",
     "thresholds_with_defaults",
     "validate_thresholds",
     "worst",
