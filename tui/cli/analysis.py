@@ -1,14 +1,16 @@
 """``happo-top check``, ``happo-top report`` and ``happo-top diff``: headless analysis commands.
 
-``check [ROOT...]``          exit 0 when every run is healthy, 1 when any finding is ``bad``
-                             (``--strict``: or ``warn``), 2 on usage errors (unknown root, bad
-                             config file). Prints the findings; ``--json`` prints one document.
-``report RUN [RUN...]``      the Markdown analysis (collectors.report) to stdout or ``-o FILE``.
+``check [ROOT...]``          exit OK when every run is healthy, UNHEALTHY when any finding is
+                             ``bad`` (``--strict``: or ``warn``), USAGE on usage errors (unknown
+                             root, bad config file); see :mod:`tui.cli.exit_codes`. Prints the
+                             findings; ``--json`` prints one document.
+``report RUN [RUN...]``      the Markdown analysis (tui.text.report) to stdout or ``-o FILE``.
 ``diff RUN_A RUN_B [RUN...]``  the config keys whose values differ; ``--json`` for machines.
 
 A RUN is a run directory (anywhere: its parent is watched for the occasion), a directory holding
 runs (all of them), a run id or id prefix, or a run name, looked up under the configured roots
-(``--root`` adds more). Only ``collectors`` is imported: no Textual, Rich or plotext.
+(``--root`` adds more): :func:`tui.cli.common.resolve_runs`. A RUN that matches no run, or
+several, is a USAGE error here. Only ``collectors`` is imported: no Textual, Rich or plotext.
 """
 
 from __future__ import annotations

@@ -49,10 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="happo-top",
         description="Monitor HAPPO/HARL training runs: progress, ETA, rewards, checkpoints, health.",
-        epilog="sub-commands: "
-        + "; ".join(f"{k}: {v[2]}" for k, v in SUBCOMMANDS.items())
-        + ". Run 'happo-top SUBCOMMAND --help' for each. "
+        epilog="sub-commands (run 'happo-top SUBCOMMAND --help' for each):\n"
+        + "".join(f"  {k:<18}{v[2]}\n" for k, v in SUBCOMMANDS.items())
+        + "\n"
         + exit_codes.epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "roots", nargs="*", metavar="ROOT", help="directories to watch (default: ./results, else .)"

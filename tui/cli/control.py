@@ -1,6 +1,7 @@
 """``happo-top launch | stop | kill | restart``: run control from the command line.
 
-Exit status: 0 done; 1 refused or failed (the message says why); 2 usage or configuration error.
+Exit status (:mod:`tui.cli.exit_codes`): OK done; ACTION_FAILED refused or failed (the message
+says why; also a RUN that matches no run or several); USAGE a command-line or config error.
 The CLI acts at once (naming the command is the confirmation); ``--read-only`` or
 ``read_only: true`` in the config file disables every action.
 

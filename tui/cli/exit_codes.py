@@ -12,6 +12,7 @@ or several, is :data:`USAGE` (2) for ``report`` and ``diff`` but :data:`ACTION_F
 
 from __future__ import annotations
 
+import textwrap
 from typing import NamedTuple
 
 
@@ -59,9 +60,17 @@ def by_signal(signum: int) -> int:
     return SIGNALLED + signum
 
 
-def epilog() -> str:
-    """The exit codes as one paragraph, for ``--help``."""
-    return "exit status: " + "; ".join(f"{c.value} {c.name}: {c.meaning}" for c in CODES) + "."
+def epilog(width: int = 78) -> str:
+    """The exit codes as an indented list, for ``--help`` (a raw-text epilog)."""
+    lines = ["exit status:"]
+    for c in CODES:
+        lines += textwrap.wrap(
+            c.meaning,
+            width,
+            initial_indent=f"  {c.value:<3} {c.name:<14}",
+            subsequent_indent=" " * 20,
+        )
+    return "\n".join(lines)
 
 
 __all__ = [
