@@ -79,7 +79,7 @@ def _says_deferred(lines: list[str], lineno: int) -> bool:
     i = lineno - 1
     while i >= 0:
         text = lines[i].strip()
-        if any(w in text for w in DEFERRED_WORDS):
+        if any(w in text.lower() for w in DEFERRED_WORDS):
             return True
         if (
             i < lineno - 1

@@ -185,8 +185,9 @@ def test_unreadable_directory_is_reported_and_the_rest_is_shown(finished_and_par
             os.chmod(p, os.stat(p).st_mode | 0o005)
         # Import as root (the interpreter lives under /root), then drop to nobody before scanning.
         code = (
-            "import os, sys, json, locale, tui.cli.command, collectors.sources.runs.tracker, "
-            "tui.text.table, collectors.config, collectors.monitor\n"
+            "import os, sys, json, locale, tui.cli.command, tui.cli.watch, "
+            "collectors.sources.runs.tracker, tui.text.table, collectors.config, "
+            "collectors.monitor\n"
             "tui.cli.command.build_parser().parse_args([])\n"
             "os.setgid(65534); os.setuid(65534)\n"
             "sys.exit(tui.cli.command.main(sys.argv[1:]))\n"

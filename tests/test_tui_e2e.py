@@ -156,8 +156,9 @@ def test_compact_80x24_and_quit_leaves_runs_alone(tmux, trainer, tmp_path):
     root, proc = trainer
     write_instant_run(root, exp_name="e2e", num_env_steps=10_000_000, n_rollout_threads=100)
     tmux.start([*happo_top_argv(), str(root), "--refresh", "0.5"], 80, 24, monitor_env())
-    screen = tmux.wait_for(
-        lambda s: "finished" in s and f"pid {proc.pid}" in s, what="both runs, compact"
+    screen = tmux.wait_for(  # the footer may come a frame after the panels
+        lambda s: "finished" in s and f"pid {proc.pid}" in s and "q Quit" in s,
+        what="both runs, compact, and the footer",
     )
     lines = screen.splitlines()
     assert len(lines) <= 24 and all(len(line) <= 80 for line in lines)

@@ -53,6 +53,7 @@ class GpuCollector:
             return False
         try:
             if self._nvml is None:
+                # deferred: NVML is loaded only when a GPU is asked for (and may be missing)
                 import pynvml
 
                 self._nvml = pynvml
@@ -187,6 +188,7 @@ def _describe(e: BaseException) -> str:
 
 def _not_supported(e: BaseException) -> bool:
     try:
+        # deferred: as in GpuCollector._init, the NVML module only once it is in use
         import pynvml
     except ImportError:
         return type(e).__name__ == "NVMLError_NotSupported"

@@ -1,6 +1,7 @@
 """``happo-top launch | stop | kill | restart``: run control from the command line.
 
-Exit status: 0 done; 1 refused or failed (the message says why); 2 usage or configuration error.
+Exit status (:mod:`tui.cli.exit_codes`): OK done; ACTION_FAILED refused or failed (the message
+says why; also a RUN that matches no run or several); USAGE a command-line or config error.
 The CLI acts at once (naming the command is the confirmation); ``--read-only`` or
 ``read_only: true`` in the config file disables every action.
 
@@ -13,14 +14,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from collectors.config import ConfigError, default_roots, load_settings
-from collectors.control.actions import (
+from collectors.control import (
     INT_GRACE,
     TERM_GRACE,
     ActionError,
@@ -37,47 +36,34 @@ from collectors.control.actions import (
     spec_from_preset,
     stop,
 )
-from collectors.model.run import RunSnapshot
-from collectors.model.run_dir import RUN_DIR_RE
-from collectors.model.settings import Settings
-from collectors.sources.processes.collector import ProcessCollector, ProcessInfo
-from collectors.sources.runs.tracker import RunsCollector, find_run
-
-
-class _Usage(Exception):
-    pass
+from collectors.model import RunSnapshot, Settings
+from collectors.sources.processes import ProcessInfo
+from tui.cli import common, exit_codes, options
+from tui.cli.common import UsageError, resolve_target
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="FILE", help="YAML config file (presets, roots, read_only)")
-    p.add_argument(
-        "--read-only", action="store_true", default=None, help="refuse every action (a dry guard)"
-    )
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    options.add_config(p)
+    options.add_read_only(p, help="refuse every action (a dry guard)")
+    options.add_json(p, help="print the result as JSON")
 
 
 def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", metavar="RUN", help="run directory, id, name, or pid")
-    p.add_argument(
-        "--root",
-        action="append",
-        metavar="DIR",
-        help="results root to look for RUN in (repeatable; default: the config's roots, "
-        "else ./results, else .)",
-    )
+    options.add_root(p, replaces_defaults=True)
 
 
 def _grace_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--grace",
-        type=float,
+        type=options.non_negative(),
         metavar="SECONDS",
         help=f"wait between SIGINT and SIGTERM (default: stop_grace in the config, else "
         f"{INT_GRACE:g})",
     )
     p.add_argument(
         "--term-grace",
-        type=float,
+        type=options.non_negative(),
         metavar="SECONDS",
         help=f"wait between SIGTERM and SIGKILL (default: term_grace in the config, else "
         f"{TERM_GRACE:g})",
@@ -85,14 +71,9 @@ def _grace_options(p: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    """The config file's settings; fills the grace periods the command line left out."""
-    settings = load_settings(args.config)
-    if getattr(args, "grace", 0) is None:
-        args.grace = settings.stop_grace
-    if getattr(args, "term_grace", 0) is None:
-        args.term_grace = settings.term_grace
-    if args.read_only:
-        settings = dataclasses.replace(settings, read_only=True)
+    """The settings (the grace periods from the command line, else the config file); refuses
+    when actions are disabled (``--read-only`` or ``read_only: true``)."""
+    settings = common.load_settings(args)
     if settings.read_only:
         why = "--read-only" if args.read_only else f"read_only: true in {settings.path}"
         raise ActionError(f"actions are disabled ({why})")
@@ -101,77 +82,16 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _out(args: argparse.Namespace, doc: dict[str, Any], text: str) -> None:
     if args.json:
-        json.dump(doc, sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        common.write_json(doc, allow_nan=True)
     else:
         print(text)
-    sys.stdout.flush()
+        sys.stdout.flush()
 
 
 def _guard(prog: str, fn: Any, argv: Sequence[str]) -> int:
-    try:
-        return int(fn(list(argv)))
-    except _Usage as e:
-        print(f"{prog}: {e}", file=sys.stderr)
-        return 2
-    except ConfigError as e:
-        print(f"{prog}: {e}", file=sys.stderr)
-        return 2
-    except ActionError as e:
-        print(f"{prog}: {e}", file=sys.stderr)
-        return 1
-
-
-# --------------------------------------------------------------------------- resolving RUN
-
-
-@dataclasses.dataclass
-class Resolved:
-    run: RunSnapshot | None
-    info: ProcessInfo | None
-    target: Target | None  # None: no live process
-    roots: list[str]
-
-
-def resolve(
-    key: str, roots_arg: list[str] | None, settings: Settings, registry: Registry
-) -> Resolved:
-    roots = list(roots_arg or settings.roots or default_roots())
-    path = os.path.abspath(os.path.expanduser(key))
-    if os.path.isdir(path) and RUN_DIR_RE.match(os.path.basename(path)):
-        real = os.path.realpath(path)
-        inside = any(real.startswith(os.path.realpath(r).rstrip(os.sep) + os.sep) for r in roots)
-        if not inside:
-            roots = [os.path.dirname(path)]
-    snap = RunsCollector(roots, settings).collect()
-    procs = ProcessCollector(registry=registry)
-    by_id = [r for r in snap.runs if r.id == key]
-    if key.isdigit() and not by_id and not os.path.isdir(path):
-        pid = int(key)
-        infos = procs.collect(snap.runs)
-        run_path = procs.find_pid(pid)
-        if run_path is not None:
-            run = next(r for r in snap.runs if r.path == run_path)
-            info = infos[run_path]
-            return Resolved(run, info, Target.from_process(info, run), roots)
-        rec = registry.live(pid)
-        if rec is not None:
-            return Resolved(None, None, Target.from_record(rec), roots)
-        raise ActionError(
-            f"pid {pid} is not identified as the process of any run below "
-            f"{', '.join(roots)}, nor launched by happo-top: refusing"
-        )
-    matches = find_run(snap, key)
-    if not matches:
-        raise ActionError(f"no run matches '{key}' below {', '.join(roots)}")
-    if len(matches) > 1:
-        listed = "; ".join(f"{r.id} {r.name} ({r.path})" for r in matches[:6])
-        raise ActionError(f"'{key}' matches {len(matches)} runs: {listed}. Give the id or path")
-    run = matches[0]
-    found = procs.collect([run]).get(run.path)
-    if found is not None:
-        return Resolved(run, found, Target.from_process(found, run), roots)
-    return Resolved(run, None, None, roots)
+    # A RUN that matches no run is a refusal here (ACTION_FAILED), a usage error for report
+    # and diff: kept as it is, see exit_codes.
+    return common.run_command(prog, fn, list(argv), run_not_found=exit_codes.ACTION_FAILED)
 
 
 def _no_process(run: RunSnapshot | None) -> ActionError:
@@ -215,11 +135,11 @@ def _launch(argv: list[str]) -> int:
     for item in args.env:
         k, sep, v = item.partition("=")
         if not sep or not k:
-            raise _Usage(f"--env needs NAME=VALUE, got {item!r}")
+            raise UsageError(f"--env needs NAME=VALUE, got {item!r}")
         env[k] = v
     spec: LaunchSpec
     if args.preset and cmd:
-        raise _Usage("give a preset or a command after --, not both")
+        raise UsageError("give a preset or a command after --, not both")
     if args.preset:
         spec = spec_from_preset(settings.presets, args.preset, settings.path, env)
         changes: dict[str, Any] = {}
@@ -243,9 +163,8 @@ def _launch(argv: list[str]) -> int:
         )
     else:
         known = ", ".join(sorted(settings.presets)) or "none in the config file"
-        raise _Usage(f"give a PRESET ({known}) or -- CMD ARGS...")
-    registry = Registry()
-    res = launch(spec, registry)
+        raise UsageError(f"give a PRESET ({known}) or -- CMD ARGS...")
+    res = launch(spec, common.registry())
     return _launched(args, {"launch": res.to_json()}, "", res, flat=True)
 
 
@@ -268,9 +187,9 @@ def _launched(
     out = dict(doc["launch"]) if flat else doc
     _out(args, out, "\n".join(t for t in (text, _launched_text(res), after) if t))
     if code is None:
-        return 0
-    print(f"happo-top: {early_exit_message(res, code)}", file=sys.stderr)
-    return 1
+        return exit_codes.OK
+    common.fail("happo-top", early_exit_message(res, code))
+    return exit_codes.ACTION_FAILED
 
 
 # --------------------------------------------------------------------------- stop / kill
@@ -296,25 +215,25 @@ def _stop(argv: list[str]) -> int:
     _common(p)
     args = p.parse_args(argv)
     settings = _settings(args)
-    registry = Registry()
-    r = resolve(args.run, args.root, settings, registry)
+    registry = common.registry()
+    r = resolve_target(args.run, settings, registry, args.root)
     if r.target is None:
         raise _no_process(r.run)
     if not args.json:
-        plan = f"SIGINT, SIGTERM after {args.grace:g} s"
+        plan = f"SIGINT, SIGTERM after {settings.stop_grace:g} s"
         if not args.no_kill:
-            plan += f", SIGKILL after {args.term_grace:g} s more"
+            plan += f", SIGKILL after {settings.term_grace:g} s more"
         print(f"stopping {r.target.describe()}: {plan}", flush=True)
     res = stop(
         r.target,
-        int_grace=args.grace,
-        term_grace=args.term_grace,
+        int_grace=settings.stop_grace,
+        term_grace=settings.term_grace,
         escalate=not args.no_kill,
         registry=registry,
     )
     text = res.message + (f" ({res.note})" if res.group is None and res.note else "")
     _out(args, res.to_json(), text)
-    return 1 if res.alive else 0
+    return exit_codes.ACTION_FAILED if res.alive else exit_codes.OK
 
 
 def _kill(argv: list[str]) -> int:
@@ -325,14 +244,14 @@ def _kill(argv: list[str]) -> int:
     _common(p)
     args = p.parse_args(argv)
     settings = _settings(args)
-    registry = Registry()
-    r = resolve(args.run, args.root, settings, registry)
+    registry = common.registry()
+    r = resolve_target(args.run, settings, registry, args.root)
     if r.target is None:
         raise _no_process(r.run)
     res = kill(r.target, registry=registry)
     text = res.message + (f" ({res.note})" if res.group is None and res.note else "")
     _out(args, res.to_json(), text)
-    return 1 if res.alive else 0
+    return exit_codes.ACTION_FAILED if res.alive else exit_codes.OK
 
 
 # --------------------------------------------------------------------------- restart
@@ -358,10 +277,10 @@ def _restart(argv: list[str]) -> int:
     _common(p)
     args = p.parse_args(argv)
     settings = _settings(args)
-    registry = Registry()
-    r = resolve(args.run, args.root, settings, registry)
+    registry = common.registry()
+    r = resolve_target(args.run, settings, registry, args.root)
     if r.run is None and r.target is not None and r.target.launch_id:
-        return _restart_record(args, r.target, registry)
+        return _restart_record(args, settings, r.target, registry)
 
     def announce(res: Any) -> None:
         if res is not None and not args.json:
@@ -376,8 +295,8 @@ def _restart(argv: list[str]) -> int:
         r.info,
         resume=args.resume,
         registry=registry,
-        int_grace=args.grace,
-        term_grace=args.term_grace,
+        int_grace=settings.stop_grace,
+        term_grace=settings.term_grace,
         before_launch=announce,
         before_stop=stopping,
     )
@@ -390,7 +309,9 @@ def _restart(argv: list[str]) -> int:
     return _launched(args, doc, "", result.launch, after=notes)
 
 
-def _restart_record(args: argparse.Namespace, target: Target, registry: Registry) -> int:
+def _restart_record(
+    args: argparse.Namespace, settings: Settings, target: Target, registry: Registry
+) -> int:
     """Restart of a launched process that is not (yet) tied to a run directory."""
     rec = registry.get(target.launch_id or "")
     if rec is None:
@@ -418,7 +339,9 @@ def _restart_record(args: argparse.Namespace, target: Target, registry: Registry
     spec = restart_spec(None, fake, registry)
     if not args.json:
         print(f"stopping {target.describe()}", flush=True)
-    res = stop(target, int_grace=args.grace, term_grace=args.term_grace, registry=registry)
+    res = stop(
+        target, int_grace=settings.stop_grace, term_grace=settings.term_grace, registry=registry
+    )
     if res.alive:
         raise ActionError(f"{target.describe()} did not end ({res.message}): not relaunched")
     launched = launch(spec, registry)

@@ -20,14 +20,21 @@ import sys
 import tempfile
 import time
 
+import collectors
+from collectors.control import LaunchSpec, Registry, launch
+from collectors.model import Settings
+from collectors.simulator.trainer import command, write_instant_run
+from tui.cli import common, exit_codes
+from tui.cli.options import positive
+from tui.cli.watch import NO_TERMINAL, has_terminal, print_once, watch_text
 
-def start_demo_runs(root: str, base: str, duration: float, quiet: bool = False) -> list:
+
+def start_demo_runs(
+    root: str, base: str, duration: float, registry: Registry, quiet: bool = False
+) -> list:
     """The finished basic run, then three live simulated trainers started as ``l`` would start
     them (collectors.control.launch: own session, a log file, a launch record), so that the
     monitor knows their command (restart works) and their log (the Log tab)."""
-    from collectors.control.actions import LaunchSpec, launch
-    from collectors.simulator.trainer import command, write_instant_run
-
     now = time.time()
     write_instant_run(
         root, exp_name="cuboid", preset="basic", seed=1, start_time=now - 6 * 3600, finished=True
@@ -49,7 +56,8 @@ def start_demo_runs(root: str, base: str, duration: float, quiet: bool = False) 
                     name=name,
                     log=os.path.join(base, "logs", f"{name}.log"),
                     source="demo",
-                )
+                ),
+                registry,
             )
         )
         time.sleep(1.05)  # distinct run directory timestamps
@@ -75,8 +83,6 @@ def demo_presets(root: str, base: str, duration: float) -> dict:
 
 
 def _package_root() -> str:
-    import collectors
-
     return os.path.dirname(os.path.dirname(os.path.abspath(collectors.__file__)))
 
 
@@ -98,12 +104,10 @@ def stop_launched(launched: list, grace: float = 5.0) -> None:
 
 
 def _leave(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
+    raise SystemExit(exit_codes.by_signal(signum))
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tui.cli.command import positive
-
     ap = argparse.ArgumentParser(prog="happo-top demo", description=__doc__.splitlines()[0])
     ap.add_argument(
         "--dir", help="where to put the simulated runs (default: a new temporary directory)"
@@ -128,12 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--read-only", action="store_true", help="disable every action on runs")
     args = ap.parse_args(argv)
 
-    from collectors.model.settings import Settings
-    from tui.cli.command import NO_TERMINAL, has_terminal
-
     if not (args.once or args.plain or has_terminal()):
-        print(f"happo-top demo: {NO_TERMINAL}", file=sys.stderr)
-        return 2
+        common.fail("happo-top demo", NO_TERMINAL)
+        return exit_codes.USAGE
     base = args.dir or tempfile.mkdtemp(prefix="happo-top-demo-")
     root = os.path.join(base, "results")
     os.makedirs(root, exist_ok=True)
@@ -151,16 +152,16 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, _leave)
     # The demo's launch records live (and go) with its directory, not in the user's registry.
     os.environ["XDG_STATE_HOME"] = os.path.join(base, "state")
-    procs = start_demo_runs(root, base, args.duration, quiet=not args.once)
+    registry = common.registry()
+    procs = start_demo_runs(root, base, args.duration, registry, quiet=not args.once)
     actions = None
     try:
-        from tui.cli.command import print_once, watch_text
-
         if args.once:
             time.sleep(4)
-            return print_once([root], settings)
+            return print_once([root], settings, registry)
         if args.plain:
-            return watch_text([root], settings)
+            return watch_text([root], settings, registry)
+        # Deferred for start-up time: Textual only when the monitor starts.
         from tui.app.actions import Actions
         from tui.app.app import run_app
 

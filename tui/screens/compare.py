@@ -20,6 +20,7 @@ from collectors.analysis.health import thresholds_with_defaults
 from collectors.analysis.quarters import clip_value, reward_quarters
 from collectors.model.run import FINISHED, RunSnapshot, Snapshot
 from tui.screens.detail import ChartOptions, agent_tags, chart_bindings
+from tui.screens.modals import TagPicker
 from tui.widgets import render as R
 from tui.widgets.charts import COLOURS, Line, SeriesChart, Threshold
 
@@ -357,7 +358,6 @@ class CompareScreen(ChartOptions, Screen[None]):
         self._update(self.query_one("#compare-tabs", TabbedContent).active or "config")
 
     def action_pick_tag(self) -> None:
-        from tui.screens.modals import TagPicker
 
         tags: set[str] = set()
         for r in self.runs:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -35,6 +36,7 @@ from collectors import fmt
 from collectors.analysis.health import thresholds_with_defaults
 from collectors.analysis.quarters import clip_value, metric_quarters, reward_quarters
 from collectors.model.run import RunSnapshot, Snapshot
+from tui.screens.modals import TagPicker
 from tui.widgets import render as R
 from tui.widgets.charts import COLOURS, X_MODES, Line, SeriesChart, Threshold
 
@@ -330,7 +332,6 @@ class RunDetailScreen(ChartOptions, Screen[None]):
         self._update_tab(self._active_tab())
 
     def action_add_tag(self) -> None:
-        from tui.screens.modals import TagPicker
 
         def picked(tag: str | None) -> None:
             if tag and tag not in self.extra_tags:
@@ -475,7 +476,6 @@ def build_config_tree(tree: Tree, config: Mapping[str, Any], query: str = "") ->
 
 def process_text(run: RunSnapshot, now: float) -> Any:
     """The process as a two-column grid (long commands wrap under their value)."""
-    from rich.table import Table
 
     p = run.process
     t = Text()

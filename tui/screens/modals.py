@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -15,6 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from collectors.model.run import STATE_SYMBOLS
 from tui.widgets.plan_view import PlanView
 
 
@@ -312,11 +315,6 @@ class HelpScreen(ModalScreen[None]):
         self.read_only = read_only
 
     def compose(self) -> ComposeResult:
-        from rich.console import Group
-        from rich.table import Table
-
-        from collectors.model.run import STATE_SYMBOLS
-
         parts: list[Any] = []
         for section, rows in HELP:
             parts.append(Text(section, style="bold underline"))

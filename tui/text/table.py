@@ -11,7 +11,7 @@ import sys
 import time
 
 from collectors import fmt
-from collectors.model.run import (
+from collectors.model import (
     CRASHED,
     FINISHED,
     RUNNING,

@@ -1,0 +1,268 @@
+"""What every headless front end shares: loading the settings, the launch registry, finding the
+runs a command names, and turning a failure into an exit status and one ``prog: message`` line.
+
+A RUN on the command line is a run directory (anywhere: its parent is watched for the
+occasion), a directory holding runs, a run id or id prefix, or a run name, looked up under the
+roots; the run-control commands also take a pid. Only ``collectors`` is imported here: no
+Textual, Rich or plotext.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from collectors.config import ConfigError, default_roots
+from collectors.config import load_settings as read_config
+from collectors.control import ActionError, Registry, Target
+from collectors.model import RUN_DIR_RE, RunSnapshot, Settings, Snapshot
+from collectors.monitor import Monitor
+from collectors.sources.processes import ProcessInfo
+from collectors.sources.runs import find_run
+from tui.cli import exit_codes
+from tui.cli.options import reader_gone
+
+
+class UsageError(Exception):
+    """A bad command line or config file: exit status USAGE."""
+
+
+class RunNotFound(Exception):
+    """A RUN that matches no run, or several. Its exit status depends on the command (see
+    :mod:`tui.cli.exit_codes`): USAGE for report and diff, ACTION_FAILED for run control."""
+
+
+# -- settings ------------------------------------------------------------------------------------
+
+# command-line option (argparse dest) -> the Settings field it overrides, when given
+OVERRIDES: tuple[tuple[str, str], ...] = (
+    ("refresh", "refresh"),
+    ("stall_timeout", "stall_timeout"),
+    ("verify_crc", "verify_crc"),
+    ("read_only", "read_only"),
+    ("grace", "stop_grace"),
+    ("term_grace", "term_grace"),
+)
+
+
+def load_settings(args: argparse.Namespace) -> Settings:
+    """The config file's settings (``args.config``, else the XDG path) with the command line's
+    overrides on top. A bad file (thresholds that do not fit together included: the config
+    parser checks them against the health registry) is a UsageError that names the file and
+    the line."""
+    try:
+        settings = read_config(getattr(args, "config", None))
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
+    changes: dict[str, Any] = {}
+    for option, field in OVERRIDES:
+        value = getattr(args, option, None)
+        if value is not None:
+            changes[field] = value
+    return dataclasses.replace(settings, **changes) if changes else settings
+
+
+def registry() -> Registry:
+    """The launch registry (``$XDG_STATE_HOME/happo-top``). A command builds it once, here, and
+    passes it to everything that launches, signals or identifies processes."""
+    return Registry()
+
+
+# -- runs ----------------------------------------------------------------------------------------
+
+
+def is_run_dir(path: str) -> bool:
+    return os.path.isdir(path) and bool(RUN_DIR_RE.match(os.path.basename(os.path.abspath(path))))
+
+
+def under(path: str, root: str) -> bool:
+    p, r = os.path.realpath(path), os.path.realpath(root)
+    return p == r or p.startswith(r.rstrip(os.sep) + os.sep)
+
+
+def _path(key: str) -> str:
+    return os.path.abspath(os.path.expanduser(key))
+
+
+def search_roots(
+    keys: Sequence[str],
+    settings: Settings,
+    roots: Sequence[str] = (),
+    *,
+    roots_replace_defaults: bool = False,
+) -> list[str]:
+    """Where to look for ``keys``: the ``--root`` directories, the parent of each run directory
+    and each directory of runs among the keys (unless already below a root), and the config's
+    roots (else ./results, else .) when a key is not a directory — unless ``--root`` was given to
+    a command whose ``--root`` replaces them (run control)."""
+    chosen = [_path(r) for r in roots]
+    need_default = False
+    for key in keys:
+        path = _path(key)
+        if not os.path.isdir(path):
+            need_default = True
+        elif not any(under(path, r) for r in chosen):
+            chosen.append(os.path.dirname(path) if is_run_dir(path) else path)
+    if not chosen or (need_default and not (roots and roots_replace_defaults)):
+        chosen += [_path(r) for r in (settings.roots or default_roots())]
+    return list(dict.fromkeys(chosen))
+
+
+def collect(roots: Sequence[str], settings: Settings, reg: Registry) -> Snapshot:
+    """The runs below ``roots`` once, with their processes (which decide crashed vs running)
+    and health findings; no GPUs, no disks."""
+    monitor = Monitor(list(dict.fromkeys(roots)), settings, gpu=False, disk=False, registry=reg)
+    try:
+        return monitor.collect()
+    finally:
+        monitor.close()
+
+
+def match_runs(snap: Snapshot, keys: Sequence[str], *, single: bool = False) -> list[RunSnapshot]:
+    """The runs of ``snap`` that ``keys`` name, in order and without repeats: all the runs below
+    a directory of runs, else the run directory, the id (or prefix), the name, the experiment.
+    Raises RunNotFound for a key that matches nothing, or an id / name (any key, when
+    ``single``) that matches several runs."""
+    chosen: list[RunSnapshot] = []
+    for key in keys:
+        path = _path(key)
+        isdir = os.path.isdir(path)
+        if isdir and not is_run_dir(path):
+            found = [r for r in snap.runs if under(r.path, path)]
+            if not found:
+                raise RunNotFound(f"no runs under {path}")
+        else:
+            found = find_run(snap, path if isdir else key)
+            if not found:
+                raise RunNotFound(
+                    f"no run matches '{key}' (looked under {', '.join(snap.roots)}); give a run "
+                    "directory, or --root DIR to look elsewhere"
+                )
+        if len(found) > 1 and (single or not isdir):
+            names = "; ".join(f"{r.id} {r.name} ({r.path})" for r in found[:6])
+            raise RunNotFound(f"'{key}' matches {len(found)} runs: {names}. Give the id or path")
+        for r in found:
+            if all(r.id != c.id for c in chosen):
+                chosen.append(r)
+    return chosen
+
+
+def resolve_runs(
+    keys: Sequence[str], settings: Settings, reg: Registry, roots: Sequence[str] = ()
+) -> tuple[Snapshot, list[RunSnapshot]]:
+    """The runs named by ``keys`` (check, report, diff: ``--root`` adds to the config's roots)
+    and the snapshot they come from."""
+    snap = collect(search_roots(keys, settings, roots), settings, reg)
+    return snap, match_runs(snap, keys)
+
+
+@dataclasses.dataclass(frozen=True)
+class Resolved:
+    """One RUN of a run-control command: the run (None for a process happo-top launched that
+    is not tied to a run directory yet), its live process, and what to signal (None: no live
+    process)."""
+
+    run: RunSnapshot | None
+    info: ProcessInfo | None
+    target: Target | None
+
+
+def resolve_target(
+    key: str, settings: Settings, reg: Registry, roots: Sequence[str] | None = None
+) -> Resolved:
+    """The run (or launched process) that ``key`` names for stop, kill and restart: a RUN as
+    above, or a pid, which must be the identified process of a run below the roots (or its
+    launcher), or a process happo-top launched itself. ``--root`` replaces the config's roots."""
+    where = search_roots([key], settings, roots or (), roots_replace_defaults=True)
+    monitor = Monitor(where, settings, gpu=False, disk=False, registry=reg)
+    try:
+        snap = monitor.collect()
+        if _is_pid(key, snap):
+            pid = int(key)
+            run_path = monitor.procs.find_pid(pid) if monitor.procs is not None else None
+            run = next((r for r in snap.runs if r.path == run_path), None)
+            if run is not None and run.process is not None:
+                return Resolved(run, run.process, Target.from_process(run.process, run))
+            rec = reg.live(pid)
+            if rec is not None:
+                return Resolved(None, None, Target.from_record(rec))
+            raise ActionError(
+                f"pid {pid} is not identified as the process of any run below "
+                f"{', '.join(snap.roots)}, nor launched by happo-top: refusing"
+            )
+    finally:
+        monitor.close()
+    (run,) = match_runs(snap, [key], single=True)
+    if run.process is None:
+        return Resolved(run, None, None)
+    return Resolved(run, run.process, Target.from_process(run.process, run))
+
+
+def _is_pid(key: str, snap: Snapshot) -> bool:
+    """A number that is neither a run's id nor a directory is a pid."""
+    return key.isdigit() and all(r.id != key for r in snap.runs) and not os.path.isdir(_path(key))
+
+
+# -- output and exit status ----------------------------------------------------------------------
+
+
+def write_json(doc: Any, *, allow_nan: bool = False) -> None:
+    """One JSON document on stdout (NaN is not JSON: the model writes it as null)."""
+    json.dump(doc, sys.stdout, indent=1, allow_nan=allow_nan)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def fail(prog: str, message: object) -> None:
+    """The one line (or lines) a failed command writes on stderr: ``prog: message``."""
+    print(f"{prog}: {message}", file=sys.stderr)
+
+
+def run_command(
+    prog: str,
+    fn: Callable[..., int],
+    *args: Any,
+    run_not_found: int = exit_codes.USAGE,
+) -> int:
+    """``fn(*args)``'s exit status, with every expected failure turned into its named status
+    and a ``prog: message`` line on stderr: a usage or config error, a RUN that matches nothing
+    (``run_not_found``: the commands disagree today, see exit_codes), a refused or failed action,
+    and a reader that went away (``| head``: not an error)."""
+    try:
+        return int(fn(*args))
+    except (UsageError, ConfigError) as e:
+        fail(prog, e)
+        return exit_codes.USAGE
+    except RunNotFound as e:
+        fail(prog, e)
+        return run_not_found
+    except ActionError as e:
+        fail(prog, e)
+        return exit_codes.ACTION_FAILED
+    except BrokenPipeError:
+        return reader_gone()
+
+
+__all__ = [
+    "OVERRIDES",
+    "Resolved",
+    "RunNotFound",
+    "UsageError",
+    "collect",
+    "fail",
+    "is_run_dir",
+    "load_settings",
+    "match_runs",
+    "registry",
+    "resolve_runs",
+    "resolve_target",
+    "run_command",
+    "search_roots",
+    "under",
+    "write_json",
+]

@@ -1,0 +1,126 @@
+"""The monitor's headless forms: ``happo-top --once`` (one plain-text snapshot, like
+``top -b -n 1``), ``--once --json`` (the same as one JSON document) and ``--plain`` (a refreshing
+plain-text view for dumb terminals and logs). No Textual: the full-screen monitor is started by
+:mod:`tui.cli.command` only when a terminal is there to hold it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+from collectors.config import default_roots
+from collectors.control import Registry
+from collectors.model import Settings, Snapshot
+from collectors.monitor import Monitor
+from tui.cli import common, exit_codes
+from tui.text.table import render, use_colour
+
+NO_TERMINAL = (
+    "the full-screen monitor needs a terminal (stdin and stdout are not one here); "
+    "use --once or --once --json for a snapshot, --plain for a refreshing text view"
+)
+
+
+def has_terminal() -> bool:
+    """Whether the full-screen monitor can run: stdin and stdout are a terminal. Without one
+    (cron, nohup, ``ssh host happo-top`` without -t, a pipe) Textual would spin drawing escape
+    codes into a file."""
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def watched_roots(args: argparse.Namespace, settings: Settings) -> list[str]:
+    """The roots given on the command line replace the config's (as htop's arguments do)."""
+    return list(args.roots) or list(settings.roots) or default_roots()
+
+
+def main(args: argparse.Namespace, run_monitor: Callable[[Sequence[str], Settings], int]) -> int:
+    """``happo-top [ROOT...]`` once parsed: a snapshot, the plain view, or (on a terminal)
+    ``run_monitor``, the full-screen monitor."""
+    settings = common.load_settings(args)
+    roots = watched_roots(args, settings)
+    if args.json or args.once:
+        return print_once(roots, settings, common.registry(), as_json=args.json, width=args.width)
+    if args.plain:
+        return watch_text(roots, settings, common.registry())
+    if not has_terminal():
+        raise common.UsageError(NO_TERMINAL)
+    return run_monitor(roots, settings)
+
+
+def snapshot_once(roots: Sequence[str], settings: Settings, registry: Registry) -> Snapshot:
+    """Everything once: runs, processes, GPUs, disks, health."""
+    monitor = Monitor(roots, settings, registry=registry)
+    try:
+        return monitor.collect()
+    finally:
+        monitor.close()
+
+
+def print_once(
+    roots: Sequence[str],
+    settings: Settings,
+    registry: Registry,
+    as_json: bool = False,
+    width: int | None = None,
+) -> int:
+    snap = snapshot_once(roots, settings, registry)
+    if as_json:
+        common.write_json(snap.to_json())
+        return exit_codes.OK
+    width = width or shutil.get_terminal_size((120, 24)).columns
+    sys.stdout.write(render(snap, width=width, colour=use_colour()))
+    return exit_codes.OK
+
+
+def watch_text(
+    roots: Sequence[str],
+    settings: Settings,
+    registry: Registry,
+    stop_when: Callable[[], bool] | None = None,
+) -> int:
+    """A refreshing plain-text view (``--plain``: dumb terminals, logs): Ctrl-C to quit."""
+    collector = Monitor(roots, settings, registry=registry)
+    colour = use_colour()
+    # On a terminal each frame replaces the last; into a file or a pipe, frames follow one
+    # another under a time stamp (a log of the runs, no escape codes).
+    clear = "\x1b[H\x1b[2J" if sys.stdout.isatty() else ""
+    previous = None
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    try:
+        while True:
+            snap = collector.collect()
+            size = shutil.get_terminal_size((120, 24))
+            text = render(snap, width=size.columns, colour=colour)
+            if text != previous:  # no flicker when nothing changed
+                if clear:
+                    sys.stdout.write(clear + text + "\n(Ctrl-C to quit)\n")
+                else:
+                    sys.stdout.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}\n{text}\n")
+                sys.stdout.flush()
+                previous = text
+            if stop_when is not None and stop_when():
+                return exit_codes.OK
+            time.sleep(settings.refresh)
+    except KeyboardInterrupt:
+        return exit_codes.OK
+    finally:
+        collector.close()
+
+
+__all__ = [
+    "NO_TERMINAL",
+    "has_terminal",
+    "main",
+    "print_once",
+    "snapshot_once",
+    "watch_text",
+    "watched_roots",
+]
