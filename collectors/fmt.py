@@ -109,3 +109,25 @@ def problem_first(error: str, base: str | None = None) -> str:
     if base and (path == base or path.startswith(base.rstrip("/") + "/")):
         path = path[len(base.rstrip("/")) + 1 :] or "."
     return f"{problem} ({path})"
+
+
+def reward(x: float | None) -> str:
+    """A reward: two decimals (-15.00); three significant digits below 1 (-0.0912), so that
+    layout B's per-step rewards keep their information."""
+    if x is None:
+        return "-"
+    if not math.isfinite(x):
+        return value(x, 2)
+    a = abs(x)
+    if a >= 0.995 or a == 0:
+        return f"{x:.2f}"
+    return f"{x:.{min(8, 2 - math.floor(math.log10(a)))}f}"
+
+
+def sig3(x: float | None) -> str:
+    """A metric: three significant digits."""
+    if x is None:
+        return "-"
+    if not math.isfinite(x):
+        return value(x)
+    return f"{x:.3g}" if abs(x) < 1000 else value(x, 2)

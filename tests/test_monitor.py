@@ -11,7 +11,7 @@ import pytest
 from collectors.model.settings import Settings
 from collectors.monitor import Monitor
 from collectors.simulator.trainer import spawn, write_instant_run
-from tests.test_cli import happo_top
+from tests.cli.test_cli import happo_top
 
 
 def wait_for(cond, timeout=20.0):

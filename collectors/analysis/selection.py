@@ -34,3 +34,11 @@ def filter_runs(
         if all(w in hay for w in words):
             out.append(r)
     return out
+
+
+def unique_names(runs: Sequence[RunSnapshot]) -> list[str]:
+    """The runs' names, numbered (``basic #1``) where two are the same."""
+    names = [r.name for r in runs]
+    if len(set(names)) == len(names):
+        return names
+    return [f"{n} #{i + 1}" for i, n in enumerate(names)]

@@ -5,19 +5,7 @@ Sections, in the seed's order: overview per run, configuration differences, chec
 and side by side over the planned length), health metrics by quarter, findings, and the seed's
 success criteria evaluated for every run against the first run given (the reference).
 
-Success criteria (each ``pass`` / ``fail`` / ``not yet``, or ``n/a`` when the data cannot tell):
-
-1. *Completes without a crash*: pass when finished; fail when crashed or stopped early.
-2. *No degradation after 50 %*: reward quarters of the planned length; fail as soon as Q3 or Q4
-   (with ``min_quarter_points``) is below the best of Q1/Q2 by more than the flat tolerance;
-   pass when both have data and the run has finished.
-3. *Final reward >= the reference's best quarter mean*: the planned length's Q4 mean of a
-   finished run against the best quarter mean of the reference run.
-4. *Grad norms within the clip value throughout*: fail at the first actor grad norm above the
-   clip value (HARL logs the norm before clipping); pass when the run has finished without one.
-5. *Smooth curve*: point-to-point reward noise (:func:`collectors.analysis.point_noise`) of a
-   finished run: at most the reference's for the other runs; at most ``reward_noise_max`` times
-   the mean |reward| for the reference itself.
+Success criteria: :mod:`collectors.analysis.criteria`.
 
 Charts are unicode block sparklines (no plotext). Pure data layer: no Textual, Rich or plotext.
 """
@@ -28,46 +16,41 @@ import math
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from collectors import fmt
 from collectors.analysis.config_diff import LABEL_IGNORE, diff_configs, ignored, run_labels
+from collectors.analysis.criteria import (
+    FAIL,
+    LIVE_STATES,
+    NA,
+    NOT_YET,
+    PASS,
+    planned_quarters,
+    planned_steps,
+    success_criteria,
+)
 from collectors.analysis.health import evaluate, thresholds_with_defaults
 from collectors.analysis.quarters import (
     QuarterTable,
-    all_finite,
     clip_value,
     metric_quarters,
-    metric_tags,
-    point_noise,
-    quarter_span,
     reward_quarters,
     reward_tag,
-    value_at_or_after,
 )
+from collectors.analysis.selection import unique_names
+from collectors.analysis.timing import time_at_step
 from collectors.model.findings import Band
 from collectors.model.run import (
-    CRASHED,
-    FINISHED,
-    RUNNING,
-    STALLED,
-    STARTING,
-    STOPPED,
     Finding,
     RunSnapshot,
 )
 from collectors.model.series import SeriesView
 
 BLOCKS = "▁▂▃▄▅▆▇█"
-PASS = "pass"
-FAIL = "fail"
-NOT_YET = "not yet"
-NA = "n/a"
 _MARK = {PASS: "✅", FAIL: "❌", NOT_YET: "⏳", NA: "➖"}
 _LEVEL_MARK = {"bad": "❌", "warn": "⚠️", "ok": "✅"}
-LIVE_STATES = (RUNNING, STALLED, STARTING)
 _METRIC_TITLES = {
     "entropy": "entropy",
     "actor_grad_norm": "actor grad norm",
@@ -147,28 +130,6 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
-def _r2(x: float | None) -> str:
-    """A reward: two decimals (-15.00); three significant digits below 1 (-0.0912), so that
-    layout B's per-step rewards keep their information."""
-    if x is None:
-        return "-"
-    if not math.isfinite(x):
-        return fmt.value(x, 2)
-    a = abs(x)
-    if a >= 0.995 or a == 0:
-        return f"{x:.2f}"
-    return f"{x:.{min(8, 2 - math.floor(math.log10(a)))}f}"
-
-
-def _n3(x: float | None) -> str:
-    """A metric: three significant digits."""
-    if x is None:
-        return "-"
-    if not math.isfinite(x):
-        return fmt.value(x)
-    return f"{x:.3g}" if abs(x) < 1000 else fmt.value(x, 2)
-
-
 def _b(x: float) -> str:
     """A threshold: 1.0, 0.5, 2.25."""
     return f"{x:.1f}" if x == round(x, 1) else f"{x:g}"
@@ -185,48 +146,10 @@ def _hm(t: float | None, day: float | None) -> str:
     return fmt.clock(t, day if day is not None else t)
 
 
-def _unique_names(runs: Sequence[RunSnapshot]) -> list[str]:
-    names = [r.name for r in runs]
-    if len(set(names)) == len(names):
-        return names
-    return [f"{n} #{i + 1}" for i, n in enumerate(names)]
-
-
-def _clock_view(run: RunSnapshot):
-    """The series whose wall times date the steps: the reward, else the longest."""
-    tag = reward_tag(run)
-    if tag and len(run.series[tag]) >= 1:
-        return run.series[tag]
-    return max(run.series.values(), key=len, default=None)
-
-
-def time_at_step(run: RunSnapshot, step: float) -> float | None:
-    """Wall time of the first logged point at or after ``step``."""
-    view = _clock_view(run)
-    if view is None or len(view) == 0:
-        return None
-    i = value_at_or_after(view.steps, step)
-    return None if i is None else float(view.wall[i])
-
-
 def _end_time(run: RunSnapshot, now: float) -> float:
     if run.state in LIVE_STATES:
         return now
     return run.ended or run.last_data or now
-
-
-def _planned(run: RunSnapshot) -> int | None:
-    return run.total_steps or quarter_span(run)
-
-
-def _planned_quarters(run: RunSnapshot, tol: Mapping[str, float]) -> QuarterTable | None:
-    """The reward quarters over the run's planned length (None without a plan or a reward)."""
-    planned = _planned(run)
-    if not planned:
-        return None
-    return reward_quarters(
-        run, span=planned, flat_noise=tol["flat_noise"], flat_relative=tol["flat_relative"]
-    )
 
 
 def _checkpoint_every(run: RunSnapshot) -> int | None:
@@ -234,217 +157,6 @@ def _checkpoint_every(run: RunSnapshot) -> int | None:
     if len(steps) < 2:
         return None
     return int(np.median(np.diff(steps)))
-
-
-# -- success criteria ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CriterionResult:
-    status: str  # pass | fail | not yet | n/a
-    detail: str
-
-
-@dataclass(frozen=True, slots=True)
-class Criterion:
-    title: str
-    results: tuple[CriterionResult, ...]  # one per run, in the runs' order
-
-
-def _live(run: RunSnapshot) -> bool:
-    return run.state in LIVE_STATES
-
-
-def _ended_early(run: RunSnapshot) -> bool:
-    return run.state in (CRASHED, STOPPED) and (not run.total_steps or run.step < run.total_steps)
-
-
-def _c_complete(run: RunSnapshot) -> CriterionResult:
-    total = fmt.steps(run.total_steps) if run.total_steps else "?"
-    if run.state == FINISHED:
-        return CriterionResult(PASS, f"finished at {fmt.steps(run.step)}")
-    if run.state == CRASHED:
-        return CriterionResult(FAIL, f"crashed at {fmt.steps(run.step)} / {total}")
-    if run.state == STOPPED:
-        return CriterionResult(FAIL, f"stopped at {fmt.steps(run.step)} / {total}")
-    return CriterionResult(NOT_YET, f"{run.state} at {fmt.steps(run.step)} / {total}")
-
-
-def _c_no_degradation(run: RunSnapshot, mp: int, tol: Mapping[str, float]) -> CriterionResult:
-    table = _planned_quarters(run, tol)
-    if table is None:
-        return CriterionResult(NA, "no reward series")
-    q = table.quarters
-    pre = [x for x in q[:2] if x.count >= mp]
-    if not pre:
-        return CriterionResult(NA if not _live(run) else NOT_YET, "no reward before 50%")
-    best = max(pre, key=lambda x: x.mean or 0.0)
-    limit = (best.mean or 0.0) - table.tolerance
-    post = [x for x in q[2:] if x.count >= mp]
-    for x in post:
-        if (x.mean or 0.0) < limit:
-            return CriterionResult(FAIL, f"{x.label} {_r2(x.mean)} < {best.label} {_r2(best.mean)}")
-    if len(post) == 2 and not _live(run):
-        return CriterionResult(PASS, f"Q3 {_r2(q[2].mean)}, Q4 {_r2(q[3].mean)} >= ~{_r2(limit)}")
-    if _live(run):
-        done = ", ".join(f"{x.label} {_r2(x.mean)}" for x in post) or "no data after 50% yet"
-        return CriterionResult(NOT_YET, done)
-    return CriterionResult(NA, f"ended at {fmt.steps(run.step)}")
-
-
-def _other_tag(run: RunSnapshot, ref_tag: str | None) -> str | None:
-    """Why this run's reward cannot be set against the reference's: it logs another reward tag
-    (``average_step_reward`` is per step, ``train_episode_rewards`` per episode)."""
-    tag = reward_tag(run)
-    if tag is None or ref_tag is None or tag == ref_tag:
-        return None
-    return f"logs {tag}, the reference {ref_tag}: not comparable"
-
-
-def _c_final(
-    run: RunSnapshot,
-    ref_best: float | None,
-    ref_name: str,
-    tol: Mapping[str, float],
-    ref_tag: str | None = None,
-) -> CriterionResult:
-    if ref_best is None:
-        return CriterionResult(NA, "no reference reward")
-    other = _other_tag(run, ref_tag)
-    if other:
-        return CriterionResult(NA, other)
-    table = _planned_quarters(run, tol)
-    if table is None:
-        return CriterionResult(NA, "no reward series")
-    q4 = table.quarters[3]
-    target = f">= {_r2(ref_best)} ({ref_name})"
-    if run.state == FINISHED:
-        if q4.mean is None:
-            return CriterionResult(NA, "no data in Q4")
-        ok = q4.mean >= ref_best
-        rel = ">=" if ok else "<"
-        return CriterionResult(
-            PASS if ok else FAIL, f"Q4 {_r2(q4.mean)} {rel} {_r2(ref_best)} ({ref_name})"
-        )
-    if _ended_early(run):
-        return CriterionResult(FAIL, f"ended at {fmt.steps(run.step)}")
-    now = table.last
-    so_far = f"{now.label} so far {_r2(now.mean)}" if now is not None else "no data yet"
-    return CriterionResult(NOT_YET, f"{so_far}; target {target}")
-
-
-def _c_grad(run: RunSnapshot) -> CriterionResult:
-    clip = clip_value(run.config)
-    tags = metric_tags(run.series)["actor_grad_norm"]
-    if clip is None:
-        return CriterionResult(NA, "no clip value in config")
-    if not tags:
-        return CriterionResult(NA, "no grad norm series")
-    worst_tag, worst, above = None, -math.inf, 0
-    for tag in tags:
-        v = run.series[tag].values
-        fin = v if all_finite(v) else v[np.isfinite(v)]
-        if len(fin) == 0:
-            continue
-        above += int(np.count_nonzero(fin > clip))
-        m = float(fin.max())
-        if m > worst:
-            worst_tag, worst = tag, m
-    if worst_tag is None:
-        return CriterionResult(NA, "no finite grad norms")
-    if above:
-        return CriterionResult(
-            FAIL, f"{above} pts above {clip:g}, max {_n3(worst)} ({worst_tag.split('/')[0]})"
-        )
-    if _live(run):
-        return CriterionResult(NOT_YET, f"max {_n3(worst)} <= {clip:g} so far")
-    return CriterionResult(PASS, f"max {_n3(worst)} <= {clip:g}")
-
-
-def _noise(run: RunSnapshot) -> tuple[float, float] | None:
-    tag = reward_tag(run)
-    if tag is None:
-        return None
-    v = run.series[tag].values
-    n = point_noise(v)
-    if n is None:
-        return None
-    fin = v[np.isfinite(v)]
-    return n, float(np.abs(fin.astype(np.float64)).mean())
-
-
-def _c_smooth(
-    run: RunSnapshot,
-    is_ref: bool,
-    ref_noise: float | None,
-    noise_max: float,
-    ref_tag: str | None = None,
-) -> CriterionResult:
-    got = _noise(run)
-    if got is None:
-        return CriterionResult(NA, "too few reward points")
-    noise, level = got
-    if is_ref or ref_noise is None or _other_tag(run, ref_tag):  # judged on its own scale
-        rel = noise / level if level > 0 else math.inf
-        ok = rel <= noise_max
-        detail = f"noise {_r2(noise)} = {rel * 100:.1f}% of |reward| (max {noise_max * 100:g}%)"
-    else:
-        ok = noise <= ref_noise
-        detail = f"noise {_r2(noise)} vs {_r2(ref_noise)} (reference)"
-    if _live(run):
-        return CriterionResult(NOT_YET, detail + " so far")
-    return CriterionResult(PASS if ok else FAIL, detail)
-
-
-def success_criteria(
-    runs: Sequence[RunSnapshot], thresholds: Mapping[str, float] | None = None
-) -> list[Criterion]:
-    """The seed's success criteria for every run, the first run being the reference."""
-    if not runs:
-        return []
-    t = thresholds_with_defaults(thresholds)
-    tol = {"flat_noise": t["flat_noise"], "flat_relative": t["flat_relative"]}
-    mp = int(t["min_quarter_points"])
-    ref = runs[0]
-    names = _unique_names(runs)
-    ref_table = reward_quarters(
-        ref, flat_noise=tol["flat_noise"], flat_relative=tol["flat_relative"]
-    )
-    ref_best_q = ref_table.best if ref_table is not None else None
-    ref_best = ref_best_q.mean if ref_best_q is not None else None
-    ref_noise_t = _noise(ref)
-    ref_noise = ref_noise_t[0] if ref_noise_t else None
-    ref_tag = reward_tag(ref)
-    planned = sorted({p for p in (_planned(r) for r in runs) if p})
-    if len(planned) > 1:
-        complete = f"Completes its planned steps ({' / '.join(map(fmt.steps, planned))})"
-    else:
-        complete = f"Completes {fmt.steps(planned[0] if planned else None)} steps"
-    clips = sorted({c for c in (clip_value(r.config) for r in runs) if c is not None})
-    clip_text = "/".join(f"{c:g}" for c in clips) if clips else "?"
-    best_text = f"{_r2(ref_best)}, {ref_best_q.label} of {names[0]}" if ref_best_q else "-"
-    return [
-        Criterion(f"{complete} without a crash", tuple(_c_complete(r) for r in runs)),
-        Criterion(
-            "No reward degradation after 50% of the steps",
-            tuple(_c_no_degradation(r, mp, tol) for r in runs),
-        ),
-        Criterion(
-            f"Final (Q4) reward >= reference's best quarter ({best_text})",
-            tuple(_c_final(r, ref_best, names[0], tol, ref_tag) for r in runs),
-        ),
-        Criterion(
-            f"Grad norms within the clip value ({clip_text}) throughout",
-            tuple(_c_grad(r) for r in runs),
-        ),
-        Criterion(
-            "Smooth learning curve (low reward variance)",
-            tuple(
-                _c_smooth(r, i == 0, ref_noise, t["reward_noise_max"], ref_tag)
-                for i, r in enumerate(runs)
-            ),
-        ),
-    ]
 
 
 # -- sections ------------------------------------------------------------------------------------
@@ -490,8 +202,8 @@ def _overview(
             out.append("- **Checkpoints**: none")
         if r.reward is not None:
             out.append(
-                f"- **Reward** (`{r.reward.tag}`): latest {_r2(r.reward.latest)}, best "
-                f"{_r2(r.reward.best)} at {fmt.steps(r.reward.best_step)}"
+                f"- **Reward** (`{r.reward.tag}`): latest {fmt.reward(r.reward.latest)}, best "
+                f"{fmt.reward(r.reward.best)} at {fmt.steps(r.reward.best_step)}"
             )
         if r.process is not None:
             out.append(f"- **Process**: {r.process.pid}")
@@ -534,7 +246,7 @@ def timeline_steps(runs: Sequence[RunSnapshot], max_rows: int = 14) -> list[int]
     live = {r.step for r in runs if r.state in LIVE_STATES and r.step > 0}
     if len(set(cps) | live) <= max_rows:
         return sorted(set(cps) | live)
-    planned = max((p for p in (_planned(r) for r in runs) if p), default=0)
+    planned = max((p for p in (planned_steps(r) for r in runs) if p), default=0)
     rows = set(cps[:2]) | live
     arr = np.array(cps, dtype=np.float64)
     for k in range(1, 11):
@@ -629,15 +341,15 @@ def _quarter_rows(table: QuarterTable) -> list[list[str]]:
             change = "-"
         else:
             pct = f" ({q.change_pct:+.1f}%)" if q.change_pct is not None else ""
-            change = ("+" if q.change >= 0 else "") + _r2(q.change) + pct
+            change = ("+" if q.change >= 0 else "") + fmt.reward(q.change) + pct
         bad = f" (+{q.nonfinite} NaN/inf)" if q.nonfinite else ""
         rows.append(
             [
                 q.label,
                 f"{fmt.steps(q.lo)}-{fmt.steps(q.hi)}",
-                _r2(q.mean),
-                _r2(q.min),
-                _r2(q.max),
+                fmt.reward(q.mean),
+                fmt.reward(q.min),
+                fmt.reward(q.max),
                 f"{q.count}{bad}",
                 change,
                 q.verdict,
@@ -661,7 +373,7 @@ def _reward_section(
     curves: list[tuple[str, SeriesView, int]] = []
     for i, r in enumerate(runs):
         table = reward_quarters(r, flat_noise=tol["flat_noise"], flat_relative=tol["flat_relative"])
-        planned_tables.append(_planned_quarters(r, tol))
+        planned_tables.append(planned_quarters(r, tol))
         out.append(f"### {names[i]}")
         out.append("")
         if table is None:
@@ -669,7 +381,7 @@ def _reward_section(
             continue
         tag = table.tag
         out.append(
-            f"`{tag}`, S = {fmt.steps(table.span)}, tolerance {_r2(table.tolerance)}, "
+            f"`{tag}`, S = {fmt.steps(table.span)}, tolerance {fmt.reward(table.tolerance)}, "
             f"verdict **{table.verdict}**"
         )
         out.append("")
@@ -683,11 +395,11 @@ def _reward_section(
             low = min(filled, key=lambda q: q.mean or 0.0)
             out += [
                 "",
-                f"Best {best.label} ({_r2(best.mean)}), worst {low.label} ({_r2(low.mean)}).",
+                f"Best {best.label} ({fmt.reward(best.mean)}), worst {low.label} ({fmt.reward(low.mean)}).",
             ]
         out.append("")
         view = r.series[tag]
-        curves.append((names[i], view, _planned(r) or table.span))
+        curves.append((names[i], view, planned_steps(r) or table.span))
     present = [t for t in planned_tables if t is not None]
     if len(runs) > 1 and present:
         out += ["### Side by side (quarters of the planned length)", ""]
@@ -701,7 +413,7 @@ def _reward_section(
                     row.append("-")
                     continue
                 partial = qq.last_step is not None and qq.last_step < qq.hi * 0.98
-                row.append(_r2(qq.mean) + (" (partial)" if partial else ""))
+                row.append(fmt.reward(qq.mean) + (" (partial)" if partial else ""))
             rows.append(row)
         out += _table(["Quarter", *names], rows)
         out.append("")
@@ -729,7 +441,7 @@ def _curve_block(
     hi = max(float(v.max()) for v in finite)
     namew = max(len(n) for n, _, _ in curves)
     lines = ["```"]
-    lines.append(f"{what}: {_n3(lo)} (▁) .. {_n3(hi)} (█), steps 0 .. {fmt.steps(x1)}")
+    lines.append(f"{what}: {fmt.sig3(lo)} (▁) .. {fmt.sig3(hi)} (█), steps 0 .. {fmt.steps(x1)}")
     for name, view, _ in curves:
         chart = sparkline(
             view.steps,
@@ -787,8 +499,8 @@ def _health_section(
                 rows.append(
                     [
                         f"{who} {_METRIC_TITLES[group]}",
-                        *(_n3(q.mean) for q in table.quarters),
-                        _n3(table.max),
+                        *(fmt.sig3(q.mean) for q in table.quarters),
+                        fmt.sig3(table.max),
                         table.trend,
                         limit,
                         sparkline(view.steps, view.values, 16),
@@ -862,7 +574,7 @@ def render_report(
     runs = list(runs)
     t = thresholds_with_defaults(thresholds)
     tol = {"flat_noise": t["flat_noise"], "flat_relative": t["flat_relative"]}
-    names = _unique_names(runs)
+    names = unique_names(runs)
     labels = run_labels(runs)
     findings = [r.health or evaluate(r, thresholds, now=now) for r in runs]
     heading = title or "HAPPO training analysis: " + " vs ".join(names or ["no runs"])
@@ -891,12 +603,4 @@ def render_report(
     return "\n".join(out).rstrip() + "\n"
 
 
-__all__ = [
-    "Criterion",
-    "CriterionResult",
-    "render_report",
-    "sparkline",
-    "success_criteria",
-    "time_at_step",
-    "timeline_steps",
-]
+__all__ = ["render_report", "sparkline", "timeline_steps"]

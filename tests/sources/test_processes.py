@@ -41,7 +41,7 @@ from collectors.sources.processes.collector import (
     training_args,
 )
 from collectors.sources.runs.tracker import RunsCollector
-from tests.conftest import LIVE, STANDIN
+from tests.support import LIVE, STANDIN
 
 pytestmark = pytest.mark.usefixtures("private_state")  # registry and logs in tmp_path
 
@@ -130,8 +130,8 @@ def test_training_args():
 
 
 def test_refine_state_rules():
-    proc = _info(status="sleeping")
-    zombie = _info(status="zombie")
+    proc = process_info(status="sleeping")
+    zombie = process_info(status="zombie")
     # a live process keeps running/stalled; silent for long but alive is stalled, not crashed
     assert refine_state(RUNNING, None, proc, False) == RUNNING
     assert refine_state(STALLED, None, proc, False) == STALLED
@@ -147,28 +147,6 @@ def test_refine_state_rules():
     assert refine_state(FINISHED, None, None, True) == FINISHED
     # nothing known about processes: the files decide
     assert refine_state(RUNNING, None, None, False, process_visible=False) == RUNNING
-
-
-def _info(**kw) -> ProcessInfo:
-    base = dict(
-        pid=1,
-        title="t",
-        cmdline=("t",),
-        cmdline_source="title",
-        cwd=None,
-        started=0.0,
-        uid=0,
-        user="root",
-        status="sleeping",
-        cpu_percent=None,
-        rss=None,
-        threads=None,
-        children=(),
-        gpu_memory=None,
-        how_found=OPEN_FILES,
-    )
-    base.update(kw)
-    return ProcessInfo(**base)
 
 
 def test_command_txt(tmp_path):

@@ -21,7 +21,7 @@ from collectors.sources.runs.config_file import load_config
 from collectors.sources.runs.discovery import Discovery
 from collectors.sources.runs.fscache import DirCache
 from collectors.sources.runs.tracker import RunsCollector, RunTracker, steps_per_hour
-from tests.conftest import HARL_CONFIG, make_run_dir, write_harl_config
+from tests.builders import HARL_CONFIG, make_run_dir, write_harl_config
 
 STEP = 500_000  # a log point every 5 updates of 200 x 500 steps
 

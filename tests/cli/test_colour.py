@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from collectors.simulator.trainer import write_instant_run
-from tests.conftest import ROOT
+from tests.support import ROOT
 from tui.text.table import use_colour
 
 ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")

@@ -12,7 +12,7 @@ import pytest
 from collectors.analysis.compare import config_differences
 from collectors.analysis.selection import display_labels, filter_runs
 from collectors.model.host import HostStats
-from tests.tui_fakes import standard_runs
+from tests.tui.fakes import standard_runs
 from tui.app.actions import ActionRefused, Actions
 from tui.app.sources import log_path, tail_file
 from tui.widgets import render as R
@@ -188,7 +188,7 @@ def test_system_strip_packs_whole_items_never_cut_mid_number(width):
 
 
 def test_timeline_rows_mark_each_unfinished_run_by_number():
-    from tests.tui_fakes import make_run
+    from tests.tui.fakes import make_run
     from tui.screens.compare import TIMELINE_FRACTIONS, timeline_steps
 
     runs = [
@@ -238,7 +238,7 @@ def _many_gpus(n):
 
 
 def test_health_quarter_table_fits_80_columns_beside_a_scrollbar():
-    from tests.tui_fakes import make_run
+    from tests.tui.fakes import make_run
     from tui.screens.detail import health_text
 
     text = health_text(make_run("safe", preset="safe", pid=1)).plain
@@ -250,7 +250,7 @@ def test_health_quarter_table_fits_80_columns_beside_a_scrollbar():
 
 def test_the_stop_dialog_names_the_configured_grace_period():
     from collectors.config import parse_settings
-    from tests.tui_fakes import FakeActions
+    from tests.tui.fakes import FakeActions
 
     run = standard_runs()[1]
     plan = FakeActions(parse_settings("stop_grace: 2\nterm_grace: 1\n")).plan_signal("stop", run)
@@ -267,7 +267,7 @@ def test_the_stop_dialog_names_the_configured_grace_period():
 )  # fmt: skip
 def test_a_typed_command_with_shell_syntax_needs_the_shell_box(command, tmp_path):
     from collectors.model.settings import Settings
-    from tests.tui_fakes import FakeActions
+    from tests.tui.fakes import FakeActions
 
     actions = FakeActions(Settings())
     with pytest.raises(ActionRefused, match="shell syntax.*through /bin/sh"):
@@ -279,7 +279,7 @@ def test_a_typed_command_with_shell_syntax_needs_the_shell_box(command, tmp_path
 
 def test_a_plain_typed_command_runs_without_a_shell(tmp_path):
     from collectors.model.settings import Settings
-    from tests.tui_fakes import FakeActions
+    from tests.tui.fakes import FakeActions
 
     plan = FakeActions(Settings()).plan_launch(
         command="python train.py --exp_name 'a b' --note '' --lr=3e-4", cwd=str(tmp_path)

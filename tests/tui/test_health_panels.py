@@ -8,7 +8,7 @@ import dataclasses
 from collectors.analysis.health import evaluate
 from collectors.model.findings import Band, Finding
 from collectors.model.run import ScalarLatest
-from tests.tui_fakes import make_run
+from tests.tui.fakes import make_run
 from tui.screens.detail import chart_specs
 from tui.text.report import render_report
 from tui.widgets import render as R

@@ -22,7 +22,7 @@ from collectors.analysis.config_diff import (
 from collectors.model.run_config import flatten
 from collectors.simulator.trainer import write_instant_run
 from collectors.sources.runs.tracker import RunsCollector
-from tests.conftest import HARL_CONFIG, run_snapshot
+from tests.builders import HARL_CONFIG, run_snapshot
 
 
 def independent_diff(configs):

@@ -14,8 +14,8 @@ from collectors.analysis import quarters as an
 from collectors.model.run import FINISHED, RUNNING, Reward
 from collectors.simulator.trainer import write_instant_run
 from collectors.sources.runs.tracker import RunsCollector
-from tests.conftest import run_snapshot
-from tests.conftest import series_view as view
+from tests.builders import run_snapshot
+from tests.builders import series_view as view
 
 # -- helpers -------------------------------------------------------------------------------------
 
@@ -388,7 +388,7 @@ def test_criteria_do_not_set_rewards_of_different_tags_against_each_other():
     """A layout B run logs the per-step reward, a layout A reference the episode reward: the
     final-reward criterion is n/a, smoothness is judged on the run's own scale, and the
     completion title names each plan when they differ."""
-    from tui.text.report import FAIL, NA, PASS, success_criteria
+    from collectors.analysis.criteria import FAIL, NA, PASS, success_criteria
 
     steps = np.arange(1, 41) * 500_000
     rng = np.random.default_rng(0)

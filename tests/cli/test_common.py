@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from collectors.simulator.trainer import write_instant_run
-from tests.conftest import ROOT
-from tests.conftest import happo_top as run_cli
+from tests.support import ROOT
+from tests.support import happo_top as run_cli
 from tui.cli import exit_codes
 
 CLI = ROOT / "tui" / "cli"

@@ -17,7 +17,7 @@ from tensorboardX import SummaryWriter
 
 from collectors.sources.runs.event_reader import Batch, EventFileReader, masked_crc32c, merge_batch
 from collectors.sources.runs.series import ScalarSeries
-from tests.conftest import event_files
+from tests.builders import event_files
 
 
 def read_all(path, verify_crc=False, reader=None):

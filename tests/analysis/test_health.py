@@ -14,8 +14,8 @@ import collectors.analysis.health as health
 from collectors.model.run import CRASHED, FINISHED, RUNNING, STALLED, STOPPED
 from collectors.simulator.trainer import write_instant_run
 from collectors.sources.runs.tracker import RunsCollector
-from tests.conftest import run_snapshot
-from tests.conftest import series_view as view
+from tests.builders import run_snapshot
+from tests.builders import series_view as view
 
 STEPS = np.arange(1, 201) * 500_000  # 200 log points over 100M steps, like the real runs
 CLIP = {"algo_args.algo.max_grad_norm": 0.5, "algo_args.algo.use_max_grad_norm": True}

@@ -51,7 +51,8 @@ from collectors.sources.processes.collector import (
     refine_state,
 )
 from collectors.sources.runs.tracker import RunsCollector
-from tests.conftest import LIVE, STANDIN, run_snapshot
+from tests.builders import run_snapshot
+from tests.support import LIVE, STANDIN
 from tui.cli.control import kill_main, launch_main, restart_main, stop_main
 
 pytestmark = pytest.mark.usefixtures("private_state")  # registry and logs in tmp_path

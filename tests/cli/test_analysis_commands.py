@@ -14,8 +14,9 @@ import pytest
 
 from collectors.model.run_config import flatten
 from collectors.simulator.trainer import write_instant_run
-from tests.conftest import HARL_CONFIG, ROOT, make_run_dir, write_harl_config
-from tests.conftest import happo_top as run_cli
+from tests.builders import HARL_CONFIG, make_run_dir, write_harl_config
+from tests.support import ROOT
+from tests.support import happo_top as run_cli
 
 
 def happo_top(*args: str, cwd: Path | str = ROOT, env: dict | None = None):

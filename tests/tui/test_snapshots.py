@@ -12,7 +12,7 @@ import time
 import pytest
 
 from collectors.model.settings import Settings
-from tests.tui_fakes import FakeActions, FakeHost, FakeSources, fixed_clock
+from tests.tui.fakes import FakeActions, FakeHost, FakeSources, fixed_clock
 from tui.app.app import make_app
 
 

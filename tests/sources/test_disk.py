@@ -14,7 +14,7 @@ from collectors.simulator.trainer import write_instant_run
 from collectors.sources import disk
 from collectors.sources.disk import DiskCollector, TreeSizer, project_run, save_interval
 from collectors.sources.runs.tracker import RunsCollector
-from tests.conftest import run_snapshot
+from tests.builders import run_snapshot
 
 OLD = time.time() - 3600
 

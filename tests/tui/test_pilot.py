@@ -11,7 +11,7 @@ from textual.command import CommandPalette
 from textual.widgets import OptionList
 
 from collectors.model.settings import Settings
-from tests.tui_fakes import (
+from tests.tui.fakes import (
     FakeActions,
     FakeHost,
     FakeSources,

@@ -17,7 +17,7 @@ from collectors.config import ConfigError, parse_settings
 from collectors.model import Finding as ModelFinding
 from collectors.model.findings import BAD, OK, WARN, Band, Finding, find, rank, worst
 from collectors.model.run import Finding as RunFinding
-from tests.test_health import CLIP, STEPS, make_run, steady
+from tests.analysis.test_health import CLIP, STEPS, make_run, steady
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

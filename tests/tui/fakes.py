@@ -150,20 +150,6 @@ def make_run(
     return dataclasses.replace(run, health=judged)
 
 
-def gpus() -> GpuSnapshot:
-    dev = GpuDevice(
-        index=0,
-        name="NVIDIA H200",
-        utilization=87,
-        memory_used=45_000_000_000,
-        memory_total=143_000_000_000,
-        temperature=62,
-        power=310.0,
-        history=(20.0, 40.0, 60.0, 80.0, 87.0, 90.0, 85.0, 87.0),
-    )
-    return GpuSnapshot(True, "", (dev,), "550.54", NOW)
-
-
 def _with_finding(run: RunSnapshot, finding: Finding) -> RunSnapshot:
     """The run's findings with ``finding`` in place of the rule's own (worst first)."""
     rest = tuple(f for f in run.health if f.rule != finding.rule)
@@ -216,7 +202,7 @@ def snapshot(runs: tuple[RunSnapshot, ...] | None = None, **kw: Any) -> Snapshot
         time=NOW,
         runs=standard_runs() if runs is None else runs,
         roots=("/runs",),
-        gpus=kw.pop("gpus", gpus()),
+        gpus=kw.pop("gpus", gpu_snapshot()),
         disks=kw.pop("disks", None),
         **kw,
     )

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from collectors.simulator.trainer import spawn, write_instant_run
-from tests.conftest import ROOT
-from tests.conftest import happo_top as run_cli
+from tests.support import ROOT
+from tests.support import happo_top as run_cli
 
 UI_MODULES = ("textual", "rich", "plotext", "textual_plotext")
 

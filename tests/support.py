@@ -1,0 +1,41 @@
+"""What the tests run: the command line as a user runs it, the stand-in trainers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A short live simulator run (collectors.simulator.spawn options) for the process tests.
+LIVE = dict(num_env_steps=20_000, n_rollout_threads=10, episode_length=10)
+
+# A stand-in trainer: makes a HARL run directory below --root, optionally holds progress.txt
+# open for writing, renames itself, then writes a line every 50 ms until signalled.
+STANDIN = (Path(__file__).parent / "standin_train.py").read_text()
+
+
+
+def happo_top(
+    *args: str,
+    cwd: Path | str = ROOT,
+    env: dict | None = None,
+    check: bool = False,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess:
+    """Run the command line as a user does: a real process, plain output, 200 columns."""
+    e = dict(os.environ, NO_COLOR="1", COLUMNS="200")
+    e.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "tui.cli", *args],
+        capture_output=True,
+        text=True,
+        env=e,
+        cwd=cwd,
+        check=check,
+        timeout=timeout,
+    )
+
+
