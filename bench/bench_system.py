@@ -25,12 +25,15 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-from collectors.simulator.trainer import spawn, write_instant_run
-from collectors.sources.disk import DiskCollector
-from collectors.sources.gpu import GpuCollector
-from collectors.sources.processes import ProcessCollector
-from collectors.sources.runs import RunsCollector
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's code
+
+from collectors.simulator.trainer import spawn, write_instant_run  # noqa: E402
+from collectors.sources.disk import DiskCollector  # noqa: E402
+from collectors.sources.gpu import GpuCollector  # noqa: E402
+from collectors.sources.processes import ProcessCollector  # noqa: E402
+from collectors.sources.runs import RunsCollector  # noqa: E402
 
 
 def median_ms(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         runs_collector = RunsCollector([root])
         runs = runs_collector.collect().runs
         assert len(runs) == 2 * args.runs
-        pc = ProcessCollector(registry=False, scan_interval=1e9)
+        pc = ProcessCollector(registry=None, scan_interval=1e9)
         found = pc.collect(runs)
         assert len(found) == args.runs, f"found {len(found)} of {args.runs} live runs"
         gpu = GpuCollector()
@@ -93,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(
             (
                 "full scan, first (nothing known)",
-                *median_ms(lambda: ProcessCollector(registry=False).full_scan(keys), args.repeat),
+                *median_ms(lambda: ProcessCollector(registry=None).full_scan(keys), args.repeat),
             )
         )
         rows.append(
@@ -119,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(("system poll (refresh+GPU+disk)", *median_ms(system_poll, args.repeat)))
 
         # The monitor's own CPU use at the default cadences (full scan every 10 s).
-        live = ProcessCollector(registry=False)
+        live = ProcessCollector(registry=None)
         t_wall, t_cpu = time.perf_counter(), time.process_time()
         end = t_wall + args.cpu_seconds
         while time.perf_counter() < end:

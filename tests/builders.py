@@ -17,11 +17,9 @@ from collectors.model import (
     GpuSnapshot,
     ProcessInfo,
     RunSnapshot,
-    SeriesView,
 )
 from collectors.model.process import OPEN_FILES
 from collectors.sources.runs.series import ScalarSeries
-
 
 HARL_CONFIG = {
     "algo_args": {
@@ -65,8 +63,6 @@ def event_files(directory: Path) -> list[Path]:
     return sorted(
         Path(p) for p in glob.glob(str(directory / "**" / "events.out.tfevents.*"), recursive=True)
     )
-
-
 
 
 def series_view(steps, values):
@@ -134,8 +130,6 @@ def process_info(**kw: Any) -> ProcessInfo:
     return ProcessInfo(**base)
 
 
-
-
 def gpu_snapshot(now: float = 1_763_567_400.0) -> GpuSnapshot:
     """One busy H200, as NVML reports it (a fake at the library boundary elsewhere)."""
     dev = GpuDevice(
@@ -149,5 +143,3 @@ def gpu_snapshot(now: float = 1_763_567_400.0) -> GpuSnapshot:
         history=(20.0, 40.0, 60.0, 80.0, 87.0, 90.0, 85.0, 87.0),
     )
     return GpuSnapshot(True, "", (dev,), "550.54", now)
-
-

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import glob
-import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.builders import make_run_dir, write_harl_config
 
-import pytest
 
 @pytest.fixture
 def private_state(tmp_path, monkeypatch):
@@ -60,5 +57,3 @@ def pytest_unconfigure(config):
     home = getattr(config, "_happo_top_home", None)
     if home:
         shutil.rmtree(home, ignore_errors=True)
-
-

@@ -17,7 +17,6 @@ LIVE = dict(num_env_steps=20_000, n_rollout_threads=10, episode_length=10)
 STANDIN = (Path(__file__).parent / "standin_train.py").read_text()
 
 
-
 def happo_top(
     *args: str,
     cwd: Path | str = ROOT,
@@ -37,5 +36,3 @@ def happo_top(
         check=check,
         timeout=timeout,
     )
-
-

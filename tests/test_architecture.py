@@ -141,6 +141,7 @@ def test_the_engine_never_imports_a_ui_package():
     assert bad == ""
 
 
+@pytest.mark.slow
 def test_the_engine_type_checks():
     out = subprocess.run(
         [_tool("mypy"), "--no-incremental", "--no-error-summary"],

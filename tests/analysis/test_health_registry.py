@@ -19,7 +19,7 @@ from collectors.model.findings import BAD, OK, WARN, Band, Finding, find, rank, 
 from collectors.model.run import Finding as RunFinding
 from tests.analysis.test_health import CLIP, STEPS, make_run, steady
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def readme_table() -> str:

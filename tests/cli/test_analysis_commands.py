@@ -154,6 +154,7 @@ def test_check_json(runs):
     ]
 
 
+@pytest.mark.slow
 def test_check_reports_data_errors(tmp_path):
     """A corrupt event file and a malformed config.json: check names them (problem first, path
     relative to the run), the JSON lists them, and --strict fails on them."""
@@ -181,6 +182,7 @@ def test_check_reports_data_errors(tmp_path):
     assert any(e.startswith(str(broken)) and "corrupt" in e for e in run["errors"])  # full paths
 
 
+@pytest.mark.slow
 def test_check_usage_errors_exit_2(runs, tmp_path):
     r = happo_top("check", str(tmp_path / "nowhere"))
     assert r.returncode == 2 and "no such directory" in r.stderr
@@ -270,6 +272,7 @@ def test_report_of_the_seed_comparison(runs, tmp_path):
     assert "```" in text and "▁" in text  # a text chart
 
 
+@pytest.mark.slow
 def test_report_to_stdout_by_id_and_by_name(runs):
     root = runs["basic"].parents[5]
     doc = json.loads(happo_top("--once", "--json", str(root)).stdout)
@@ -302,6 +305,7 @@ def test_report_usage_errors(runs, tmp_path):
 # -- diff ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_diff_text_and_json(runs, tmp_path):
     a, b = runs["basic"], runs["safe_done"]
     r = happo_top("diff", str(a), str(b), cwd=tmp_path)
@@ -331,6 +335,7 @@ def test_diff_text_and_json(runs, tmp_path):
     assert [x["path"] for x in doc["runs"]] == [str(a), str(b)]
 
 
+@pytest.mark.slow
 def test_diff_identical_and_usage(runs, tmp_path):
     a = runs["safe_done"]
     r = happo_top("diff", str(a), str(runs["live"]), "--ignore", "*log_dir", cwd=tmp_path)

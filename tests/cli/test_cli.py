@@ -149,6 +149,7 @@ def test_default_root_is_results_in_cwd(finished_and_partial, tmp_path):
     assert doc["roots"] == [str(root)] and len(doc["runs"]) == 2
 
 
+@pytest.mark.slow
 def test_bad_config_file_is_a_clear_error(tmp_path):
     cfg = tmp_path / "config.yaml"
     cfg.write_text("refresh: 2\nstall_timeout: soon\n")
@@ -228,6 +229,7 @@ def test_the_monitor_without_a_terminal_says_so_and_exits(tmp_path):
     assert not (tmp_path / "demo").exists()  # the demo started no simulated trainers
 
 
+@pytest.mark.slow
 def test_plain_into_a_file_is_a_log_of_frames(tmp_path):
     write_instant_run(tmp_path, exp_name="logged", finished=True)
     proc = subprocess.Popen(
@@ -264,6 +266,7 @@ def test_bad_numbers_on_the_command_line_are_usage_errors(args, tmp_path):
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_live_simulated_run_is_seen_growing(tmp_path):
     root = tmp_path / "results"
     proc = spawn(root, num_env_steps=20_000_000, duration=6, flush_secs=1, exp_name="live")

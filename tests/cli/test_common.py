@@ -147,6 +147,7 @@ def results(tmp_path):
     return root, run
 
 
+@pytest.mark.slow
 def test_a_run_that_matches_nothing_reads_the_same_everywhere(results, tmp_path, private_state):
     """One resolver: the same message for report, diff and stop; the exit status each has
     today (USAGE for report/diff, ACTION_FAILED for run control: see exit_codes)."""
@@ -164,6 +165,7 @@ def test_a_run_that_matches_nothing_reads_the_same_everywhere(results, tmp_path,
     assert len({msg for _, msg in seen.values()}) == 1
 
 
+@pytest.mark.slow
 def test_a_run_found_by_directory_id_and_name(results, tmp_path, private_state):
     root, run = results
     doc = happo_top("diff", str(run), str(run), "--json", cwd=tmp_path)
@@ -176,6 +178,7 @@ def test_a_run_found_by_directory_id_and_name(results, tmp_path, private_state):
     assert "has no live process (state: finished): nothing to signal" in r.stderr
 
 
+@pytest.mark.slow
 def test_bad_numbers_are_usage_errors_in_every_command(results, tmp_path, private_state):
     root, run = results
     for option, args in (

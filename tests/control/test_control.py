@@ -140,6 +140,7 @@ def run_dirs(root: Path, exp: str) -> list[Path]:
 # --------------------------------------------------------------------------- stop and kill
 
 
+@pytest.mark.slow
 def test_stop_simulator_gracefully(tmp_path, reaper, registry):
     root = tmp_path / "results"
     # flush_secs=60: the event data reaches the disk only through the trainer's clean close
@@ -206,6 +207,7 @@ def test_escalation_int_ignored_ended_by_term(tmp_path, script, reaper, registry
     )
 
 
+@pytest.mark.slow
 def test_escalation_both_ignored_ended_by_kill(tmp_path, script, reaper):
     root = tmp_path / "r"
     argv = [sys.executable, str(script), "--root", str(root), "--exp_name", "e", "--hold"]
@@ -411,6 +413,7 @@ LAUNCHER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_launched_run_survives_its_launcher(tmp_path, reaper):
     """Launch from a session with a terminal, then kill the launcher and hang up the terminal
     (what an SSH disconnect does): the run keeps writing."""
@@ -507,6 +510,7 @@ def test_restart_keeps_argv_cwd_env_from_registry(tmp_path, script, registry, re
     assert "command from registry" in out.notes
 
 
+@pytest.mark.slow
 def test_restart_resume_from_parent_command_cli(tmp_path, script, reaper, capsys):
     """A trainer started by hand through a wrapper (here `timeout`), renamed, holding nothing:
     found through the parent's command line; restarted with the same argv + --model_dir."""
@@ -627,6 +631,7 @@ def test_presets(tmp_path):
         spec_from_preset(presets, "nope")
 
 
+@pytest.mark.slow
 def test_cli_preset_launch_then_kill_by_pid(tmp_path, script, reaper, capsys):
     root = tmp_path / "results"
     work = tmp_path / "w"
@@ -681,6 +686,7 @@ def test_cli_usage_errors(tmp_path, capsys):
     assert "no run matches" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_launch_command_and_stop_by_name(tmp_path, script, reaper, capsys):
     root = tmp_path / "results"
     assert (
@@ -700,6 +706,7 @@ def test_cli_launch_command_and_stop_by_name(tmp_path, script, reaper, capsys):
     assert f"stopping pid {pid}" in text and f"process group {pid} ended by SIGINT" in text
 
 
+@pytest.mark.slow
 def test_cli_stop_takes_its_grace_periods_from_the_config(tmp_path, script, reaper, capsys):
     """stop_grace / term_grace in the YAML config: a trainer that ignores SIGINT is ended by
     SIGTERM after the configured 0.3 s, not the default 30 s."""

@@ -339,6 +339,7 @@ def sim(tmp_path):
         wait_for(lambda p=proc: p.stdout.closed, 5.0)  # the drain thread closes it at EOF
 
 
+@pytest.mark.slow
 def test_live_clean_finish(sim):
     proc = sim(exp_name="live-ok", duration=4.0)
     run = proc.run_dir
@@ -367,6 +368,7 @@ def test_live_clean_finish(sim):
     )
 
 
+@pytest.mark.slow
 def test_live_sigint(sim):
     proc = sim(exp_name="interrupted", duration=8.0)
     run = proc.run_dir
@@ -379,6 +381,7 @@ def test_live_sigint(sim):
     assert 1 <= n < LIVE_POINTS
 
 
+@pytest.mark.slow
 def test_live_crash(sim):
     proc = sim(exp_name="crashy", duration=3.0, crash_at=0.5)
     run = proc.run_dir
@@ -390,6 +393,7 @@ def test_live_crash(sim):
     assert n <= LIVE_POINTS // 2  # at most the half before the crash; unflushed data is lost
 
 
+@pytest.mark.slow
 def test_live_stall(sim):
     proc = sim(exp_name="stuck", duration=4.0, stall_at=0.3)
     run = proc.run_dir
@@ -408,6 +412,7 @@ def test_live_stall(sim):
     assert not (run / "logs" / "summary.json").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", ["A", "B"])
 def test_reader_reads_every_point_eventaccumulator_reads_live(sim, layout):
     """The same, on files written by tensorboardX's own SummaryWriter (a live run)."""

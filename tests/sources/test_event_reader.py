@@ -146,6 +146,7 @@ def test_tensorboard_own_writer_simple_and_tensor_scalars(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_incremental_reads_only_what_was_appended(tmp_path):
     # tensorboardX writes from a background thread: data lands in bursts, records may be cut off.
     w = SummaryWriter(str(tmp_path), flush_secs=1)

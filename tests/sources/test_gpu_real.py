@@ -1,7 +1,7 @@
 """collectors.sources.gpu against the real NVML, checked against ``nvidia-smi``.
 
 Skipped unless NVML initialises (an NVIDIA driver and GPU are present). Run it on a GPU machine:
-``pytest tests/test_gpu_real.py -v``.
+``pytest tests/sources/test_gpu_real.py -v``.
 """
 
 from __future__ import annotations

@@ -33,7 +33,6 @@ from collectors.sources.processes.collector import (
     TITLE_CWD,
     TITLE_ONLY,
     ProcessCollector,
-    ProcessInfo,
     PsutilProcs,
     SystemCache,
     read_command_txt,
@@ -41,6 +40,7 @@ from collectors.sources.processes.collector import (
     training_args,
 )
 from collectors.sources.runs.tracker import RunsCollector
+from tests.builders import process_info, run_snapshot
 from tests.support import LIVE, STANDIN
 
 pytestmark = pytest.mark.usefixtures("private_state")  # registry and logs in tmp_path
@@ -163,6 +163,7 @@ def test_command_txt(tmp_path):
 # --------------------------------------------------------------------------- identification
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["procfs", "psutil"])
 def test_simulator_found_by_open_files(tmp_path, sims, backend):
     other = sims(tmp_path / "results", exp_name="other", seed=2)  # a second run: not confused
@@ -449,14 +450,16 @@ def test_children_listed(tmp_path):
 
 
 def _snapshot(path: str, state: str):
-    from collectors.model.run import RunSnapshot
-
-    return RunSnapshot(
-        id="x", path=path, name="n", layout="A", algo="happo", env="mapush", task="t",
-        exp_name="e", seed=1, started=None, state=state, step=10, total_steps=100,
-        progress=0.1, steps_per_hour=None, eta=None, last_data=None, ended=None, reward=None,
-        checkpoints=(), scalars={}, config={}, stall_after=360.0,
-    )  # fmt: skip
+    return run_snapshot(
+        id="x",
+        path=path,
+        name="n",
+        state=state,
+        step=10,
+        total_steps=100,
+        progress=0.1,
+        started=None,
+    )
 
 
 def _mounts(path, table) -> None:

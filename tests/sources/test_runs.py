@@ -286,6 +286,7 @@ def test_layout_b_reward_tag_and_command_txt(tmp_path, clock):
     assert "actions" not in r.scalars
 
 
+@pytest.mark.slow
 def test_restart_in_same_directory_newer_data_wins(harl_run, clock):
     log_points(harl_run, 60, clock.now - 10000, tags=("train_episode_rewards",))
     time.sleep(1.1)  # the next writer's file name carries a later epoch

@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 
 from collectors.analysis.health import evaluate
-from collectors.model import GpuDevice, GpuSnapshot, HostStats, ProcessInfo
+from collectors.model import HostStats
 from collectors.model.run import Checkpoint, Finding, Reward, RunSnapshot, ScalarLatest, Snapshot
 from collectors.model.series import SeriesView
 from collectors.model.settings import Settings
+from tests.builders import gpu_snapshot, process_info, run_snapshot
 from tui.app.actions import Actions, Outcome, Plan
 
 NOW = 1_763_566_800.0  # 2025-11-19 15:40 UTC: a fixed "now" for every TUI test
@@ -96,7 +97,7 @@ def make_run(
     live = state in ("running", "starting", "stalled")
     process = None
     if pid is not None:
-        process = ProcessInfo(
+        process = process_info(
             pid=pid,
             title=f"happo-mapush-{exp}",
             cmdline=("python", "train.py", "--exp_name", exp, "--seed", str(seed)),
@@ -116,7 +117,8 @@ def make_run(
         )
     last = float(wall[-1])
     eta = last + (total - step) / sph * 3600.0 if live else None
-    run = RunSnapshot(
+    run = run_snapshot(
+        series,
         id=run_id or f"{abs(hash(name)) % 16**8:08x}",
         path=f"/runs/{name}",
         name=name,
@@ -143,7 +145,6 @@ def make_run(
         config=config,
         stall_after=360.0,
         process=process,
-        series=series,
     )
     # Judged as the monitor judges every run, unless the test gives its own findings.
     judged = evaluate(run, now=last) if health is None else health

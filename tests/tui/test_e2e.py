@@ -17,9 +17,11 @@ import pytest
 
 from collectors.simulator.trainer import spawn, write_instant_run
 
+pytestmark = pytest.mark.slow  # end to end: a real app, terminal or processes
+
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def happo_top_argv() -> list[str]:

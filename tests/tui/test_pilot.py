@@ -30,6 +30,8 @@ from tui.screens.modals import ConfirmModal, HelpScreen, LaunchModal, RestartMod
 from tui.widgets.run_panel import RunPanel
 from tui.widgets.system_strip import HeaderBar, SystemStrip
 
+pytestmark = pytest.mark.slow  # end to end: a real app, terminal or processes
+
 PRESETS = {"cuboid": {"argv": ["python", "train.py", "--exp_name", "cuboid"], "cwd": "/tmp"}}
 
 

@@ -1,7 +1,7 @@
 """Layout snapshots of the monitor (pytest-textual-snapshot; Textual is pinned in pyproject).
 
 Deterministic: fake sources with hand-built snapshots, a fixed clock and host, UTC. Update the
-stored SVGs after an intended change with ``pytest tests/test_tui_snapshots.py --snapshot-update``
+stored SVGs after an intended change with ``pytest tests/tui/test_snapshots.py --snapshot-update``
 and look at them (``snapshot_report.html``) before committing.
 """
 
@@ -57,6 +57,7 @@ def test_main_screen_wide(snap_compare, monkeypatch):
     assert snap_compare(app_for(True, monkeypatch), terminal_size=(120, 40), run_before=before)
 
 
+@pytest.mark.slow
 def test_compact_80x24_no_color_with_stop_confirmation(snap_compare, monkeypatch):
     """The compact layout of an 80x24 SSH session with NO_COLOR, and the stop dialog naming the
     pid, the command and the run, focus on No."""
@@ -68,6 +69,7 @@ def test_compact_80x24_no_color_with_stop_confirmation(snap_compare, monkeypatch
     assert snap_compare(app_for(False, monkeypatch), terminal_size=(80, 24), run_before=before)
 
 
+@pytest.mark.slow
 def test_detail_charts(snap_compare, monkeypatch):
     """The run detail: reward, entropy with its band, grad norm with max_grad_norm, losses."""
 
