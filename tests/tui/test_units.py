@@ -12,6 +12,7 @@ import pytest
 from collectors.analysis.compare import config_differences
 from collectors.analysis.selection import display_labels, filter_runs
 from collectors.model.host import HostStats
+from collectors.model.settings import Settings
 from tests.tui.fakes import standard_runs
 from tui.app.actions import ActionRefused, Actions
 from tui.app.sources import log_path, tail_file
@@ -102,11 +103,7 @@ def test_log_from_command_txt_redirect(tmp_path):
 
 
 def test_actions_refuse_in_read_only_mode_before_anything():
-    class RO:
-        read_only = True
-        presets: dict = {}
-
-    actions = Actions(RO(), registry=object())
+    actions = Actions(Settings(read_only=True), registry=object())
     for call in (
         lambda: actions.plan_signal("stop", standard_runs()[1]),
         lambda: actions.plan_restart(standard_runs()[1]),

@@ -31,6 +31,7 @@ from collectors.control import (
 )
 from collectors.model.process import ProcessInfo
 from collectors.model.run import RunSnapshot
+from collectors.model.settings import Settings
 from tui.widgets.plan_view import PlanView
 
 STOP = "stop"
@@ -101,7 +102,7 @@ class Actions:
 
     def __init__(
         self,
-        settings: Any,
+        settings: Settings,
         registry: Registry | None = None,
         int_grace: float | None = None,
         term_grace: float | None = None,
@@ -110,19 +111,15 @@ class Actions:
         # the launch registry: the monitor's (run_app passes it, or attaches it when None)
         self._registry = registry
         # the stop's grace periods: the config file's (stop_grace, term_grace) unless given
-        self.int_grace = (
-            int_grace if int_grace is not None else float(getattr(settings, "stop_grace", 30.0))
-        )
-        self.term_grace = (
-            term_grace if term_grace is not None else float(getattr(settings, "term_grace", 15.0))
-        )
+        self.int_grace = int_grace if int_grace is not None else settings.stop_grace
+        self.term_grace = term_grace if term_grace is not None else settings.term_grace
         self.launched: list[
             LaunchResult
         ] = []  # LaunchResults of this session (the demo stops them)
 
     @property
     def read_only(self) -> bool:
-        return bool(getattr(self.settings, "read_only", False))
+        return self.settings.read_only
 
     @property
     def has_registry(self) -> bool:
@@ -141,7 +138,7 @@ class Actions:
 
     @property
     def presets(self) -> Mapping[str, Mapping[str, Any]]:
-        return getattr(self.settings, "presets", {}) or {}
+        return self.settings.presets
 
     def _check_writable(self) -> None:
         if self.read_only:
@@ -233,7 +230,7 @@ class Actions:
         self._check_writable()
         try:
             if preset is not None:
-                spec = spec_from_preset(self.presets, preset, getattr(self.settings, "path", None))
+                spec = spec_from_preset(self.presets, preset, self.settings.path)
                 if cwd:
                     spec = dataclasses.replace(spec, cwd=cwd)
             else:
