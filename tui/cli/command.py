@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -45,6 +46,13 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+def version() -> str:
+    try:
+        return importlib.metadata.version("happo-top")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="happo-top",
@@ -55,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         + exit_codes.epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("-V", "--version", action="version", version=f"happo-top {version()}")
     p.add_argument(
         "roots", nargs="*", metavar="ROOT", help="directories to watch (default: ./results, else .)"
     )
