@@ -20,6 +20,7 @@ A bad file is an error that names the file, the line and the key.
 
 from __future__ import annotations
 
+import difflib
 import os
 from typing import Any
 
@@ -128,7 +129,9 @@ def parse_settings(text: str, path: str = "<config>") -> Settings:
         line = lines.get(str(key), 1)
         if key not in _SCHEMA:
             known = ", ".join(sorted(_SCHEMA))
-            raise ConfigError(f"{path}:{line}: unknown key '{key}' (known keys: {known})")
+            close = difflib.get_close_matches(str(key), list(_SCHEMA), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"{path}:{line}: unknown key '{key}'{hint} (known keys: {known})")
         what, check = _SCHEMA[key]
         if not check(value):
             raise ConfigError(f"{path}:{line}: key '{key}' must be {what}, got {value!r}")
