@@ -162,6 +162,19 @@ def load_settings(path: str | None = None) -> Settings:
     return parse_settings(text, path)
 
 
+def origins(settings: Settings) -> dict[str, str]:
+    """Where each setting of ``settings`` (as :func:`load_settings` returned it) came from:
+    ``PATH:LINE`` for a key the file sets, ``default`` for the rest (for ``config --print``)."""
+    lines: dict[str, int] = {}
+    if settings.path is not None:
+        try:
+            with open(settings.path, encoding="utf-8") as f:
+                lines = _key_lines(f.read())
+        except (OSError, UnicodeDecodeError):
+            lines = {}
+    return {key: f"{settings.path}:{lines[key]}" if key in lines else "default" for key in _SCHEMA}
+
+
 def default_roots(cwd: str | None = None) -> list[str]:
     cwd = cwd or os.getcwd()
     results = os.path.join(cwd, "results")

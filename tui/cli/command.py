@@ -45,6 +45,11 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "kill": ("tui.cli.control", "kill_main", "SIGKILL a run's process group"),
     "restart": ("tui.cli.control", "restart_main", "stop a run and start it again"),
+    "config": (
+        "tui.cli.config_cmd",
+        "main",
+        "write a commented config (--init) or show the settings in force (--print)",
+    ),
     "schema": ("tui.cli.schema", "main", "print the JSON Schema of the --json document"),
 }
 
