@@ -13,8 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from collectors.model.findings import LEVELS
-from collectors.model.run import SCHEMA, STATES
+from collectors.analysis.health import LEVELS
+from collectors.model import SCHEMA, STATES
 from tui.cli import exit_codes
 
 _NUM: dict[str, Any] = {"type": ["number", "null"]}  # NaN and infinity are written as null
