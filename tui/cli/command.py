@@ -50,6 +50,11 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
         "main",
         "write a commented config (--init) or show the settings in force (--print)",
     ),
+    "export": (
+        "tui.cli.export",
+        "main",
+        "serve the runs, GPUs and disks as Prometheus metrics (--prometheus)",
+    ),
     "completion": ("tui.cli.completion", "main", "print a bash, zsh or fish completion script"),
     "man": ("tui.cli.manpage", "main", "print the man page (roff), generated from the parsers"),
     "schema": ("tui.cli.schema", "main", "print the JSON Schema of the --json document"),
