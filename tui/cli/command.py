@@ -50,6 +50,11 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
         "main",
         "write a commented config (--init) or show the settings in force (--print)",
     ),
+    "tensorboard": (
+        "tui.cli.tensorboard",
+        "main",
+        "start TensorBoard on runs, list the running ones, stop those happo-top started",
+    ),
     "export": (
         "tui.cli.export",
         "main",
