@@ -20,6 +20,7 @@ A bad file is an error that names the file, the line and the key.
 
 from __future__ import annotations
 
+import difflib
 import os
 from typing import Any
 
@@ -128,7 +129,9 @@ def parse_settings(text: str, path: str = "<config>") -> Settings:
         line = lines.get(str(key), 1)
         if key not in _SCHEMA:
             known = ", ".join(sorted(_SCHEMA))
-            raise ConfigError(f"{path}:{line}: unknown key '{key}' (known keys: {known})")
+            close = difflib.get_close_matches(str(key), list(_SCHEMA), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"{path}:{line}: unknown key '{key}'{hint} (known keys: {known})")
         what, check = _SCHEMA[key]
         if not check(value):
             raise ConfigError(f"{path}:{line}: key '{key}' must be {what}, got {value!r}")
@@ -157,6 +160,19 @@ def load_settings(path: str | None = None) -> Settings:
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: {getattr(e, 'strerror', None) or e}") from None
     return parse_settings(text, path)
+
+
+def origins(settings: Settings) -> dict[str, str]:
+    """Where each setting of ``settings`` (as :func:`load_settings` returned it) came from:
+    ``PATH:LINE`` for a key the file sets, ``default`` for the rest (for ``config --print``)."""
+    lines: dict[str, int] = {}
+    if settings.path is not None:
+        try:
+            with open(settings.path, encoding="utf-8") as f:
+                lines = _key_lines(f.read())
+        except (OSError, UnicodeDecodeError):
+            lines = {}
+    return {key: f"{settings.path}:{lines[key]}" if key in lines else "default" for key in _SCHEMA}
 
 
 def default_roots(cwd: str | None = None) -> list[str]:

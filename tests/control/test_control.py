@@ -682,7 +682,7 @@ def test_cli_usage_errors(tmp_path, capsys):
     cfg.write_text("presets: [1, 2]\n")
     assert launch_main(["x", "--config", str(cfg)]) == 2
     assert "bad.yaml:1: key 'presets'" in capsys.readouterr().err
-    assert stop_main(["nothing-here", "--root", str(tmp_path)]) == 1
+    assert stop_main(["nothing-here", "--root", str(tmp_path)]) == 2  # USAGE, as everywhere
     assert "no run matches" in capsys.readouterr().err
 
 

@@ -341,3 +341,16 @@ def test_unchanged_poll_returns_the_same_snapshot(harl_run, clock):
     tracker = RunTracker(str(harl_run), Settings(), clock)
     a = tracker.poll()
     assert tracker.poll() is a
+
+
+def test_discovery_from_the_filesystem_root_never_walks_into_proc_sys_dev(tmp_path):
+    """``happo-top`` run from / (or a home holding a link to /proc) must not list kernel trees."""
+    (tmp_path / "to_proc").symlink_to("/proc")
+    for roots in (["/"], [str(tmp_path)]):
+        d = Discovery(roots, max_depth=2, max_dirs=5_000)
+        d.scan()
+        listed = list(d.cache._cache)
+        assert listed
+        for bad in ("/proc", "/sys", "/dev"):
+            assert not [p for p in listed if p == bad or p.startswith(bad + "/")], bad
+        assert not [p for p in listed if p.startswith(str(tmp_path / "to_proc"))]

@@ -8,7 +8,10 @@ feel. Sub-commands are imported only when used.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
+import importlib.metadata
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -42,27 +45,77 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "kill": ("tui.cli.control", "kill_main", "SIGKILL a run's process group"),
     "restart": ("tui.cli.control", "restart_main", "stop a run and start it again"),
+    "config": (
+        "tui.cli.config_cmd",
+        "main",
+        "write a commented config (--init) or show the settings in force (--print)",
+    ),
+    "tensorboard": (
+        "tui.cli.tensorboard",
+        "main",
+        "start TensorBoard on runs, list the running ones, stop those happo-top started",
+    ),
+    "export": (
+        "tui.cli.export",
+        "main",
+        "serve the runs, GPUs and disks as Prometheus metrics (--prometheus)",
+    ),
+    "completion": ("tui.cli.completion", "main", "print a bash, zsh or fish completion script"),
+    "man": ("tui.cli.manpage", "main", "print the man page (roff), generated from the parsers"),
+    "schema": ("tui.cli.schema", "main", "print the JSON Schema of the --json document"),
 }
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("happo-top")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "unknown"
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """The epilog as written (the sub-command and exit status lists), options wrapped."""
+
+
+def usage() -> str:
+    return (
+        "happo-top [-h] [-V] [--once] [--json] [--format {text,json,prometheus}] [--plain] "
+        "[OPTIONS] [ROOT ...]\n       happo-top {" + ",".join(SUBCOMMANDS) + "} ..."
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="happo-top",
+        usage=usage(),
         description="Monitor HAPPO/HARL training runs: progress, ETA, rewards, checkpoints, health.",
         epilog="sub-commands (run 'happo-top SUBCOMMAND --help' for each):\n"
         + "".join(f"  {k:<18}{v[2]}\n" for k, v in SUBCOMMANDS.items())
         + "\n"
         + exit_codes.epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
     )
+    p.add_argument("-V", "--version", action="version", version=f"happo-top {version()}")
     p.add_argument(
-        "roots", nargs="*", metavar="ROOT", help="directories to watch (default: ./results, else .)"
+        "roots",
+        nargs="*",
+        metavar="ROOT",
+        help="directories to watch (default: the config's roots, else ./results, else .)",
     )
     p.add_argument("--once", action="store_true", help="print one plain-text snapshot and exit")
     options.add_json(p, help="with --once: one JSON document (implies --once)")
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="with --once: text (the default), json (as --json) or prometheus (the text "
+        "format for node_exporter's textfile collector; implies --once)",
+    )
     options.add_config(p)
     p.add_argument(
-        "--refresh", type=options.positive(), metavar="SECONDS", help="seconds between refreshes"
+        "--refresh",
+        type=options.positive(),
+        metavar="SECONDS",
+        help="seconds between refreshes (default: 2, or the config's refresh)",
     )
     options.add_stall_timeout(p)
     p.add_argument(
@@ -83,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="a refreshing plain-text view instead of the full-screen monitor",
     )
     return p
+
+
+FORMATS = ("text", "json", "prometheus")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,12 +162,42 @@ def _main(argv: list[str] | None = None) -> int:
             return exit_codes.USAGE
         return int(getattr(mod, func)(argv[1:]) or exit_codes.OK)
 
+    typo = _unknown_command(argv)
+    if typo is not None:
+        print(f"happo-top: {typo}", file=sys.stderr)
+        return exit_codes.USAGE
     args = build_parser().parse_args(argv)
+    if args.format == "json":
+        args.json = True
     # Deferred for start-up time: the engine (and numpy with it) only once the monitor or one
     # of its headless forms runs, never for --help or a sub-command.
     from tui.cli import common, watch
 
-    return common.run_command("happo-top", watch.main, args, run_monitor)
+    def monitor(args: argparse.Namespace) -> int:
+        common.check_roots(args.roots)
+        if args.format == "prometheus":
+            # Deferred for start-up time: prometheus_client only for this output.
+            from tui.cli import export
+
+            return export.print_once(args)
+        return watch.main(args, run_monitor)
+
+    return common.run_command("happo-top", monitor, args)
+
+
+def _unknown_command(argv: Sequence[str]) -> str | None:
+    """The message for a first word that is neither a sub-command nor an existing path but
+    close to a sub-command (``happo-top chekc``); None otherwise (a root that does not exist is
+    reported as such later)."""
+    if not argv or argv[0].startswith("-") or os.path.exists(os.path.expanduser(argv[0])):
+        return None
+    close = difflib.get_close_matches(argv[0], list(SUBCOMMANDS), n=1)
+    if not close:
+        return None
+    return (
+        f"'{argv[0]}' is neither a command nor a directory; did you mean '{close[0]}'? "
+        f"(commands: {', '.join(SUBCOMMANDS)})"
+    )
 
 
 def run_monitor(roots: Sequence[str], settings: Settings) -> int:

@@ -113,6 +113,19 @@ def search_roots(
     return list(dict.fromkeys(chosen))
 
 
+def check_roots(roots: Sequence[str]) -> None:
+    """Roots given on the command line must be readable directories: a UsageError (exit 2) in
+    every command, rather than an empty snapshot that looks like "no runs"."""
+    for root in roots:
+        path = _path(root)
+        if not os.path.exists(path):
+            raise UsageError(f"{root}: no such directory")
+        if not os.path.isdir(path):
+            raise UsageError(f"{root}: not a directory")
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise UsageError(f"{root}: permission denied")
+
+
 def collect(roots: Sequence[str], settings: Settings, reg: Registry) -> Snapshot:
     """The runs below ``roots`` once, with their processes (which decide crashed vs running)
     and health findings; no GPUs, no disks."""
@@ -231,7 +244,7 @@ def run_command(
 ) -> int:
     """``fn(*args)``'s exit status, with every expected failure turned into its named status
     and a ``prog: message`` line on stderr: a usage or config error, a RUN that matches nothing
-    (``run_not_found``: the commands disagree today, see exit_codes), a refused or failed action,
+    (``run_not_found``: USAGE in every command, see exit_codes), a refused or failed action,
     and a reader that went away (``| head``: not an error)."""
     try:
         return int(fn(*args))
@@ -253,6 +266,7 @@ __all__ = [
     "Resolved",
     "RunNotFound",
     "UsageError",
+    "check_roots",
     "collect",
     "fail",
     "is_run_dir",

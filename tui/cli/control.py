@@ -1,7 +1,7 @@
 """``happo-top launch | stop | kill | restart``: run control from the command line.
 
 Exit status (:mod:`tui.cli.exit_codes`): OK done; ACTION_FAILED refused or failed (the message
-says why; also a RUN that matches no run or several); USAGE a command-line or config error.
+says why); USAGE a command-line or config error, or a RUN that matches no run or several.
 The CLI acts at once (naming the command is the confirmation); ``--read-only`` or
 ``read_only: true`` in the config file disables every action.
 
@@ -89,9 +89,8 @@ def _out(args: argparse.Namespace, doc: dict[str, Any], text: str) -> None:
 
 
 def _guard(prog: str, fn: Any, argv: Sequence[str]) -> int:
-    # A RUN that matches no run is a refusal here (ACTION_FAILED), a usage error for report
-    # and diff: kept as it is, see exit_codes.
-    return common.run_command(prog, fn, list(argv), run_not_found=exit_codes.ACTION_FAILED)
+    # A RUN that matches no run is USAGE here as in every command (see exit_codes).
+    return common.run_command(prog, fn, list(argv))
 
 
 def _no_process(run: RunSnapshot | None) -> ActionError:

@@ -108,7 +108,9 @@ def _leave(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="happo-top demo", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        prog="happo-top demo", description=__doc__.splitlines()[0].replace("``", "")
+    )
     ap.add_argument(
         "--dir", help="where to put the simulated runs (default: a new temporary directory)"
     )

@@ -5,9 +5,8 @@ The front ends return these names, never bare numbers; ``happo-top --help`` and 
 report different things (``check``'s findings, run control's refusals): a script knows which
 command it ran.
 
-Known disagreement, kept as it is today (a later change unifies it): a RUN that matches no run,
-or several, is :data:`USAGE` (2) for ``report`` and ``diff`` but :data:`ACTION_FAILED` (1) for
-``stop``, ``kill`` and ``restart``.
+The same failure has the same status in every command: a RUN that matches no run, or several,
+and a root given on the command line that is missing or unreadable, are :data:`USAGE` (2).
 """
 
 from __future__ import annotations
@@ -38,14 +37,15 @@ CODES: tuple[ExitCode, ...] = (
     ExitCode(
         "ACTION_FAILED",
         ACTION_FAILED,
-        "launch/stop/kill/restart: refused (read-only, no live process, RUN matches no run or "
-        "several) or failed (still alive, the command exited at once)",
+        "launch/stop/kill/restart/tensorboard: refused (read-only, no live process) or failed "
+        "(still alive, the command exited at once)",
     ),
     ExitCode(
         "USAGE",
         USAGE,
-        "a bad command line or config file, no terminal for the monitor, an unknown root, a "
-        "report/diff RUN that matches no run or several, an output file that cannot be written",
+        "a bad command line (an unknown command: 'did you mean') or config file (an unknown "
+        "key), no terminal for the monitor, a missing or unreadable root, a RUN that matches no "
+        "run or several (every command), an output file that cannot be written",
     ),
     ExitCode(
         "SIGNALLED",

@@ -17,6 +17,8 @@ from collectors.sources.runs.fscache import DirCache
 MAX_DEPTH = 8  # results/<env>/<task>/<algo>/<exp>/seed-* is 5 below results/
 MAX_DIRS = 20_000  # per scan; a root with more than this is reported, not walked forever
 SKIP_NAMES = frozenset({"__pycache__", "node_modules", "site-packages", "wandb"})
+# kernel and device trees: never below a root of / or a home (only when a root is one of them)
+SKIP_PATHS = frozenset({"/proc", "/sys", "/dev"})
 
 
 @dataclass(slots=True)
@@ -83,6 +85,10 @@ class Discovery:
                     if name.startswith(".") or name in SKIP_NAMES:
                         continue
                     sub = os.path.join(path, name)
+                    if sub in SKIP_PATHS or (
+                        name in listing.links and os.path.realpath(sub) in SKIP_PATHS
+                    ):
+                        continue
                     if name in listing.links:
                         try:
                             lst = os.stat(sub)

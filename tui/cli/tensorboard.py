@@ -1,0 +1,282 @@
+"""``happo-top tensorboard``: TensorBoard as a partner. Start one on runs (named by their
+aliases or labels), find the TensorBoards already running on this host and which runs they
+serve, and stop the ones happo-top started.
+
+    happo-top tensorboard RUN... [--port N]     # detached, recorded like a launch
+    happo-top tensorboard --list [--json]       # every TensorBoard here: pid, port, runs
+    happo-top tensorboard --stop [PID...]       # only those happo-top started
+
+The TensorBoard listens on localhost; the command prints the ``ssh -L`` line to reach it from a
+laptop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import re
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from collectors.config import default_roots
+from collectors.control import (
+    ActionError,
+    LaunchResult,
+    LaunchSpec,
+    Registry,
+    Target,
+    early_exit,
+    early_exit_message,
+    launch,
+    stop,
+)
+from collectors.model import RunSnapshot, Settings
+from collectors.sources.runs import Discovery, run_id
+from collectors.sources.tensorboard import (
+    DEFAULT_PORT,
+    TensorBoardProcess,
+    find_tensorboards,
+    is_tensorboard,
+    serves,
+)
+from tui.cli import common, exit_codes, options
+
+LAUNCH_NAME = "tensorboard"  # the launch record's name: how happo-top knows its own
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="happo-top tensorboard",
+        description="Start TensorBoard on runs (named by their aliases or labels), list the "
+        "TensorBoards running on this host, or stop the ones happo-top started.",
+    )
+    p.add_argument("runs", nargs="*", metavar="RUN", help="run directory, id (prefix) or name")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument(
+        "--list", action="store_true", help="the TensorBoards running here and the runs they serve"
+    )
+    what.add_argument(
+        "--stop",
+        action="store_true",
+        help="stop the TensorBoards happo-top started (all of them, or the RUN arguments as pids)",
+    )
+    p.add_argument(
+        "--port",
+        type=options.positive(int),
+        metavar="N",
+        help=f"port to serve on (default: the first free one from {DEFAULT_PORT})",
+    )
+    p.add_argument(
+        "--wait",
+        type=options.non_negative(),
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for TensorBoard to answer (default: 60)",
+    )
+    options.add_root(p, replaces_defaults=False)
+    options.add_config(p)
+    options.add_json(p)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(list(argv or []))
+    return common.run_command("happo-top tensorboard", _main, args)
+
+
+def _main(args: argparse.Namespace) -> int:
+    settings = common.load_settings(args)
+    reg = common.registry()
+    if args.list:
+        return _list(args, settings, reg)
+    if args.stop:
+        return _stop(args, reg)
+    if not args.runs:
+        raise common.UsageError("give one or more RUNs, or --list, or --stop")
+    return _start(args, settings, reg)
+
+
+# -- start ---------------------------------------------------------------------------------------
+
+
+def run_label(run: RunSnapshot, settings: Settings) -> str:
+    """The TensorBoard name of a run: its alias, else its label (the config keys that tell it
+    from its siblings), else its name; without the characters --logdir_spec reserves."""
+    alias = next(
+        (
+            settings.aliases[k]
+            for k in (run.path, os.path.realpath(run.path), run.id)
+            if k in settings.aliases
+        ),
+        None,
+    )
+    name = alias or run.label or run.name
+    return re.sub(r"[,:]+", "_", " ".join(name.split())).strip("_ ") or run.id
+
+
+def logdir_spec(runs: Sequence[RunSnapshot], settings: Settings) -> str:
+    names: dict[str, str] = {}
+    for r in runs:
+        name = run_label(r, settings)
+        if name in names:
+            name = f"{name}_{r.id}"
+        names[name] = r.path
+    return ",".join(f"{n}:{p}" for n, p in names.items())
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _choose_port(asked: int | None) -> int:
+    if asked is not None:
+        if not _port_free(asked):
+            raise ActionError(f"port {asked} is in use: give another --port")
+        return asked
+    for port in range(DEFAULT_PORT, DEFAULT_PORT + 100):
+        if _port_free(port):
+            return port
+    raise ActionError(f"no free port in {DEFAULT_PORT}-{DEFAULT_PORT + 99}: give --port")
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("localhost", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def ssh_line(port: int) -> str:
+    return f"ssh -N -L {port}:localhost:{port} {getpass.getuser()}@{socket.gethostname()}"
+
+
+def _start(args: argparse.Namespace, settings: Settings, reg: Registry) -> int:
+    _, runs = common.resolve_runs(args.runs, settings, reg, args.root)
+    port = _choose_port(args.port)
+    spec = logdir_spec(runs, settings)
+    argv = (sys.executable, "-m", "tensorboard.main", "--logdir_spec", spec)
+    argv += ("--port", str(port), "--host", "localhost")
+    res = launch(LaunchSpec(argv=argv, cwd=os.getcwd(), name=LAUNCH_NAME, source="command"), reg)
+    code = _wait_up(res, port, args.wait)
+    doc: dict[str, Any] = {
+        "pid": res.pid,
+        "port": port,
+        "url": f"http://localhost:{port}/",
+        "logdir_spec": spec,
+        "log": res.log,
+        "record": res.record.id,
+        "ssh": ssh_line(port),
+        "exited": code,
+    }
+    if args.json:
+        common.write_json(doc)
+    else:
+        print(f"TensorBoard pid {res.pid} on http://localhost:{port}/ (log: {res.log})")
+        for item in spec.split(","):
+            name, _, path = item.partition(":")
+            print(f"  {name}: {path}")
+        print(f"on your laptop: {ssh_line(port)}   then open http://localhost:{port}/")
+    if code is not None:
+        common.fail("happo-top tensorboard", early_exit_message(res, code))
+        return exit_codes.ACTION_FAILED
+    return exit_codes.OK
+
+
+def _wait_up(res: LaunchResult, port: int, wait: float) -> int | None:
+    """None once TensorBoard answers on ``port`` (or ``wait`` ran out: still starting); its exit
+    status when it exited first."""
+    deadline = time.monotonic() + wait
+    while True:
+        code = early_exit(res, within=0.2)
+        if code is not None:
+            return code
+        if _answers(port) or time.monotonic() >= deadline:
+            return None
+
+
+# -- list and stop -------------------------------------------------------------------------------
+
+
+def _ours(tb: TensorBoardProcess, reg: Registry) -> str | None:
+    rec = reg.find(tb.pid, tb.started)
+    return rec.id if rec is not None and rec.name == LAUNCH_NAME else None
+
+
+def _runs_below(settings: Settings, roots: Sequence[str]) -> list[str]:
+    where = [*roots, *(settings.roots or default_roots())]
+    return Discovery([os.path.expanduser(r) for r in where]).scan().runs
+
+
+def describe(tb: TensorBoardProcess, reg: Registry, run_paths: Sequence[str]) -> dict[str, Any]:
+    doc = tb.to_json()
+    doc["launched_by_happo_top"] = _ours(tb, reg)
+    for d, served in zip(tb.logdirs, doc["logdirs"], strict=True):
+        served["runs"] = [run_id(p) for p in run_paths if serves(tb, p) == d]
+    return doc
+
+
+def _list(args: argparse.Namespace, settings: Settings, reg: Registry) -> int:
+    run_paths = _runs_below(settings, args.root)
+    docs = [describe(tb, reg, run_paths) for tb in find_tensorboards()]
+    if args.json:
+        common.write_json({"tensorboards": docs})
+        return exit_codes.OK
+    if not docs:
+        print("no TensorBoard running on this host")
+    for d in docs:
+        by = "started by happo-top" if d["launched_by_happo_top"] else "not started by happo-top"
+        port = d["port"] if d["port"] is not None else "?"
+        print(f"pid {d['pid']} ({d['user'] or '?'}) port {port} on {d['bind']}, {by}")
+        for ld in d["logdirs"]:
+            runs = ", ".join(ld["runs"]) or "no run below the roots"
+            print(f"  {ld['name'] or '-'}: {ld['path']}  [{runs}]")
+    return exit_codes.OK
+
+
+def _stop(args: argparse.Namespace, reg: Registry) -> int:
+    ours = [
+        rec
+        for rec in reg.records()
+        if rec.name == LAUNCH_NAME and is_tensorboard(rec.argv) and reg.live(rec.pid) is rec
+    ]
+    if args.runs:
+        wanted = []
+        for key in args.runs:
+            if not key.isdigit():
+                raise common.UsageError(f"--stop takes pids, not {key!r}")
+            rec = next((r for r in ours if r.pid == int(key)), None)
+            if rec is None:
+                raise ActionError(
+                    f"pid {key} is not a TensorBoard that happo-top started and that is still "
+                    "running: refusing"
+                )
+            wanted.append(rec)
+        ours = wanted
+    if not ours:
+        print("no TensorBoard started by happo-top is running")
+        return exit_codes.OK
+    status = exit_codes.OK
+    results = []
+    for rec in ours:
+        res = stop(Target.from_record(rec), int_grace=5.0, term_grace=5.0, registry=reg)
+        results.append(res.to_json())
+        if not args.json:
+            print(f"TensorBoard {res.message}")
+        if res.alive:
+            status = exit_codes.ACTION_FAILED
+    if args.json:
+        common.write_json({"stopped": results})
+    return status
+
+
+__all__ = ["LAUNCH_NAME", "describe", "logdir_spec", "main", "run_label", "ssh_line"]
