@@ -41,7 +41,7 @@ def dir_stamp(name: str) -> float | None:
         return None
     parts = tuple(int(g) for g in m.groups()[1:])
     try:
-        return float(calendar.timegm((*parts, 0, 0, 0)))  # type: ignore[arg-type]
+        return float(calendar.timegm((*parts, 0, 0, 0)))
     except (OverflowError, ValueError):
         return None
 
