@@ -84,10 +84,18 @@ def clock_at(t: float | None, offset: float, now: float | None = None) -> str:
 
 
 def own_clock(t: float | None, offset: int | None, now: float | None = None) -> str:
-    """'20:38 +09:00': ``t`` on the run's own clock, or '' when that is the viewer's."""
-    if offset is None or not other_zone(t, offset):
+    """'20:38 +09:00': ``t`` on the run's own clock, or '' when that is the viewer's. The date
+    is added when the run's clock and :func:`clock` (the viewer's) would show different days."""
+    if t is None or offset is None or not other_zone(t, offset):
         return ""
-    return f"{clock_at(t, offset, now)} {offset_text(offset)}"
+    own = clock_at(t, offset, now)
+    mine = clock(t, now)
+    same_day = time.gmtime(t + offset)[:3] == time.localtime(t)[:3]
+    if same_day and len(own) > 5:
+        own = own[-5:]
+    elif not same_day and len(mine) == 5 and len(own) == 5:
+        own = time.strftime("%m-%d %H:%M", time.gmtime(t + offset))
+    return f"{own} {offset_text(offset)}"
 
 
 def date(t: float | None, offset: float | None = None, seconds: bool = False) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
 
+from collectors import fmt
 from collectors.model.run_dir import dir_stamp, utc_offset_from
 from collectors.model.settings import Settings
 from collectors.simulator.trainer import make_copied, write_instant_run
@@ -152,7 +153,7 @@ def test_copied_run_panel_and_checkpoint_tab_show_event_times(seed_run, tz):
     now = END + 381 * 86400 + 60  # "today" is the copy's day
     r = poll(seed_run, now)
     lines = "\n".join(t.plain for t in _Builder(r, PanelContext(now, {}), 76).full())
-    assert "done 11-15 11:38 (11-15 20:38 +09:00, took 5h04m)" in lines
+    assert "done 11-15 11:38 (took 5h04m, 20:38 +09:00)" in lines
     assert "ckpt 40" in lines and "last 11-15 11:38" in lines
     assert "12-" not in lines.split("ckpt", 1)[1]  # no checkpoint dated on the copy's day
     assert max(len(t) for t in lines.splitlines()) <= 76
@@ -304,3 +305,16 @@ def test_simulator_cli_utc_offset_and_copied(tmp_path):
     assert main.name.startswith(f"events.out.tfevents.{int(START)}.")
     times = {p.stat().st_mtime for p in run.rglob("*")}
     assert len(times) == 1 and times.pop() > START + 86400  # copied: one time, today
+
+
+def test_own_clock_says_the_day_when_it_differs(tz):
+    tz("UTC")
+    evening = float(calendar.timegm((2025, 11, 15, 20, 0, 0, 0, 0, 0)))  # 05:00 next day at +9
+    assert fmt.clock(evening, evening) == "20:00"
+    assert fmt.own_clock(evening, 9 * 3600, evening) == "11-16 05:00 +09:00"
+    assert fmt.own_clock(START, 9 * 3600, START) == "15:34 +09:00"
+    assert fmt.own_clock(START, 0, START) == ""  # the viewer's own zone: nothing to add
+    assert fmt.own_clock(START, None, START) == ""
+    assert fmt.dated_in_zones(evening, 9 * 3600) == (
+        "2025-11-15 20:00 UTC (2025-11-16 05:00 +09:00 on the run's host)"
+    )

@@ -207,8 +207,8 @@ class _Builder:
             text = f"done {fmt.clock(end, now)}"
             if short:
                 return text
-            parts = [fmt.own_clock(end, r.utc_offset, now)]
-            parts.append(f"took {R.short_duration(took)}" if took is not None else "")
+            parts = [f"took {R.short_duration(took)}" if took is not None else ""]
+            parts.append(fmt.own_clock(end, r.utc_offset, now))
             inner = ", ".join(p for p in parts if p)
             return f"{text} ({inner})" if inner else text
         if r.state in (CRASHED, STOPPED):
