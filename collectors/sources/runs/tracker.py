@@ -103,6 +103,8 @@ class RunTracker:
         self.started: float | None = self.dir_started
         self.utc_offset: int | None = None
         self._headers: dict[str, float] = {}  # main event file -> its header's wall time
+        self._dated_key: Any = None  # what the dated checkpoints were computed from
+        self._dated: tuple[Checkpoint, ...] = ()
         self.last_change = clock()  # when new data was last seen (our clock)
         self.points_purged = 0
         self._snapshot: RunSnapshot | None = None
@@ -300,6 +302,9 @@ class RunTracker:
         clock = self._clock_series()
         if not cps or clock is None or len(clock) == 0:
             return cps
+        key = (cps, id(clock), len(clock), clock.last_step, self.started)
+        if key == self._dated_key:
+            return self._dated  # the same files and the same events: the same times
         v = clock.view()
         steps, wall = v.steps, v.wall
         last_step, last_wall = int(steps[-1]), float(wall[-1])
@@ -308,11 +313,11 @@ class RunTracker:
             wall = np.concatenate([[self.started], wall])
         mtimes = [c.time for c in cps]
         copied = len(cps) >= 2 and max(mtimes) - min(mtimes) <= COPY_SPREAD
+        at = np.interp(np.array([c.step for c in cps], np.float64), steps, wall)
         out = []
-        for c in cps:
+        for c, t_event in zip(cps, at.tolist(), strict=True):
             if 0 < c.step <= last_step:
-                t = float(np.interp(c.step, steps, wall))
-                out.append(dataclasses.replace(c, time=t, time_from="event"))
+                out.append(dataclasses.replace(c, time=t_event, time_from="event"))
             elif c.step > last_step and copied:
                 t0 = self.started if self.started is not None else float(wall[0])
                 rate = (last_step / (last_wall - t0)) if last_wall > t0 and last_step else None
@@ -320,7 +325,8 @@ class RunTracker:
                 out.append(dataclasses.replace(c, time=t, time_from="estimate"))
             else:
                 out.append(c)
-        return tuple(out)
+        self._dated_key, self._dated = key, tuple(out)
+        return self._dated
 
     # -- derived ---------------------------------------------------------------------------------
 
