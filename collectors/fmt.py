@@ -54,6 +54,13 @@ def offset_text(seconds: float) -> str:
     return f"{sign}{m // 60:02d}:{m % 60:02d}"
 
 
+def offset_short(seconds: float) -> str:
+    """A UTC offset for a tight column: 32400 -> '+9', 20700 -> '+5:45', 0 -> '+0'."""
+    text = offset_text(seconds)
+    hours, minutes = text[1:].split(":")
+    return text[0] + str(int(hours)) + ("" if minutes == "00" else f":{minutes}")
+
+
 def viewer_offset(t: float) -> int:
     """The viewer's UTC offset (seconds) at ``t`` (daylight saving time included)."""
     return int(time.localtime(t).tm_gmtoff)
@@ -83,7 +90,9 @@ def clock_at(t: float | None, offset: float, now: float | None = None) -> str:
     return time.strftime("%m-%d %H:%M", lt)
 
 
-def own_clock(t: float | None, offset: int | None, now: float | None = None) -> str:
+def own_clock(
+    t: float | None, offset: int | None, now: float | None = None, short: bool = False
+) -> str:
     """'20:38 +09:00': ``t`` on the run's own clock, or '' when that is the viewer's. The date
     is added when the run's clock and :func:`clock` (the viewer's) would show different days."""
     if t is None or offset is None or not other_zone(t, offset):
@@ -95,7 +104,7 @@ def own_clock(t: float | None, offset: int | None, now: float | None = None) -> 
         own = own[-5:]
     elif not same_day and len(mine) == 5 and len(own) == 5:
         own = time.strftime("%m-%d %H:%M", time.gmtime(t + offset))
-    return f"{own} {offset_text(offset)}"
+    return f"{own} {offset_short(offset) if short else offset_text(offset)}"
 
 
 def date(t: float | None, offset: float | None = None, seconds: bool = False) -> str:

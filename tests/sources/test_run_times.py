@@ -318,3 +318,11 @@ def test_own_clock_says_the_day_when_it_differs(tz):
     assert fmt.dated_in_zones(evening, 9 * 3600) == (
         "2025-11-15 20:00 UTC (2025-11-16 05:00 +09:00 on the run's host)"
     )
+
+
+def test_plain_view_at_80_columns_keeps_the_name_and_gives_both_clocks(seed_run):
+    res = happo_top("--once", "--plain", "--width", "80", str(seed_run.parent), env={"TZ": "UTC"})
+    row = next(line for line in res.stdout.splitlines() if line.startswith("= finished"))
+    assert "cuboid s1 11-15 15:34" in row  # the name keeps the directory's (host's) stamp
+    assert row.endswith("done 11-15 11:38 (20:38 +9)") and len(row) <= 80
+    assert fmt.offset_short(int(5.75 * H)) == "+5:45" and fmt.offset_short(-3 * H) == "-3"
