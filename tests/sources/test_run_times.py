@@ -21,7 +21,7 @@ from collectors.simulator.trainer import make_copied, write_instant_run
 from collectors.sources.runs.tracker import RunTracker
 from tests.builders import make_run_dir, write_harl_config
 from tests.support import happo_top
-from tui.screens.compare import zone_note
+from tui.screens.compare import reached, zone_note
 from tui.screens.detail import checkpoint_note
 from tui.text.report import render_report
 from tui.widgets.run_panel import PanelContext, _Builder
@@ -326,3 +326,17 @@ def test_plain_view_at_80_columns_keeps_the_name_and_gives_both_clocks(seed_run)
     assert "cuboid s1 11-15 15:34" in row  # the name keeps the directory's (host's) stamp
     assert row.endswith("done 11-15 11:38 (20:38 +9)") and len(row) <= 80
     assert fmt.offset_short(int(5.75 * H)) == "+5:45" and fmt.offset_short(-3 * H) == "-3"
+
+
+def test_panel_checkpoints_report_and_compare_timeline_agree(seed_run, tz):
+    tz("UTC")
+    r = poll(seed_run)
+    text = render_report([r], END + 86400)
+    for c in r.checkpoints:
+        wall, _ = reached(r, c.step)
+        assert wall == pytest.approx(c.time, abs=0.01), c.step
+    for c in (r.checkpoints[0], r.checkpoints[1], r.checkpoints[-1]):
+        assert f"| {fmt.steps(c.step)} | ✅ {fmt.clock(c.time, r.started)} |" in text
+    last = r.checkpoints[-1]
+    lines = "\n".join(t.plain for t in _Builder(r, PanelContext(END + 60, {}), 76).full())
+    assert f"last {fmt.clock(last.time, END + 60)}" in lines
