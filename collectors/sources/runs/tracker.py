@@ -295,7 +295,10 @@ class RunTracker:
         (harl/runners/on_policy_base_runner.py, ``OnPolicyBaseRunner.run``: ``episode_log`` when
         ``episode % log_interval == 0``, then ``save()`` when ``episode % eval_interval == 0``,
         both at ``total_num_steps = episode * episode_length * n_rollout_threads``), so the wall
-        time logged at a checkpoint's step is its save time, and it survives a copy. A step
+        time logged at a checkpoint's step is its save time, and it survives a copy. Layout B
+        saves inside the rollout that crosses each 10M steps, just before that rollout's update
+        and log (heterogeneous-MAPush harl_mapush/runners/mapush_happo_runner.py,
+        ``MAPushHAPPORunner.run``): there the event time is later by one update's training. A step
         between two log points gets the time interpolated between them. Beyond the last event
         (or without events) the files' mtime stands, unless every checkpoint has the same mtime
         (a copy): then the last event's time plus the steps left at the run's average speed."""
