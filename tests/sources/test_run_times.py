@@ -103,7 +103,7 @@ class Independent:
                 self.walls.setdefault(tag, {}).update(
                     {e.step: e.wall_time for e in acc.Scalars(tag)}
                 )
-        rewards = self.walls["train_episode_rewards"]
+        rewards = self.walls.get("train_episode_rewards") or self.walls["average_step_reward"]
         self.last_step = max(rewards)
         self.end = max(w for series in self.walls.values() for w in series.values())
         self.rewards = rewards
@@ -340,3 +340,21 @@ def test_panel_checkpoints_report_and_compare_timeline_agree(seed_run, tz):
     last = r.checkpoints[-1]
     lines = "\n".join(t.plain for t in _Builder(r, PanelContext(END + 60, {}), 76).full())
     assert f"last {fmt.clock(last.time, END + 60)}" in lines
+
+
+@pytest.mark.parametrize("layout", ["B", "U"])
+def test_other_layouts_date_checkpoints_by_events_after_a_copy(tmp_path, layout):
+    run = write_instant_run(
+        tmp_path,
+        num_env_steps=30_000_000,
+        layout=layout,
+        start_time=START,
+        utc_offset=9,
+        copied=END + 86400,
+    )
+    ind = Independent(run)
+    r = poll(run)
+    assert r.started == pytest.approx(START, abs=1e-3) and r.utc_offset == 32400
+    assert r.checkpoints and all(c.time_from == "event" for c in r.checkpoints)
+    for c in r.checkpoints:
+        assert c.time == pytest.approx(ind.walls[r.reward.tag][c.step], abs=0.01)
