@@ -103,6 +103,8 @@ class RunTracker:
         self.started: float | None = self.dir_started
         self.utc_offset: int | None = None
         self._headers: dict[str, float] = {}  # main event file -> its header's wall time
+        self._header_tried: dict[str, int] = {}  # main event file -> its size when last tried
+        self._epochs: dict[str, float] = {}  # event file -> the epoch in its name
         self._dated_key: Any = None  # what the dated checkpoints were computed from
         self._dated: tuple[Checkpoint, ...] = ()
         self.last_change = clock()  # when new data was last seen (our clock)
@@ -209,13 +211,16 @@ class RunTracker:
         logs = os.path.join(self.path, "logs")
         mains: list[float] = []
         others: list[float] = []
-        for path in self.readers:
-            epoch = float(event_file_order(os.path.basename(path))[0])
+        for path, reader in self.readers.items():
+            epoch = self._epochs.get(path)
+            if epoch is None:
+                epoch = self._epochs[path] = float(event_file_order(os.path.basename(path))[0])
             if os.path.dirname(path) != logs:
                 others.append(epoch)
                 continue
             hdr = self._headers.get(path)
-            if hdr is None:
+            if hdr is None and self._header_tried.get(path) != reader.size:
+                self._header_tried[path] = reader.size  # retried only when the file grows
                 hdr = header_wall_time(path)
                 if hdr is not None:
                     self._headers[path] = hdr
