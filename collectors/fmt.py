@@ -43,6 +43,92 @@ def clock(t: float | None, now: float | None = None) -> str:
     return time.strftime("%m-%d %H:%M", lt)
 
 
+# -- time zones: a run's clock times are shown in the viewer's zone; where the training host's
+# zone (RunSnapshot.utc_offset) differs, its own clock time is added, e.g. "20:38 +09:00".
+
+
+def offset_text(seconds: float) -> str:
+    """A UTC offset: 32400 -> '+09:00', -12600 -> '-03:30'."""
+    sign = "-" if seconds < 0 else "+"
+    m = int(round(abs(seconds) / 60))
+    return f"{sign}{m // 60:02d}:{m % 60:02d}"
+
+
+def offset_short(seconds: float) -> str:
+    """A UTC offset for a tight column: 32400 -> '+9', 20700 -> '+5:45', 0 -> '+0'."""
+    text = offset_text(seconds)
+    hours, minutes = text[1:].split(":")
+    return text[0] + str(int(hours)) + ("" if minutes == "00" else f":{minutes}")
+
+
+def viewer_offset(t: float) -> int:
+    """The viewer's UTC offset (seconds) at ``t`` (daylight saving time included)."""
+    return int(time.localtime(t).tm_gmtoff)
+
+
+def viewer_zone(t: float) -> str:
+    """The viewer's zone at ``t``: 'UTC' when it is UTC, else its offset ('+01:00')."""
+    off = viewer_offset(t)
+    return "UTC" if off == 0 else offset_text(off)
+
+
+def other_zone(t: float | None, offset: int | None) -> bool:
+    """True when the run's host clock (``offset``) differs from the viewer's at ``t``."""
+    if t is None or offset is None or not math.isfinite(t):
+        return False
+    return offset != viewer_offset(t)
+
+
+def clock_at(t: float | None, offset: float, now: float | None = None) -> str:
+    """:func:`clock` in the fixed zone ``offset`` (seconds east of UTC)."""
+    if t is None or not math.isfinite(t):
+        return "-"
+    now = time.time() if now is None else now
+    lt, ln = time.gmtime(t + offset), time.gmtime(now + offset)
+    if lt[:3] == ln[:3]:
+        return time.strftime("%H:%M", lt)
+    return time.strftime("%m-%d %H:%M", lt)
+
+
+def own_clock(
+    t: float | None, offset: int | None, now: float | None = None, short: bool = False
+) -> str:
+    """'20:38 +09:00': ``t`` on the run's own clock, or '' when that is the viewer's. The date
+    is added when the run's clock and :func:`clock` (the viewer's) would show different days."""
+    if t is None or offset is None or not other_zone(t, offset):
+        return ""
+    own = clock_at(t, offset, now)
+    mine = clock(t, now)
+    same_day = time.gmtime(t + offset)[:3] == time.localtime(t)[:3]
+    if same_day and len(own) > 5:
+        own = own[-5:]
+    elif not same_day and len(mine) == 5 and len(own) == 5:
+        own = time.strftime("%m-%d %H:%M", time.gmtime(t + offset))
+    return f"{own} {offset_short(offset) if short else offset_text(offset)}"
+
+
+def date(t: float | None, offset: float | None = None, seconds: bool = False) -> str:
+    """'2025-11-15 06:34' in the viewer's zone, or in the fixed zone ``offset``."""
+    if t is None or not math.isfinite(t):
+        return "-"
+    st = time.localtime(t) if offset is None else time.gmtime(t + offset)
+    return time.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M", st)
+
+
+def dated_in_zones(t: float | None, offset: int | None, seconds: bool = False) -> str:
+    """'2025-11-15 06:34 UTC (15:34 +09:00 on the run's host)'; just the date and the
+    viewer's zone when the run's host is in the same zone (or its zone is unknown)."""
+    if t is None or not math.isfinite(t):
+        return "-"
+    text = f"{date(t, seconds=seconds)} {viewer_zone(t)}"
+    if offset is not None and other_zone(t, offset):
+        own = date(t, offset, seconds)
+        if own[:10] == date(t, seconds=seconds)[:10]:
+            own = own[11:]
+        text += f" ({own} {offset_text(offset)} on the run's host)"
+    return text
+
+
 def value(x: float | None, digits: int = 2) -> str:
     if x is None:
         return "-"

@@ -42,15 +42,20 @@ STATE_SYMBOLS = {
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
     step: int
-    time: float  # unix mtime of the newest file in it
+    time: float  # unix time of the save: see ``time_from``
     bytes: int
     complete: bool
     path: str
+    # Where ``time`` comes from: "event" (the wall time logged at the checkpoint's step, which
+    # survives a copy), "file" (the newest file's mtime: beyond the last event, or no events),
+    # "estimate" (beyond the last event of a copied run: last event + steps at the run's speed).
+    time_from: str = "file"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "step": self.step,
             "time": self.time,
+            "time_from": self.time_from,
             "bytes": self.bytes,
             "complete": self.complete,
         }
@@ -95,7 +100,10 @@ class RunSnapshot:
     task: str
     exp_name: str
     seed: int | None
-    started: float | None  # unix, from the directory name (local time)
+    # unix: the true start instant, from the main event file (its name's epoch, its first
+    # record's wall time); the directory name's stamp (read in the viewer's zone) only when
+    # there is no event file yet
+    started: float | None
     state: str
     step: int  # latest logged step (0 when no data)
     total_steps: int | None
@@ -113,6 +121,9 @@ class RunSnapshot:
     process: ProcessInfo | None = None  # filled by the process collector (collectors.monitor)
     errors: tuple[str, ...] = ()
     label: str = ""  # what tells it apart from sibling runs, e.g. "lr=3e-4 max_grad_norm=0.5"
+    # The training host's UTC offset in seconds (directory stamp minus the true start), None when
+    # unknown (no event file yet, or a directory name without a stamp)
+    utc_offset: int | None = None
     series: Mapping[str, SeriesView] = field(default_factory=dict, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -128,6 +139,7 @@ class RunSnapshot:
             "exp_name": self.exp_name,
             "seed": self.seed,
             "started": self.started,
+            "utc_offset": self.utc_offset,
             "state": self.state,
             "step": self.step,
             "total_steps": self.total_steps,

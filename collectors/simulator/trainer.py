@@ -29,6 +29,7 @@ import shlex
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -63,8 +64,12 @@ class _Run:
         out: TextIO | None = None,
         ckpt_gap: float = 0.0,
         stop_after: int | None = None,
+        utc_offset: float | None = None,
+        pace: Sequence[tuple[float, float]] | None = None,
     ) -> None:
         self.cfg = cfg
+        # hours: the trainer's host is in another zone (None: this machine's own)
+        self.utc_offset = utc_offset
         self.instant = instant
         self.out = out
         self.ckpt_gap = ckpt_gap
@@ -81,6 +86,8 @@ class _Run:
             dt = cfg.steps_per_update / steps_per_hour * 3600.0
             dts = dt * np.clip(1.0 + 0.03 * trng.standard_normal(n), 0.8, 1.2)
             offsets = 20.0 + np.concatenate([[0.0], np.cumsum(dts)])
+            if pace:
+                offsets = paced_offsets(cfg, pace)
             if start_time is None:  # default: the (written part of the) run ends now
                 self.start = time.time() - offsets[n if stop_after is None else stop_after] - 5.0
             self.walls = self.start + offsets  # walls[u] = wall time at the end of update u
@@ -99,6 +106,13 @@ class _Run:
     def now(self, u: int) -> float:
         return time.time() if self.walls is None else float(self.walls[u])
 
+    def local(self, t: float) -> time.struct_time:
+        """The trainer host's local time (HARL's ``init_dir`` names the run directory after
+        it); the event files' names and wall times stay true instants in any zone."""
+        if self.utc_offset is None:
+            return time.localtime(t)
+        return time.gmtime(t + self.utc_offset * 3600.0)
+
     # -- setup
     def setup(self) -> Path:
         cfg = self.cfg
@@ -106,7 +120,7 @@ class _Run:
         exp_dir.mkdir(parents=True, exist_ok=True)
         while True:  # two runs never share a directory: bump to the next second
             t = self.start if self.instant else time.time()
-            stamp = time.strftime("%Y-%m-%d-%H-%M-%S", time.localtime(t))
+            stamp = time.strftime("%Y-%m-%d-%H-%M-%S", self.local(t))
             run_dir = exp_dir / f"seed-{cfg.seed:0>5}-{stamp}"
             try:
                 run_dir.mkdir()
@@ -153,7 +167,7 @@ class _Run:
             "--n_rollout_threads",
             str(cfg.n_rollout_threads),
         ]
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.start))
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", self.local(self.start))
         (self.run_dir / "command.txt").write_text(
             f"# Training command ({stamp}, cwd {os.getcwd()})\npython -u {shlex.join(argv)}\n",
             encoding="utf-8",
@@ -317,6 +331,34 @@ class _Run:
             self.writer.flush()
 
 
+# --------------------------------------------------------------------------- time options
+
+
+def paced_offsets(cfg: SimConfig, pace: Sequence[tuple[float, float]]) -> np.ndarray:
+    """Seconds after the start at which each update ends, through ``pace``'s (steps, seconds)
+    knots (piecewise linear, with (0, 0) first): a run with a given timing, e.g. the seed
+    document's, without jitter."""
+    knots = sorted((float(a), float(b)) for a, b in pace)
+    if not knots or knots[0][0] > 0:
+        knots.insert(0, (0.0, 0.0))
+    ks, kt = np.array(knots).T
+    steps = np.arange(cfg.total_updates + 1, dtype=np.float64) * cfg.steps_per_update
+    if len(ks) == 1 or steps[-1] > ks[-1]:  # beyond the last knot: at the last knots' speed
+        rate = (kt[-1] - kt[-2]) / (ks[-1] - ks[-2]) if len(ks) > 1 else 1.0 / 20e6 * 3600
+        ks, kt = np.append(ks, steps[-1]), np.append(kt, kt[-1] + (steps[-1] - ks[-1]) * rate)
+    return np.interp(steps, ks, kt)
+
+
+def make_copied(run_dir: str | os.PathLike[str], when: float | None = None) -> None:
+    """Make a run look copied (``cp -r``, ``scp``, a download): every file and directory in it
+    gets the same modification time, ``when`` (default now)."""
+    t = time.time() if when is None else float(when)
+    for dirpath, _dirs, files in os.walk(run_dir):
+        for name in files:
+            os.utime(os.path.join(dirpath, name), (t, t))
+        os.utime(dirpath, (t, t))
+
+
 # --------------------------------------------------------------------------- Python API
 
 
@@ -332,6 +374,9 @@ def write_instant_run(
     steps_per_hour: float = 20e6,
     finished: bool = True,
     stop_at: float = 0.5,
+    utc_offset: float | None = None,
+    copied: float | bool | None = None,
+    pace: Sequence[tuple[float, float]] | None = None,
     **options: Any,
 ) -> Path:
     """Write a whole run at once, with simulated wall times; return its run directory.
@@ -340,6 +385,11 @@ def write_instant_run(
     was killed or crashed). ``start_time`` (unix seconds) is the simulated start; by default the
     run ends now. ``options`` are further :class:`SimConfig` fields (n_rollout_threads,
     episode_length, log_interval, eval_interval, checkpoint_every, env, task, algo, ...).
+
+    Time options: ``utc_offset`` (hours) writes the run as a host in that zone does (directory
+    stamp in its local time, event names and wall times true instants); ``copied`` (True for
+    now, or a unix time) then gives every file that one mtime, as a copy does; ``pace``, a list
+    of (steps, seconds after the start) knots, fixes the run's timing (see paced_offsets).
     """
     cfg = SimConfig(
         root=Path(root),
@@ -358,6 +408,8 @@ def write_instant_run(
         start_time=start_time,
         steps_per_hour=steps_per_hour,
         stop_after=stop_after,
+        utc_offset=utc_offset,
+        pace=pace,
     )
     run.setup()
     try:
@@ -369,6 +421,8 @@ def write_instant_run(
             run.close(end_update=stop_after)
     finally:
         run.close()
+    if copied is not None and copied is not False:
+        make_copied(run.run_dir, None if copied is True else float(copied))
     return run.run_dir
 
 
@@ -486,6 +540,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--steps-per-hour", type=float, default=20e6, help="instant mode: simulated training speed"
     )
+    p.add_argument(
+        "--utc-offset",
+        type=float,
+        default=None,
+        metavar="HOURS",
+        help="write the run as a host in that zone does: the directory stamp in its local time, "
+        "event file names and wall times true instants (e.g. 9 for UTC+9)",
+    )
+    p.add_argument(
+        "--copied",
+        action="store_true",
+        help="at the end, give every file of the run one mtime (now), as a copy does",
+    )
     return p
 
 
@@ -547,6 +614,7 @@ def main(argv: list[str] | None = None) -> int:
         out=sys.stdout if args.verbose or not instant else None,  # instant: just the run dir
         ckpt_gap=0.0 if instant else args.checkpoint_gap,
         stop_after=None if event_at is None else limit,
+        utc_offset=args.utc_offset,
     )
     try:
         run.setup()
@@ -582,4 +650,6 @@ def main(argv: list[str] | None = None) -> int:
             print("KeyboardInterrupt", file=sys.stderr, flush=True)
         return 128 + stop.signum
     run.finish()
+    if args.copied:
+        make_copied(run.run_dir)
     return 0

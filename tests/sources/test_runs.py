@@ -41,6 +41,14 @@ def log_points(
     return w
 
 
+def date_main_file(run: Path, started: float) -> None:
+    """Give the main event file the name a writer created at ``started`` would have had (the
+    real writer names it after the real clock, while these tests log simulated wall times)."""
+    for f in (run / "logs").glob("events.out.tfevents.*"):
+        host = f.name.split(".", 4)[4]
+        f.rename(f.with_name(f"events.out.tfevents.{int(started)}.{host}"))
+
+
 def save_checkpoint(run: Path, step: int, mtime: float | None = None, files=None):
     d = run / "models" / f"rl_model_{step}_steps"
     d.mkdir(parents=True)
@@ -253,6 +261,7 @@ def test_final_step_means_finished_with_whole_run_speed(tmp_path, clock):
     write_harl_config(run, cfg)
     started = parse_run_dir_name(run.name)[1]
     log_points(run, 20, started, dt=180.0)  # 10M in 3600 s after the start
+    date_main_file(run, started)  # the start instant comes from the main event file
     r = RunTracker(str(run), Settings(), clock).poll()
     assert r.state == FINISHED and r.progress == 1.0
     assert r.steps_per_hour == pytest.approx(10e6, rel=1e-6)

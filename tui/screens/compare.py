@@ -68,6 +68,18 @@ def reached(run: RunSnapshot, step: int) -> tuple[float | None, float | None]:
     return float(view.wall[i]), float(view.values[i])
 
 
+def zone_note(runs: Sequence[RunSnapshot], now: float) -> str:
+    """Above the timeline: the times are the viewer's, and which runs' hosts ran elsewhere."""
+    t = next((r.started for r in runs if r.started is not None), now)
+    text = f"times in the viewer's zone ({fmt.viewer_zone(t)})"
+    other = [
+        f"#{i + 1} at {fmt.offset_text(r.utc_offset)}"
+        for i, r in enumerate(runs)
+        if r.utc_offset is not None and fmt.other_zone(r.started, r.utc_offset)
+    ]
+    return text + (f"; run hosts: {', '.join(other)}" if other else "")
+
+
 class CompareScreen(ChartOptions, Screen[None]):
     BINDINGS = chart_bindings(TABS, "pick_tag")
 
@@ -99,6 +111,7 @@ class CompareScreen(ChartOptions, Screen[None]):
                     for i, (title, _) in enumerate(compare_charts(self.runs)):
                         yield SeriesChart(title, id=f"cmp-chart-{i}")
             with TabPane("Timeline", id="timeline"):
+                yield Static(id="timeline-note")
                 yield DataTable(id="timeline-table", zebra_stripes=True, cursor_type="row")
             with TabPane("Speed & quarters", id="summary"):
                 yield DataTable(id="summary-table", zebra_stripes=True, cursor_type="row")
@@ -247,6 +260,7 @@ class CompareScreen(ChartOptions, Screen[None]):
             if any(n for _, n in rows):
                 cells.append(note)
             table.add_row(fmt.steps(step), *cells)
+        self.query_one("#timeline-note", Static).update(zone_note(self.runs, now))
 
     def _update_summary(self) -> None:
         table = self.query_one("#summary-table", DataTable)
@@ -285,11 +299,21 @@ class CompareScreen(ChartOptions, Screen[None]):
             )
         )
         rows.append(("started", [fmt.clock(r.started, now) for r in self.runs]))
+        if any(fmt.other_zone(r.started, r.utc_offset) for r in self.runs):
+            rows.append(
+                (
+                    "host zone",
+                    [
+                        fmt.offset_text(r.utc_offset) if r.utc_offset is not None else "?"
+                        for r in self.runs
+                    ],
+                )
+            )
         rows.append(
             (
                 "elapsed",
                 [
-                    R.short_duration((r.ended or r.last_data or now) - r.started)
+                    R.short_duration(max((r.ended or r.last_data or now) - r.started, 0.0))
                     if r.started
                     else "-"
                     for r in self.runs

@@ -57,6 +57,23 @@ def agent_tags(run: RunSnapshot, suffix: str) -> list[str]:
     return sorted(tags, key=key)
 
 
+# Where a checkpoint's time comes from (Checkpoint.time_from), in the Checkpoints tab.
+TIME_FROM = {"event": "event", "file": "file", "estimate": "est."}
+
+
+def checkpoint_note(run: RunSnapshot, now: float) -> str:
+    """The line above the checkpoint table: where the times come from, and in which zone."""
+    text = (
+        "time: the wall time logged at the checkpoint's step (HARL logs and saves in the same "
+        "update); file: the files' mtime (beyond the last event); est.: from the run's speed"
+    )
+    t = run.started if run.started is not None else now
+    zone = f"times in the viewer's zone ({fmt.viewer_zone(t)})"
+    if run.utc_offset is not None and fmt.other_zone(t, run.utc_offset):
+        zone += f"; the run's host is at {fmt.offset_text(run.utc_offset)}"
+    return f"{text}\n{zone}"
+
+
 def chart_specs(run: RunSnapshot, th: Mapping[str, float]) -> list[tuple[str, list[str], list]]:
     """(title, tags, thresholds) of the standard charts of a run; band lines from the thresholds
     in force (``th``; missing keys take the health registry's defaults)."""
@@ -181,6 +198,7 @@ class RunDetailScreen(ChartOptions, Screen[None]):
                     for i, (title, _, _) in enumerate(chart_specs(self.run, self.th)):
                         yield SeriesChart(title, id=f"chart-{i}")
             with TabPane("Checkpoints", id="checkpoints"):
+                yield Static(id="ckpt-note")
                 yield DataTable(id="ckpt-table", cursor_type="row", zebra_stripes=True)
             with TabPane("Config", id="config"), Vertical():
                 yield Input(placeholder="search keys and values", id="config-search")
@@ -196,7 +214,7 @@ class RunDetailScreen(ChartOptions, Screen[None]):
 
     def on_mount(self) -> None:
         t = self.query_one("#ckpt-table", DataTable)
-        t.add_columns("#", "step", "time", "interval", "steps", "size", "complete")
+        t.add_columns("#", "step", "time", "from", "interval", "steps", "size", "complete")
         self._layout_charts()
         self._refresh_all()
         self._log_loop()
@@ -370,6 +388,7 @@ class RunDetailScreen(ChartOptions, Screen[None]):
                 str(i),
                 fmt.steps(c.step),
                 fmt.clock(c.time, now),
+                TIME_FROM.get(c.time_from, c.time_from),
                 interval,
                 dsteps,
                 fmt.nbytes(c.bytes),
@@ -377,7 +396,8 @@ class RunDetailScreen(ChartOptions, Screen[None]):
             )
             prev = c
         if not cps:
-            table.add_row("", "no checkpoints yet", "", "", "", "", "")
+            table.add_row("", "no checkpoints yet", "", "", "", "", "", "")
+        self.query_one("#ckpt-note", Static).update(checkpoint_note(self.run, now))
 
     # -- config
     def _update_config(self) -> None:

@@ -174,11 +174,12 @@ def _overview(
         out.append(f"- **Experiment**: {r.algo} / {r.env} / {r.task} / {r.exp_name}, seed {r.seed}")
         if labels.get(r.id):
             out.append(f"- **Differs by**: `{labels[r.id]}`")
-        out.append(f"- **Started**: {_date(r.started)}")
+        # Clock times in the viewer's zone, with the run host's own where it differs.
+        out.append(f"- **Started**: {fmt.dated_in_zones(r.started, r.utc_offset)}")
         if r.state in LIVE_STATES:
             out.append(f"- **Now**: {_date(now)} (last data {_date(r.last_data)})")
         else:
-            out.append(f"- **Ended**: {_date(r.ended or r.last_data)}")
+            out.append(f"- **Ended**: {fmt.dated_in_zones(r.ended or r.last_data, r.utc_offset)}")
         if r.started is not None:
             out.append(f"- **Duration**: {fmt.duration(end - r.started)}")
         pct = f" ({r.progress * 100:.1f}%)" if r.progress is not None else ""
@@ -196,7 +197,7 @@ def _overview(
             cadence = f" (every {fmt.steps(every)} steps)" if every else ""
             out.append(
                 f"- **Checkpoints**: {len(r.checkpoints)}{cadence}, last at "
-                f"{fmt.steps(last.step)} ({_date(last.time)})"
+                f"{fmt.steps(last.step)} ({fmt.dated_in_zones(last.time, r.utc_offset)})"
             )
         else:
             out.append("- **Checkpoints**: none")
@@ -286,13 +287,28 @@ def _timeline_section(runs: Sequence[RunSnapshot], names: list[str], now: float)
     if not steps:
         return out + ["No checkpoints or data yet.", ""]
     out.append(
-        "Wall-clock time at which each run reached the step (its checkpoint's time where there "
-        "is one, else the first log point at or after it); ⏳ are estimates from the current speed."
+        "Wall-clock time at which each run reached the step (its checkpoint's time: the wall "
+        "time logged at that step, which HARL writes in the same update as the save; else the "
+        "first log point at or after it); ⏳ are estimates from the current speed."
     )
+    out += _zone_note(runs, names)
     out.append("")
     rows = [[fmt.steps(s), *(_timeline_cell(r, s, now) for r in runs)] for s in steps]
     out += _table(["Steps", *names], rows)
     return out + [""]
+
+
+def _zone_note(runs: Sequence[RunSnapshot], names: list[str]) -> list[str]:
+    """Where a run's host clock differs from the viewer's, say so under a table of times."""
+    other = [
+        f"{names[i]} ran at {fmt.offset_text(r.utc_offset)}"
+        for i, r in enumerate(runs)
+        if r.utc_offset is not None and fmt.other_zone(r.started, r.utc_offset)
+    ]
+    if not other:
+        return []
+    zone = fmt.viewer_zone(runs[0].started or 0.0)
+    return ["", f"Times are in the viewer's zone ({zone}); {', '.join(other)}."]
 
 
 def _speed_section(runs: Sequence[RunSnapshot], names: list[str], now: float) -> list[str]:
@@ -328,7 +344,8 @@ def _speed_section(runs: Sequence[RunSnapshot], names: list[str], now: float) ->
     )
     out += [
         "",
-        "Steps/hour is the recent speed of a live run and the whole-run average of a finished one.",
+        "Steps/hour is the recent speed of a live run and the whole-run average of a finished one;"
+        " the start is the main event file's creation (its name's epoch), not the directory name.",
         "",
     ]
     return out

@@ -52,7 +52,9 @@ def _eta(r: RunSnapshot, now: float) -> str:
     if r.eta is not None:
         return f"{fmt.clock(r.eta, now)} ({fmt.duration(r.eta - now)})"
     if r.state == FINISHED and r.ended:
-        return f"done {fmt.clock(r.ended, now)}"
+        # The viewer's clock; the run host's own where it differs (its name is in that zone).
+        own = fmt.own_clock(r.ended, r.utc_offset, now, short=True)
+        return f"done {fmt.clock(r.ended, now)}" + (f" ({own})" if own else "")
     return "-"
 
 

@@ -200,14 +200,23 @@ class _Builder:
                 if short
                 else (f"ETA {fmt.clock(r.eta, now)} ({left} left)")
             )
+        # Clock times in the viewer's zone; the run host's own follows where it differs.
         if r.state == FINISHED:
             end = r.ended or r.last_data
-            took = end - r.started if end and r.started else None
+            took = max(end - r.started, 0.0) if end and r.started else None
             text = f"done {fmt.clock(end, now)}"
-            return text if short or took is None else f"{text} (took {R.short_duration(took)})"
+            if short:
+                return text
+            parts = [f"took {R.short_duration(took)}" if took is not None else ""]
+            parts.append(fmt.own_clock(end, r.utc_offset, now))
+            inner = ", ".join(p for p in parts if p)
+            return f"{text} ({inner})" if inner else text
         if r.state in (CRASHED, STOPPED):
             end = r.ended or r.last_data
-            return f"{R.ended_text(r.state)} {fmt.clock(end, now)}" if end else "no data"
+            if not end:
+                return "no data"
+            own = "" if short else fmt.own_clock(end, r.utc_offset, now)
+            return f"{R.ended_text(r.state)} {fmt.clock(end, now)}" + (f" ({own})" if own else "")
         if r.state == STALLED:
             return f"silent {R.short_duration(now - r.last_data)}" if r.last_data else "no data"
         if r.state == STARTING:

@@ -22,6 +22,7 @@ that default).
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 import struct
@@ -631,3 +632,23 @@ def merge_batch(series: dict[str, ScalarSeries], batch: Batch) -> int:
             ser = series[tag] = ScalarSeries()
         purged += ser.extend(s, v, w)
     return purged
+
+
+def header_wall_time(path: str) -> float | None:
+    """The wall time of a file's first record (tensorboardX's ``file_version`` header, written
+    when the writer is created, i.e. when the run starts), or None when the file does not hold
+    a complete header yet (HARL's main file can stay 0 bytes until the writer closes)."""
+    try:
+        with open(path, "rb") as fh:
+            buf = fh.read(HEADER + 64)
+    except OSError:
+        return None
+    if len(buf) < HEADER + 9:
+        return None
+    length = _U64.unpack_from(buf, 0)[0]
+    payload = buf[HEADER : HEADER + min(length, 64)]
+    # Event.wall_time is field 1, fixed64: key byte 0x09, then 8 little-endian bytes.
+    if length < 9 or len(payload) < 9 or payload[0] != 0x09:
+        return None
+    wall = struct.unpack_from("<d", payload, 1)[0]
+    return float(wall) if math.isfinite(wall) and wall > 0 else None

@@ -32,7 +32,7 @@ from collectors.model.run import (
     pick_reward_tag,
 )
 from collectors.model.run_config import RunConfig
-from collectors.model.run_dir import parse_run_dir_name
+from collectors.model.run_dir import dir_stamp, parse_run_dir_name, utc_offset_from
 from collectors.model.settings import Settings
 from collectors.sources.runs.checkpoints import CheckpointScanner
 from collectors.sources.runs.config_file import load_config
@@ -41,6 +41,7 @@ from collectors.sources.runs.event_reader import (
     EVENT_FILE_RE,
     EventFileReader,
     event_file_order,
+    header_wall_time,
     merge_batch,
 )
 from collectors.sources.runs.fscache import DirCache
@@ -49,6 +50,8 @@ from collectors.sources.runs.series import ScalarSeries
 SPEED_WINDOW = 1800.0  # seconds of recent wall time the speed is measured over
 LOG_TREE_RESCAN = 10.0  # seconds between walks of a run's logs/ tree for new event files
 DEAD_FACTOR = 3.0  # silent for this many stall periods: presumed dead (files only)
+HEADER_SLACK = 5.0  # a header wall time this close to the file name's epoch is the same moment
+COPY_SPREAD = 2.0  # checkpoint mtimes all within this many seconds: the run was copied
 
 
 def run_id(path: str) -> str:
@@ -95,7 +98,15 @@ class RunTracker:
         self.checkpoints = CheckpointScanner(self.path, self.cache, clock)
         parsed = parse_run_dir_name(os.path.basename(self.path))
         self.seed_from_name: int | None = parsed[0] if parsed else None
-        self.started: float | None = parsed[1] if parsed else None
+        self.dir_started: float | None = parsed[1] if parsed else None  # viewer's zone: fallback
+        self.dir_stamp = dir_stamp(os.path.basename(self.path))
+        self.started: float | None = self.dir_started
+        self.utc_offset: int | None = None
+        self._headers: dict[str, float] = {}  # main event file -> its header's wall time
+        self._header_tried: dict[str, int] = {}  # main event file -> its size when last tried
+        self._epochs: dict[str, float] = {}  # event file -> the epoch in its name
+        self._dated_key: Any = None  # what the dated checkpoints were computed from
+        self._dated: tuple[Checkpoint, ...] = ()
         self.last_change = clock()  # when new data was last seen (our clock)
         self.points_purged = 0
         self._snapshot: RunSnapshot | None = None
@@ -153,7 +164,10 @@ class RunTracker:
         if st.st_mtime_ns != self._logs_mtime or now - self._logs_walked >= LOG_TREE_RESCAN:
             self._logs_mtime = st.st_mtime_ns
             self._logs_walked = now
+            before = set(self.readers)
             self._walk_logs(logs)
+            if set(self.readers) != before:
+                self._dirty = True
         changed = False
         for path in list(self.readers):
             reader = self.readers[path]
@@ -179,7 +193,56 @@ class RunTracker:
             batch.series = renamed
             self.points_purged += merge_batch(self.series, batch)
             changed = True
+        if self._update_start():
+            self._dirty = True
         return changed
+
+    def _update_start(self) -> bool:
+        """The true start instant and the host's UTC offset from the event files; True when
+        either changed.
+
+        The main file ``logs/events.out.tfevents.<unix seconds>.<host>`` is created by HARL's
+        ``init_dir`` (harl/utils/configs_tools.py) right after it names the directory after
+        ``time.localtime()``: its name's epoch, refined by its header record's wall time, is the
+        start. Without a main file the earliest per-key file (created at the first log call) is
+        an upper bound, used through the directory stamp when they give a whole UTC offset.
+        Only without any event file does the directory stamp, read in the viewer's zone, stand
+        in (``utc_offset`` None: unknown)."""
+        logs = os.path.join(self.path, "logs")
+        mains: list[float] = []
+        others: list[float] = []
+        for path, reader in self.readers.items():
+            epoch = self._epochs.get(path)
+            if epoch is None:
+                epoch = self._epochs[path] = float(event_file_order(os.path.basename(path))[0])
+            if os.path.dirname(path) != logs:
+                others.append(epoch)
+                continue
+            hdr = self._headers.get(path)
+            if hdr is None and self._header_tried.get(path) != reader.size:
+                self._header_tried[path] = reader.size  # retried only when the file grows
+                hdr = header_wall_time(path)
+                if hdr is not None:
+                    self._headers[path] = hdr
+            mains.append(hdr if hdr is not None and abs(hdr - epoch) <= HEADER_SLACK else epoch)
+        # No event is older than the run: the earliest logged point bounds the start too (it
+        # matters only when a writer's file name and its events disagree).
+        first = min((s.wall0 for s in self.series.values() if len(s)), default=None)
+        started, offset = self.dir_started, None
+        if mains:
+            started = min(mains) if first is None else min(*mains, first)
+            offset = utc_offset_from(self.dir_stamp, started)
+        elif others:
+            first = min(others) if first is None else min(*others, first)
+            offset = utc_offset_from(self.dir_stamp, first)
+            if offset is not None and self.dir_stamp is not None:
+                started = min(self.dir_stamp - offset, first)
+            else:
+                started = first if self.dir_started is None else min(self.dir_started, first)
+        if (started, offset) == (self.started, self.utc_offset):
+            return False
+        self.started, self.utc_offset = started, offset
+        return True
 
     def _series_key(self, tag: str, directory: str) -> str:
         """The in-file tag, unless another directory already owns it (then ``tag@subdir``)."""
@@ -230,7 +293,48 @@ class RunTracker:
             step = self.latest_step()
             est = (step // every) * every if every and step > 0 else 0
             cps = (dataclasses.replace(cps[-1], step=est),)
-        return cps
+        return self._date_checkpoints(cps)
+
+    def _date_checkpoints(self, cps: tuple[Checkpoint, ...]) -> tuple[Checkpoint, ...]:
+        """Checkpoint times from the events: HARL logs and saves in the same update
+        (harl/runners/on_policy_base_runner.py, ``OnPolicyBaseRunner.run``: ``episode_log`` when
+        ``episode % log_interval == 0``, then ``save()`` when ``episode % eval_interval == 0``,
+        both at ``total_num_steps = episode * episode_length * n_rollout_threads``), so the wall
+        time logged at a checkpoint's step is its save time, and it survives a copy. Layout B
+        saves inside the rollout that crosses each 10M steps, just before that rollout's update
+        and log (heterogeneous-MAPush harl_mapush/runners/mapush_happo_runner.py,
+        ``MAPushHAPPORunner.run``): there the event time is later by one update's training. A step
+        between two log points gets the time interpolated between them. Beyond the last event
+        (or without events) the files' mtime stands, unless every checkpoint has the same mtime
+        (a copy): then the last event's time plus the steps left at the run's average speed."""
+        clock = self._clock_series()
+        if not cps or clock is None or len(clock) == 0:
+            return cps
+        key = (cps, id(clock), len(clock), clock.last_step, self.started)
+        if key == self._dated_key:
+            return self._dated  # the same files and the same events: the same times
+        v = clock.view()
+        steps, wall = v.steps, v.wall
+        last_step, last_wall = int(steps[-1]), float(wall[-1])
+        if self.started is not None and self.started <= wall[0] and steps[0] > 0:
+            steps = np.concatenate([[0], steps])  # before the first log point: from the start
+            wall = np.concatenate([[self.started], wall])
+        mtimes = [c.time for c in cps]
+        copied = len(cps) >= 2 and max(mtimes) - min(mtimes) <= COPY_SPREAD
+        at = np.interp(np.array([c.step for c in cps], np.float64), steps, wall)
+        out = []
+        for c, t_event in zip(cps, at.tolist(), strict=True):
+            if 0 < c.step <= last_step:
+                out.append(dataclasses.replace(c, time=t_event, time_from="event"))
+            elif c.step > last_step and copied:
+                t0 = self.started if self.started is not None else float(wall[0])
+                rate = (last_step / (last_wall - t0)) if last_wall > t0 and last_step else None
+                t = last_wall + (c.step - last_step) / rate if rate else last_wall
+                out.append(dataclasses.replace(c, time=t, time_from="estimate"))
+            else:
+                out.append(c)
+        self._dated_key, self._dated = key, tuple(out)
+        return self._dated
 
     # -- derived ---------------------------------------------------------------------------------
 
@@ -284,8 +388,14 @@ class RunTracker:
         state = self._state(now, snap.step, snap.last_data, snap.stall_after)
         if state == snap.state:
             return snap
-        ended = snap.last_data if state not in (RUNNING, STARTING, STALLED) else None
+        ended = self._end(snap.last_data) if state not in (RUNNING, STARTING, STALLED) else None
         return dataclasses.replace(snap, state=state, eta=self._eta(state, snap), ended=ended)
+
+    def _end(self, last_data: float | None) -> float | None:
+        """The end of a run that is over: its last event, never before its start."""
+        if last_data is None or self.started is None:
+            return last_data
+        return max(last_data, self.started)
 
     def _eta(self, state: str, snap: RunSnapshot) -> float | None:
         """When the run will reach its last step at its recent speed; None unless it is moving
@@ -304,7 +414,10 @@ class RunTracker:
                 return aliases[key]
         exp = self.config.exp_name or os.path.basename(os.path.dirname(self.path)) or "run"
         seed = self.config.seed if self.config.seed is not None else self.seed_from_name
-        when = time.strftime("%m-%d %H:%M", time.localtime(self.started)) if self.started else "?"
+        # The directory's own stamp (the run's local time), so the name never depends on the
+        # viewer's zone.
+        stamp = self.dir_stamp
+        when = time.strftime("%m-%d %H:%M", time.gmtime(stamp)) if stamp is not None else "?"
         return f"{exp} s{seed} {when}"
 
     def _build(self, now: float, cps: tuple[Checkpoint, ...]) -> RunSnapshot:
@@ -331,7 +444,7 @@ class RunTracker:
         if state == FINISHED and clock is not None and len(clock) >= 2:
             # A finished run: its average over the whole run (the seed's "Training Speed").
             v = clock.view()
-            t0 = self.started if self.started and self.started < v.wall[0] else None
+            t0 = self.started if self.started and self.started <= v.wall[0] else None
             if t0 is not None and step > 0:
                 sph = step / max(float(v.wall[-1]) - t0, 1e-9) * 3600.0
             else:
@@ -368,13 +481,14 @@ class RunTracker:
             steps_per_hour=sph,
             eta=None,
             last_data=last_data,
-            ended=last_data if state not in (RUNNING, STARTING, STALLED) else None,
+            ended=self._end(last_data) if state not in (RUNNING, STARTING, STALLED) else None,
             reward=reward,
             checkpoints=cps,
             scalars=scalars,
             config=self._config_view(),
             stall_after=stall,
             errors=errors,
+            utc_offset=self.utc_offset,
             series=views,
         )
         return dataclasses.replace(snap, eta=self._eta(state, snap))
