@@ -75,6 +75,7 @@ CHECKPOINT = _object(
     {
         "step": {"type": "integer"},
         "time": _NUM,
+        "time_from": {"enum": ["event", "file", "estimate"]},
         "bytes": _INT_OR_NULL,
         "complete": {"type": "boolean"},
     }
@@ -92,6 +93,7 @@ RUN = _object(
         "exp_name": _STR_OR_NULL,
         "seed": _INT_OR_NULL,
         "started": _NUM,
+        "utc_offset": _INT_OR_NULL,
         "state": {"enum": list(STATES)},
         "step": _INT_OR_NULL,
         "total_steps": _INT_OR_NULL,
