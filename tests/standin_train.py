@@ -72,7 +72,8 @@ with open(os.path.join(run, "launch.json"), "w") as f:
             "model_dir": a.model_dir,
             "num_env_steps": a.num_env_steps,
             "load_config": a.load_config,
-        }, f
+        },
+        f,
     )
 held = open(os.path.join(run, "progress.txt"), "w") if a.hold else None  # noqa: SIM115 - held open on purpose, as HARL does
 if a.title:
