@@ -26,6 +26,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from collectors.model.run import (
     CONTINUED,
     CRASHED,
@@ -33,6 +35,7 @@ from collectors.model.run import (
     ResumedFrom,
     RunSnapshot,
 )
+from collectors.model.series import SeriesView
 
 MODEL_DIR_KEY = "algo_args.train.model_dir"
 _STEP_RE = re.compile(r"rl_model_(\d+)_steps$|^(\d+(?:\.\d+)?)M$")
@@ -142,6 +145,32 @@ def chain_changes(runs: Sequence[RunSnapshot]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def stitch(parent: SeriesView | None, child: SeriesView, offset: int) -> SeriesView:
+    """One continuous curve: the parent's points up to the checkpoint's step, then the child's
+    own points moved to the chain's axis (``offset`` + its steps)."""
+    steps = child.steps.astype(np.int64) + offset
+    values, wall = child.values, child.wall
+    if parent is not None and len(parent):
+        keep = parent.steps <= offset
+        steps = np.concatenate([parent.steps[keep], steps])
+        values = np.concatenate([parent.values[keep], values])
+        wall = np.concatenate([parent.wall[keep], wall])
+    wall0 = float(wall[0]) if len(wall) else 0.0
+    rel = (np.asarray(wall, dtype=np.float64) - wall0).astype(np.float32)
+    for a in (steps, values, rel):
+        a.flags.writeable = False
+    return SeriesView(steps, np.asarray(values, dtype=np.float32), rel, wall0)
+
+
+def _depth(path: str, links: dict[str, tuple[str, str, int]]) -> int:
+    n, seen = 0, {path}
+    while path in links and links[path][0] not in seen and n < 64:
+        path = links[path][0]
+        seen.add(path)
+        n += 1
+    return n
+
+
 class ChainLinker:
     """:func:`chain_changes` applied to a snapshot's runs, returning the identical object for a
     run whose inputs did not change (front ends skip those), and re-scoring a changed run's
@@ -153,22 +182,36 @@ class ChainLinker:
 
     def link(self, runs: Sequence[RunSnapshot]) -> list[RunSnapshot]:
         changes = chain_changes(runs)
-        out = []
-        for r in runs:
+        links = parents(runs)
+        done: dict[str, RunSnapshot] = {}
+        # parents first: a child's curve starts with its parent's (already stitched) curve
+        for r in sorted(runs, key=lambda r: _depth(r.path, links)):
             ch = changes.get(r.path)
             if not ch:
                 self._cache.pop(r.path, None)
-                out.append(r)
+                done[r.path] = r
                 continue
+            up = done.get(links[r.path][0]) if r.path in links else None
+            key = {**ch, "_parent": id(up)}
             cached = self._cache.get(r.path)
-            if cached is not None and cached[0] is r and cached[1] == ch:
-                out.append(cached[2])
+            if cached is not None and cached[0] is r and cached[1] == key:
+                done[r.path] = cached[2]
                 continue
+            if r.path in links:
+                off = ch["resumed_from"].step
+                ch = {
+                    **ch,
+                    "series": {
+                        tag: stitch(up.series.get(tag) if up is not None else None, v, off)
+                        for tag, v in r.series.items()
+                    },
+                }
             new = dataclasses.replace(r, **ch)
             if self.rescore is not None and (new.state != r.state):
                 new = self.rescore(new)
-            self._cache[r.path] = (r, ch, new)
-            out.append(new)
+            self._cache[r.path] = (r, key, new)
+            done[r.path] = new
+        out = [done[r.path] for r in runs]
         live = {r.path for r in runs}
         for path in [p for p in self._cache if p not in live]:
             del self._cache[path]

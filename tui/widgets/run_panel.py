@@ -21,6 +21,7 @@ from textual.widget import Widget
 from collectors import fmt
 from collectors.analysis.quarters import clip_value
 from collectors.model.run import (
+    CONTINUED,
     CRASHED,
     FINISHED,
     RUNNING,
@@ -208,6 +209,8 @@ class _Builder:
         if r.state in (CRASHED, STOPPED):
             end = r.ended or r.last_data
             return f"{R.ended_text(r.state)} {fmt.clock(end, now)}" if end else "no data"
+        if r.state == CONTINUED:
+            return f"continued by {r.continued_by}"
         if r.state == STALLED:
             return f"silent {R.short_duration(now - r.last_data)}" if r.last_data else "no data"
         if r.state == STARTING:
@@ -307,6 +310,9 @@ class _Builder:
         r = self.r
         p = r.process
         t = Text()
+        if p is None and r.state == CONTINUED:
+            t.append(f"continued by {r.continued_by}", style="dim")
+            return t
         if p is None:
             if r.state in LIVE:
                 why = "no process info" if not self.ctx.processes_known else "process not found"
@@ -325,6 +331,9 @@ class _Builder:
         if gpu is not None or not short:
             t.append(f"{sep}gpu " if not short else " g", style="dim")
             t.append(fmt.nbytes(gpu) if gpu is not None else "-")
+        if r.resumed_from is not None:  # a segment of a chain (collectors.analysis.chains)
+            seg = f"{r.chain.index(r.id) + 1}/{len(r.chain)}" if r.id in r.chain else ""
+            t.append(f"{sep}resumed @{fmt.steps(r.resumed_from.step)} {seg}".rstrip(), style="dim")
         how = p.how_found
         if not short and how and not p.positive:
             t.append(f"  ({how}: not actionable)", style="yellow")
