@@ -2,8 +2,10 @@
 
 Exit status (:mod:`tui.cli.exit_codes`): OK done; ACTION_FAILED refused or failed (the message
 says why; also a RUN that matches no run or several); USAGE a command-line or config error.
-The CLI acts at once (naming the command is the confirmation); ``--read-only`` or
-``read_only: true`` in the config file disables every action.
+launch, stop and kill act at once (naming the command is the confirmation); restart prints its
+plan (argv, cwd, environment changes, checkpoint) and asks on a terminal, ``--yes`` for scripts,
+then executes that same plan object. ``--read-only`` or ``read_only: true`` in the config file
+disables every action.
 
 RUN is a run directory, a run id (or a unique prefix of one), a run name, or a pid. A pid must be
 the identified process of a run below the roots (or its launcher), or a process happo-top
