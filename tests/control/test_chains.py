@@ -4,6 +4,7 @@ resumed twice through ``happo-top restart --resume`` (HARL's --load_config, --mo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -15,7 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from collectors.model.settings import Settings
+from collectors.monitor import Monitor
 from tests.support import happo_top
+from tui.app.app import make_app
+from tui.widgets.run_panel import RunPanel
 
 pytestmark = [pytest.mark.usefixtures("private_state"), pytest.mark.slow]
 
@@ -115,3 +120,23 @@ def test_simulator_launched_stopped_resumed_twice_is_one_chain(tmp_path, pids):
     own = json.loads((segments[2] / "config.json").read_text())["algo_args"]["train"]
     assert int(own["num_env_steps"]) == TOTAL - r2  # HARL trains a full num_env_steps more
     assert c2["state"] in ("running", "starting", "finished")
+
+    # and in the TUI, on the real monitor: the segments say what they continue
+    asyncio.run(_tui_shows_chain(root, p, c1, c2))
+
+
+async def _tui_shows_chain(root: Path, p: dict, c1: dict, c2: dict) -> None:
+    settings = Settings(refresh=0.2)
+    monitor = Monitor([str(root)], settings, gpu=False, disk=False)
+    app = make_app(monitor, settings)
+    app.animation_level = "none"
+    async with app.run_test(size=(200, 50)) as pilot:
+        end = time.monotonic() + 20
+        while time.monotonic() < end:
+            shown = {w.run.id: w.render().plain for w in app.main.query(RunPanel) if w.display}
+            if len(shown) == 3 and "resumed @" in shown.get(c2["id"], ""):
+                break
+            await pilot.pause(0.1)
+        assert f"continued by {c1['id']}" in shown[p["id"]], shown
+        assert f"continued by {c2['id']}" in shown[c1["id"]], shown
+        assert "3/3" in shown[c2["id"]], shown

@@ -306,12 +306,21 @@ class _Builder:
             t.append("✓ healthy", style="green")
         return t
 
+    def _segment(self, sep: str) -> Text:
+        """A chain segment (collectors.analysis.chains): ``resumed @30M 2/3``."""
+        r = self.r
+        if r.resumed_from is None:
+            return Text()
+        seg = f"{r.chain.index(r.id) + 1}/{len(r.chain)}" if r.id in r.chain else ""
+        return Text(f"{sep}resumed @{fmt.steps(r.resumed_from.step)} {seg}".rstrip(), style="dim")
+
     def process(self, short: bool = False) -> Text:
         r = self.r
         p = r.process
         t = Text()
         if p is None and r.state == CONTINUED:
             t.append(f"continued by {r.continued_by}", style="dim")
+            t.append_text(self._segment("  "))
             return t
         if p is None:
             if r.state in LIVE:
@@ -319,6 +328,7 @@ class _Builder:
                 t.append(why, style="dim" if r.state != STALLED else "yellow")
             else:
                 t.append(f"no process ({r.state})", style="dim")
+            t.append_text(self._segment("  "))
             return t
         t.append("pid ", style="dim")
         t.append(str(p.pid), style="bold")
@@ -331,9 +341,7 @@ class _Builder:
         if gpu is not None or not short:
             t.append(f"{sep}gpu " if not short else " g", style="dim")
             t.append(fmt.nbytes(gpu) if gpu is not None else "-")
-        if r.resumed_from is not None:  # a segment of a chain (collectors.analysis.chains)
-            seg = f"{r.chain.index(r.id) + 1}/{len(r.chain)}" if r.id in r.chain else ""
-            t.append(f"{sep}resumed @{fmt.steps(r.resumed_from.step)} {seg}".rstrip(), style="dim")
+        t.append_text(self._segment(sep))
         how = p.how_found
         if not short and how and not p.positive:
             t.append(f"  ({how}: not actionable)", style="yellow")
