@@ -111,8 +111,14 @@ def chain_changes(runs: Sequence[RunSnapshot]) -> dict[str, dict[str, Any]]:
         off = offset(child)
         total = None if r.total_steps is None else r.total_steps + off
         step = r.step + off
+        at: list[int] = []
+        hop = child
+        while hop in links and len(at) < 64:
+            at.append(offset(hop))
+            hop = links[hop][0]
         out.setdefault(child, {}).update(
             resumed_from=ResumedFrom(up.id, up.path, off, md),
+            resumed_at=tuple(sorted(set(at))),
             own_step=r.step,
             step=step,
             total_steps=total,

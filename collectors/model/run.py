@@ -136,6 +136,7 @@ class RunSnapshot:
     continued_by: str | None = None  # the id of the run that resumed from this one
     chain: tuple[str, ...] = ()  # the ids of the chain's segments, first to last (when chained)
     own_step: int | None = None
+    resumed_at: tuple[int, ...] = ()  # chain steps where this run's chain was resumed (chart marks)
     series: Mapping[str, SeriesView] = field(default_factory=dict, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:

@@ -60,6 +60,7 @@ def test_linker_puts_segments_on_the_chain_axis():
     assert c.step == 60_000_000 and c.own_step == 10_000_000 and c.total_steps == TOTAL
     assert abs(c.progress - 0.6) < 1e-9
     assert c.chain == (a.id, b.id, c.id)
+    assert c.resumed_at == (30_000_000, 50_000_000) and b.resumed_at == (30_000_000,)
     assert min(cp.step for cp in c.checkpoints) == 52_500_000
     # one continuous curve: seg1 up to 30M, seg2 from 30M to 50M, then seg3's own points
     tag = c.reward.tag
@@ -87,3 +88,23 @@ async def test_chain_segments_in_the_panels():
         assert "crashed" not in first and "stopped" not in first
         assert "resumed @50M 3/3" in last
         assert "60M / 100M" in last or "60M/100M" in last
+
+
+@aio
+async def test_chain_detail_charts_are_marked_where_it_resumed():
+    from tui.screens.detail import RunDetailScreen
+    from tui.widgets.charts import SeriesChart
+
+    app, _, _ = build(FakeSources(snapshot(chained_runs())))
+    async with app.run_test(size=(180, 50)) as pilot:
+        await started(pilot, app)
+        panel = next(p for p in panels(app) if p.run.name == "seg3")
+        panel.focus()
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, RunDetailScreen)
+        charts = list(app.screen.query(SeriesChart))
+        assert charts and all(ch.marks == (30_000_000, 50_000_000) for ch in charts)
+        reward = next(ch for ch in charts if ch.lines and "reward" in ch.title.lower())
+        assert int(reward.lines[0].view.steps[0]) < 30_000_000  # the parent's part is drawn
