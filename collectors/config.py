@@ -21,6 +21,7 @@ A bad file is an error that names the file, the line and the key.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from typing import Any
 
@@ -43,6 +44,10 @@ def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _finite(v: Any) -> bool:
+    return _number(v) and math.isfinite(v)
+
+
 _SCHEMA: dict[str, tuple[str, Any]] = {
     # key: (description of the expected type, check)
     "roots": (
@@ -52,8 +57,15 @@ _SCHEMA: dict[str, tuple[str, Any]] = {
     "refresh": ("a number of seconds > 0", lambda v: _number(v) and v > 0),
     "stall_timeout": ("a number of seconds > 0", lambda v: _number(v) and v > 0),
     "flush_secs": ("a number of seconds > 0", lambda v: _number(v) and v > 0),
-    "stop_grace": ("a number of seconds >= 0", lambda v: _number(v) and v >= 0),
-    "term_grace": ("a number of seconds >= 0", lambda v: _number(v) and v >= 0),
+    "stop_grace": ("a finite number of seconds >= 0", lambda v: _finite(v) and v >= 0),
+    "term_grace": ("a finite number of seconds >= 0", lambda v: _finite(v) and v >= 0),
+    "harl_train": (
+        "the HARL entry point: a path to train.py, or a list [python, path/to/train.py]",
+        lambda v: (
+            (isinstance(v, str) and v.strip())
+            or (isinstance(v, list) and v and all(isinstance(x, str) and x for x in v))
+        ),
+    ),
     "verify_crc": ("true or false", lambda v: isinstance(v, bool)),
     "read_only": ("true or false", lambda v: isinstance(v, bool)),
     "aliases": (
@@ -140,6 +152,10 @@ def parse_settings(text: str, path: str = "<config>") -> Settings:
         _check_thresholds(values["thresholds"], lines, path)
     if "roots" in values:
         values["roots"] = tuple(os.path.expanduser(r) for r in values["roots"])
+    if isinstance(values.get("harl_train"), str):
+        values["harl_train"] = (values["harl_train"],)
+    elif "harl_train" in values:
+        values["harl_train"] = tuple(values["harl_train"])
     for k in ("refresh", "stall_timeout", "flush_secs", "stop_grace", "term_grace"):
         if k in values:
             values[k] = float(values[k])

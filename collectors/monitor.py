@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from collectors.analysis.chains import ChainLinker
 from collectors.analysis.config_diff import run_labels
 from collectors.analysis.health import evaluate
 from collectors.control.registry import Registry
@@ -66,6 +67,7 @@ class Monitor:
         self._cache: dict[str, tuple[RunSnapshot, ProcessInfo | None, str, RunSnapshot]] = {}
         self._labels_key: tuple[tuple[str, int], ...] = ()
         self._labels: dict[str, str] = {}
+        self._chains = ChainLinker(self._rescore)
 
     @property
     def roots(self) -> list[str]:
@@ -120,6 +122,7 @@ class Monitor:
         for path in [p for p in self._cache if p not in live]:
             del self._cache[path]
         runs = self._label(runs)
+        runs = self._chains.link(runs)  # resumed runs continue their parents (analysis.chains)
         disks: DiskSnapshot | None = None
         if self.disk is not None:
             try:
@@ -168,6 +171,14 @@ class Monitor:
         new = dataclasses.replace(new, health=tuple(findings))
         self._cache[r.path] = (r, info, state, new)
         return new
+
+    def _rescore(self, run: RunSnapshot) -> RunSnapshot:
+        """Health again for a run whose state the chain changed (a parent now ``continued``)."""
+        try:
+            findings = evaluate(run, self.settings.thresholds, now=self.clock())
+        except Exception:
+            return run
+        return dataclasses.replace(run, health=tuple(findings))
 
     def _label(self, runs: list[RunSnapshot]) -> list[RunSnapshot]:
         """Sibling runs (one experiment) are labelled by the config keys that tell them apart."""

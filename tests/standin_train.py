@@ -13,14 +13,24 @@ import sys
 import time
 
 p = argparse.ArgumentParser()
-p.add_argument("--root", required=True)
-p.add_argument("--exp_name", required=True)
+p.add_argument("--root")
+p.add_argument("--exp_name")
+p.add_argument("--load_config")  # as HARL's train.py: settings from a saved config.json
+p.add_argument("--num_env_steps", type=int)
 p.add_argument("--seed", type=int, default=1)
 p.add_argument("--title")
 p.add_argument("--hold", action="store_true")
 p.add_argument("--ignore", default="")
 p.add_argument("--model_dir")
 a = p.parse_args()
+if a.load_config:
+    with open(a.load_config) as f:
+        loaded = json.load(f)
+    a.root = a.root or loaded["algo_args"]["logger"]["log_dir"]
+    a.exp_name = loaded["main_args"]["exp_name"]  # upstream HARL takes it from the file
+    a.seed = loaded["algo_args"]["seed"]["seed"]
+if not (a.root and a.exp_name):
+    p.error("--root and --exp_name (or --load_config) are required")
 for name in filter(None, a.ignore.split(",")):
     signal.signal(getattr(signal, "SIG" + name), signal.SIG_IGN)
 exp = os.path.join(a.root, "mapush", "go1push_mid", "happo", a.exp_name)
@@ -41,7 +51,8 @@ cfg = {
         "logger": {"log_dir": a.root},
         "seed": {"seed": a.seed},
         "train": {
-            "num_env_steps": 1000000,
+            "num_env_steps": a.num_env_steps or 1000000,
+            "model_dir": a.model_dir,
             "episode_length": 10,
             "n_rollout_threads": 10,
             "log_interval": 5,
@@ -54,7 +65,15 @@ with open(os.path.join(run, "config.json"), "w") as f:
     json.dump(cfg, f)
 with open(os.path.join(run, "launch.json"), "w") as f:
     json.dump(
-        {"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ), "model_dir": a.model_dir}, f
+        {
+            "argv": sys.argv,
+            "cwd": os.getcwd(),
+            "env": dict(os.environ),
+            "model_dir": a.model_dir,
+            "num_env_steps": a.num_env_steps,
+            "load_config": a.load_config,
+        },
+        f,
     )
 held = open(os.path.join(run, "progress.txt"), "w") if a.hold else None  # noqa: SIM115 - held open on purpose, as HARL does
 if a.title:

@@ -159,9 +159,14 @@ def launch(
     else:
         log = default_log_path(name, now)
     try:
-        os.makedirs(os.path.dirname(log), exist_ok=True)
+        # like the registry: the state directory's logs are 0700, each log 0600 (a training
+        # log may hold paths, hosts and tokens of the environment)
+        os.makedirs(os.path.dirname(log), mode=0o700 if not spec.log else 0o777, exist_ok=True)
+        if not spec.log:
+            os.chmod(os.path.dirname(log), 0o700)
         created = not os.path.exists(log)
-        logf = open(log, "ab")  # noqa: SIM115 (handed to the child, closed below)
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        logf = os.fdopen(fd, "ab")  # handed to the child, closed below
     except OSError as e:
         raise ActionError(f"cannot open log file {log}: {e.strerror or e}") from None
     started = False

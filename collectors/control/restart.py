@@ -1,13 +1,44 @@
-"""Restarting and resuming a run: the command it was started with (launch record, its own or a
-parent's command line, ``command.txt``), stopped and started again, optionally from its latest
-complete checkpoint."""
+"""Restarting and resuming a run the way HARL does it.
+
+HARL's semantics (PKU-MARL/HARL, read for this module):
+
+* ``examples/train.py``: ``--load_config PATH`` takes ``main_args`` (algo, env, exp_name),
+  ``algo_args`` and ``env_args`` from a saved ``config.json``; the remaining ``--key value`` pairs
+  go through ``eval()`` and ``harl/utils/configs_tools.py: update_args``, which sets only keys the
+  loaded config already has (an unknown key is silently ignored). ``--exp_name`` is passed as
+  well: the upstream ``train.py`` takes it from the file, forks that do not still get it right.
+* ``harl/runners/on_policy_base_runner.py``: ``__init__`` calls ``init_dir`` (a new
+  ``seed-<N>-<timestamp>`` directory), ``save_config`` (the new ``config.json`` records
+  ``algo_args.train.model_dir``), and ``restore()`` when ``model_dir`` is set, which loads the
+  actors, the critic and the value normaliser: weights only, no optimiser state and no step
+  counter. ``run()`` loops ``episode`` from 1 to ``num_env_steps // episode_length //
+  n_rollout_threads``: the resumed run logs from step 0 again and trains a full
+  ``num_env_steps`` more.
+
+So a **restart** is ``<entry point> --load_config <run>/config.json --exp_name <exp>``, run in
+the original working directory (``logger.log_dir`` is relative to it) with the original
+environment; it is never a replay of a wrapper (``bash train.sh`` re-reads today's script and
+YAML). A **resume** adds ``--model_dir <checkpoint> --num_env_steps <planned total - checkpoint
+step>``, so that the chain ends where the original would have.
+
+The entry point (interpreter and ``train.py``, or ``python -m module``) comes from happo-top's
+launch record, the process's own or its parent's command line, a trusted ``command.txt``, else
+the config file's ``harl_train``. Every file that would be executed (``config.json``, whose values
+HARL ``eval()``s, the script, ``command.txt``) must belong to the user running happo-top
+(:func:`collectors.sources.processes.untrusted`).
+
+:func:`plan_restart` builds a :class:`RestartPlan` (everything checked, nothing done);
+:func:`execute_restart` executes exactly that plan: nothing is read again from disk between the
+confirmation and the launch."""
 
 from __future__ import annotations
 
+import math
 import os
 import shlex
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import psutil
 
@@ -23,8 +54,13 @@ from collectors.control.signals import (
     stop,
 )
 from collectors.model.process import ProcessInfo
-from collectors.model.run import RunSnapshot
-from collectors.sources.processes import is_wrapper, read_command_txt
+from collectors.model.run import Checkpoint, RunSnapshot
+from collectors.sources.processes import is_wrapper, read_command_txt, untrusted
+
+# HARL config keys a resume sets; update_args ignores a key the loaded config lacks
+MODEL_DIR_KEY = "algo_args.train.model_dir"
+NUM_ENV_STEPS_KEY = "algo_args.train.num_env_steps"
+_SIM_MODULE = "collectors.simulator"
 
 
 def latest_complete_checkpoint(run: RunSnapshot) -> str | None:
@@ -32,19 +68,48 @@ def latest_complete_checkpoint(run: RunSnapshot) -> str | None:
     return max(done, key=lambda c: c.step).path if done else None
 
 
+def choose_checkpoint(run: RunSnapshot, step: int | None = None) -> Checkpoint:
+    """The checkpoint to resume from: the one at ``step`` (on the run's chain axis, as shown),
+    else the latest complete one."""
+    done = [c for c in run.checkpoints if c.complete]
+    if step is not None:
+        for c in run.checkpoints:
+            if c.step == step:
+                if not c.complete:
+                    raise ActionError(f"the checkpoint at step {step} is not complete")
+                return c
+        have = ", ".join(str(c.step) for c in done) or "none"
+        raise ActionError(f"the run has no checkpoint at step {step} (complete ones: {have})")
+    if not done:
+        raise ActionError("--resume: the run has no complete checkpoint")
+    return max(done, key=lambda c: c.step)
+
+
 def with_model_dir(argv: Sequence[str], model_dir: str, shell: bool = False) -> tuple[str, ...]:
     """HARL's ``--model_dir``: replaced where given, appended otherwise."""
+    return with_args(argv, {"model_dir": model_dir}, shell)
+
+
+def with_args(
+    argv: Sequence[str], values: Mapping[str, str], shell: bool = False
+) -> tuple[str, ...]:
+    """``--key value`` pairs (HARL's override syntax): replaced where given, appended otherwise."""
     if shell:
-        return (f"{argv[0]} --model_dir {shlex.quote(model_dir)}",)
+        extra = " ".join(f"--{k} {shlex.quote(v)}" for k, v in values.items())
+        return (f"{argv[0]} {extra}",)
     out = list(argv)
-    for i, a in enumerate(out):
-        if a == "--model_dir" and i + 1 < len(out):
-            out[i + 1] = model_dir
-            return tuple(out)
-        if a.startswith("--model_dir="):
-            out[i] = f"--model_dir={model_dir}"
-            return tuple(out)
-    return (*out, "--model_dir", model_dir)
+    for key, value in values.items():
+        flag = f"--{key}"
+        for i, a in enumerate(out):
+            if a == flag and i + 1 < len(out):
+                out[i + 1] = value
+                break
+            if a.startswith(flag + "="):
+                out[i] = f"{flag}={value}"
+                break
+        else:
+            out += [flag, value]
+    return tuple(out)
 
 
 def _environ(pid: int | None) -> dict[str, str] | None:
@@ -66,11 +131,14 @@ def _cwd(pid: int | None) -> str | None:
 
 
 def _cwd_from_run(run: RunSnapshot | None) -> str | None:
-    """``<cwd>/<log_dir>/<env>/<task>/<algo>/<exp>/seed-*`` with a relative ``log_dir``."""
+    """``<cwd>/<log_dir>/<env>/<task>/<algo>/<exp>/seed-*`` with a relative ``log_dir``
+    (``harl/utils/configs_tools.py: init_dir`` joins them so)."""
     if run is None:
         return None
     log_dir = run.config.get("algo_args.logger.log_dir") or "./results"
-    if not isinstance(log_dir, str) or os.path.isabs(log_dir):
+    if not isinstance(log_dir, str):
+        return None
+    if os.path.isabs(log_dir):
         return None
     base = run.path
     for _ in range(5):
@@ -85,79 +153,283 @@ def _cwd_from_run(run: RunSnapshot | None) -> str | None:
     return base
 
 
-def restart_spec(
+def entry_point(argv: Sequence[str]) -> tuple[str, ...] | None:
+    """The part of a command line that names the program: up to ``train.py`` (or ``-m module``,
+    or ``happo-top simulate``), without the training arguments. None for a command that starts
+    the trainer through a script of its own (``bash train.sh False``: it reads only its own
+    arguments, so ``--load_config`` could not reach the trainer)."""
+    for i, a in enumerate(argv):
+        base = os.path.basename(a)
+        if a.endswith(".py"):
+            return tuple(argv[: i + 1])
+        if a == "-m" and i + 1 < len(argv):
+            return tuple(argv[: i + 2])
+        if base == "happo-top" and i + 1 < len(argv) and argv[i + 1] == "simulate":
+            return tuple(argv[: i + 2])
+        if a.endswith(".sh") or (i > 0 and is_wrapper(argv[:1]) and a in ("-c",)):
+            return None
+    return None
+
+
+def _script_of(entry: Sequence[str], cwd: str) -> str | None:
+    for a in entry:
+        if a.endswith((".py", ".sh")):
+            return os.path.join(cwd, os.path.expanduser(a))
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ResumePoint:
+    path: str  # the checkpoint directory (HARL's --model_dir)
+    step: int  # its step on the run's chain axis
+    num_env_steps: int  # what the new segment trains: planned total - step
+
+
+@dataclass(frozen=True, slots=True)
+class RestartPlan:
+    """Everything a restart will do, checked and fixed: shown to the user, then executed as is."""
+
+    run_path: str | None
+    run_name: str
+    spec: LaunchSpec  # the exact argv, cwd and environment that will be launched
+    target: Target | None  # the live process to stop first, or None
+    entry: tuple[str, ...]  # the HARL entry point in spec.argv
+    entry_source: str  # registry | self | parent | command.txt | harl_train | record
+    resume: ResumePoint | None = None
+    env_changes: Mapping[str, str | None] = field(default_factory=dict)  # vs our environment
+    notes: tuple[str, ...] = ()
+
+    def lines(self) -> list[str]:
+        """The plan as text: what will be stopped, the argv, the cwd, the environment changes."""
+        out = []
+        if self.target is not None:
+            out.append(f"stop:    {self.target.describe()} (SIGINT, SIGTERM, SIGKILL)")
+        out.append(f"run:     {self.spec.display()}")
+        out.append(f"cwd:     {self.spec.cwd}")
+        if self.env_changes:
+            shown = " ".join(
+                f"-{k}" if v is None else f"{k}={shlex.quote(v)}"
+                for k, v in sorted(self.env_changes.items())
+            )
+            out.append(f"env:     {shown}")
+        else:
+            out.append("env:     (as happo-top's own)")
+        if self.resume is not None:
+            out.append(
+                f"resume:  from step {self.resume.step:,} ({self.resume.path}), "
+                f"{self.resume.num_env_steps:,} steps more"
+            )
+        out.append(f"entry:   {shlex.join(self.entry)} (from {self.entry_source})")
+        out += [f"note:    {n}" for n in self.notes]
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_path": self.run_path,
+            "argv": list(self.spec.argv),
+            "cwd": self.spec.cwd,
+            "env_changes": dict(self.env_changes),
+            "stop_pid": None if self.target is None else self.target.pid,
+            "entry": list(self.entry),
+            "entry_source": self.entry_source,
+            "resume": None
+            if self.resume is None
+            else {
+                "model_dir": self.resume.path,
+                "step": self.resume.step,
+                "num_env_steps": self.resume.num_env_steps,
+            },
+            "notes": list(self.notes),
+        }
+
+
+def _env_changes(env: Mapping[str, str] | None) -> dict[str, str | None]:
+    if env is None:
+        return {}
+    base = os.environ
+    out: dict[str, str | None] = {k: v for k, v in env.items() if base.get(k) != v}
+    out.update({k: None for k in base if k not in env})
+    return out
+
+
+def _entry_candidates(
     run: RunSnapshot | None,
     info: ProcessInfo | None,
-    registry: Registry | None = None,
-) -> LaunchSpec:
-    """The command to start again: argv, cwd and environment as the run was started.
-
-    Sources, in order: happo-top's launch record; the process's own command line (not renamed
-    yet); the original command of a parent (``conda run``, ``bash train.sh``); ``command.txt``.
-    The environment is read from the live process that ran that command (``/proc/<pid>/environ``)
-    so it is exactly the original; when that process is gone, the record's environment diff on
-    top of ours, else ours.
-    """
-    registry = registry if registry is not None else Registry()
+    registry: Registry,
+    harl_train: Sequence[str],
+) -> tuple[list[tuple[str, tuple[str, ...], str | None, dict[str, str] | None]], list[str]]:
+    """(source, argv, cwd, environment) for each place the command may come from, and why
+    others were passed over."""
+    found: list[tuple[str, tuple[str, ...], str | None, dict[str, str] | None]] = []
+    why: list[str] = []
     rec = None
     if info is not None and info.launch_id:
         rec = registry.get(info.launch_id)
     if rec is None and run is not None:
         rec = registry.for_run(run.path)
-    name = run.name if run is not None else None
-    restart_of = run.path if run is not None else None
     if rec is not None:
-        live_env = (
-            _environ(rec.pid) if registry.find(rec.pid, process_create_time(rec.pid)) else None
-        )
-        return LaunchSpec(
-            argv=rec.argv,
-            cwd=rec.cwd,
-            env=live_env if live_env is not None else rec.environment(),
-            shell=rec.shell,
-            name=rec.name or name,
-            log=rec.log_requested,
-            preset=rec.preset,
-            source="registry",
-            restart_of=rec.id,
-        )
+        live = registry.find(rec.pid, process_create_time(rec.pid))
+        env = _environ(rec.pid) if live else None
+        argv = tuple(shlex.split(rec.argv[0])) if rec.shell else rec.argv
+        found.append(("registry", argv, rec.cwd, env if env is not None else rec.environment()))
     if info is not None and info.cmdline_source in ("self", "parent") and info.cmdline:
         pid = info.pid if info.cmdline_source == "self" else info.launcher
         cwd = _cwd(pid) or (info.cwd if info.cmdline_source == "self" else None)
-        if cwd is None:
-            raise ActionError(
-                f"cannot read the working directory of pid {pid} ({info.cmdline_source} "
-                "command): refusing to guess"
-            )
-        return LaunchSpec(
-            argv=tuple(info.cmdline),
-            cwd=cwd,
-            env=_environ(pid),
-            name=name,
-            source=info.cmdline_source,
-            restart_of=restart_of,
+        found.append((info.cmdline_source, tuple(info.cmdline), cwd, _environ(pid)))
+    if run is not None:
+        ct_path = os.path.join(run.path, "command.txt")
+        if os.path.exists(ct_path):
+            bad = untrusted(ct_path)
+            if bad is not None:
+                why.append(f"command.txt not used: {bad}")
+            else:
+                ct = read_command_txt(run.path)
+                if ct is not None:
+                    found.append(("command.txt", ct[0], ct[1], None))
+    if harl_train:
+        argv = tuple(os.path.expanduser(a) for a in harl_train)
+        if len(argv) == 1 and argv[0].endswith(".py"):
+            argv = ("python", *argv)
+        found.append(("harl_train", argv, None, None))
+    return found, why
+
+
+def plan_restart(
+    run: RunSnapshot,
+    info: ProcessInfo | None = None,
+    *,
+    resume: bool = False,
+    checkpoint: int | None = None,
+    registry: Registry | None = None,
+    harl_train: Sequence[str] = (),
+) -> RestartPlan:
+    """Check everything and fix what a restart (or resume) of ``run`` will launch."""
+    registry = registry if registry is not None else Registry()
+    target = Target.from_process(info, run) if info is not None else None
+    if target is not None:
+        try:
+            check_target(target)  # refuse early (other user, pid reused), before reading anything
+        except ProcessGone:
+            target = None
+    config = os.path.join(run.path, "config.json")
+    if not os.path.isfile(config):
+        raise ActionError(
+            f"{run.path} has no config.json: HARL's --load_config needs it, cannot restart"
         )
-    ct = read_command_txt(run.path) if run is not None else None
-    if ct is not None:
-        argv, cwd = ct
-        cwd = cwd or (info.cwd if info is not None else None) or _cwd_from_run(run)
-        if cwd is None:
-            raise ActionError(
-                f"command.txt of {run.path if run else '?'} gives no working directory and "
-                "the run's process is gone: cannot restart"
+    bad = untrusted(config)
+    if bad is not None:  # HARL eval()s its values: another user's file would run as us
+        raise ActionError(f"refusing to restart from {config}: {bad}")
+    exp = run.exp_name or str(run.config.get("main_args.exp_name") or "")
+    if not exp:
+        raise ActionError(f"{config} names no main_args.exp_name: cannot restart")
+    candidates, why = _entry_candidates(run, info, registry, harl_train)
+    chosen = None
+    for source, argv, cwd, env in candidates:
+        entry = entry_point(argv)
+        if entry is None:
+            why.append(
+                f"{source} command {shlex.join(argv)!r} starts the trainer through a "
+                "script that takes only its own arguments"
             )
-        return LaunchSpec(
-            argv=argv,
-            cwd=cwd,
-            env=_environ(info.pid) if info is not None else None,
-            name=name,
-            source="command.txt",
-            restart_of=restart_of,
+            continue
+        chosen = (source, entry, cwd, env)
+        break
+    if chosen is None:
+        reasons = "; ".join(why) or "the process is gone or setproctitle wiped its arguments"
+        raise ActionError(
+            f"the HARL entry point of run {run.name} is unknown ({reasons}): name it in the "
+            "config file, e.g. `harl_train: ~/MAPush/HARL/examples/train.py` (or "
+            "`[~/envs/mapush/bin/python, ~/MAPush/HARL/examples/train.py]`)"
         )
-    what = run.name if run is not None else f"pid {info.pid}" if info is not None else "?"
-    raise ActionError(
-        f"the original command of {what} is unknown (the process title hid it, and there is no "
-        "parent command line, launch record or command.txt): cannot restart"
+    source, entry, cwd, env = chosen
+    cwd = cwd or (info.cwd if info is not None else None) or _cwd_from_run(run)
+    if cwd is None:
+        raise ActionError(
+            f"the working directory of run {run.name} is unknown (its logger.log_dir is "
+            "absolute or its process is gone): cannot restart"
+        )
+    if not os.path.isdir(cwd):
+        raise ActionError(f"working directory {cwd} does not exist any more")
+    script = _script_of(entry, cwd)
+    if script is not None:
+        if not os.path.isfile(script):
+            raise ActionError(f"the entry point {script} does not exist")
+        bad = untrusted(script)
+        if bad is not None:
+            raise ActionError(f"refusing to run {script}: {bad}")
+    values = {"load_config": config, "exp_name": exp}
+    point = None
+    notes = [f"entry point from {source}"]
+    if resume or checkpoint is not None:
+        for key in (MODEL_DIR_KEY, NUM_ENV_STEPS_KEY):
+            if key not in run.config:  # update_args would drop it without a word
+                raise ActionError(
+                    f"{config} has no {key}: HARL would silently ignore --"
+                    f"{key.rsplit('.', 1)[1]}, refusing to resume"
+                )
+        ckpt = choose_checkpoint(run, checkpoint)
+        total = run.total_steps
+        if total is None or not math.isfinite(total):
+            raise ActionError("the run's planned total (num_env_steps) is unknown: cannot resume")
+        left = int(total) - int(ckpt.step)
+        if left <= 0:
+            raise ActionError(
+                f"the checkpoint at step {ckpt.step:,} is at the end of the planned "
+                f"{int(total):,} steps: nothing left to train"
+            )
+        point = ResumePoint(ckpt.path, ckpt.step, left)
+        values.update(model_dir=ckpt.path, num_env_steps=str(left))
+    argv = with_args(entry, values)
+    spec = LaunchSpec(
+        argv=argv,
+        cwd=cwd,
+        env=env,
+        name=run.name,
+        source=source,
+        restart_of=run.path,
+    )
+    return RestartPlan(
+        run.path,
+        run.name,
+        spec,
+        target,
+        entry,
+        source,
+        point,
+        _env_changes(env),
+        tuple(notes),
+    )
+
+
+def plan_record_restart(target: Target, registry: Registry) -> RestartPlan:
+    """A launched process not yet tied to a run directory: its recorded command, as it was
+    (happo-top's own record, in its 0700 state directory)."""
+    rec = registry.get(target.launch_id or "")
+    if rec is None:
+        raise ActionError(f"launch record {target.launch_id} is gone")
+    live = _environ(rec.pid) if registry.find(rec.pid, process_create_time(rec.pid)) else None
+    env = live if live is not None else rec.environment()
+    spec = LaunchSpec(
+        argv=rec.argv,
+        cwd=rec.cwd,
+        env=env,
+        shell=rec.shell,
+        name=rec.name,
+        log=rec.log_requested,
+        preset=rec.preset,
+        source="registry",
+        restart_of=rec.id,
+    )
+    return RestartPlan(
+        None,
+        rec.name or target.describe(),
+        spec,
+        target,
+        rec.argv,
+        "record",
+        None,
+        _env_changes(env),
+        ("no run directory yet: the recorded command as it was",),
     )
 
 
@@ -166,50 +438,68 @@ class RestartResult:
     stop: SignalResult | None  # None when the run had no live process
     launch: LaunchResult
     notes: tuple[str, ...] = ()
+    plan: RestartPlan | None = None
 
 
-def restart(
-    run: RunSnapshot | None,
-    info: ProcessInfo | None,
+def execute_restart(
+    plan: RestartPlan,
     *,
-    resume: bool = False,
     registry: Registry | None = None,
     int_grace: float = INT_GRACE,
     term_grace: float = TERM_GRACE,
     before_launch: Callable[[SignalResult | None], None] | None = None,
     before_stop: Callable[[Target], None] | None = None,
 ) -> RestartResult:
-    """Stop the run's process (if alive), then launch the same command in the same directory
-    with the same environment; ``resume`` adds the latest complete checkpoint as
-    ``--model_dir``. Everything is checked before anything is signalled."""
+    """Execute ``plan`` as it is: stop its target (re-checked before every signal), then launch
+    its spec. Nothing is read from disk again."""
     registry = registry if registry is not None else Registry()
-    target = Target.from_process(info, run) if info is not None else None
+    if not os.path.isdir(plan.spec.cwd):
+        raise ActionError(f"working directory {plan.spec.cwd} does not exist any more")
+    result = None
+    target = plan.target
     if target is not None:
         try:
-            check_target(target)  # refuse early (other user, pid reused), before reading anything
+            check_target(target)
         except ProcessGone:
             target = None
-    spec = restart_spec(run, info, registry)
-    notes: list[str] = [f"command from {spec.source}"]
-    if resume:
-        ckpt = latest_complete_checkpoint(run) if run is not None else None
-        if ckpt is None:
-            raise ActionError("--resume: the run has no complete checkpoint")
-        spec = replace(spec, argv=with_model_dir(spec.argv, ckpt, spec.shell))
-        notes.append(f"resuming from {ckpt}")
-        argv0 = shlex.split(spec.argv[0])[:1] if spec.shell else list(spec.argv[:1])
-        if spec.shell or is_wrapper(argv0):
-            notes.append("--model_dir was added to a shell/wrapper command: it must pass it on")
-    if not os.path.isdir(spec.cwd):
-        raise ActionError(f"working directory {spec.cwd} does not exist any more")
-    result = None
     if target is not None:
-        if before_stop is not None:  # everything checked: now it will be stopped
+        if before_stop is not None:  # checked: now it will be stopped
             before_stop(target)
         result = stop(target, int_grace=int_grace, term_grace=term_grace, registry=registry)
         if result.alive:
             raise ActionError(f"{target.describe()} did not end ({result.message}): not relaunched")
     if before_launch is not None:
         before_launch(result)
-    launched = launch(spec, registry)
-    return RestartResult(result, launched, tuple(notes))
+    launched = launch(plan.spec, registry)
+    notes = list(plan.notes)
+    if plan.resume is not None:
+        notes.append(f"resuming from {plan.resume.path}")
+    return RestartResult(result, launched, tuple(notes), plan)
+
+
+def restart(
+    run: RunSnapshot,
+    info: ProcessInfo | None,
+    *,
+    resume: bool = False,
+    checkpoint: int | None = None,
+    registry: Registry | None = None,
+    harl_train: Sequence[str] = (),
+    int_grace: float = INT_GRACE,
+    term_grace: float = TERM_GRACE,
+    before_launch: Callable[[SignalResult | None], None] | None = None,
+    before_stop: Callable[[Target], None] | None = None,
+) -> RestartResult:
+    """:func:`plan_restart`, then :func:`execute_restart` of that plan."""
+    registry = registry if registry is not None else Registry()
+    plan = plan_restart(
+        run, info, resume=resume, checkpoint=checkpoint, registry=registry, harl_train=harl_train
+    )
+    return execute_restart(
+        plan,
+        registry=registry,
+        int_grace=int_grace,
+        term_grace=term_grace,
+        before_launch=before_launch,
+        before_stop=before_stop,
+    )

@@ -17,6 +17,7 @@ from collectors.model.process import (
     RegistryLike,
 )
 from collectors.model.run import (
+    CONTINUED,
     CRASHED,
     FINISHED,
     REWARD_TAGS,
@@ -29,6 +30,7 @@ from collectors.model.run import (
     STOPPED,
     Checkpoint,
     Finding,
+    ResumedFrom,
     Reward,
     RunSnapshot,
     ScalarLatest,
@@ -41,6 +43,7 @@ from collectors.model.series import SeriesView
 from collectors.model.settings import Settings
 
 __all__ = [
+    "CONTINUED",
     "CRASHED",
     "FINISHED",
     "METHODS",
@@ -70,6 +73,7 @@ __all__ = [
     "LaunchRecordLike",
     "ProcessInfo",
     "RegistryLike",
+    "ResumedFrom",
     "Reward",
     "RunConfig",
     "RunDiskUsage",

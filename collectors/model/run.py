@@ -26,7 +26,8 @@ STALLED = "stalled"
 FINISHED = "finished"
 STOPPED = "stopped"
 CRASHED = "crashed"
-STATES = (STARTING, RUNNING, STALLED, FINISHED, STOPPED, CRASHED)
+CONTINUED = "continued"  # ended, and a resumed run carries it on (collectors.analysis.chains)
+STATES = (STARTING, RUNNING, STALLED, FINISHED, STOPPED, CRASHED, CONTINUED)
 
 # A symbol per state, so that the state is readable without colour.
 STATE_SYMBOLS = {
@@ -36,6 +37,7 @@ STATE_SYMBOLS = {
     FINISHED: "=",
     STOPPED: "#",
     CRASHED: "x",
+    CONTINUED: "+",
 }
 
 
@@ -59,6 +61,21 @@ class Checkpoint:
             "bytes": self.bytes,
             "complete": self.complete,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class ResumedFrom:
+    """Where a resumed run (HARL's ``--model_dir``) started: the parent run and the chain step
+    of the checkpoint. ``offset`` is what is added to the run's own steps to put them on the
+    chain's axis (the checkpoint's step, itself on the parent's chain axis)."""
+
+    id: str
+    path: str
+    step: int
+    checkpoint: str  # the model_dir
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "path": self.path, "step": self.step}
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +141,13 @@ class RunSnapshot:
     # The training host's UTC offset in seconds (directory stamp minus the true start), None when
     # unknown (no event file yet, or a directory name without a stamp)
     utc_offset: int | None = None
+    # run chains (collectors.analysis.chains): step, total_steps, progress and the checkpoint
+    # steps of a resumed run are on the chain's axis; ``own_step`` is its own logged step
+    resumed_from: ResumedFrom | None = None
+    continued_by: str | None = None  # the id of the run that resumed from this one
+    chain: tuple[str, ...] = ()  # the ids of the chain's segments, first to last (when chained)
+    own_step: int | None = None
+    resumed_at: tuple[int, ...] = ()  # chain steps where this run's chain was resumed (chart marks)
     series: Mapping[str, SeriesView] = field(default_factory=dict, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -165,6 +189,9 @@ class RunSnapshot:
             "health": [f.to_json() for f in self.health],
             "process": _to_json(self.process),
             "errors": list(self.errors),
+            "resumed_from": None if self.resumed_from is None else self.resumed_from.to_json(),
+            "continued_by": self.continued_by,
+            "chain": list(self.chain),
         }
 
 

@@ -20,4 +20,7 @@ class Settings:
     aliases: Mapping[str, str] = field(default_factory=dict)
     thresholds: Mapping[str, float] = field(default_factory=dict)
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # restart: the HARL entry point when the run's own command cannot tell it
+    # (``~/MAPush/HARL/examples/train.py``, or ``[~/envs/mapush/bin/python, .../train.py]``)
+    harl_train: tuple[str, ...] = ()
     path: str | None = None  # the file these came from

@@ -460,6 +460,39 @@ def _fraction(text: str) -> float:
     return v
 
 
+DURATION_ENV = "HAPPO_TOP_SIM_DURATION"
+
+
+def _loaded_defaults(path: str) -> dict[str, Any]:
+    """``--load_config``: the simulator's options from a saved ``config.json``, read as HARL's
+    ``examples/train.py`` reads it (``main_args`` for algo/env/exp_name, ``algo_args`` and
+    ``env_args`` for the rest; ``harl/utils/configs_tools.py: save_config`` wrote it)."""
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f)
+    main, algo, env = doc["main_args"], doc["algo_args"], doc["env_args"]
+    train = algo["train"]
+    out: dict[str, Any] = {
+        "algo": main["algo"],
+        "env": main["env"],
+        "exp_name": main["exp_name"],
+        "seed": algo["seed"]["seed"],
+        "num_env_steps": int(train["num_env_steps"]),
+        "n_rollout_threads": train["n_rollout_threads"],
+        "episode_length": train["episode_length"],
+        "log_interval": train["log_interval"],
+        "eval_interval": train["eval_interval"],
+        "model_dir": train.get("model_dir"),
+        "root": algo["logger"]["log_dir"],
+        "task": env.get("task", "go1push_mid"),
+        "num_agents": env.get("n_agents", 2),
+    }
+    lr, mgn = algo["model"].get("lr"), algo["algo"].get("max_grad_norm")
+    for name, (p_lr, _, p_mgn, _) in PRESETS.items():
+        if lr == p_lr and mgn == p_mgn:
+            out["config_preset"] = name
+    return out
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="happo-top simulate",
@@ -468,13 +501,26 @@ def _parser() -> argparse.ArgumentParser:
         "at accelerated speed.",
     )
     p.add_argument("--root", default="./results", help="results root (HARL's logger.log_dir)")
-    p.add_argument("--exp-name", default="cuboid")
-    p.add_argument("--num-env-steps", type=_steps_arg, default=100_000_000)
+    p.add_argument("--exp-name", "--exp_name", dest="exp_name", default="cuboid")
+    p.add_argument(
+        "--num-env-steps",
+        "--num_env_steps",
+        dest="num_env_steps",
+        type=_steps_arg,
+        default=100_000_000,
+    )
+    p.add_argument(
+        "--load_config",
+        metavar="CONFIG_JSON",
+        help="as HARL's examples/train.py: take every setting from a run's config.json "
+        "(the options given beside it still win)",
+    )
     p.add_argument(
         "--duration",
         type=float,
-        default=300.0,
-        help="real seconds to spread the run over; 0 means --instant",
+        default=float(os.environ.get(DURATION_ENV) or 300.0),
+        help=f"real seconds to spread the run over; 0 means --instant (default: ${DURATION_ENV}, "
+        "else 300; the variable survives a restart, which passes only HARL's arguments)",
     )
     p.add_argument("--layout", type=str.upper, choices=LAYOUTS, default="A")
     p.add_argument("--seed", type=int, default=1)
@@ -574,7 +620,15 @@ def _sleep_until(t: float, stop: _Stop) -> None:
 def main(argv: list[str] | None = None) -> int:
     """``happo-top simulate ...``: run the simulated trainer; return the exit code."""
     raw = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(raw)
+    parser = _parser()
+    args = parser.parse_args(raw)
+    if args.load_config:  # HARL: the file's settings, with the command line's on top
+        try:
+            parser.set_defaults(**_loaded_defaults(args.load_config))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            print(f"happo-top simulate: --load_config {args.load_config}: {exc}", file=sys.stderr)
+            return 2
+        args = parser.parse_args(raw)
     stop = _Stop()
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)

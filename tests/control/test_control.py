@@ -483,7 +483,10 @@ def test_launched_run_survives_its_launcher(tmp_path, reaper):
 # --------------------------------------------------------------------------- restart
 
 
-def test_restart_keeps_argv_cwd_env_from_registry(tmp_path, script, registry, reaper):
+def test_restart_runs_load_config_in_cwd_with_env_from_registry(tmp_path, script, registry, reaper):
+    """HARL's restart: the entry point of the recorded command, with --load_config of the run's
+    own config.json and its exp_name; the original cwd and environment. The training arguments
+    of the original command are not replayed (config.json holds them)."""
     root = tmp_path / "results"
     work = tmp_path / "work"
     work.mkdir()
@@ -495,25 +498,31 @@ def test_restart_keeps_argv_cwd_env_from_registry(tmp_path, script, registry, re
     run = next(r for r in rc.collect().runs if r.path == str(first))
     info = identify(first, registry=registry)
     assert info.launch_id == res.record.id
-    out = restart(run, info, registry=registry, int_grace=5.0, term_grace=2.0)
+    plan = control.plan_restart(run, info, registry=registry)
+    cfg = str(first / "config.json")
+    assert plan.spec.argv == (sys.executable, str(script), "--load_config", cfg, "--exp_name", "rx")
+    assert plan.entry_source == "registry" and plan.target is not None
+    out = control.execute_restart(plan, registry=registry, int_grace=5.0, term_grace=2.0)
     reaper.group(out.launch.pid)
+    assert out.launch.spec is plan.spec  # what was shown is what ran
     assert out.stop is not None and out.stop.ended_by == "SIGINT"
     assert (first / "final.txt").read_text() == "SIGINT"
     second = wait_for(lambda: [d for d in run_dirs(root, "rx") if d != first], timeout=15)[0]
     a = json.loads((first / "launch.json").read_text())
     b = wait_for(lambda: (second / "launch.json").exists() and second / "launch.json")
     b = json.loads(b.read_text())
-    assert a["argv"] == b["argv"] and a["cwd"] == b["cwd"] == str(work)
+    assert b["argv"] == [str(script), "--load_config", cfg, "--exp_name", "rx"]
+    assert b["load_config"] == cfg and a["cwd"] == b["cwd"] == str(work)
     assert b["env"]["HT_VAR"] == "42"
     assert a["env"] == b["env"]
-    assert out.launch.record.restart_of == res.record.id
-    assert "command from registry" in out.notes
+    assert out.launch.record.restart_of == str(first)
+    assert "entry point from registry" in out.notes
 
 
 @pytest.mark.slow
 def test_restart_resume_from_parent_command_cli(tmp_path, script, reaper, capsys):
     """A trainer started by hand through a wrapper (here `timeout`), renamed, holding nothing:
-    found through the parent's command line; restarted with the same argv + --model_dir."""
+    found through the parent's command line; resumed with --model_dir and the steps left."""
     root = tmp_path / "results"
     work = tmp_path / "work2"
     work.mkdir()
@@ -532,20 +541,26 @@ def test_restart_resume_from_parent_command_cli(tmp_path, script, reaper, capsys
     for name in ("actor_agent0.pt", "critic_agent.pt"):
         (ckpt / name).write_bytes(b"x" * 100)
         os.utime(ckpt / name, (time.time() - 60, time.time() - 60))
-    code = restart_main([str(first), "--resume", "--grace", "5", "--root", str(root)])
+    code = restart_main([str(first), "--resume", "--yes", "--grace", "5", "--root", str(root)])
     text = capsys.readouterr().out
     assert code == 0, text
     m = re.search(r"launched pid (\d+)", text)
     assert m, text
     reaper.group(int(m.group(1)))
     assert "ended by SIGINT" in text and f"resuming from {ckpt}" in text
+    assert "--num_env_steps 999000" in text  # the plan was printed before anything was done
     p.wait(timeout=10)  # the wrapper went with its group
     second = wait_for(lambda: [d for d in run_dirs(root, "ry") if d != first], timeout=15)[0]
     b = wait_for(lambda: (second / "launch.json").exists() and second / "launch.json")
     b = json.loads(b.read_text())
-    assert b["argv"] == [str(script), *argv[4:], "--model_dir", str(ckpt)]  # sys.argv
-    assert b["model_dir"] == str(ckpt)
+    cfg = str(first / "config.json")
+    tail = ["--load_config", cfg, "--exp_name", "ry", "--model_dir", str(ckpt)]
+    assert b["argv"] == [str(script), *tail, "--num_env_steps", "999000"]  # sys.argv
+    assert b["model_dir"] == str(ckpt) and b["num_env_steps"] == 999000
     assert b["cwd"] == str(work) and b["env"]["HT_FOO"] == "x y"
+    assert json.loads((second / "config.json").read_text())["algo_args"]["train"]["model_dir"] == (
+        str(ckpt)
+    )
 
 
 def test_restart_refuses_without_checkpoint_and_touches_nothing(tmp_path, script, reaper, capsys):
@@ -562,26 +577,83 @@ def test_restart_refuses_without_checkpoint_and_touches_nothing(tmp_path, script
         restart(run, identify(run_dir), resume=True)
     assert p.poll() is None
     # the command line says why, and never that it is stopping the run
-    assert restart_main([str(run_dir), "--resume", "--root", str(root)]) == 1
+    assert restart_main([str(run_dir), "--resume", "--yes", "--root", str(root)]) == 1
     out = capsys.readouterr()
     assert "no complete checkpoint" in out.err and "stopping" not in out.out + out.err
+    # without --yes and without a terminal: the plan is printed, nothing is done
+    assert restart_main([str(run_dir), "--root", str(root)]) == 1
+    out = capsys.readouterr()
+    assert "--load_config" in out.out and "no terminal to ask on" in out.err
+    assert "stopping" not in out.out + out.err
     assert p.poll() is None
 
 
-def test_restart_spec_sources(tmp_path):
-    from collectors.control.restart import _cwd_from_run, restart_spec
-
+def _run_dir(tmp_path, config=None):
     root = tmp_path / "proj" / "results"
     run_dir = root / "mapush" / "t" / "happo" / "e" / "seed-00001-2025-01-01-00-00-00"
     (run_dir / "logs").mkdir(parents=True)
-    snap_run = _fake_run(str(run_dir), {"algo_args.logger.log_dir": "./results"})
+    doc = config or {
+        "main_args": {"algo": "happo", "env": "mapush", "exp_name": "e"},
+        "algo_args": {"logger": {"log_dir": "./results"}, "train": {"model_dir": None}},
+    }
+    (run_dir / "config.json").write_text(json.dumps(doc))
+    return run_dir
+
+
+def test_restart_entry_point_sources_and_refusals(tmp_path):
+    from collectors.control.restart import _cwd_from_run
+
+    run_dir = _run_dir(tmp_path)
+    flat = {"algo_args.logger.log_dir": "./results", "algo_args.train.model_dir": None}
+    snap_run = dataclasses.replace(_fake_run(str(run_dir), flat), exp_name="e")
+    reg = Registry(str(tmp_path / "st"))
     assert _cwd_from_run(snap_run) == str(tmp_path / "proj")
-    with pytest.raises(ActionError, match="original command .* is unknown"):
-        restart_spec(snap_run, None, Registry(str(tmp_path / "st")))
-    (run_dir / "command.txt").write_text("# Training command\npython -u train.py --exp_name e\n")
-    spec = restart_spec(snap_run, None, Registry(str(tmp_path / "st")))
-    assert spec.argv == ("python", "-u", "train.py", "--exp_name", "e")
-    assert spec.cwd == str(tmp_path / "proj") and spec.source == "command.txt"
+    with pytest.raises(ActionError, match="HARL entry point .* unknown.*harl_train"):
+        control.plan_restart(snap_run, None, registry=reg)
+    # a wrapper that reads only its own arguments is never launched with HARL's
+    (run_dir / "command.txt").write_text("# Training command\nbash train.sh False\n")
+    with pytest.raises(ActionError, match="takes only its own arguments.*harl_train"):
+        control.plan_restart(snap_run, None, registry=reg)
+    # a trusted command.txt names the entry point; its arguments are not replayed
+    train = tmp_path / "proj" / "train.py"
+    train.write_text("")
+    (run_dir / "command.txt").write_text("# Training command\npython -u train.py --exp_name x\n")
+    plan = control.plan_restart(snap_run, None, registry=reg)
+    cfg = str(run_dir / "config.json")
+    assert plan.spec.argv == ("python", "-u", "train.py", "--load_config", cfg, "--exp_name", "e")
+    assert plan.spec.cwd == str(tmp_path / "proj") and plan.entry_source == "command.txt"
+    # harl_train from the config file, when nothing else tells
+    os.remove(run_dir / "command.txt")
+    plan = control.plan_restart(snap_run, None, registry=reg, harl_train=(str(train),))
+    assert plan.spec.argv[:2] == ("python", str(train)) and plan.entry_source == "harl_train"
+    # resume: a config without the keys HARL would silently drop is refused
+    with pytest.raises(ActionError, match="no algo_args.train.num_env_steps"):
+        control.plan_restart(snap_run, None, resume=True, registry=reg, harl_train=(str(train),))
+
+
+def test_entry_point():
+    ep = control.entry_point
+    assert ep(["python", "-u", "HARL/examples/train.py", "--exp_name", "x"]) == (
+        "python",
+        "-u",
+        "HARL/examples/train.py",
+    )
+    assert ep(["conda", "run", "-n", "m", "python", "train.py", "--seed", "1"]) == (
+        "conda",
+        "run",
+        "-n",
+        "m",
+        "python",
+        "train.py",
+    )
+    assert ep(["/v/bin/python", "-m", "collectors.simulator", "--root", "r"]) == (
+        "/v/bin/python",
+        "-m",
+        "collectors.simulator",
+    )
+    assert ep(["happo-top", "simulate", "--root", "r"]) == ("happo-top", "simulate")
+    assert ep(["bash", "task/cuboid/train.sh", "False"]) is None
+    assert ep(["nohup", "bash", "train.sh"]) is None
 
 
 def _fake_run(path, config=None, checkpoints=()):
@@ -724,9 +796,14 @@ def test_cli_stop_takes_its_grace_periods_from_the_config(tmp_path, script, reap
     assert "SIGTERM after 0.3 s" in text and "ended by SIGTERM" in text
     cfg.write_text("stop_grace: -1\n")
     assert stop_main(["stubborn", "--root", str(root), "--config", str(cfg)]) == 2
-    assert "config.yaml:1: key 'stop_grace' must be a number of seconds >= 0" in (
+    # (message changed by issue 10: infinity is refused too)
+    assert "config.yaml:1: key 'stop_grace' must be a finite number of seconds >= 0" in (
         capsys.readouterr().err
     )
+    for bad in (".inf", ".nan"):
+        cfg.write_text(f"term_grace: {bad}\n")
+        assert stop_main(["stubborn", "--root", str(root), "--config", str(cfg)]) == 2
+        assert "key 'term_grace' must be a finite number" in capsys.readouterr().err
 
 
 def test_cli_launch_of_a_command_that_exits_at_once_is_an_error(tmp_path, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
 
@@ -330,20 +331,58 @@ async def test_actions_are_greyed_out_without_a_process():
         await until(pilot, lambda: notes(app, "Mark two or more runs"))
 
 
+def _restartable(tmp_path):
+    """The running "safe" run with a real run directory (config.json) and entry point
+    (train.py in its cwd): restart plans are real (collectors.control.plan_restart)."""
+    run_dir = tmp_path / "runs" / "safe"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(
+        '{"main_args": {"exp_name": "cuboid"}, "algo_args": {"train": {"model_dir": null}}}'
+    )
+    (tmp_path / "train.py").write_text("")
+    runs = list(standard_runs())
+    safe = runs[1]
+    cps = tuple(
+        dataclasses.replace(c, path=str(run_dir / "models" / os.path.basename(c.path)))
+        for c in safe.checkpoints
+    )
+    runs[1] = dataclasses.replace(
+        safe,
+        path=str(run_dir),
+        checkpoints=cps,
+        config={**safe.config, "algo_args.train.model_dir": None},
+        process=dataclasses.replace(safe.process, cwd=str(tmp_path), run_path=str(run_dir)),
+    )
+    return FakeSources(snapshot(tuple(runs))), run_dir
+
+
 @aio
-async def test_restart_asks_whether_to_resume():
-    app, _, actions = build()
+async def test_restart_asks_whether_to_resume(tmp_path):
+    """The dialog shows the exact commands (HARL's --load_config; the resume's --model_dir and
+    --num_env_steps), and the plan it showed is the one handed to execute."""
+    sources, run_dir = _restartable(tmp_path)
+    app, _, actions = build(sources)
     async with app.run_test(size=(120, 40)) as pilot:
         await started(pilot, app)
         await focus_run(pilot, app, "safe")
         await pilot.press("r")
         assert isinstance(app.screen, RestartModal)
         assert app.screen.focused.id == "cancel"
-        assert "rl_model_47500000_steps" in str(app.screen.query_one("#dialog-note").render())
+        note = str(app.screen.query_one("#dialog-note").render())
+        assert "rl_model_47500000_steps" in note and "--num_env_steps 52500000" in note
+        body = str(app.screen.query_one("#dialog-body").render())
+        assert "--load_config" in body
         await pilot.click("#resume")
         await until(pilot, lambda: actions.executed)
         plan, kw = actions.executed[0]
         assert plan.action == "restart" and kw == {"resume": True} and plan.pid == 80319
+        assert plan.resume_plan.resume.num_env_steps == 52_500_000
+        assert plan.resume_plan.spec.argv[-4:] == (
+            "--model_dir",
+            str(run_dir / "models" / "rl_model_47500000_steps"),
+            "--num_env_steps",
+            "52500000",
+        )
 
 
 @aio

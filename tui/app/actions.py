@@ -23,10 +23,10 @@ from collectors.control import (
     LaunchResult,
     LaunchSpec,
     Registry,
+    RestartPlan,
     SignalResult,
     Target,
-    latest_complete_checkpoint,
-    restart_spec,
+    plan_restart,
     spec_from_preset,
 )
 from collectors.model.process import ProcessInfo
@@ -73,7 +73,10 @@ class Plan:
     spec: LaunchSpec | None = None  # launch, restart
     run: RunSnapshot | None = field(default=None, compare=False, repr=False)
     info: ProcessInfo | None = field(default=None, compare=False, repr=False)
-    resume_from: str | None = None  # restart: the checkpoint --model_dir would point at
+    resume_from: str | None = None  # restart: what a resume would run (shown, then executed)
+    # restart: the exact plans the dialog shows; execute() runs one of them as it is
+    restart_plan: RestartPlan | None = field(default=None, compare=False, repr=False)
+    resume_plan: RestartPlan | None = field(default=None, compare=False, repr=False)
 
     def view(self) -> PlanView:
         """What the confirmation shows (plain data for the dialogs)."""
@@ -195,27 +198,39 @@ class Actions:
             except ActionError as e:
                 raise ActionRefused(str(e)) from None
         try:
-            spec = restart_spec(run, info, self.registry)
+            scratch = plan_restart(
+                run, info, registry=self.registry, harl_train=self.settings.harl_train
+            )
         except ActionError as e:
             raise ActionRefused(str(e)) from None
-        ckpt = latest_complete_checkpoint(run)
-        if target is not None:
-            detail = f"stop pid {target.pid} (SIGINT, SIGTERM, SIGKILL), then start again"
-        else:
-            detail = "the run has no live process: start it again"
-        detail += f" in {spec.cwd} (command from {spec.source})"
+        try:
+            resumed: RestartPlan | None = plan_restart(
+                run, info, resume=True, registry=self.registry, harl_train=self.settings.harl_train
+            )
+        except ActionError:
+            resumed = None
+        lines = [ln for ln in scratch.lines() if not ln.startswith("run:")]
+        detail = "\n".join(lines)
+        resume_text = None
+        if resumed is not None and resumed.resume is not None:
+            resume_text = (
+                f"step {resumed.resume.step:,} ({resumed.resume.path}), "
+                f"{resumed.resume.num_env_steps:,} steps more: {resumed.spec.display()}"
+            )
         return Plan(
             RESTART,
             run.name,
             run.path,
             target.pid if target is not None else None,
-            spec.display(),
+            scratch.spec.display(),
             detail,
             target=target,
-            spec=spec,
+            spec=scratch.spec,
             run=run,
             info=info,
-            resume_from=ckpt,
+            resume_from=resume_text,
+            restart_plan=scratch,
+            resume_plan=resumed,
         )
 
     def plan_launch(
@@ -281,9 +296,11 @@ class Actions:
                 res = control.kill(plan.target, registry=self.registry)
                 return self._signal_outcome(plan, res)
             if plan.action == RESTART:
-                rr = control.restart(
-                    plan.run, plan.info, resume=resume, registry=self.registry, **self._graces()
-                )
+                chosen = plan.resume_plan if resume else plan.restart_plan
+                if chosen is None:
+                    what = "resume" if resume else "restart"
+                    return Outcome(False, f"{what}: the plan has nothing to run", plan=plan)
+                rr = control.execute_restart(chosen, registry=self.registry, **self._graces())
                 self.launched.append(rr.launch)
                 code = control.early_exit(rr.launch)
                 if code is not None:

@@ -2,8 +2,10 @@
 
 Exit status (:mod:`tui.cli.exit_codes`): OK done; ACTION_FAILED refused or failed (the message
 says why); USAGE a command-line or config error, or a RUN that matches no run or several.
-The CLI acts at once (naming the command is the confirmation); ``--read-only`` or
-``read_only: true`` in the config file disables every action.
+launch, stop and kill act at once (naming the command is the confirmation); restart prints its
+plan (argv, cwd, environment changes, checkpoint) and asks on a terminal, ``--yes`` for scripts,
+then executes that same plan object. ``--read-only`` or ``read_only: true`` in the config file
+disables every action.
 
 RUN is a run directory, a run id (or a unique prefix of one), a run name, or a pid. A pid must be
 the identified process of a run below the roots (or its launcher), or a process happo-top
@@ -25,19 +27,21 @@ from collectors.control import (
     ActionError,
     LaunchResult,
     LaunchSpec,
-    Registry,
+    ProcessGone,
+    RestartPlan,
     Target,
+    check_target,
     early_exit,
     early_exit_message,
+    execute_restart,
     kill,
     launch,
-    restart,
-    restart_spec,
+    plan_record_restart,
+    plan_restart,
     spec_from_preset,
     stop,
 )
 from collectors.model import RunSnapshot, Settings
-from collectors.sources.processes import ProcessInfo
 from tui.cli import common, exit_codes, options
 from tui.cli.common import UsageError, resolve_target
 
@@ -94,9 +98,22 @@ def _guard(prog: str, fn: Any, argv: Sequence[str]) -> int:
 
 
 def _no_process(run: RunSnapshot | None) -> ActionError:
+    """A refusal for a run without a live process; its file state is named only when it does
+    not claim a process (a snapshot taken a moment ago may still say "running")."""
     name = run.name if run else "?"
-    state = f" (state: {run.state})" if run else ""
+    state = ""
+    if run is not None and run.state not in ("running", "starting", "stalled"):
+        state = f" (state: {run.state})"
     return ActionError(f"run {name} has no live process{state}: nothing to signal")
+
+
+def _checked(target: Target, run: RunSnapshot | None) -> None:
+    """Re-check the target before anything is printed: a refusal (another user, a reused pid)
+    or a process that is already gone ends here, and no "stopping pid ..." line precedes it."""
+    try:
+        check_target(target)
+    except ProcessGone:
+        raise _no_process(run) from None
 
 
 # --------------------------------------------------------------------------- launch
@@ -218,6 +235,7 @@ def _stop(argv: list[str]) -> int:
     r = resolve_target(args.run, settings, registry, args.root)
     if r.target is None:
         raise _no_process(r.run)
+    _checked(r.target, r.run)
     if not args.json:
         plan = f"SIGINT, SIGTERM after {settings.stop_grace:g} s"
         if not args.no_kill:
@@ -247,6 +265,7 @@ def _kill(argv: list[str]) -> int:
     r = resolve_target(args.run, settings, registry, args.root)
     if r.target is None:
         raise _no_process(r.run)
+    _checked(r.target, r.run)
     res = kill(r.target, registry=registry)
     text = res.message + (f" ({res.note})" if res.group is None and res.note else "")
     _out(args, res.to_json(), text)
@@ -263,15 +282,29 @@ def restart_main(argv: Sequence[str]) -> int:
 def _restart(argv: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="happo-top restart",
-        description="Stop a run (if it is running), then start the same command in the same "
-        "directory with the same environment.",
+        description="Stop a run (if it is running), then start it again from its own "
+        "config.json through HARL's entry point (train.py --load_config), in the same "
+        "directory with the same environment. --resume starts from a checkpoint's weights "
+        "(--model_dir) for the steps the run had left (--num_env_steps). The plan is printed "
+        "and, on a terminal, confirmed first.",
     )
     _run_options(p)
     p.add_argument(
         "--resume",
         action="store_true",
-        help="pass the latest complete checkpoint as HARL's --model_dir",
+        help="resume from the latest complete checkpoint (HARL's --model_dir), for the planned "
+        "total minus its step (--num_env_steps)",
     )
+    p.add_argument(
+        "--checkpoint",
+        type=options.non_negative(int),
+        metavar="STEP",
+        help="resume from the checkpoint at this step (as listed; implies --resume)",
+    )
+    p.add_argument(
+        "--yes", "-y", action="store_true", help="do not ask (scripts; needed without a terminal)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the plan and do nothing")
     _grace_options(p)
     _common(p)
     args = p.parse_args(argv)
@@ -279,7 +312,22 @@ def _restart(argv: list[str]) -> int:
     registry = common.registry()
     r = resolve_target(args.run, settings, registry, args.root)
     if r.run is None and r.target is not None and r.target.launch_id:
-        return _restart_record(args, settings, r.target, registry)
+        if args.resume or args.checkpoint is not None:
+            raise ActionError("--resume needs a run directory (this launch is not tied to one yet)")
+        plan = plan_record_restart(r.target, registry)
+    elif r.run is None:
+        raise ActionError(f"{args.run} is not a run: cannot restart")
+    else:
+        plan = plan_restart(
+            r.run,
+            r.info,
+            resume=args.resume,
+            checkpoint=args.checkpoint,
+            registry=registry,
+            harl_train=settings.harl_train,
+        )
+    if not _confirmed(args, plan):
+        return exit_codes.ACTION_FAILED if not args.dry_run else exit_codes.OK
 
     def announce(res: Any) -> None:
         if res is not None and not args.json:
@@ -289,10 +337,8 @@ def _restart(argv: list[str]) -> int:
         if not args.json:
             print(f"stopping {target.describe()}", flush=True)
 
-    result = restart(
-        r.run,
-        r.info,
-        resume=args.resume,
+    result = execute_restart(
+        plan,
         registry=registry,
         int_grace=settings.stop_grace,
         term_grace=settings.term_grace,
@@ -300,6 +346,7 @@ def _restart(argv: list[str]) -> int:
         before_stop=stopping,
     )
     doc = {
+        "plan": plan.to_json(),
         "stop": None if result.stop is None else result.stop.to_json(),
         "launch": result.launch.to_json(),
         "notes": list(result.notes),
@@ -308,41 +355,26 @@ def _restart(argv: list[str]) -> int:
     return _launched(args, doc, "", result.launch, after=notes)
 
 
-def _restart_record(
-    args: argparse.Namespace, settings: Settings, target: Target, registry: Registry
-) -> int:
-    """Restart of a launched process that is not (yet) tied to a run directory."""
-    rec = registry.get(target.launch_id or "")
-    if rec is None:
-        raise ActionError(f"launch record {target.launch_id} is gone")
-    if args.resume:
-        raise ActionError("--resume needs a run directory (this launch is not tied to one yet)")
-    fake = ProcessInfo(
-        pid=target.pid,
-        title=target.title,
-        cmdline=target.cmdline,
-        cmdline_source="registry",
-        cwd=rec.cwd,
-        started=target.started,
-        uid=target.uid,
-        user=None,
-        status="",
-        cpu_percent=None,
-        rss=None,
-        threads=None,
-        children=(),
-        gpu_memory=None,
-        how_found=target.how_found,
-        launch_id=rec.id,
-    )
-    spec = restart_spec(None, fake, registry)
-    if not args.json:
-        print(f"stopping {target.describe()}", flush=True)
-    res = stop(
-        target, int_grace=settings.stop_grace, term_grace=settings.term_grace, registry=registry
-    )
-    if res.alive:
-        raise ActionError(f"{target.describe()} did not end ({res.message}): not relaunched")
-    launched = launch(spec, registry)
-    doc = {"stop": res.to_json(), "launch": launched.to_json(), "notes": []}
-    return _launched(args, doc, res.message, launched)
+def _confirmed(args: argparse.Namespace, plan: RestartPlan) -> bool:
+    """Print the plan (the object that will be executed) and ask on a terminal; ``--yes``
+    for scripts. Without a terminal and without ``--yes`` nothing is done."""
+    text = "\n".join(plan.lines())
+    if args.json and (args.dry_run or not args.yes):
+        common.write_json({"plan": plan.to_json(), "done": False}, allow_nan=True)
+    elif not args.json:
+        print(f"restart {plan.run_name}:\n" + "\n".join(f"  {x}" for x in text.splitlines()))
+        sys.stdout.flush()
+    if args.dry_run:
+        return False
+    if args.yes:
+        return True
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise ActionError("not confirmed: no terminal to ask on (give --yes to run this plan)")
+    try:
+        answer = input("run this? [y/N] ")
+    except EOFError:
+        answer = ""
+    if answer.strip().lower() not in ("y", "yes"):
+        print("not done", flush=True)
+        return False
+    return True

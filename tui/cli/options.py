@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -26,7 +27,12 @@ def positive(kind: type = float) -> Callable[[str], float]:
 
 def non_negative(kind: type = float) -> Callable[[str], float]:
     """An argparse type: a number of zero or more (a grace period), or a clear usage error."""
-    return _number(kind, lambda v: v >= 0, "must be 0 or more", "non-negative")
+    return _number(
+        kind,
+        lambda v: math.isfinite(v) and v >= 0,
+        "must be a finite number of 0 or more",
+        "non-negative",
+    )
 
 
 def _number(

@@ -126,6 +126,20 @@ RUN = _object(
         "health": {"type": "array", "items": FINDING},
         "process": {"anyOf": [{"type": "null"}, PROCESS]},
         "errors": _STRINGS,
+        "resumed_from": {
+            "anyOf": [
+                {"type": "null"},
+                _object(
+                    {
+                        "id": {"type": "string"},
+                        "path": {"type": "string"},
+                        "step": {"type": "integer"},
+                    }
+                ),
+            ]
+        },
+        "continued_by": _STR_OR_NULL,
+        "chain": _STRINGS,
     }
 )
 # GPUs and disks: what the system strip shows; open objects (NVML fields vary by driver).

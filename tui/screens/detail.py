@@ -337,7 +337,14 @@ class RunDetailScreen(ChartOptions, Screen[None]):
                 for i, tag in enumerate(tags)
                 if tag in r.series
             ]
-            chart.set_lines(lines, ths, smoothing=self.smoothing, x_mode=self.x_mode, t0=t0)
+            chart.set_lines(
+                lines,
+                ths,
+                smoothing=self.smoothing,
+                x_mode=self.x_mode,
+                t0=t0,
+                marks=r.resumed_at,  # one continuous chain curve, marked where it resumed
+            )
 
     def action_smooth(self, up: int) -> None:
         self.smoothing = self.next_smoothing(bool(up))

@@ -109,7 +109,7 @@ class RestartModal(ModalScreen[str | None]):
             yield Static(plan_text(plan, self.label), id="dialog-body")
             if plan.resume_from:
                 yield Static(
-                    Text.assemble(("resume: ", "dim"), ("--model_dir ", "bold"), plan.resume_from),
+                    Text.assemble(("resume from ", "dim"), plan.resume_from),
                     id="dialog-note",
                 )
             else:

@@ -174,6 +174,14 @@ def _overview(
         out.append(f"- **Experiment**: {r.algo} / {r.env} / {r.task} / {r.exp_name}, seed {r.seed}")
         if labels.get(r.id):
             out.append(f"- **Differs by**: `{labels[r.id]}`")
+        if r.resumed_from is not None or r.continued_by:  # a run chain (analysis.chains)
+            seg = f"segment {r.chain.index(r.id) + 1} of {len(r.chain)}" if r.id in r.chain else ""
+            how = [seg] if seg else []
+            if r.resumed_from is not None:
+                how.append(f"resumed from `{r.resumed_from.id}` at step {r.resumed_from.step:,}")
+            if r.continued_by:
+                how.append(f"continued by `{r.continued_by}`")
+            out.append(f"- **Chain**: {', '.join(how)}")
         # Clock times in the viewer's zone, with the run host's own where it differs.
         out.append(f"- **Started**: {fmt.dated_in_zones(r.started, r.utc_offset)}")
         if r.state in LIVE_STATES:

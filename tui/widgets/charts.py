@@ -113,6 +113,7 @@ class SeriesChart(PlotextPlot):
         self.title = title
         self.lines: tuple[Line, ...] = ()
         self.thresholds: tuple[Threshold, ...] = ()
+        self.marks: tuple[float, ...] = ()  # x (steps) of vertical marks: where a chain resumed
         self.smoothing = 0.6
         self.x_mode = "step"
         self.t0: float | None = None
@@ -128,9 +129,11 @@ class SeriesChart(PlotextPlot):
         smoothing: float | None = None,
         x_mode: str | None = None,
         t0: float | None = None,
+        marks: Sequence[float] = (),
     ) -> None:
         self.lines = tuple(lines)
         self.thresholds = tuple(thresholds)
+        self.marks = tuple(marks)
         if smoothing is not None:
             self.smoothing = smoothing
         if x_mode is not None:
@@ -142,6 +145,7 @@ class SeriesChart(PlotextPlot):
         key = (
             tuple((ln.label, id(ln.view), len(ln.view)) for ln in self.lines),
             self.thresholds,
+            self.marks,
             self.smoothing,
             self.x_mode,
             self.t0,
@@ -185,6 +189,10 @@ class SeriesChart(PlotextPlot):
             plt.plot(
                 [lo, hi], [th.value, th.value], label=th.label, color=th.colour, marker="braille"
             )
+        if self.x_mode == "step":
+            for m in self.marks:
+                if lo <= m <= hi:
+                    plt.vline(m, "gray")
         pos, labels = ticks(lo, hi, self.x_mode, self.clock())
         if pos:
             plt.xticks(pos, labels)

@@ -17,6 +17,7 @@ from rich.text import Text
 from collectors import fmt
 from collectors.model.findings import Finding, find, rank
 from collectors.model.run import (
+    CONTINUED,
     CRASHED,
     FINISHED,
     RUNNING,
@@ -37,6 +38,7 @@ STATE_STYLE = {
     FINISHED: "bold cyan",
     STOPPED: "bold magenta",
     CRASHED: "bold red",
+    CONTINUED: "cyan",
 }
 LEVEL_MARK = {"ok": "✓", "warn": "!", "bad": "✗", None: "·"}
 LEVEL_STYLE = {"ok": "green", "warn": "yellow", "bad": "bold red", None: "dim"}

@@ -21,6 +21,7 @@ from textual.widget import Widget
 from collectors import fmt
 from collectors.analysis.quarters import clip_value
 from collectors.model.run import (
+    CONTINUED,
     CRASHED,
     FINISHED,
     RUNNING,
@@ -217,6 +218,8 @@ class _Builder:
                 return "no data"
             own = "" if short else fmt.own_clock(end, r.utc_offset, now)
             return f"{R.ended_text(r.state)} {fmt.clock(end, now)}" + (f" ({own})" if own else "")
+        if r.state == CONTINUED:
+            return f"continued by {r.continued_by}"
         if r.state == STALLED:
             return f"silent {R.short_duration(now - r.last_data)}" if r.last_data else "no data"
         if r.state == STARTING:
@@ -312,16 +315,29 @@ class _Builder:
             t.append("✓ healthy", style="green")
         return t
 
+    def _segment(self, sep: str) -> Text:
+        """A chain segment (collectors.analysis.chains): ``resumed @30M 2/3``."""
+        r = self.r
+        if r.resumed_from is None:
+            return Text()
+        seg = f"{r.chain.index(r.id) + 1}/{len(r.chain)}" if r.id in r.chain else ""
+        return Text(f"{sep}resumed @{fmt.steps(r.resumed_from.step)} {seg}".rstrip(), style="dim")
+
     def process(self, short: bool = False) -> Text:
         r = self.r
         p = r.process
         t = Text()
+        if p is None and r.state == CONTINUED:
+            t.append(f"continued by {r.continued_by}", style="dim")
+            t.append_text(self._segment("  "))
+            return t
         if p is None:
             if r.state in LIVE:
                 why = "no process info" if not self.ctx.processes_known else "process not found"
                 t.append(why, style="dim" if r.state != STALLED else "yellow")
             else:
                 t.append(f"no process ({r.state})", style="dim")
+            t.append_text(self._segment("  "))
             return t
         t.append("pid ", style="dim")
         t.append(str(p.pid), style="bold")
@@ -334,6 +350,7 @@ class _Builder:
         if gpu is not None or not short:
             t.append(f"{sep}gpu " if not short else " g", style="dim")
             t.append(fmt.nbytes(gpu) if gpu is not None else "-")
+        t.append_text(self._segment(sep))
         how = p.how_found
         if not short and how and not p.positive:
             t.append(f"  ({how}: not actionable)", style="yellow")

@@ -11,6 +11,7 @@ from collectors.sources.processes.commands import (
     is_wrapper,
     read_command_txt,
     training_args,
+    untrusted,
 )
 from collectors.sources.processes.table import Backend, Proc, ProcFS, PsutilProcs, default_backend
 
@@ -30,4 +31,5 @@ __all__ = [
     "read_command_txt",
     "refine_state",
     "training_args",
+    "untrusted",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import stat
 from collections.abc import Sequence
 
 # argv[0] basenames that start another program rather than being the trainer
@@ -93,8 +94,33 @@ def command_like(argv: Sequence[str]) -> bool:
     return is_wrapper(argv) and any(a.endswith((".py", ".sh")) for a in argv[1:])
 
 
+def untrusted(path: str) -> str | None:
+    """Why the file at ``path`` must not be executed or shown as a command, or None when it may.
+
+    A file happo-top would run (``command.txt``, a wrapper script, a ``config.json`` passed to
+    HARL's ``--load_config``, whose values go through ``eval()`` in ``examples/train.py``) or
+    follow (a log redirect) must belong, with the directory holding it, to the user running
+    happo-top, and neither may be writable by others: otherwise another user's words would run
+    as ours (as root, for a root happo-top)."""
+    me = os.geteuid()
+    real = os.path.realpath(path)
+    for what, p in (("file", real), ("directory", os.path.dirname(real))):
+        try:
+            st = os.stat(p)
+        except OSError as e:
+            return f"cannot check {p}: {e.strerror or e}"
+        if st.st_uid != me:
+            return f"the {what} {p} belongs to uid {st.st_uid}, not to you (uid {me})"
+        if st.st_mode & stat.S_IWOTH and not (what == "directory" and st.st_mode & stat.S_ISVTX):
+            return f"the {what} {p} is writable by other users"
+    return None
+
+
 def _command_txt(run_path: str) -> tuple[list[str], str | None] | None:
-    """Layout B's ``command.txt``: its command lines and the ``cwd <dir>`` of a ``#`` header."""
+    """Layout B's ``command.txt``: its command lines and the ``cwd <dir>`` of a ``#`` header;
+    None when it is missing or :func:`untrusted` (another user's file is never shown or run)."""
+    if untrusted(os.path.join(run_path, "command.txt")) is not None:
+        return None
     try:
         with open(os.path.join(run_path, "command.txt"), encoding="utf-8") as f:
             text = f.read(65536)
@@ -145,7 +171,7 @@ def command_txt_log(run_path: str) -> str | None:
                 if name.startswith("-") and i + 2 < len(words):
                     name = words[i + 2]
                 path = name if os.path.isabs(name) else os.path.join(cwd or run_path, name)
-                if os.path.isfile(path):
+                if os.path.isfile(path) and untrusted(path) is None:
                     return path
     return None
 

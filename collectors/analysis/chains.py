@@ -1,0 +1,224 @@
+"""Run chains: a run resumed from another run's checkpoint is that run's continuation.
+
+HARL resumes by weights only (``harl/runners/on_policy_base_runner.py``: ``restore()`` loads the
+actors, the critic and the value normaliser from ``algo_args.train.model_dir``; ``run()`` counts
+``episode`` from 1 again), in a new ``seed-*`` directory (``harl/utils/configs_tools.py:
+init_dir``) whose ``config.json`` records ``model_dir`` (``save_config``). So a run whose
+``model_dir`` lies inside another run's directory continues that run from the checkpoint's step:
+
+* the child gets ``resumed_from`` (parent id, path, the checkpoint's chain step), and its
+  ``step``, ``total_steps``, ``progress`` and checkpoint steps move onto the chain's axis
+  (checkpoint step + its own steps; ``own_step`` keeps its own). Its ETA needs no change: it is
+  the end of its own ``num_env_steps``, which restart --resume sets to what the chain had left.
+* the parent gets ``continued_by`` (the child's id) and, when it ended (crashed or stopped), the
+  state ``continued``.
+* every segment gets ``chain``: the ids from the first run to the last.
+
+Chains of any length are followed (each link through its parent's offset); a cycle or a
+``model_dir`` outside every known run is ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from collectors.model.run import (
+    CONTINUED,
+    CRASHED,
+    STOPPED,
+    ResumedFrom,
+    RunSnapshot,
+)
+from collectors.model.series import SeriesView
+
+MODEL_DIR_KEY = "algo_args.train.model_dir"
+_STEP_RE = re.compile(r"rl_model_(\d+)_steps$|^(\d+(?:\.\d+)?)M$")
+
+
+def _real(path: str) -> str:
+    try:
+        return os.path.realpath(path)
+    except (OSError, ValueError):
+        return os.path.abspath(path)
+
+
+def _ckpt_step(parent: RunSnapshot, model_dir: str) -> int | None:
+    """The parent's own step of the checkpoint at ``model_dir``: its listed checkpoint, else the
+    step in the directory's name (``rl_model_<N>_steps``, layout B's ``<N>M``)."""
+    real = _real(model_dir)
+    for c in parent.checkpoints:
+        if _real(c.path) == real:
+            return c.step
+    m = _STEP_RE.search(os.path.basename(real.rstrip(os.sep)))
+    if m is None:
+        return None
+    return int(m.group(1)) if m.group(1) else int(float(m.group(2)) * 1_000_000)
+
+
+def parents(runs: Sequence[RunSnapshot]) -> dict[str, tuple[str, str, int]]:
+    """child path -> (parent path, model_dir, the checkpoint's step in the parent's own steps)."""
+    by_real = {_real(r.path): r for r in runs}
+    out: dict[str, tuple[str, str, int]] = {}
+    for r in runs:
+        md = r.config.get(MODEL_DIR_KEY)
+        if not isinstance(md, str) or not md:
+            continue
+        d = _real(md if os.path.isabs(md) else os.path.join(r.path, md))
+        while True:
+            up = os.path.dirname(d)
+            if up == d:
+                break
+            d = up
+            parent = by_real.get(d)
+            if parent is not None:
+                if parent.path != r.path:
+                    step = _ckpt_step(parent, md)
+                    if step is not None:
+                        out[r.path] = (parent.path, md, step)
+                break
+    return out
+
+
+def chain_changes(runs: Sequence[RunSnapshot]) -> dict[str, dict[str, Any]]:
+    """The field changes (run path -> {field: value}) that put each chained run on its chain."""
+    by_path = {r.path: r for r in runs}
+    links = parents(runs)
+    offsets: dict[str, int] = {}
+
+    def offset(path: str, seen: frozenset[str] = frozenset()) -> int:
+        if path in offsets:
+            return offsets[path]
+        link = links.get(path)
+        if link is None or path in seen or len(seen) > 64:
+            value = 0
+        else:
+            value = offset(link[0], seen | {path}) + link[2]
+        offsets[path] = value
+        return value
+
+    children: dict[str, list[str]] = {}
+    for child, (parent, _, _) in links.items():
+        children.setdefault(parent, []).append(child)
+    out: dict[str, dict[str, Any]] = {}
+    for child, (parent_path, md, _) in links.items():
+        r, up = by_path[child], by_path[parent_path]
+        off = offset(child)
+        total = None if r.total_steps is None else r.total_steps + off
+        step = r.step + off
+        at: list[int] = []
+        hop = child
+        while hop in links and len(at) < 64:
+            at.append(offset(hop))
+            hop = links[hop][0]
+        out.setdefault(child, {}).update(
+            resumed_from=ResumedFrom(up.id, up.path, off, md),
+            resumed_at=tuple(sorted(set(at))),
+            own_step=r.step,
+            step=step,
+            total_steps=total,
+            progress=min(step / total, 1.0) if total else r.progress,
+            checkpoints=tuple(dataclasses.replace(c, step=c.step + off) for c in r.checkpoints),
+        )
+    for parent_path, kids in children.items():
+        prev = by_path[parent_path]
+        last = max((by_path[k] for k in kids), key=lambda k: (k.started or 0.0, k.path))
+        ch = out.setdefault(parent_path, {})
+        ch["continued_by"] = last.id
+        if prev.state in (CRASHED, STOPPED):
+            ch.update(state=CONTINUED, eta=None)
+    # each segment's chain: first run to last (following the latest continuation)
+    for path in list(out):
+        first = path
+        seen = {first}
+        while first in links and links[first][0] not in seen:
+            first = links[first][0]
+            seen.add(first)
+        ids: list[str] = []
+        cur: str | None = first
+        seen2: set[str] = set()
+        while cur is not None and cur not in seen2:
+            seen2.add(cur)
+            ids.append(by_path[cur].id)
+            nxt = out.get(cur, {}).get("continued_by")
+            cur = next((p for p in children.get(cur, []) if by_path[p].id == nxt), None)
+        out[path]["chain"] = tuple(ids)
+    return out
+
+
+def stitch(parent: SeriesView | None, child: SeriesView, offset: int) -> SeriesView:
+    """One continuous curve: the parent's points up to the checkpoint's step, then the child's
+    own points moved to the chain's axis (``offset`` + its steps)."""
+    steps = child.steps.astype(np.int64) + offset
+    values, wall = child.values, child.wall
+    if parent is not None and len(parent):
+        keep = parent.steps <= offset
+        steps = np.concatenate([parent.steps[keep], steps])
+        values = np.concatenate([parent.values[keep], values])
+        wall = np.concatenate([parent.wall[keep], wall])
+    wall0 = float(wall[0]) if len(wall) else 0.0
+    rel = (np.asarray(wall, dtype=np.float64) - wall0).astype(np.float32)
+    for a in (steps, values, rel):
+        a.flags.writeable = False
+    return SeriesView(steps, np.asarray(values, dtype=np.float32), rel, wall0)
+
+
+def _depth(path: str, links: dict[str, tuple[str, str, int]]) -> int:
+    n, seen = 0, {path}
+    while path in links and links[path][0] not in seen and n < 64:
+        path = links[path][0]
+        seen.add(path)
+        n += 1
+    return n
+
+
+class ChainLinker:
+    """:func:`chain_changes` applied to a snapshot's runs, returning the identical object for a
+    run whose inputs did not change (front ends skip those), and re-scoring a changed run's
+    health (``rescore``: its state or axis moved)."""
+
+    def __init__(self, rescore: Callable[[RunSnapshot], RunSnapshot] | None = None) -> None:
+        self.rescore = rescore
+        self._cache: dict[str, tuple[RunSnapshot, dict[str, Any], RunSnapshot]] = {}
+
+    def link(self, runs: Sequence[RunSnapshot]) -> list[RunSnapshot]:
+        changes = chain_changes(runs)
+        links = parents(runs)
+        done: dict[str, RunSnapshot] = {}
+        # parents first: a child's curve starts with its parent's (already stitched) curve
+        for r in sorted(runs, key=lambda r: _depth(r.path, links)):
+            ch = changes.get(r.path)
+            if not ch:
+                self._cache.pop(r.path, None)
+                done[r.path] = r
+                continue
+            up = done.get(links[r.path][0]) if r.path in links else None
+            key = {**ch, "_parent": id(up)}
+            cached = self._cache.get(r.path)
+            if cached is not None and cached[0] is r and cached[1] == key:
+                done[r.path] = cached[2]
+                continue
+            if r.path in links:
+                off = ch["resumed_from"].step
+                ch = {
+                    **ch,
+                    "series": {
+                        tag: stitch(up.series.get(tag) if up is not None else None, v, off)
+                        for tag, v in r.series.items()
+                    },
+                }
+            new = dataclasses.replace(r, **ch)
+            if self.rescore is not None and (new.state != r.state):
+                new = self.rescore(new)
+            self._cache[r.path] = (r, key, new)
+            done[r.path] = new
+        out = [done[r.path] for r in runs]
+        live = {r.path for r in runs}
+        for path in [p for p in self._cache if p not in live]:
+            del self._cache[path]
+        return out
