@@ -60,7 +60,8 @@ _SCHEMA: dict[str, tuple[str, Any]] = {
     "stop_grace": ("a finite number of seconds >= 0", lambda v: _finite(v) and v >= 0),
     "term_grace": ("a finite number of seconds >= 0", lambda v: _finite(v) and v >= 0),
     "harl_train": (
-        "the HARL entry point: a path to train.py, or a list [python, path/to/train.py]",
+        "the HARL entry point: a path to train.py, a list [python, path/to/train.py], or the "
+        "name of a launch preset",
         lambda v: (
             (isinstance(v, str) and v.strip())
             or (isinstance(v, list) and v and all(isinstance(x, str) and x for x in v))

@@ -129,7 +129,7 @@ def spec_from_preset(
 
 def launch(
     spec: LaunchSpec,
-    registry: Registry | None = None,
+    registry: Registry,
     *,
     reap: bool = True,
     unbuffered: bool = True,
@@ -141,7 +141,6 @@ def launch(
     Python stdout is block-buffered, so the log would lag). ``reap``: a daemon thread waits for
     the child so that a long-lived launcher (the TUI) leaves no zombie, and notes its exit code.
     """
-    registry = registry if registry is not None else Registry()
     cwd = os.path.abspath(os.path.expanduser(spec.cwd))
     if not os.path.isdir(cwd):
         raise ActionError(f"working directory {cwd} does not exist")

@@ -43,7 +43,7 @@ from typing import Any
 import psutil
 
 from collectors.control.errors import ActionError, ProcessGone
-from collectors.control.launch import LaunchResult, LaunchSpec, launch
+from collectors.control.launch import LaunchResult, LaunchSpec, launch, spec_from_preset
 from collectors.control.registry import Registry, process_create_time
 from collectors.control.signals import (
     INT_GRACE,
@@ -194,7 +194,7 @@ class RestartPlan:
     spec: LaunchSpec  # the exact argv, cwd and environment that will be launched
     target: Target | None  # the live process to stop first, or None
     entry: tuple[str, ...]  # the HARL entry point in spec.argv
-    entry_source: str  # registry | self | parent | command.txt | harl_train | record
+    entry_source: str  # registry | self | parent | command.txt | harl_train | preset NAME
     resume: ResumePoint | None = None
     env_changes: Mapping[str, str | None] = field(default_factory=dict)  # vs our environment
     notes: tuple[str, ...] = ()
@@ -257,9 +257,11 @@ def _entry_candidates(
     info: ProcessInfo | None,
     registry: Registry,
     harl_train: Sequence[str],
+    presets: Mapping[str, Mapping[str, Any]],
 ) -> tuple[list[tuple[str, tuple[str, ...], str | None, dict[str, str] | None]], list[str]]:
     """(source, argv, cwd, environment) for each place the command may come from, and why
-    others were passed over."""
+    others were passed over. ``harl_train`` names the entry point (a path to train.py, an argv)
+    or a launch preset of the config file, whose argv, cwd and environment are used."""
     found: list[tuple[str, tuple[str, ...], str | None, dict[str, str] | None]] = []
     why: list[str] = []
     rec = None
@@ -286,7 +288,13 @@ def _entry_candidates(
                 ct = read_command_txt(run.path)
                 if ct is not None:
                     found.append(("command.txt", ct[0], ct[1], None))
-    if harl_train:
+    if len(harl_train) == 1 and harl_train[0] in presets:
+        spec = spec_from_preset(presets, harl_train[0])
+        if spec.shell:
+            why.append(f"preset {harl_train[0]!r} runs through /bin/sh: not an entry point")
+        else:
+            found.append((f"preset {harl_train[0]}", spec.argv, spec.cwd, spec.environment()))
+    elif harl_train:
         argv = tuple(os.path.expanduser(a) for a in harl_train)
         if len(argv) == 1 and argv[0].endswith(".py"):
             argv = ("python", *argv)
@@ -300,11 +308,11 @@ def plan_restart(
     *,
     resume: bool = False,
     checkpoint: int | None = None,
-    registry: Registry | None = None,
+    registry: Registry,
     harl_train: Sequence[str] = (),
+    presets: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> RestartPlan:
     """Check everything and fix what a restart (or resume) of ``run`` will launch."""
-    registry = registry if registry is not None else Registry()
     target = Target.from_process(info, run) if info is not None else None
     if target is not None:
         try:
@@ -322,7 +330,7 @@ def plan_restart(
     exp = run.exp_name or str(run.config.get("main_args.exp_name") or "")
     if not exp:
         raise ActionError(f"{config} names no main_args.exp_name: cannot restart")
-    candidates, why = _entry_candidates(run, info, registry, harl_train)
+    candidates, why = _entry_candidates(run, info, registry, harl_train, presets or {})
     chosen = None
     for source, argv, cwd, env in candidates:
         entry = entry_point(argv)
@@ -339,7 +347,8 @@ def plan_restart(
         raise ActionError(
             f"the HARL entry point of run {run.name} is unknown ({reasons}): name it in the "
             "config file, e.g. `harl_train: ~/MAPush/HARL/examples/train.py` (or "
-            "`[~/envs/mapush/bin/python, ~/MAPush/HARL/examples/train.py]`)"
+            "`[~/envs/mapush/bin/python, ~/MAPush/HARL/examples/train.py]`, or the name of a "
+            "launch preset)"
         )
     source, entry, cwd, env = chosen
     cwd = cwd or (info.cwd if info is not None else None) or _cwd_from_run(run)
@@ -444,7 +453,7 @@ class RestartResult:
 def execute_restart(
     plan: RestartPlan,
     *,
-    registry: Registry | None = None,
+    registry: Registry,
     int_grace: float = INT_GRACE,
     term_grace: float = TERM_GRACE,
     before_launch: Callable[[SignalResult | None], None] | None = None,
@@ -452,7 +461,6 @@ def execute_restart(
 ) -> RestartResult:
     """Execute ``plan`` as it is: stop its target (re-checked before every signal), then launch
     its spec. Nothing is read from disk again."""
-    registry = registry if registry is not None else Registry()
     if not os.path.isdir(plan.spec.cwd):
         raise ActionError(f"working directory {plan.spec.cwd} does not exist any more")
     result = None
@@ -483,17 +491,23 @@ def restart(
     *,
     resume: bool = False,
     checkpoint: int | None = None,
-    registry: Registry | None = None,
+    registry: Registry,
     harl_train: Sequence[str] = (),
+    presets: Mapping[str, Mapping[str, Any]] | None = None,
     int_grace: float = INT_GRACE,
     term_grace: float = TERM_GRACE,
     before_launch: Callable[[SignalResult | None], None] | None = None,
     before_stop: Callable[[Target], None] | None = None,
 ) -> RestartResult:
     """:func:`plan_restart`, then :func:`execute_restart` of that plan."""
-    registry = registry if registry is not None else Registry()
     plan = plan_restart(
-        run, info, resume=resume, checkpoint=checkpoint, registry=registry, harl_train=harl_train
+        run,
+        info,
+        resume=resume,
+        checkpoint=checkpoint,
+        registry=registry,
+        harl_train=harl_train,
+        presets=presets,
     )
     return execute_restart(
         plan,

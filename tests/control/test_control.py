@@ -388,10 +388,12 @@ def test_no_shell_unless_asked(tmp_path, registry):
     res = launch(LaunchSpec(argv=("echo", "$HOME", "a;b"), cwd=str(tmp_path)), registry)
     res.popen.wait(timeout=10)
     assert Path(res.log).read_text().splitlines()[-1] == "$HOME a;b"
-    res = launch(LaunchSpec(argv=("echo $((6*7)); echo done",), cwd=str(tmp_path), shell=True))
+    res = launch(
+        LaunchSpec(argv=("echo $((6*7)); echo done",), cwd=str(tmp_path), shell=True), registry
+    )
     res.popen.wait(timeout=10)
     assert Path(res.log).read_text().splitlines()[-2:] == ["42", "done"]
-    assert wait_for(lambda: (r := Registry().get(res.record.id)) and r.exit_code == 0)
+    assert wait_for(lambda: (r := registry.get(res.record.id)) and r.exit_code == 0)
 
 
 def test_launch_errors(tmp_path, registry):
@@ -574,7 +576,7 @@ def test_restart_refuses_without_checkpoint_and_touches_nothing(tmp_path, script
     run_dir = read_run_dir(p.stdout)
     run = next(r for r in RunsCollector([str(root)]).collect().runs if r.path == str(run_dir))
     with pytest.raises(ActionError, match="no complete checkpoint"):
-        restart(run, identify(run_dir), resume=True)
+        restart(run, identify(run_dir), resume=True, registry=Registry())
     assert p.poll() is None
     # the command line says why, and never that it is stopping the run
     assert restart_main([str(run_dir), "--resume", "--yes", "--root", str(root)]) == 1
@@ -626,6 +628,15 @@ def test_restart_entry_point_sources_and_refusals(tmp_path):
     os.remove(run_dir / "command.txt")
     plan = control.plan_restart(snap_run, None, registry=reg, harl_train=(str(train),))
     assert plan.spec.argv[:2] == ("python", str(train)) and plan.entry_source == "harl_train"
+    # ... or a launch preset of the config file: its argv, cwd and environment
+    presets = {"mapush": {"argv": ["python", str(train), "--seed", "3"], "cwd": str(run_dir.parent),
+                          "env": {"HT_FROM_PRESET": "1"}}}  # fmt: skip
+    plan = control.plan_restart(
+        snap_run, None, registry=reg, harl_train=("mapush",), presets=presets
+    )
+    assert plan.spec.argv == ("python", str(train), "--load_config", cfg, "--exp_name", "e")
+    assert plan.entry_source == "preset mapush" and plan.spec.cwd == str(run_dir.parent)
+    assert plan.env_changes.get("HT_FROM_PRESET") == "1"
     # resume: a config without the keys HARL would silently drop is refused
     with pytest.raises(ActionError, match="no algo_args.train.num_env_steps"):
         control.plan_restart(snap_run, None, resume=True, registry=reg, harl_train=(str(train),))

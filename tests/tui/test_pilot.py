@@ -331,14 +331,14 @@ async def test_actions_are_greyed_out_without_a_process():
         await until(pilot, lambda: notes(app, "Mark two or more runs"))
 
 
-def _restartable(tmp_path):
+def _restartable(tmp_path, model_dir: bool = True):
     """The running "safe" run with a real run directory (config.json) and entry point
-    (train.py in its cwd): restart plans are real (collectors.control.plan_restart)."""
+    (train.py in its cwd): restart plans are real (collectors.control.plan_restart).
+    ``model_dir``: whether its config has HARL's algo_args.train.model_dir key."""
     run_dir = tmp_path / "runs" / "safe"
     run_dir.mkdir(parents=True)
-    (run_dir / "config.json").write_text(
-        '{"main_args": {"exp_name": "cuboid"}, "algo_args": {"train": {"model_dir": null}}}'
-    )
+    train = ', "algo_args": {"train": {"model_dir": null}}' if model_dir else ""
+    (run_dir / "config.json").write_text('{"main_args": {"exp_name": "cuboid"}' + train + "}")
     (tmp_path / "train.py").write_text("")
     runs = list(standard_runs())
     safe = runs[1]
@@ -350,7 +350,9 @@ def _restartable(tmp_path):
         safe,
         path=str(run_dir),
         checkpoints=cps,
-        config={**safe.config, "algo_args.train.model_dir": None},
+        config={**safe.config, "algo_args.train.model_dir": None}
+        if model_dir
+        else {k: v for k, v in safe.config.items() if k != "algo_args.train.model_dir"},
         process=dataclasses.replace(safe.process, cwd=str(tmp_path), run_path=str(run_dir)),
     )
     return FakeSources(snapshot(tuple(runs))), run_dir
@@ -383,6 +385,23 @@ async def test_restart_asks_whether_to_resume(tmp_path):
             "--num_env_steps",
             "52500000",
         )
+
+
+@aio
+async def test_restart_dialog_says_why_it_cannot_resume(tmp_path):
+    """A config.json without algo_args.train.model_dir (HARL would drop --model_dir): the
+    dialog names that, not a missing checkpoint, and offers only a restart from scratch."""
+    sources, _ = _restartable(tmp_path, model_dir=False)
+    app, _, _ = build(sources)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await focus_run(pilot, app, "safe")
+        await pilot.press("r")
+        assert isinstance(app.screen, RestartModal)
+        note = str(app.screen.query_one("#dialog-note").render())
+        assert "cannot resume" in note and "model_dir" in note, note
+        assert "no complete checkpoint" not in note
+        assert app.screen.query_one("#resume").disabled
 
 
 @aio

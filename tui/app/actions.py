@@ -74,6 +74,7 @@ class Plan:
     run: RunSnapshot | None = field(default=None, compare=False, repr=False)
     info: ProcessInfo | None = field(default=None, compare=False, repr=False)
     resume_from: str | None = None  # restart: what a resume would run (shown, then executed)
+    no_resume: str = ""  # restart: why it cannot resume
     # restart: the exact plans the dialog shows; execute() runs one of them as it is
     restart_plan: RestartPlan | None = field(default=None, compare=False, repr=False)
     resume_plan: RestartPlan | None = field(default=None, compare=False, repr=False)
@@ -88,6 +89,7 @@ class Plan:
             self.command,
             self.detail,
             self.resume_from,
+            self.no_resume,
         )
 
 
@@ -199,16 +201,27 @@ class Actions:
                 raise ActionRefused(str(e)) from None
         try:
             scratch = plan_restart(
-                run, info, registry=self.registry, harl_train=self.settings.harl_train
+                run,
+                info,
+                registry=self.registry,
+                harl_train=self.settings.harl_train,
+                presets=self.settings.presets,
             )
         except ActionError as e:
             raise ActionRefused(str(e)) from None
         try:
             resumed: RestartPlan | None = plan_restart(
-                run, info, resume=True, registry=self.registry, harl_train=self.settings.harl_train
+                run,
+                info,
+                resume=True,
+                registry=self.registry,
+                harl_train=self.settings.harl_train,
+                presets=self.settings.presets,
             )
-        except ActionError:
-            resumed = None
+        except ActionError as e:
+            resumed, no_resume = None, str(e)
+        else:
+            no_resume = ""
         lines = [ln for ln in scratch.lines() if not ln.startswith("run:")]
         detail = "\n".join(lines)
         resume_text = None
@@ -229,6 +242,7 @@ class Actions:
             run=run,
             info=info,
             resume_from=resume_text,
+            no_resume=no_resume,
             restart_plan=scratch,
             resume_plan=resumed,
         )

@@ -325,6 +325,7 @@ def _restart(argv: list[str]) -> int:
             checkpoint=args.checkpoint,
             registry=registry,
             harl_train=settings.harl_train,
+            presets=settings.presets,
         )
     if not _confirmed(args, plan):
         return exit_codes.ACTION_FAILED if not args.dry_run else exit_codes.OK

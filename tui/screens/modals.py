@@ -113,8 +113,10 @@ class RestartModal(ModalScreen[str | None]):
                     id="dialog-note",
                 )
             else:
+                why = plan.no_resume or "no complete checkpoint"
                 yield Static(
-                    "no complete checkpoint: it can only start from scratch", id="dialog-note"
+                    Text.assemble(("cannot resume: ", "dim"), why, (" (only from scratch)", "dim")),
+                    id="dialog-note",
                 )
             with Horizontal(id="dialog-buttons"):
                 yield Button("Restart from scratch", id="restart", variant="warning")

@@ -16,3 +16,4 @@ class PlanView:
     command: str  # the process's command (or what a launch will run)
     detail: str = ""  # signals, working directory, log, ...
     resume_from: str | None = None  # restart: the checkpoint --model_dir would point at
+    no_resume: str = ""  # restart: why it cannot resume (when resume_from is None)
