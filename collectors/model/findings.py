@@ -79,6 +79,8 @@ class Finding:
     band: Band | None = None
     metric: str | None = None
     agent: str | None = None
+    verdict: str | None = None  # the reward rule's quarter verdict (one word, shown everywhere)
+    current: bool = True  # False: about the run's history (a past spike, a past quarter)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -91,6 +93,8 @@ class Finding:
             "band": None if self.band is None else self.band.to_json(),
             "metric": self.metric,
             "agent": self.agent,
+            "verdict": self.verdict,
+            "current": self.current,
         }
 
 

@@ -1,9 +1,12 @@
 """``happo-top check``, ``happo-top report`` and ``happo-top diff``: headless analysis commands.
 
-``check [ROOT...]``          exit OK when every run is healthy, UNHEALTHY when any finding is
-                             ``bad`` (``--strict``: or ``warn``), USAGE on usage errors (unknown
-                             root, bad config file); see :mod:`tui.cli.exit_codes`. Prints the
-                             findings; ``--json`` prints one document.
+``check [ROOT...]``          "does anything need me now": exit UNHEALTHY when a live (running,
+                             stalled, starting) or crashed run has a ``bad`` finding about its
+                             present, or any run has NaN/inf data (``--strict``: or ``warn``,
+                             or unreadable files); a finished or stopped run's history (a past
+                             spike, a degraded quarter) is printed but counts only with
+                             ``--history``. OK otherwise, USAGE on usage errors, INTERNAL when
+                             happo-top itself fails; see :mod:`tui.cli.exit_codes`.
 ``report RUN [RUN...]``      the Markdown analysis (tui.text.report) to stdout or ``-o FILE``.
 ``diff RUN_A RUN_B [RUN...]``  the config keys whose values differ; ``--json`` for machines.
 
@@ -18,13 +21,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from collectors import fmt
 from collectors.analysis.config_diff import DiffRow, diff_configs
 from collectors.analysis.health import BAD, OK, WARN, worst
 from collectors.config import default_roots
-from collectors.model import SCHEMA, RunSnapshot
+from collectors.model import CRASHED, RUNNING, SCHEMA, STALLED, STARTING, Finding, RunSnapshot
 from tui.cli import common, exit_codes, options
 from tui.cli.common import UsageError, resolve_runs
 from tui.text.report import render_report
@@ -35,9 +39,11 @@ from tui.text.report import render_report
 def _check_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="happo-top check",
-        description="Evaluate the health rules on every run below the roots. Exit status: "
-        f"{exit_codes.OK} healthy, {exit_codes.UNHEALTHY} a 'bad' finding (with --strict also "
-        f"'warn'), {exit_codes.USAGE} usage error. For cron and CI.",
+        description="Does anything need attention now? Evaluate the health rules on every run "
+        f"below the roots. Exit status: {exit_codes.OK} fine, {exit_codes.UNHEALTHY} a live or "
+        "crashed run with a 'bad' finding, or NaN/inf data (with --strict also 'warn'; a "
+        f"finished run's history only with --history), {exit_codes.USAGE} usage error, "
+        f"{exit_codes.INTERNAL} happo-top itself failed. For cron and CI.",
     )
     p.add_argument(
         "roots",
@@ -50,6 +56,12 @@ def _check_parser() -> argparse.ArgumentParser:
     options.add_json(p)
     p.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     p.add_argument(
+        "--history",
+        action="store_true",
+        help="count finished and stopped runs' findings and past events too (a past spike, a "
+        "degraded quarter), not only what needs attention now",
+    )
+    p.add_argument(
         "-q", "--quiet", action="store_true", help="print only runs with warnings or problems"
     )
     options.add_stall_timeout(p)
@@ -58,7 +70,29 @@ def _check_parser() -> argparse.ArgumentParser:
 
 def check_main(argv: Sequence[str] | None = None) -> int:
     args = _check_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    return common.run_command("happo-top check", _check, args)
+    try:
+        return common.run_command("happo-top check", _check, args)
+    except Exception:  # happo-top itself failed: not "a run is unhealthy" (1)
+        traceback.print_exc()
+        print(
+            "happo-top check: internal error (the runs' health is unknown); please report it",
+            file=sys.stderr,
+        )
+        return exit_codes.INTERNAL
+
+
+# collectors.monitor's error for a run whose health rules raised (a bug in happo-top).
+RULES_FAILED = "health rules failed:"
+ATTENTION_STATES = (RUNNING, STALLED, STARTING, CRASHED)
+
+
+def counted(run: RunSnapshot, history: bool) -> list[Finding]:
+    """The findings of ``run`` that make ``check`` fail: all of them with ``history``; else
+    those about the present of a live or crashed run, and NaN/inf data in any run."""
+    if history:
+        return list(run.health)
+    live = run.state in ATTENTION_STATES
+    return [f for f in run.health if f.rule == "nonfinite" or (live and f.current)]
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -87,10 +121,22 @@ def _check(args: argparse.Namespace) -> int:
         ]
     # A run whose files cannot all be read (a corrupt event file, a malformed config.json) is
     # at least "warn": cron sees it with --strict, and the text and JSON say what is wrong.
+    broken = [e for r in runs for e in r.errors if e.startswith(RULES_FAILED)]
+    if broken:  # the monitor caught happo-top's own failure: the health is unknown
+        for e in broken:
+            print(f"happo-top check: internal error: {e}", file=sys.stderr)
+        return exit_codes.INTERNAL
     levels = [WARN if r.errors and worst(r.health) == OK else worst(r.health) for r in runs]
+    # What counts for the exit status: see counted() (the levels above are what is shown).
+    due = [
+        WARN
+        if r.errors and worst(counted(r, args.history)) == OK
+        else worst(counted(r, args.history))
+        for r in runs
+    ]
     overall = next((lv for lv in (BAD, WARN) if lv in levels), OK)
     failing = (BAD, WARN) if args.strict else (BAD,)
-    code = exit_codes.UNHEALTHY if any(lv in failing for lv in levels) else exit_codes.OK
+    code = exit_codes.UNHEALTHY if any(lv in failing for lv in due) else exit_codes.OK
     if args.json:
         doc = {
             "schema": SCHEMA,
@@ -108,11 +154,13 @@ def _check(args: argparse.Namespace) -> int:
                     "step": r.step,
                     "total_steps": r.total_steps,
                     "status": lv,
+                    "attention": d,
                     "health": [f.to_json() for f in r.health],
                     "errors": list(r.errors),
                 }
-                for r, lv in zip(runs, levels, strict=True)
+                for r, lv, d in zip(runs, levels, due, strict=True)
             ],
+            "history": bool(args.history),
             "errors": list(snap.errors),
         }
         common.write_json(doc)
@@ -129,11 +177,14 @@ def _check(args: argparse.Namespace) -> int:
             f"{len(runs)} run{'s' if len(runs) != 1 else ''}: {counts[BAD]} bad, "
             f"{counts[WARN]} warn, {counts[OK]} ok\n"
         )
-    for r, lv in zip(runs, levels, strict=True):
+    for r, lv, d in zip(runs, levels, due, strict=True):
         if args.quiet and lv == OK:
             continue
         total = f"/{fmt.steps(r.total_steps)}" if r.total_steps else ""
-        out.write(f"{lv.upper():<4}  {r.name}  {r.state} {fmt.steps(r.step)}{total}  {r.path}\n")
+        past = "  (history: does not fail check without --history)" if lv != OK and lv != d else ""
+        out.write(
+            f"{lv.upper():<4}  {r.name}  {r.state} {fmt.steps(r.step)}{total}  {r.path}{past}\n"
+        )
         for e in r.errors:
             out.write(f"  error {fmt.problem_first(e, r.path)}\n")
         for f in r.health:

@@ -26,6 +26,7 @@ OK = 0
 UNHEALTHY = 1
 ACTION_FAILED = 1
 USAGE = 2
+INTERNAL = 3
 SIGNALLED = 128
 
 CODES: tuple[ExitCode, ...] = (
@@ -33,7 +34,9 @@ CODES: tuple[ExitCode, ...] = (
     ExitCode(
         "UNHEALTHY",
         UNHEALTHY,
-        "check: a run has a 'bad' finding (with --strict also 'warn' or unreadable data)",
+        "check: something needs attention now: a live or crashed run with a 'bad' finding, "
+        "a NaN/inf in any run (with --strict also 'warn' and unreadable data; a finished "
+        "run's history only with --history)",
     ),
     ExitCode(
         "ACTION_FAILED",
@@ -46,6 +49,12 @@ CODES: tuple[ExitCode, ...] = (
         USAGE,
         "a bad command line or config file, no terminal for the monitor, an unknown root, a "
         "report/diff RUN that matches no run or several, an output file that cannot be written",
+    ),
+    ExitCode(
+        "INTERNAL",
+        INTERNAL,
+        "check: happo-top itself failed (an unexpected error; the traceback is on stderr), so "
+        "the runs' health is unknown",
     ),
     ExitCode(
         "SIGNALLED",
@@ -76,6 +85,7 @@ def epilog(width: int = 78) -> str:
 __all__ = [
     "ACTION_FAILED",
     "CODES",
+    "INTERNAL",
     "OK",
     "SIGNALLED",
     "UNHEALTHY",
