@@ -170,13 +170,32 @@ class BestReward:
     why: str  # empty when nothing was left out
 
 
+def typical_length(run: RunSnapshot, points: int = 10) -> float | None:
+    """The implied episode length at the start of the run: the median of episode reward / step
+    reward over the points after the first (the first is biased to short episodes)."""
+    tag, stag = reward_tag(run), step_reward_tag(run)
+    if tag is None or stag is None or tag in STEP_TAGS:
+        return None
+    ev, sv = run.series[tag], run.series[stag]
+    if len(ev) < 2 or len(sv) == 0:
+        return None
+    steps = ev.steps[1 : 1 + points]
+    idx = np.clip(np.searchsorted(sv.steps, steps), 0, len(sv) - 1)
+    per = sv.values[idx].astype(np.float64)
+    ep = ev.values[1 : 1 + points].astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(per * ep > 0, ep / per, np.nan)
+    ratio = ratio[np.isfinite(ratio)]
+    return float(np.median(ratio)) if len(ratio) else None
+
+
 def best_reward(run: RunSnapshot) -> BestReward | None:
     """The best reward point of the run, leaving out the leading points whose log interval
     cannot hold full episodes.
 
     A point at step ``s`` is kept when every one of the ``n_rollout_threads`` environments has
     run at least ``FULL_EPISODES`` implied episode lengths by then (``s / n_rollout_threads``
-    steps; the length from the episode and step rewards at that point). When the length or the
+    steps; the length from :func:`typical_length`). When the length or the
     thread count cannot be known, the first point is left out (HARL's first log interval holds
     only the episodes that ended in it: base_logger.py ``episode_log``). None without a reward.
     """
@@ -191,20 +210,15 @@ def best_reward(run: RunSnapshot) -> BestReward | None:
     skip = 1 if len(values) > 1 else 0
     why = "the first log point (HARL's first interval holds only the short episodes)"
     threads = as_int(lookup(run.config, "n_rollout_threads"))
-    stag = step_reward_tag(run)
-    if tag not in STEP_TAGS and stag is not None and threads:
-        sv = run.series[stag]
-        idx = np.clip(np.searchsorted(sv.steps, steps), 0, len(sv) - 1)
-        per = sv.values[idx]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            length = np.where(per * values > 0, values / per, np.nan)
+    length = typical_length(run) if tag not in STEP_TAGS else None
+    if length is not None and threads:
         held = steps / threads
         short = ~(held >= FULL_EPISODES * length)
         # leading points only: the bias is of the start (episodes that all began at step 0)
         skip = int(np.argmin(short)) if not short.all() else len(values) - 1
         why = (
             f"{skip} leading point{'s' if skip != 1 else ''} whose interval cannot hold full "
-            "episodes"
+            f"episodes (about {length:.0f} steps each)"
             if skip
             else ""
         )
