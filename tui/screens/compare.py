@@ -17,8 +17,11 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from collectors import fmt
 from collectors.analysis.compare import config_differences, value_at_or_after
 from collectors.analysis.health import thresholds_with_defaults
-from collectors.analysis.quarters import clip_value, reward_quarters
+from collectors.analysis.quarters import QuarterTable, clip_value
+from collectors.analysis.reward import reward_verdict
+from collectors.analysis.seeds import group_quarters, settled
 from collectors.model.run import FINISHED, RunSnapshot, Snapshot
+from collectors.model.run_config import lookup
 from tui.screens.detail import ChartOptions, agent_tags, chart_bindings
 from tui.screens.modals import TagPicker
 from tui.widgets import render as R
@@ -206,7 +209,11 @@ class CompareScreen(ChartOptions, Screen[None]):
             if c is not None and all(abs(c - x.value) > 1e-12 for x in clip_lines):
                 clip_lines.append(Threshold(c, f"clip {c:g}", COLOURS[i % len(COLOURS)]))
         extra = {
-            "value loss": [Threshold(self.th["value_loss_max"], "limit", "red")],
+            # No fixed limit on a loss of normalised returns (use_valuenorm: HARL's
+            # VCritic.cal_value_loss), it would squash the data.
+            "value loss": []
+            if any(lookup(r.config, "use_valuenorm") is True for r in self.runs)
+            else [Threshold(self.th["value_loss_max"], "limit", "red")],
             "grad norm": clip_lines,
         }
         for chart, (title, tag) in zip(self.query(SeriesChart), specs, strict=False):
@@ -321,8 +328,16 @@ class CompareScreen(ChartOptions, Screen[None]):
                 ],
             )
         )
-        span = _common_span(self.runs)
-        qs = [reward_quarters(r, span=span) for r in self.runs]
+        # One verdict per run: the reward rule's (its quarters: the run's own span), as the
+        # Health tab, the report and --json show it; each cell says its own steps.
+        rvs = [reward_verdict(r) for r in self.runs]
+        qs = [rv.main for rv in rvs]
+        rows.append(
+            (
+                "quarters of",
+                [f"{fmt.steps(q.span)} ({fmt.steps(q.span / 4)} each)" if q else "-" for q in qs],
+            )
+        )
         for qi in range(4):
             cells = []
             for q in qs:
@@ -331,11 +346,31 @@ class CompareScreen(ChartOptions, Screen[None]):
                 else:
                     qq = q.quarters[qi]
                     pct = f" ({qq.change_pct:+.0f}%)" if qi and qq.change_pct is not None else ""
-                    cells.append(f"{qq.mean:.2f}{pct}")
-            lo = qi * (span or 0) // 4
-            hi = (qi + 1) * (span or 0) // 4
-            rows.append((f"reward Q{qi + 1} ({fmt.steps(lo)}-{fmt.steps(hi)})", cells))
-        rows.append(("reward verdict", [q.verdict if q is not None else "-" for q in qs]))
+                    cells.append(f"{qq.mean:.2f}{pct} ≤{fmt.steps(qq.hi)}")
+            rows.append((f"reward Q{qi + 1}", cells))
+        verdicts = []
+        for r, rv in zip(self.runs, rvs, strict=True):
+            said = next((f.verdict for f in r.health if f.rule == "reward" and f.verdict), None)
+            verdicts.append(said or rv.verdict if rv.main is not None else "-")
+        rows.append(("reward verdict", verdicts))
+        rows.append(
+            (
+                "per step Q1→Q4",
+                [
+                    f"{_q_text(rv.step, 0)} → {_q_text(rv.step, 3)} {rv.step.verdict}"
+                    if rv.step is not None
+                    else "-"
+                    for rv in rvs
+                ],
+            )
+        )
+        rows.append(
+            (
+                "episode length",
+                [" → ".join(f"{x:.0f}" for x in rv.lengths if x is not None) or "-" for rv in rvs],
+            )
+        )
+        rows += _seed_rows(self.runs)
         rows.append(("checkpoints", [str(len(r.checkpoints)) for r in self.runs]))
         rows.append(
             (
@@ -379,10 +414,44 @@ class CompareScreen(ChartOptions, Screen[None]):
         self.dismiss(None)
 
 
-def _common_span(runs: Sequence[RunSnapshot]) -> int | None:
-    """Quarters over the planned length, so that runs are compared at the same steps."""
-    totals = [r.total_steps for r in runs if r.total_steps]
-    if totals:
-        return int(max(totals))
-    steps = [r.step for r in runs if r.step]
-    return int(max(steps)) if steps else None
+def _q_text(table: QuarterTable, q: int) -> str:
+    mean = table.quarters[q].mean
+    return f"{mean:.4f}" if mean is not None else "-"
+
+
+def _seed_rows(runs: Sequence[RunSnapshot]) -> list[tuple[str, list[str]]]:
+    """Seed groups (configs equal but for the seed): each run's group, the group's mean ±
+    half its spread per quarter (of the shortest planned length), and whether a gap to the
+    first group is larger than the spread between seeds."""
+    groups = group_quarters(runs)
+    if not groups or len(groups) == len(runs) == 1:
+        return []
+    of = {i: k for k, g in enumerate(groups) for i in g.runs}
+    rows: list[tuple[str, list[str]]] = []
+    rows.append(
+        (
+            "seed group",
+            [
+                f"G{of[i] + 1} ({groups[of[i]].size} run{'s' * (groups[of[i]].size != 1)})"
+                for i in range(len(runs))
+            ],
+        )
+    )
+    for q in range(4):
+        cells = []
+        for i in range(len(runs)):
+            gq = groups[of[i]].quarters[q]
+            if gq.mean is None:
+                cells.append("-")
+            else:
+                spread = f" ±{gq.spread / 2:.2f}" if gq.runs > 1 else ""
+                cells.append(f"{gq.mean:.2f}{spread}")
+        rows.append((f"group Q{q + 1} (≤{fmt.steps((q + 1) * groups[0].span / 4)})", cells))
+    last = 3
+    cells = []
+    for i in range(len(runs)):
+        k = of[i]
+        found = settled(groups, k, 0, last) if k else None
+        cells.append("-" if found is None else f"{found[0]:+.2f}: {found[1]}")
+    rows.append((f"vs G1 in Q{last + 1}", cells))
+    return rows
