@@ -55,7 +55,7 @@ def _gaussian_entropy(d: int, f: np.ndarray, agent: int, rng: np.random.Generato
     towards 96 % of its cap 0.5; entropy = d * (0.5 ln(2 pi e) + ln sigma), summed over the
     action dimensions as FixedNormal.entropy does."""
     start = 0.5 / (1.0 + math.exp(-1.0))
-    sigma = start + (0.96 * 0.5 - start) * np.clip(f * (1.2 + 0.1 * agent), 0, 1) ** 0.7
+    sigma = start + (0.96 * 0.5 - start) * np.clip(f * (1.2 + 0.1 * agent), 0, 1) ** 1.5
     sigma = sigma * np.exp(0.004 * rng.standard_normal(len(f)))
     return d * (0.5 * math.log(2 * math.pi * math.e) + np.log(sigma))
 
