@@ -521,10 +521,15 @@ def reward(ctx: Context) -> list[Finding]:
     b, m = base.mean or 0.0, last.mean or 0.0
     pct = f" ({last.change_pct:+.0f}%)" if last.change_pct is not None else ""
     verdict = rv.verdict if rv.verdict == MIXED else last.verdict
-    common = {"value": last.mean, "metric": "reward", "verdict": verdict}
+
+    def finding(level: str, msg: str, step: int) -> Finding:
+        return Finding(
+            "reward", level, msg, step, tag, value=last.mean, metric="reward", verdict=verdict
+        )
+
     if verdict == MIXED:
         msg = f"reward mixed: {rv.reason}"
-        return [Finding("reward", WARN, msg, int(last.last_step or 0), tag, **common)]
+        return [finding(WARN, msg, int(last.last_step or 0))]
     if verdict in (DEGRADING, RECOVERING):
         # Where it started: the first quarter after the baseline that was worse than it.
         first = next(
@@ -535,14 +540,14 @@ def reward(ctx: Context) -> list[Finding]:
         step = int(first.first_step or 0)
         if verdict == DEGRADING:
             msg = f"reward degrading: {base.label} {b:.2f} -> {last.label} {m:.2f}{pct}"
-            return [Finding("reward", BAD, msg, step, tag, **common)]
+            return [finding(BAD, msg, step)]
         msg = (
             f"reward recovering: {last.label} {m:.2f}{pct} vs {base.label} {b:.2f}, "
             f"low {worst_q.label} {worst_q.mean or 0.0:.2f}"
         )
-        return [Finding("reward", WARN, msg, step, tag, **common)]
+        return [finding(WARN, msg, step)]
     msg = f"reward {verdict}: {base.label} {b:.2f} -> {last.label} {m:.2f}"
-    return [Finding("reward", OK, msg, int(last.last_step or 0), tag, **common)]
+    return [finding(OK, msg, int(last.last_step or 0))]
 
 
 RULES = (
