@@ -6,7 +6,8 @@ Success criteria (each ``pass`` / ``fail`` / ``not yet``, or ``n/a`` when the da
 1. *Completes without a crash*: pass when finished; fail when crashed or stopped early.
 2. *No degradation after 50 %*: reward quarters of the planned length; fail as soon as Q3 or Q4
    (with ``min_quarter_points``) is below the best of Q1/Q2 by more than the flat tolerance;
-   pass when both have data and the run has finished.
+   pass when both have data and the run has finished. When the per-step reward is logged and
+   did not degrade, a fall of the episode reward alone is ``n/a`` ("mixed").
 3. *Final reward >= the reference's best quarter mean*: the planned length's Q4 mean of a
    finished run against the best quarter mean of the reference run.
 4. *Stable gradients*: fail on a gradient spike (a grad norm point above ``grad_spike_factor``
@@ -38,7 +39,9 @@ from collectors.analysis.quarters import (
     quarter_span,
     reward_quarters,
     reward_tag,
+    run_quarters,
 )
+from collectors.analysis.reward import step_reward_tag
 from collectors.analysis.selection import unique_names
 from collectors.model.run import CRASHED, FINISHED, RUNNING, STALLED, STARTING, STOPPED, RunSnapshot
 
@@ -95,10 +98,40 @@ def _c_complete(run: RunSnapshot) -> CriterionResult:
     return CriterionResult(NOT_YET, f"{run.state} at {fmt.steps(run.step)} / {total}")
 
 
+def _degraded_after_half(table: QuarterTable, mp: int) -> bool:
+    q = table.quarters
+    pre = [x for x in q[:2] if x.count >= mp]
+    if not pre:
+        return False
+    limit = (max(pre, key=lambda x: x.mean or 0.0).mean or 0.0) - table.tolerance
+    return any((x.mean or 0.0) < limit for x in q[2:] if x.count >= mp)
+
+
 def _c_no_degradation(run: RunSnapshot, mp: int, tol: Mapping[str, float]) -> CriterionResult:
+    """Fails when the episode reward degrades after 50 % *and* the per-step reward does too
+    (when logged): HARL's episode reward falls when episodes get longer (base_logger.py), so a
+    fall of the episode reward alone is "mixed", not a failure."""
     table = planned_quarters(run, tol)
     if table is None:
         return CriterionResult(NA, "no reward series")
+    planned = planned_steps(run)
+    stag = step_reward_tag(run)
+    if stag is not None and stag != table.tag and planned:
+        step_table = run_quarters(
+            run,
+            stag,
+            span=planned,
+            flat_noise=tol["flat_noise"],
+            flat_relative=tol["flat_relative"],
+        )
+        if (
+            step_table is not None
+            and _degraded_after_half(table, mp)
+            and not _degraded_after_half(step_table, mp)
+        ):
+            return CriterionResult(
+                NA, "mixed: the episode reward fell after 50% but the reward per step did not"
+            )
     q = table.quarters
     pre = [x for x in q[:2] if x.count >= mp]
     if not pre:
