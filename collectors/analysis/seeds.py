@@ -17,6 +17,8 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from collectors.analysis.config_diff import diff_configs
 from collectors.analysis.quarters import reward_quarters
 from collectors.model.run import RunSnapshot
@@ -141,11 +143,38 @@ def settled(groups: Sequence[SeedGroup], a: int, b: int, q: int) -> tuple[float,
     return gap, f"larger than the spread between seeds ({spread:.2f})"
 
 
+def seed_band(
+    runs: Sequence[RunSnapshot], members: Sequence[int], tag: str
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray] | None:
+    """The spread of a seed group's ``tag`` as a band: (index of the run whose steps it uses,
+    the indices of its points, min, max over the members at those steps, interpolated). Only
+    for groups of two runs or more, over the steps they all cover. None otherwise."""
+    views = [(i, runs[i].series.get(tag)) for i in members]
+    views = [(i, v) for i, v in views if v is not None and len(v) >= 2]
+    if len(views) < 2:
+        return None
+    end = min(int(v.steps[-1]) for _, v in views)
+    base_i, base = views[0]
+    keep = np.flatnonzero(base.steps <= end)
+    if len(keep) < 2:
+        return None
+    x = base.steps[keep].astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        stack = np.vstack(
+            [
+                np.interp(x, v.steps.astype(np.float64), v.values.astype(np.float64))
+                for _, v in views
+            ]
+        )
+    return base_i, keep, np.nanmin(stack, axis=0), np.nanmax(stack, axis=0)
+
+
 __all__ = [
     "NOT_CONFIG",
     "GroupQuarter",
     "SeedGroup",
     "group_quarters",
+    "seed_band",
     "seed_groups",
     "seed_spread",
     "settled",

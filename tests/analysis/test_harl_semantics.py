@@ -19,10 +19,11 @@ import collectors.analysis.health as health
 from collectors.analysis.criteria import success_criteria
 from collectors.analysis.health.training import sigma_cap
 from collectors.analysis.reward import MIXED, best_reward, reward_verdict
-from collectors.analysis.seeds import group_quarters, seed_groups, settled
+from collectors.analysis.seeds import group_quarters, seed_band, seed_groups, settled
 from collectors.simulator.trainer import write_instant_run
 from collectors.sources.runs.tracker import RunsCollector
 from tests.support import ROOT
+from tui.screens.compare import _band_lines
 from tui.screens.detail import health_text
 from tui.text.report import render_report
 
@@ -287,3 +288,19 @@ def test_simulator_command_line_writes_the_real_runs_conditions(tmp_path):
     _, ent = raw(run_dir, "agent0/dist_entropy")
     first = 2 * (0.5 * math.log(2 * math.pi * math.e) + math.log(0.5 / (1 + math.exp(-1))))
     assert ent[0] == pytest.approx(first, abs=0.05)
+
+
+def test_compare_draws_the_spread_between_seeds_as_a_band(sim):
+    runs, _ = sim
+    order = [runs[k][0] for k in ("basic", "safe", "basic2")]
+    s1, v1 = raw(runs["basic"][1], "train_episode_rewards")
+    s2, v2 = raw(runs["basic2"][1], "train_episode_rewards")
+    assert (s1 == s2).all()
+    base, keep, lo, hi = seed_band(order, [0, 2], "train_episode_rewards")  # type: ignore[misc]
+    assert base == 0 and len(keep) == len(s1)
+    assert lo == pytest.approx(np.minimum(v1, v2)) and hi == pytest.approx(np.maximum(v1, v2))
+    assert seed_band(order, [1], "train_episode_rewards") is None  # a single run: no band
+    lines = _band_lines(order, "train_episode_rewards")
+    assert [ln.label for ln in lines] == ["G1 seeds min", "G1 seeds max"]
+    assert (lines[1].view.steps == s1).all()
+    assert lines[1].view.values == pytest.approx(np.maximum(v1, v2), abs=1e-5)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -19,9 +20,10 @@ from collectors.analysis.compare import config_differences, value_at_or_after
 from collectors.analysis.health import thresholds_with_defaults
 from collectors.analysis.quarters import QuarterTable, clip_value
 from collectors.analysis.reward import reward_verdict
-from collectors.analysis.seeds import group_quarters, settled
+from collectors.analysis.seeds import group_quarters, seed_band, seed_groups, settled
 from collectors.model.run import FINISHED, RunSnapshot, Snapshot
 from collectors.model.run_config import lookup
+from collectors.model.series import SeriesView
 from tui.screens.detail import ChartOptions, agent_tags, chart_bindings
 from tui.screens.modals import TagPicker
 from tui.widgets import render as R
@@ -224,6 +226,8 @@ class CompareScreen(ChartOptions, Screen[None]):
                 for i, (r, own) in enumerate(zip(self.runs, self.short_labels()[1], strict=True))
                 if tag and tag in r.series
             ]
+            if title == "reward" and tag:
+                lines += _band_lines(self.runs, tag)
             ths = next((v for k, v in extra.items() if title.startswith(k)), [])
             chart.set_lines(lines, ths, smoothing=self.smoothing, x_mode=self.x_mode, t0=None)
 
@@ -412,6 +416,25 @@ class CompareScreen(ChartOptions, Screen[None]):
 
     def action_back(self) -> None:
         self.dismiss(None)
+
+
+def _band_lines(runs: Sequence[RunSnapshot], tag: str) -> list[Line]:
+    """The spread between seeds of every seed group of two runs or more, as two dim lines (min
+    and max over the group's runs at the same steps)."""
+    out = []
+    for k, members in enumerate(seed_groups(runs)):
+        band = seed_band(runs, members, tag)
+        if band is None:
+            continue
+        base, keep, lo, hi = band
+        view = runs[base].series[tag]
+        rel = view.wall[keep] - view.wall[keep][0]
+        for name, values in (("min", lo), ("max", hi)):
+            band_view = SeriesView(
+                view.steps[keep], values.astype(np.float32), rel, float(view.wall[keep][0])
+            )
+            out.append(Line(f"G{k + 1} seeds {name}", band_view, "gray"))
+    return out
 
 
 def _q_text(table: QuarterTable, q: int) -> str:
