@@ -171,7 +171,8 @@ def test_check_reports_data_errors(tmp_path):
     cfg = broken / "config.json"
     cfg.write_text(cfg.read_text()[: len(cfg.read_text()) // 2])
     r = happo_top("check", str(broken))
-    assert r.returncode == 0, r.stdout + r.stderr  # errors alone are not "bad"
+    # Issue 9: a data error needs attention (it was exit 0 without --strict before)
+    assert r.returncode == 1, r.stdout + r.stderr
     assert re.search(
         r"\n  error \d+ corrupt region\(s\) skipped.*\(logs/\S+tfevents\S+\)\n", r.stdout
     )
@@ -181,6 +182,7 @@ def test_check_reports_data_errors(tmp_path):
     doc = json.loads(happo_top("check", "--json", str(broken)).stdout)
     (run,) = doc["runs"]
     assert run["status"] in ("warn", "bad") and len(run["errors"]) == 2
+    assert run["attention"] == "bad"
     assert any(e.startswith(str(broken)) and "corrupt" in e for e in run["errors"])  # full paths
 
 

@@ -2,8 +2,9 @@
 
 ``check [ROOT...]``          "does anything need me now": exit UNHEALTHY when a live (running,
                              stalled, starting) or crashed run has a ``bad`` finding about its
-                             present, or any run has NaN/inf data (``--strict``: or ``warn``,
-                             or unreadable files); a finished or stopped run's history (a past
+                             present, a live run is stalled, or any run has NaN/inf data or
+                             files that cannot be read (``--strict``: any counted ``warn``
+                             too); a finished or stopped run's history (a past
                              spike, a degraded quarter) is printed but counts only with
                              ``--history``. OK otherwise, USAGE on usage errors, INTERNAL when
                              happo-top itself fails; see :mod:`tui.cli.exit_codes`.
@@ -41,7 +42,8 @@ def _check_parser() -> argparse.ArgumentParser:
         prog="happo-top check",
         description="Does anything need attention now? Evaluate the health rules on every run "
         f"below the roots. Exit status: {exit_codes.OK} fine, {exit_codes.UNHEALTHY} a live or "
-        "crashed run with a 'bad' finding, or NaN/inf data (with --strict also 'warn'; a "
+        "crashed run with a 'bad' finding, a stalled run, NaN/inf or unreadable data (with "
+        "--strict also 'warn'; a "
         f"finished run's history only with --history), {exit_codes.USAGE} usage error, "
         f"{exit_codes.INTERNAL} happo-top itself failed. For cron and CI.",
     )
@@ -95,6 +97,16 @@ def counted(run: RunSnapshot, history: bool) -> list[Finding]:
     return [f for f in run.health if f.rule == "nonfinite" or (live and f.current)]
 
 
+def attention(run: RunSnapshot, history: bool) -> str:
+    """How much ``run`` needs attention now: ``bad`` for a counted bad finding, a stalled live
+    run (a warning in the health rules, but someone should look) or a data error (an event
+    file or config.json that cannot be read); ``warn`` for a counted warning; ``ok``."""
+    found = counted(run, history)
+    if run.errors or any(f.rule == "stall" for f in found):
+        return BAD
+    return worst(found)
+
+
 def _check(args: argparse.Namespace) -> int:
     settings = common.load_settings(args)
     roots: list[str] = []
@@ -119,22 +131,17 @@ def _check(args: argparse.Namespace) -> int:
             for r in runs
             if os.path.realpath(r.path) in wanted or any(common.under(r.path, p) for p in plain)
         ]
-    # A run whose files cannot all be read (a corrupt event file, a malformed config.json) is
-    # at least "warn": cron sees it with --strict, and the text and JSON say what is wrong.
     broken = [e for r in runs for e in r.errors if e.startswith(RULES_FAILED)]
     if broken:  # the monitor caught happo-top's own failure: the health is unknown
         for e in broken:
             print(f"happo-top check: internal error: {e}", file=sys.stderr)
         return exit_codes.INTERNAL
+    # A run whose files cannot all be read (a corrupt event file, a malformed config.json) is
+    # shown at least "warn", and needs attention (attention()): the text and JSON say what.
     levels = [WARN if r.errors and worst(r.health) == OK else worst(r.health) for r in runs]
-    # What counts for the exit status: see counted() (the levels above are what is shown).
-    due = [
-        WARN
-        if r.errors and worst(counted(r, args.history)) == OK
-        else worst(counted(r, args.history))
-        for r in runs
-    ]
     overall = next((lv for lv in (BAD, WARN) if lv in levels), OK)
+    # What counts for the exit status: see attention() (the levels above are what is shown).
+    due = [attention(r, args.history) for r in runs]
     failing = (BAD, WARN) if args.strict else (BAD,)
     code = exit_codes.UNHEALTHY if any(lv in failing for lv in due) else exit_codes.OK
     if args.json:
@@ -181,7 +188,8 @@ def _check(args: argparse.Namespace) -> int:
         if args.quiet and lv == OK:
             continue
         total = f"/{fmt.steps(r.total_steps)}" if r.total_steps else ""
-        past = "  (history: does not fail check without --history)" if lv != OK and lv != d else ""
+        less = d == OK or (lv == BAD and d == WARN)  # what is shown is worse than what counts
+        past = "  (history: does not fail check without --history)" if lv != OK and less else ""
         out.write(
             f"{lv.upper():<4}  {r.name}  {r.state} {fmt.steps(r.step)}{total}  {r.path}{past}\n"
         )

@@ -34,9 +34,9 @@ CODES: tuple[ExitCode, ...] = (
     ExitCode(
         "UNHEALTHY",
         UNHEALTHY,
-        "check: something needs attention now: a live or crashed run with a 'bad' finding, "
-        "a NaN/inf in any run (with --strict also 'warn' and unreadable data; a finished "
-        "run's history only with --history)",
+        "check: something needs attention now: a live or crashed run with a 'bad' finding, a "
+        "stalled run, NaN/inf or unreadable data in any run (with --strict also 'warn'; a "
+        "finished run's history only with --history)",
     ),
     ExitCode(
         "ACTION_FAILED",
