@@ -22,6 +22,8 @@ from collectors.analysis.reward import MIXED, best_reward, reward_verdict
 from collectors.analysis.seeds import group_quarters, seed_band, seed_groups, settled
 from collectors.simulator.trainer import write_instant_run
 from collectors.sources.runs.tracker import RunsCollector
+from tests.builders import run_snapshot
+from tests.builders import series_view as view
 from tests.support import ROOT
 from tui.screens.compare import _band_lines
 from tui.screens.detail import health_text
@@ -304,3 +306,19 @@ def test_compare_draws_the_spread_between_seeds_as_a_band(sim):
     assert [ln.label for ln in lines] == ["G1 seeds min", "G1 seeds max"]
     assert (lines[1].view.steps == s1).all()
     assert lines[1].view.values == pytest.approx(np.maximum(v1, v2), abs=1e-5)
+
+
+def test_a_flat_verdict_names_a_dip_in_between():
+    """The 200M real run: flat from Q1 to Q4 with its second quarter far down."""
+    steps = np.arange(1, 401) * 500_000
+    reward = np.full(400, -15.0) + np.random.default_rng(1).normal(0, 0.3, 400)
+    reward[100:200] -= 7.5  # Q2 50% down
+    run = run_snapshot(
+        {"train_episode_rewards": view(steps, reward)},
+        state="finished",
+        total_steps=200_000_000,
+        last_data=1.7e9,
+    )
+    (f,) = by_rule(health.evaluate(run, now=1.7e9), "reward")
+    assert f.verdict == "flat" and f.level == "ok"
+    assert ", low Q2 -22." in f.message and "(-50%)" in f.message

@@ -547,6 +547,11 @@ def reward(ctx: Context) -> list[Finding]:
         )
         return [finding(WARN, msg, step)]
     msg = f"reward {verdict}: {base.label} {b:.2f} -> {last.label} {m:.2f}"
+    dips = [q for q in filled[1:-1] if q.verdict in (DEGRADING, RECOVERING)]
+    if dips:  # a quarter in between was worse than Q1: say so, the verdict is the last one's
+        low = min(dips, key=lambda q: q.mean or 0.0)
+        pct_low = f" ({low.change_pct:+.0f}%)" if low.change_pct is not None else ""
+        msg += f", low {low.label} {low.mean or 0.0:.2f}{pct_low}"
     return [finding(OK, msg, int(last.last_step or 0))]
 
 
