@@ -100,7 +100,7 @@ def chart_specs(run: RunSnapshot, th: Mapping[str, float]) -> list[tuple[str, li
         ("policy loss", agent_tags(run, "policy_loss"), []),
         # The mean importance weight is 1 +- 1e-3 by construction (HAPPO's imp_weights,
         # harl/algorithms/actors/happo.py): drawn as its deviation from 1, in thousandths.
-        (RATIO_TITLE, agent_tags(run, "ratio"), [Threshold(0.0, "1", "green")]),
+        (RATIO_TITLE, agent_tags(run, "ratio"), [Threshold(0.0, "ratio = 1", "green")]),
     ]
 
 
