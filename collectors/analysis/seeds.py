@@ -22,6 +22,7 @@ import numpy as np
 from collectors.analysis.config_diff import diff_configs
 from collectors.analysis.quarters import reward_quarters
 from collectors.model.run import RunSnapshot
+from collectors.model.series import SeriesView
 
 # Keys that do not change what a run trains: the seed, where it writes, what it is called, how
 # long it is planned to run (quarters are compared over the same steps), the checkpoint it
@@ -149,8 +150,11 @@ def seed_band(
     """The spread of a seed group's ``tag`` as a band: (index of the run whose steps it uses,
     the indices of its points, min, max over the members at those steps, interpolated). Only
     for groups of two runs or more, over the steps they all cover. None otherwise."""
-    views = [(i, runs[i].series.get(tag)) for i in members]
-    views = [(i, v) for i, v in views if v is not None and len(v) >= 2]
+    views: list[tuple[int, SeriesView]] = []
+    for i in members:
+        v = runs[i].series.get(tag)
+        if v is not None and len(v) >= 2:
+            views.append((i, v))
     if len(views) < 2:
         return None
     end = min(int(v.steps[-1]) for _, v in views)
