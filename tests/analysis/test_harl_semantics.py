@@ -322,3 +322,30 @@ def test_a_flat_verdict_names_a_dip_in_between():
     (f,) = by_rule(health.evaluate(run, now=1.7e9), "reward")
     assert f.verdict == "flat" and f.level == "ok"
     assert ", low Q2 -22." in f.message and "(-50%)" in f.message
+
+
+def test_a_gap_smaller_than_the_seed_spread_is_not_presented_as_settled():
+    """The real safe runs: two repeats 6.5 apart over 50-100M, more than the basic-vs-safe gap."""
+    steps = np.arange(1, 201) * 500_000
+    noise = np.random.default_rng(2).normal(0, 0.2, 200)
+
+    def run(i, level, lr, seed):
+        config = {"algo_args.model.lr": lr, "algo_args.seed.seed": seed}
+        return run_snapshot(
+            {"train_episode_rewards": view(steps, level + noise)},
+            id=f"r{i}",
+            name=f"run{i}",
+            path=f"/x/e/seed-0000{seed}-2025-11-1{i}-10-00-00",
+            state="finished",
+            total_steps=100_000_000,
+            last_data=1.7e9,
+            config=config,
+        )
+
+    safe_a, safe_b, basic = run(1, -12.0, 3e-4, 1), run(2, -18.5, 3e-4, 2), run(3, -16.0, 5e-4, 1)
+    groups = group_quarters([safe_a, safe_b, basic])
+    assert [g.runs for g in groups] == [(0, 1), (2,)]
+    assert groups[0].quarters[3].spread == pytest.approx(6.5, abs=1e-3)
+    text = render_report([safe_a, safe_b, basic], 1.7e9)
+    line = next(x for x in text.splitlines() if x.startswith("- Q4: G2 vs G1"))
+    assert "smaller than the spread between seeds (6.50): not settled" in line

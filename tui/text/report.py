@@ -477,8 +477,8 @@ def _seeds_block(runs: Sequence[RunSnapshot], names: list[str]) -> list[str]:
     span = groups[0].span
     out = [f"### Seeds and noise (quarters of {fmt.steps(span)}, the shortest planned length)", ""]
     rows = []
-    for g in groups:
-        who = ", ".join(names[i] for i in g.runs)
+    for k, g in enumerate(groups):
+        who = f"G{k + 1}: " + ", ".join(names[i] for i in g.runs)
         cells = [
             "-"
             if gq.mean is None
@@ -500,8 +500,8 @@ def _seeds_block(runs: Sequence[RunSnapshot], names: list[str]) -> list[str]:
         assert found is not None
         gap, meaning = found
         out.append(
-            f"- Q{last + 1}: {names[groups[b].runs[0]]} vs {names[groups[0].runs[0]]}: "
-            f"{'+' if -gap >= 0 else ''}{fmt.reward(-gap)}, {meaning}."
+            f"- Q{last + 1}: G{b + 1} vs G1: {'+' if -gap >= 0 else ''}{fmt.reward(-gap)}, "
+            f"{meaning}."
         )
     return out + [""]
 
