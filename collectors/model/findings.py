@@ -38,7 +38,7 @@ class Band:
     outside [``bad_low``, ``bad_high``]. An edge that is None is open.
 
     ``Band(1.0, 2.0, 0.5, 3.0)``: warn outside [1.0, 2.0], bad outside [0.5, 3.0].
-    ``Band(high=0.5, bad_high=1.5)``: warn above the clip value 0.5, bad above 1.5.
+    ``Band(high=1.0)``: warn above a value-loss limit of 1.0.
     """
 
     low: float | None = None

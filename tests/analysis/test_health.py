@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import collectors.analysis.health as health
+from collectors.analysis.health.training import spike_indices
 from collectors.model.run import CRASHED, FINISHED, RUNNING, STALLED, STOPPED
 from collectors.simulator.trainer import write_instant_run
 from collectors.sources.runs.tracker import RunsCollector
@@ -152,6 +153,15 @@ def test_a_grad_spike_against_the_recent_median_warns_and_ages_into_history():
         make_run({"agent0/actor_grad_norm": values}), {"grad_spike_factor": 8.0}
     )
     assert not by_rule(relaxed, "grad_spike")
+
+
+@pytest.mark.parametrize("n", [5, 21, 200, 5000])
+def test_spike_indices_are_exactly_the_rolling_median_definition(n):
+    rng = np.random.default_rng(n)
+    v = np.exp(0.6 * rng.standard_normal(n)).astype(np.float32)
+    v[rng.random(n) < 0.03] *= 9
+    expected = [i for i in range(20, n) if v[i] > 5 * np.median(v[i - 20 : i])]
+    assert spike_indices(v, 5.0, 20).tolist() == expected
 
 
 def test_no_clip_no_grad_norm_rule():
