@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import collectors.analysis.health as health
+from collectors import fmt
 from collectors.analysis.criteria import success_criteria
 from collectors.analysis.health.training import sigma_cap
 from collectors.analysis.reward import MIXED, best_reward, reward_verdict
@@ -25,7 +26,7 @@ from collectors.sources.runs.tracker import RunsCollector
 from tests.builders import run_snapshot
 from tests.builders import series_view as view
 from tests.support import ROOT
-from tui.screens.compare import _band_lines
+from tui.screens.compare import _band_lines, _best_text, _seed_rows
 from tui.screens.detail import health_text
 from tui.text.report import render_report
 
@@ -349,3 +350,18 @@ def test_a_gap_smaller_than_the_seed_spread_is_not_presented_as_settled():
     text = render_report([safe_a, safe_b, basic], 1.7e9)
     line = next(x for x in text.splitlines() if x.startswith("- Q4: G2 vs G1"))
     assert "smaller than the spread between seeds (6.50): not settled" in line
+
+
+def test_compare_rows_show_the_trusted_best_and_the_seed_groups(sim):
+    runs, _ = sim
+    real, d = runs["real"]
+    _, values = raw(d, "train_episode_rewards")
+    assert _best_text(
+        real
+    ) == f"{fmt.value(values[1:].max())} @{fmt.steps(best_reward(real).step)}" + (  # type: ignore[union-attr]
+        " (first 1 left out)"
+    )
+    rows = dict(_seed_rows([runs[k][0] for k in ("basic", "safe", "basic2")]))
+    assert rows["seed group"] == ["G1 (2 runs)", "G2 (1 run)", "G1 (2 runs)"]
+    assert " ±" in rows["group Q4 (≤100M)"][0] and "±" not in rows["group Q4 (≤100M)"][1]
+    assert "spread between seeds" in rows["vs G1 in Q4"][1] and rows["vs G1 in Q4"][0] == "-"

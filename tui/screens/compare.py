@@ -19,7 +19,7 @@ from collectors import fmt
 from collectors.analysis.compare import config_differences, value_at_or_after
 from collectors.analysis.health import thresholds_with_defaults
 from collectors.analysis.quarters import QuarterTable, clip_value
-from collectors.analysis.reward import reward_verdict
+from collectors.analysis.reward import best_reward, reward_verdict
 from collectors.analysis.seeds import group_quarters, seed_band, seed_groups, settled
 from collectors.model.run import FINISHED, RunSnapshot, Snapshot
 from collectors.model.run_config import lookup
@@ -324,12 +324,7 @@ class CompareScreen(ChartOptions, Screen[None]):
         rows.append(
             (
                 "reward best",
-                [
-                    f"{fmt.value(r.reward.best)} @{fmt.steps(r.reward.best_step)}"
-                    if r.reward
-                    else "-"
-                    for r in self.runs
-                ],
+                [_best_text(r) for r in self.runs],
             )
         )
         # One verdict per run: the reward rule's (its quarters: the run's own span), as the
@@ -416,6 +411,16 @@ class CompareScreen(ChartOptions, Screen[None]):
 
     def action_back(self) -> None:
         self.dismiss(None)
+
+
+def _best_text(run: RunSnapshot) -> str:
+    """The best reward point, leaving out the leading points HARL averages over short episodes
+    only (collectors.analysis.reward.best_reward), marked when some were."""
+    best = best_reward(run) if run.reward is not None else None
+    if best is None or best.value is None:
+        return "-"
+    mark = f" (first {best.left_out} left out)" if best.left_out else ""
+    return f"{fmt.value(best.value)} @{fmt.steps(best.step)}{mark}"
 
 
 def _band_lines(runs: Sequence[RunSnapshot], tag: str) -> list[Line]:
