@@ -7,8 +7,9 @@ What HARL logs (harl/common/base_logger.py, ``BaseLogger.per_step`` and ``episod
   during the log interval (``done_episodes_rewards``, emptied at every log). In the first log
   interval only the episodes shorter than the interval have ended: the first point averages
   the short episodes alone (-6.12 at 500k against about -15 afterwards in the real runs).
-- ``critic/average_step_rewards`` is ``np.mean(critic_buffer.rewards)`` of the last rollout:
-  the reward per environment step, whatever the episodes' length.
+- ``critic/average_step_rewards`` is ``critic_buffer.get_mean_rewards()`` of the last rollout
+  (set in ``episode_log``): the reward per environment step, whatever the episodes' length,
+  while an episode's reward is the sum over its steps of the agents' mean reward (``per_step``).
 
 So ``episode reward / step reward`` is the implied episode length. When episodes get longer
 (860 -> 1820 steps in the real runs) the episode reward can fall while the reward per step
