@@ -38,7 +38,7 @@ class Band:
     outside [``bad_low``, ``bad_high``]. An edge that is None is open.
 
     ``Band(1.0, 2.0, 0.5, 3.0)``: warn outside [1.0, 2.0], bad outside [0.5, 3.0].
-    ``Band(high=0.5, bad_high=1.5)``: warn above the clip value 0.5, bad above 1.5.
+    ``Band(high=1.0)``: warn above a value-loss limit of 1.0.
     """
 
     low: float | None = None
@@ -79,6 +79,8 @@ class Finding:
     band: Band | None = None
     metric: str | None = None
     agent: str | None = None
+    verdict: str | None = None  # the reward rule's quarter verdict (one word, shown everywhere)
+    current: bool = True  # False: about the run's history (a past spike, a past quarter)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -91,6 +93,8 @@ class Finding:
             "band": None if self.band is None else self.band.to_json(),
             "metric": self.metric,
             "agent": self.agent,
+            "verdict": self.verdict,
+            "current": self.current,
         }
 
 

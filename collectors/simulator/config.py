@@ -54,6 +54,10 @@ class SimConfig:
     log_dir: str | None = None  # written as algo_args.logger.log_dir; defaults to str(root)
     model_dir: str | None = None  # HARL's --model_dir: the checkpoint a resumed run starts from
     trainer_argv: list[str] = field(default_factory=list)  # layout B's command.txt
+    # Conditions of the real runs (issue 9), off by default so every preset stays as it was:
+    short_first_interval: bool = False  # the first reward point averages short episodes only
+    lengthening_episodes: bool = False  # episodes 860 -> 1820 steps, step reward -0.0167 -> -0.0075
+    action_dim: int = 0  # > 0: entropy of a HARL DiagGaussian with this many action dimensions
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)

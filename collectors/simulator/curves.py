@@ -33,6 +33,33 @@ def _reward_mean(preset: str, f: np.ndarray) -> np.ndarray:
     return -13.2 - 11.8 * np.exp(-f / 0.12) + 1.4 * f
 
 
+# The real runs (issue 9): the implied episode length (episode reward / step reward) grows from
+# 860 to 1820 steps while the per-step reward improves (-0.0167 -> -0.0075 there).
+EPISODE_STEPS = (860.0, 1820.0)
+# HARL's first log point averages only the episodes that ended in the first interval: the short
+# ones (-6.12 against -15.10 next in the real basic run).
+SHORT_FIRST_SHARE = 6.12 / 15.10
+
+
+def _lengthen(s: dict[str, np.ndarray], f: np.ndarray, rng: np.random.Generator) -> None:
+    """Episodes that lengthen (860 -> 1820 steps) while the per-step reward improves: the
+    episode reward keeps the preset's curve (the basic preset's quarter means stay), the
+    per-step reward is the episode reward over the growing length (-0.016 -> -0.009)."""
+    length = EPISODE_STEPS[0] + (EPISODE_STEPS[1] - EPISODE_STEPS[0]) * f
+    s["step_reward"] = s["reward"] / length * (1 + 0.02 * rng.standard_normal(len(f)))
+
+
+def _gaussian_entropy(d: int, f: np.ndarray, agent: int, rng: np.random.Generator) -> np.ndarray:
+    """The entropy HARL logs for a DiagGaussian (harl/models/base/distributions.py) with the
+    simulator's std_x_coef 1, std_y_coef 0.5: sigma starts at sigmoid(1) * 0.5 and rises
+    towards 96 % of its cap 0.5; entropy = d * (0.5 ln(2 pi e) + ln sigma), summed over the
+    action dimensions as FixedNormal.entropy does."""
+    start = 0.5 / (1.0 + math.exp(-1.0))
+    sigma = start + (0.96 * 0.5 - start) * np.clip(f * (1.2 + 0.1 * agent), 0, 1) ** 1.5
+    sigma = sigma * np.exp(0.004 * rng.standard_normal(len(f)))
+    return d * (0.5 * math.log(2 * math.pi * math.e) + np.log(sigma))
+
+
 class Curves:
     """Every logged series, precomputed for all log points (and all updates)."""
 
@@ -49,6 +76,11 @@ class Curves:
         s["step_reward"] = (
             s["reward"] / cfg.episode_length * (1 + 0.03 * rng.standard_normal(n_points))
         )
+        real = np.random.default_rng([cfg.seed, 4])  # a stream of its own: presets unchanged
+        if cfg.lengthening_episodes:
+            _lengthen(s, f, real)
+        if cfg.short_first_interval:
+            s["reward"][0] *= SHORT_FIRST_SHARE
         for i in range(cfg.num_agents):
             if basic:
                 ent = 1.38 + 0.03 * i + 0.85 * f**1.6 + _ar1(rng, n_points, 0.03, 0.8)
@@ -62,6 +94,8 @@ class Curves:
             s[f"agent{i}/policy_loss"] = np.clip(
                 -0.002 + (0.01 if basic else 0.006) * rng.standard_normal(n_points), -0.04, 0.04
             )
+            if cfg.action_dim > 0:
+                ent = _gaussian_entropy(cfg.action_dim, f, i, real)
             s[f"agent{i}/dist_entropy"] = ent
             s[f"agent{i}/actor_grad_norm"] = gn
             s[f"agent{i}/ratio"] = 1.0005 + (0.004 if basic else 0.002) * rng.standard_normal(

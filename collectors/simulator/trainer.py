@@ -599,6 +599,25 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="at the end, give every file of the run one mtime (now), as a copy does",
     )
+    real = p.add_argument_group("conditions of the real runs (issue 9)")
+    real.add_argument(
+        "--short-first-interval",
+        action="store_true",
+        help="the first reward point averages only the short episodes (HARL's first interval)",
+    )
+    real.add_argument(
+        "--lengthening-episodes",
+        action="store_true",
+        help="episodes lengthen 860 -> 1820 steps while the per-step reward improves "
+        "-0.0167 -> -0.0075",
+    )
+    real.add_argument(
+        "--action-dim",
+        type=int,
+        default=0,
+        help="entropy of a Gaussian policy with this many action dimensions (sigma towards 96%% "
+        "of its cap)",
+    )
     return p
 
 
@@ -653,6 +672,9 @@ def main(argv: list[str] | None = None) -> int:
             checkpoint_every=args.checkpoint_every,
             flush_secs=args.flush_secs,
             model_dir=args.model_dir,
+            short_first_interval=args.short_first_interval,
+            lengthening_episodes=args.lengthening_episodes,
+            action_dim=args.action_dim,
         )
     except ValueError as exc:
         print(f"happo-top simulate: {exc}", file=sys.stderr)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import collectors.analysis.health as health
+from collectors.analysis.health.training import spike_indices
 from collectors.model.run import CRASHED, FINISHED, RUNNING, STALLED, STOPPED
 from collectors.simulator.trainer import write_instant_run
 from collectors.sources.runs.tracker import RunsCollector
@@ -106,42 +107,71 @@ def test_each_agent_is_analysed():
 # -- grad norm ----------------------------------------------------------------------------------
 
 
-def test_grad_norm_within_clip_is_ok():
-    (f,) = by_rule(health.evaluate(make_run({"agent0/actor_grad_norm": steady(0.3)})), "grad_norm")
-    assert f.level == "ok"
+# Changed by issue 9: HARL logs the pre-clip norm (clip_grad_norm_'s return value), so a norm
+# above the clip is the clip at work, never "bad"; the rules are clipping and grad_spike.
 
 
-def test_grad_norm_above_clip_is_a_warning_with_count_and_start():
+def test_grad_norm_within_clip_is_never_clipped():
+    fs = health.evaluate(make_run({"agent0/actor_grad_norm": steady(0.3)}))
+    (f,) = by_rule(fs, "clipping")
+    assert f.level == "ok" and f.value == 0.0 and "never clipped" in f.message
+    assert not by_rule(fs, "grad_spike")
+
+
+def test_clipping_share_per_network_is_reported_not_bad():
     rng = np.random.default_rng(4)
     values = rng.uniform(0.2, 0.49, 200)
     idx = np.sort(rng.choice(np.arange(30, 200), 7, replace=False))
-    values[idx] = rng.uniform(0.55, 1.4, 7)  # above the clip, below 3x
-    (f,) = by_rule(health.evaluate(make_run({"agent0/actor_grad_norm": values})), "grad_norm")
-    assert f.level == "warn"
-    assert "above clip 0.5" in f.message and "explosion" not in f.message
-    assert f"{int((values.astype(np.float32) > 0.5).sum())}/200" in f.message
-    assert f.step == STEPS[idx[0]]
-
-
-def test_grad_norm_far_above_clip_is_bad():
-    values = steady(0.3)
-    values[[20, 90]] = [0.9, 2.0]  # 2.0 = 4x the clip value
-    (f,) = by_rule(health.evaluate(make_run({"agent0/actor_grad_norm": values})), "grad_norm")
-    assert f.level == "bad" and f.step == STEPS[90] and "4.0x" in f.message
-    relaxed = health.evaluate(
-        make_run({"agent0/actor_grad_norm": values}), {"grad_norm_far_factor": 5.0}
+    values[idx] = rng.uniform(0.55, 1.4, 7)
+    critic = np.where(rng.random(200) < 0.77, 0.9, 0.4)
+    fs = health.evaluate(
+        make_run({"agent0/actor_grad_norm": values, "critic/critic_grad_norm": critic})
     )
-    assert by_rule(relaxed, "grad_norm")[0].level == "warn"
+    (a,) = by_rule(fs, "clipping", "agent0/actor_grad_norm")
+    (c,) = by_rule(fs, "clipping", "critic/critic_grad_norm")
+    assert a.level == c.level == "ok"
+    assert a.value == pytest.approx(7 / 200) and "4% of agent0 updates clipped" in a.message
+    share = float(np.mean(critic > 0.5))
+    assert c.value == pytest.approx(share)
+    assert f"{share * 100:.0f}% of critic updates clipped: step size set by max_grad_norm" in (
+        c.message
+    )
+
+
+def test_a_grad_spike_against_the_recent_median_warns_and_ages_into_history():
+    values = steady(0.3)
+    values[90] = 2.0  # 6.7x the median of the points before it
+    fs = health.evaluate(make_run({"agent0/actor_grad_norm": values}))
+    (f,) = by_rule(fs, "grad_spike")
+    assert f.level == "warn" and f.step == STEPS[90] and not f.current
+    assert "1 > 5x recent median, last at 45.5M" in f.message
+    assert health.worst(fs) == "warn"  # never bad on its own
+    values[-1] = 2.0
+    (now,) = by_rule(health.evaluate(make_run({"agent0/actor_grad_norm": values})), "grad_spike")
+    assert now.current and "now at 100M" in now.message
+    relaxed = health.evaluate(
+        make_run({"agent0/actor_grad_norm": values}), {"grad_spike_factor": 8.0}
+    )
+    assert not by_rule(relaxed, "grad_spike")
+
+
+@pytest.mark.parametrize("n", [5, 21, 200, 5000])
+def test_spike_indices_are_exactly_the_rolling_median_definition(n):
+    rng = np.random.default_rng(n)
+    v = np.exp(0.6 * rng.standard_normal(n)).astype(np.float32)
+    v[rng.random(n) < 0.03] *= 9
+    expected = [i for i in range(20, n) if v[i] > 5 * np.median(v[i - 20 : i])]
+    assert spike_indices(v, 5.0, 20).tolist() == expected
 
 
 def test_no_clip_no_grad_norm_rule():
     values = steady(30.0)
     off = {"algo_args.algo.max_grad_norm": 0.5, "algo_args.algo.use_max_grad_norm": False}
     assert not by_rule(
-        health.evaluate(make_run({"agent0/actor_grad_norm": values}, config=off)), "grad_norm"
+        health.evaluate(make_run({"agent0/actor_grad_norm": values}, config=off)), "clipping"
     )
     assert not by_rule(
-        health.evaluate(make_run({"agent0/actor_grad_norm": values}, config={})), "grad_norm"
+        health.evaluate(make_run({"agent0/actor_grad_norm": values}, config={})), "clipping"
     )
 
 
@@ -351,14 +381,10 @@ def test_basic_simulated_run(sim):
     assert by_rule(fs, "reward")[0].level == "warn"  # Q4 recovering from Q3
     for tag in ("agent0/actor_grad_norm", "agent1/actor_grad_norm"):
         steps, values = raw(basic.path, tag)
-        above = values.astype(np.float32) > 10.0
-        (f,) = by_rule(fs, "grad_norm", tag)
-        if values.max() > 30.0:
-            assert f.level == "bad"
-        else:
-            assert f.level == "warn"
-            assert f"{int(above.sum())}/200" in f.message
-            assert f.step == int(steps[np.argmax(above)])
+        share = float(np.mean(values.astype(np.float32) > 10.0))
+        (f,) = by_rule(fs, "clipping", tag)
+        assert f.level == "ok" and f.value == pytest.approx(share)
+    assert "bad" not in {f.level for f in fs if f.rule in ("clipping", "grad_spike")}
     assert not by_rule(fs, "nonfinite") and not by_rule(fs, "crashed")
 
 

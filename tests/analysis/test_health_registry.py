@@ -48,9 +48,9 @@ def test_defaults_and_validation_come_from_the_declarations():
     assert health.DEFAULT_THRESHOLDS["window"] == 5
     kinds = {k: th.kind for k, th in health.THRESHOLDS.items()}
     assert kinds["window"] == kinds["min_quarter_points"] == WHOLE
-    assert kinds["grad_norm_far_factor"] == FACTOR
-    assert health.validate_thresholds({"grad_norm_far_factor": 0.9}) == [
-        "threshold 'grad_norm_far_factor' must be >= 1, got 0.9"
+    assert kinds["grad_spike_factor"] == FACTOR  # issue 9: replaces grad_norm_far_factor
+    assert health.validate_thresholds({"grad_spike_factor": 0.9}) == [
+        "threshold 'grad_spike_factor' must be >= 1, got 0.9"
     ]
     assert health.validate_thresholds({"window": 0}) == [
         "threshold 'window' must be a whole number >= 1, got 0"
@@ -75,7 +75,8 @@ def test_every_rule_declares_its_thresholds_and_names_are_unique():
         "reward",
         "entropy",
         "entropy_trend",
-        "grad_norm",
+        "clipping",
+        "grad_spike",
         "value_loss",
         "value_loss_trend",
     ]
@@ -102,9 +103,9 @@ def test_config_file_thresholds_are_checked_by_the_registry_with_lines():
     ok = parse_settings("thresholds:\n  entropy_low: 2.5\n  entropy_high: 2.8\n", "c.yaml")
     assert ok.thresholds == {"entropy_low": 2.5, "entropy_high": 2.8}
     with pytest.raises(ConfigError) as e:
-        parse_settings("refresh: 2\nthresholds:\n  window: 2\n  grad_norm_far_factor: 0.5\n", "c")
+        parse_settings("refresh: 2\nthresholds:\n  window: 2\n  grad_spike_factor: 0.5\n", "c")
     assert str(e.value) == (
-        "c:4: key 'thresholds': threshold 'grad_norm_far_factor' must be >= 1, got 0.5"
+        "c:4: key 'thresholds': threshold 'grad_spike_factor' must be >= 1, got 0.5"
     )
     with pytest.raises(ConfigError) as e:
         parse_settings("thresholds:\n  window: 3\n  entropy_high: 0.7\n", "c")
@@ -156,6 +157,8 @@ def test_finding_json_keeps_its_keys_and_adds_value_band_metric_agent():
         "band": {"low": 1.0, "high": None, "bad_low": 0.5, "bad_high": 3.0},
         "metric": "entropy",
         "agent": "agent1",
+        "verdict": None,
+        "current": True,
     }
     plain = Finding("stall", WARN, "no new data").to_json()
     assert plain["value"] is None and plain["band"] is None and plain["agent"] is None
@@ -180,9 +183,9 @@ def test_findings_carry_the_value_and_band_they_were_judged_on():
     assert e1.metric == "entropy" and e1.tag == "agent1/dist_entropy"
     assert e1.band == Band(1.0, 2.2, 0.5, 3.0)
     assert e1.value == pytest.approx(2.4, abs=0.05) and f"{e1.value:.3g}" in e1.message
-    (g,) = find(fs, ("grad_norm",))
-    assert g.level == WARN and g.agent == "agent0" and g.metric == "actor_grad_norm"
-    assert g.band == Band(high=0.5, bad_high=1.5) and g.value == pytest.approx(0.7, abs=0.01)
+    (g,) = find(fs, ("clipping",))
+    assert g.level == OK and g.agent == "agent0" and g.metric == "actor_grad_norm"
+    assert g.band == Band(high=0.5) and g.value == pytest.approx(4 / 200)
     (v,) = find(fs, ("value_loss",))
     assert v.level == WARN and v.band == Band(high=1.0) and v.agent is None
     assert v.value == pytest.approx(3.0, abs=0.05)

@@ -150,6 +150,8 @@ def test_check_json(runs):
             "band": None,
             "metric": None,
             "agent": None,
+            "verdict": None,
+            "current": True,
         }
     ]
 
@@ -169,7 +171,8 @@ def test_check_reports_data_errors(tmp_path):
     cfg = broken / "config.json"
     cfg.write_text(cfg.read_text()[: len(cfg.read_text()) // 2])
     r = happo_top("check", str(broken))
-    assert r.returncode == 0, r.stdout + r.stderr  # errors alone are not "bad"
+    # Issue 9: a data error needs attention (it was exit 0 without --strict before)
+    assert r.returncode == 1, r.stdout + r.stderr
     assert re.search(
         r"\n  error \d+ corrupt region\(s\) skipped.*\(logs/\S+tfevents\S+\)\n", r.stdout
     )
@@ -179,6 +182,7 @@ def test_check_reports_data_errors(tmp_path):
     doc = json.loads(happo_top("check", "--json", str(broken)).stdout)
     (run,) = doc["runs"]
     assert run["status"] in ("warn", "bad") and len(run["errors"]) == 2
+    assert run["attention"] == "bad"
     assert any(e.startswith(str(broken)) and "corrupt" in e for e in run["errors"])  # full paths
 
 
@@ -199,10 +203,41 @@ def test_check_usage_errors_exit_2(runs, tmp_path):
 
 def test_check_thresholds_from_the_config_file(runs, tmp_path):
     cfg = tmp_path / "strict.yaml"
-    cfg.write_text("thresholds:\n  grad_norm_far_factor: 1.05\n")
-    r = happo_top("check", "--config", str(cfg), str(runs["safe_done"]))
-    assert r.returncode == 1, r.stdout  # 0.58 > 1.05 * 0.5: now far above the clip value
-    assert "far above" in r.stdout
+    cfg.write_text("thresholds:\n  grad_spike_factor: 1.05\n  grad_spike_window: 3\n")
+    # Issue 9: a finished run's past spikes are its history: shown, not failing without --history.
+    r = happo_top("check", "--config", str(cfg), "--strict", str(runs["safe_done"]))
+    assert r.returncode == 0, r.stdout
+    assert "grad_spike:" in r.stdout and "does not fail check without --history" in r.stdout
+    r = happo_top("check", "--config", str(cfg), "--strict", "--history", str(runs["safe_done"]))
+    assert r.returncode == 1, r.stdout
+    assert "> 1.05x recent median" in r.stdout
+
+
+def test_check_fails_only_on_what_needs_attention_now(runs):
+    """The basic run finished with a degraded quarter and grad spikes: its history, shown but
+    exit 0 even with --strict; with --history it counts."""
+    r = happo_top("check", "--json", "--strict", str(runs["basic"]))
+    doc = json.loads(r.stdout)
+    (run,) = doc["runs"]
+    assert run["status"] == "warn" and run["attention"] == "ok" and r.returncode == 0
+    assert happo_top("check", "--strict", "--history", str(runs["basic"])).returncode == 1
+
+
+def test_check_internal_failure_has_its_own_exit_code(runs, tmp_path):
+    """happo-top itself failing is not "a run is unhealthy" (1): it is INTERNAL (3). The
+    failure is real: a sitecustomize breaks the health registry in the child process."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import collectors.analysis.health as h\n"
+        "def boom(*a, **k):\n    raise RuntimeError('boom')\n"
+        "h.REGISTRY.evaluate = boom\n"
+    )
+    env = {"PYTHONPATH": f"{site}:{ROOT}"}
+    r = happo_top("check", str(runs["safe_done"]), env=env)
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "internal error" in r.stderr and "RuntimeError: boom" in r.stderr
+    assert happo_top("check", "--json", str(runs["safe_done"]), env=env).returncode == 3
 
 
 # -- report -------------------------------------------------------------------------------------
@@ -267,8 +302,10 @@ def test_report_of_the_seed_comparison(runs, tmp_path):
     assert degr[0].startswith("❌ fail")
     final = next(v for k, v in criteria.items() if k.startswith("Final"))
     assert final[0].startswith("❌ fail") and final[1].startswith("⏳ not yet")
-    grads = next(v for k, v in criteria.items() if k.startswith("Grad norms"))
-    assert grads[0].startswith("❌ fail")
+    # Issue 9: the gradient criterion is about spikes against the run's own median, and quotes
+    # the share of clipped updates (HARL logs the pre-clip norm).
+    grads = next(v for k, v in criteria.items() if k.startswith("Stable gradients"))
+    assert grads[0].startswith("❌ fail") and "recent median" in grads[0]
     assert "```" in text and "▁" in text  # a text chart
 
 

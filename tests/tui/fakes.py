@@ -182,11 +182,13 @@ def standard_runs() -> tuple[RunSnapshot, ...]:
                 run_id="bbbb0002",
             ),
             Finding(
-                "grad_norm",
+                "grad_spike",
                 "warn",
-                "agent1 grad norm above clip 0.5 at 3/95 pts",
+                "agent1 grad norm spike: 1 > 5x recent median, now at 20M",
                 20_000_000,
                 "agent1/actor_grad_norm",
+                agent="agent1",
+                metric="actor_grad_norm",
             ),
         ),
         make_run(

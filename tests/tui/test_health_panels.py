@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from collectors.analysis.health import evaluate
 from collectors.model.findings import Band, Finding
 from collectors.model.run import ScalarLatest
 from tests.tui.fakes import make_run
-from tui.screens.detail import chart_specs
+from tui.screens.detail import RATIO_TITLE, chart_specs, deviation_view
 from tui.text.report import render_report
 from tui.widgets import render as R
 from tui.widgets.run_panel import PanelContext, _Builder
@@ -43,12 +45,13 @@ def test_panel_marks_are_the_findings_levels():
     judged = (
         entropy("agent0", "ok", 1.5),
         entropy("agent1", "warn", 1.6),
-        Finding("grad_norm", "bad", "far above", 1, "agent0/actor_grad_norm", agent="agent0"),
+        # issue 9: the grad mark is the clipping / grad_spike findings' (never bad on their own)
+        Finding("grad_spike", "warn", "spike", 1, "agent0/actor_grad_norm", agent="agent0"),
         Finding("value_loss", "ok", "fine", 1, "critic/value_loss"),
     )
     full, compact = lines(dataclasses.replace(run, health=judged))
-    assert "entropy 1.54/1.59!" in full and "grad 0.43/0.5✗" in full and "vloss 0.41✓" in full
-    assert "ent " in compact and "/0.5✗" in compact
+    assert "entropy 1.54/1.59!" in full and "grad 0.43/0.5!" in full and "vloss 0.41✓" in full
+    assert "ent " in compact and "/0.5!" in compact
 
 
 def test_without_findings_nothing_is_judged():
@@ -86,6 +89,15 @@ def test_chart_band_lines_use_the_thresholds_in_force():
     specs = {title: th for title, _, th in chart_specs(run, {"entropy_low": 1.2})}
     assert [x.value for x in specs["entropy"]] == [1.2, 2.0]
     assert [x.value for x in specs["value loss"]] == [1.0]
+    # Issue 9: with use_valuenorm no limit line squashes the data; the ratio is drawn as its
+    # deviation from 1 (in thousandths) around a line at 0.
+    normed = dataclasses.replace(run, config={**run.config, "algo_args.train.use_valuenorm": True})
+    specs = {title: th for title, _, th in chart_specs(normed, {})}
+    assert specs["value loss"] == [] and [x.value for x in specs[RATIO_TITLE]] == [0.0]
+    view = run.series["agent0/ratio"]
+    dev = deviation_view(view)
+    assert np.allclose(dev.values, (view.values.astype(np.float64) - 1) * 1000, atol=1e-3)
+    assert (dev.steps == view.steps).all() and (dev.wall == view.wall).all()
     assert [x.value for x in specs["actor grad norm"]] == [0.5]
 
 
@@ -94,7 +106,16 @@ def test_report_healthy_column_is_the_band_of_the_finding():
     judged = evaluate(run, {"entropy_high": 2.5, "value_loss_max": 0.8}, now=run.last_data)
     text = render_report([dataclasses.replace(run, health=judged)], run.last_data or 0.0)
     health = text.split("## Health metrics by quarter", 1)[1].split("## Findings", 1)[0]
-    assert "| 1.0-2.5 |" in health and "| <= 0.8 |" in health and "| <= 0.5 (clip) |" in health
+    # Issue 9: grad norms show the clip value and the share of updates it clipped (HARL logs
+    # the pre-clip norm), the share of the clipping finding.
+    assert "| 1.0-2.5 |" in health and "| <= 0.8 |" in health
+    (clipped,) = [f for f in judged if f.rule == "clipping" and f.agent == "agent0"]
+    assert f"| clip 0.5: {clipped.value * 100:.0f}% clipped |" in health
+    # With use_valuenorm the loss is on normalised returns: judged by its trend, no limit.
+    config = {**run.config, "algo_args.train.use_valuenorm": True}
+    normed = dataclasses.replace(run, config=config, health=())
+    text = render_report([normed], run.last_data or 0.0)
+    assert "| trend (normalised) |" in text.split("## Health metrics by quarter", 1)[1]
     # Without findings the thresholds in force give the band.
     unjudged = dataclasses.replace(run, health=())
     plain = render_report([unjudged], run.last_data or 0.0, thresholds={"entropy_low": 1.2})

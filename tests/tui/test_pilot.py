@@ -103,7 +103,7 @@ async def test_main_screen_shows_every_run_with_state_progress_and_process():
         assert "reward" in safe and "best" in safe and "ckpt 19" in safe
         assert "pid 80319" in safe and "cpu 98%" in safe and "rss 2.0G" in safe
         assert "grad 0.43/0.5" in safe  # against max_grad_norm
-        assert "agent1 grad norm above clip" in safe  # the worst finding
+        assert "agent1 grad norm spike" in safe  # the worst finding (issue 9: the fake's rule)
         assert "no process (crashed)" in text(by_name["crashy"])
         assert "done" in text(by_name["basic"]) and "took 5h00m" in text(by_name["basic"])
         head = text(app.main.query_one(HeaderBar))
@@ -581,7 +581,7 @@ async def test_detail_screen_tabs_and_chart_options():
             "actor grad norm",
             "value loss",
             "policy loss",
-            "ratio",
+            "ratio - 1 (x1e-3)",  # issue 9: the ratio as its deviation from 1
         ]
         grad = detail.query_one("#chart-2")
         assert [t.label for t in grad.thresholds] == ["max_grad_norm 0.5"]

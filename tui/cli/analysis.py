@@ -1,9 +1,13 @@
 """``happo-top check``, ``happo-top report`` and ``happo-top diff``: headless analysis commands.
 
-``check [ROOT...]``          exit OK when every run is healthy, UNHEALTHY when any finding is
-                             ``bad`` (``--strict``: or ``warn``), USAGE on usage errors (unknown
-                             root, bad config file); see :mod:`tui.cli.exit_codes`. Prints the
-                             findings; ``--json`` prints one document.
+``check [ROOT...]``          "does anything need me now": exit UNHEALTHY when a live (running,
+                             stalled, starting) or crashed run has a ``bad`` finding about its
+                             present, a live run is stalled, or any run has NaN/inf data or
+                             files that cannot be read (``--strict``: any counted ``warn``
+                             too); a finished or stopped run's history (a past
+                             spike, a degraded quarter) is printed but counts only with
+                             ``--history``. OK otherwise, USAGE on usage errors, INTERNAL when
+                             happo-top itself fails; see :mod:`tui.cli.exit_codes`.
 ``report RUN [RUN...]``      the Markdown analysis (tui.text.report) to stdout or ``-o FILE``.
 ``diff RUN_A RUN_B [RUN...]``  the config keys whose values differ; ``--json`` for machines.
 
@@ -18,13 +22,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from collectors import fmt
 from collectors.analysis.config_diff import DiffRow, diff_configs
 from collectors.analysis.health import BAD, OK, WARN, worst
 from collectors.config import default_roots
-from collectors.model import SCHEMA, RunSnapshot
+from collectors.model import CRASHED, RUNNING, SCHEMA, STALLED, STARTING, Finding, RunSnapshot
 from tui.cli import common, exit_codes, options
 from tui.cli.common import UsageError, resolve_runs
 from tui.text.report import render_report
@@ -35,9 +40,12 @@ from tui.text.report import render_report
 def _check_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="happo-top check",
-        description="Evaluate the health rules on every run below the roots. Exit status: "
-        f"{exit_codes.OK} healthy, {exit_codes.UNHEALTHY} a 'bad' finding (with --strict also "
-        f"'warn'), {exit_codes.USAGE} usage error. For cron and CI.",
+        description="Does anything need attention now? Evaluate the health rules on every run "
+        f"below the roots. Exit status: {exit_codes.OK} fine, {exit_codes.UNHEALTHY} a live or "
+        "crashed run with a 'bad' finding, a stalled run, NaN/inf or unreadable data (with "
+        "--strict also 'warn'; a "
+        f"finished run's history only with --history), {exit_codes.USAGE} usage error, "
+        f"{exit_codes.INTERNAL} happo-top itself failed. For cron and CI.",
     )
     p.add_argument(
         "roots",
@@ -50,6 +58,12 @@ def _check_parser() -> argparse.ArgumentParser:
     options.add_json(p)
     p.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     p.add_argument(
+        "--history",
+        action="store_true",
+        help="count finished and stopped runs' findings and past events too (a past spike, a "
+        "degraded quarter), not only what needs attention now",
+    )
+    p.add_argument(
         "-q", "--quiet", action="store_true", help="print only runs with warnings or problems"
     )
     options.add_stall_timeout(p)
@@ -58,7 +72,39 @@ def _check_parser() -> argparse.ArgumentParser:
 
 def check_main(argv: Sequence[str] | None = None) -> int:
     args = _check_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    return common.run_command("happo-top check", _check, args)
+    try:
+        return common.run_command("happo-top check", _check, args)
+    except Exception:  # happo-top itself failed: not "a run is unhealthy" (1)
+        traceback.print_exc()
+        print(
+            "happo-top check: internal error (the runs' health is unknown); please report it",
+            file=sys.stderr,
+        )
+        return exit_codes.INTERNAL
+
+
+# collectors.monitor's error for a run whose health rules raised (a bug in happo-top).
+RULES_FAILED = "health rules failed:"
+ATTENTION_STATES = (RUNNING, STALLED, STARTING, CRASHED)
+
+
+def counted(run: RunSnapshot, history: bool) -> list[Finding]:
+    """The findings of ``run`` that make ``check`` fail: all of them with ``history``; else
+    those about the present of a live or crashed run, and NaN/inf data in any run."""
+    if history:
+        return list(run.health)
+    live = run.state in ATTENTION_STATES
+    return [f for f in run.health if f.rule == "nonfinite" or (live and f.current)]
+
+
+def attention(run: RunSnapshot, history: bool) -> str:
+    """How much ``run`` needs attention now: ``bad`` for a counted bad finding, a stalled live
+    run (a warning in the health rules, but someone should look) or a data error (an event
+    file or config.json that cannot be read); ``warn`` for a counted warning; ``ok``."""
+    found = counted(run, history)
+    if run.errors or any(f.rule == "stall" for f in found):
+        return BAD
+    return worst(found)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -85,12 +131,19 @@ def _check(args: argparse.Namespace) -> int:
             for r in runs
             if os.path.realpath(r.path) in wanted or any(common.under(r.path, p) for p in plain)
         ]
+    broken = [e for r in runs for e in r.errors if e.startswith(RULES_FAILED)]
+    if broken:  # the monitor caught happo-top's own failure: the health is unknown
+        for e in broken:
+            print(f"happo-top check: internal error: {e}", file=sys.stderr)
+        return exit_codes.INTERNAL
     # A run whose files cannot all be read (a corrupt event file, a malformed config.json) is
-    # at least "warn": cron sees it with --strict, and the text and JSON say what is wrong.
+    # shown at least "warn", and needs attention (attention()): the text and JSON say what.
     levels = [WARN if r.errors and worst(r.health) == OK else worst(r.health) for r in runs]
     overall = next((lv for lv in (BAD, WARN) if lv in levels), OK)
+    # What counts for the exit status: see attention() (the levels above are what is shown).
+    due = [attention(r, args.history) for r in runs]
     failing = (BAD, WARN) if args.strict else (BAD,)
-    code = exit_codes.UNHEALTHY if any(lv in failing for lv in levels) else exit_codes.OK
+    code = exit_codes.UNHEALTHY if any(lv in failing for lv in due) else exit_codes.OK
     if args.json:
         doc = {
             "schema": SCHEMA,
@@ -108,11 +161,13 @@ def _check(args: argparse.Namespace) -> int:
                     "step": r.step,
                     "total_steps": r.total_steps,
                     "status": lv,
+                    "attention": d,
                     "health": [f.to_json() for f in r.health],
                     "errors": list(r.errors),
                 }
-                for r, lv in zip(runs, levels, strict=True)
+                for r, lv, d in zip(runs, levels, due, strict=True)
             ],
+            "history": bool(args.history),
             "errors": list(snap.errors),
         }
         common.write_json(doc)
@@ -129,11 +184,15 @@ def _check(args: argparse.Namespace) -> int:
             f"{len(runs)} run{'s' if len(runs) != 1 else ''}: {counts[BAD]} bad, "
             f"{counts[WARN]} warn, {counts[OK]} ok\n"
         )
-    for r, lv in zip(runs, levels, strict=True):
+    for r, lv, d in zip(runs, levels, due, strict=True):
         if args.quiet and lv == OK:
             continue
         total = f"/{fmt.steps(r.total_steps)}" if r.total_steps else ""
-        out.write(f"{lv.upper():<4}  {r.name}  {r.state} {fmt.steps(r.step)}{total}  {r.path}\n")
+        less = d == OK or (lv == BAD and d == WARN)  # what is shown is worse than what counts
+        past = "  (history: does not fail check without --history)" if lv != OK and less else ""
+        out.write(
+            f"{lv.upper():<4}  {r.name}  {r.state} {fmt.steps(r.step)}{total}  {r.path}{past}\n"
+        )
         for e in r.errors:
             out.write(f"  error {fmt.problem_first(e, r.path)}\n")
         for f in r.health:

@@ -25,6 +25,7 @@ OK = 0
 UNHEALTHY = 1
 ACTION_FAILED = 1
 USAGE = 2
+INTERNAL = 3
 SIGNALLED = 128
 
 CODES: tuple[ExitCode, ...] = (
@@ -32,7 +33,9 @@ CODES: tuple[ExitCode, ...] = (
     ExitCode(
         "UNHEALTHY",
         UNHEALTHY,
-        "check: a run has a 'bad' finding (with --strict also 'warn' or unreadable data)",
+        "check: something needs attention now: a live or crashed run with a 'bad' finding, a "
+        "stalled run, NaN/inf or unreadable data in any run (with --strict also 'warn'; a "
+        "finished run's history only with --history)",
     ),
     ExitCode(
         "ACTION_FAILED",
@@ -46,6 +49,12 @@ CODES: tuple[ExitCode, ...] = (
         "a bad command line (an unknown command: 'did you mean') or config file (an unknown "
         "key), no terminal for the monitor, a missing or unreadable root, a RUN that matches no "
         "run or several (every command), an output file that cannot be written",
+    ),
+    ExitCode(
+        "INTERNAL",
+        INTERNAL,
+        "check: happo-top itself failed (an unexpected error; the traceback is on stderr), so "
+        "the runs' health is unknown",
     ),
     ExitCode(
         "SIGNALLED",
@@ -76,6 +85,7 @@ def epilog(width: int = 78) -> str:
 __all__ = [
     "ACTION_FAILED",
     "CODES",
+    "INTERNAL",
     "OK",
     "SIGNALLED",
     "UNHEALTHY",

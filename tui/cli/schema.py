@@ -45,6 +45,8 @@ FINDING = _object(
         "band": {"anyOf": [{"type": "null"}, BAND]},
         "metric": _STR_OR_NULL,
         "agent": _STR_OR_NULL,
+        "verdict": _STR_OR_NULL,
+        "current": {"type": "boolean"},
     }
 )
 PROCESS = _object(

@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -17,8 +18,12 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from collectors import fmt
 from collectors.analysis.compare import config_differences, value_at_or_after
 from collectors.analysis.health import thresholds_with_defaults
-from collectors.analysis.quarters import clip_value, reward_quarters
+from collectors.analysis.quarters import QuarterTable, clip_value
+from collectors.analysis.reward import best_reward, reward_verdict
+from collectors.analysis.seeds import group_quarters, seed_band, seed_groups, settled
 from collectors.model.run import FINISHED, RunSnapshot, Snapshot
+from collectors.model.run_config import lookup
+from collectors.model.series import SeriesView
 from tui.screens.detail import ChartOptions, agent_tags, chart_bindings
 from tui.screens.modals import TagPicker
 from tui.widgets import render as R
@@ -219,7 +224,11 @@ class CompareScreen(ChartOptions, Screen[None]):
             if c is not None and all(abs(c - x.value) > 1e-12 for x in clip_lines):
                 clip_lines.append(Threshold(c, f"clip {c:g}", COLOURS[i % len(COLOURS)]))
         extra = {
-            "value loss": [Threshold(self.th["value_loss_max"], "limit", "red")],
+            # No fixed limit on a loss of normalised returns (use_valuenorm: HARL's
+            # VCritic.cal_value_loss), it would squash the data.
+            "value loss": []
+            if any(lookup(r.config, "use_valuenorm") is True for r in self.runs)
+            else [Threshold(self.th["value_loss_max"], "limit", "red")],
             "grad norm": clip_lines,
         }
         for chart, (title, tag) in zip(self.query(SeriesChart), specs, strict=False):
@@ -230,6 +239,8 @@ class CompareScreen(ChartOptions, Screen[None]):
                 for i, (r, own) in enumerate(zip(self.runs, self.short_labels()[1], strict=True))
                 if tag and tag in r.series
             ]
+            if title == "reward" and tag:
+                lines += _band_lines(self.runs, tag)
             ths = next((v for k, v in extra.items() if title.startswith(k)), [])
             chart.set_lines(lines, ths, smoothing=self.smoothing, x_mode=self.x_mode, t0=None)
 
@@ -337,16 +348,19 @@ class CompareScreen(ChartOptions, Screen[None]):
         rows.append(
             (
                 "reward best",
-                [
-                    f"{fmt.value(r.reward.best)} @{fmt.steps(r.reward.best_step)}"
-                    if r.reward
-                    else "-"
-                    for r in self.runs
-                ],
+                [_best_text(r) for r in self.runs],
             )
         )
-        span = _common_span(self.runs)
-        qs = [reward_quarters(r, span=span) for r in self.runs]
+        # One verdict per run: the reward rule's (its quarters: the run's own span), as the
+        # Health tab, the report and --json show it; each cell says its own steps.
+        rvs = [reward_verdict(r) for r in self.runs]
+        qs = [rv.main for rv in rvs]
+        rows.append(
+            (
+                "quarters of",
+                [f"{fmt.steps(q.span)} ({fmt.steps(q.span / 4)} each)" if q else "-" for q in qs],
+            )
+        )
         for qi in range(4):
             cells = []
             for q in qs:
@@ -355,11 +369,31 @@ class CompareScreen(ChartOptions, Screen[None]):
                 else:
                     qq = q.quarters[qi]
                     pct = f" ({qq.change_pct:+.0f}%)" if qi and qq.change_pct is not None else ""
-                    cells.append(f"{qq.mean:.2f}{pct}")
-            lo = qi * (span or 0) // 4
-            hi = (qi + 1) * (span or 0) // 4
-            rows.append((f"reward Q{qi + 1} ({fmt.steps(lo)}-{fmt.steps(hi)})", cells))
-        rows.append(("reward verdict", [q.verdict if q is not None else "-" for q in qs]))
+                    cells.append(f"{qq.mean:.2f}{pct} ≤{fmt.steps(qq.hi)}")
+            rows.append((f"reward Q{qi + 1}", cells))
+        verdicts = []
+        for r, rv in zip(self.runs, rvs, strict=True):
+            said = next((f.verdict for f in r.health if f.rule == "reward" and f.verdict), None)
+            verdicts.append(said or rv.verdict if rv.main is not None else "-")
+        rows.append(("reward verdict", verdicts))
+        rows.append(
+            (
+                "per step Q1→Q4",
+                [
+                    f"{_q_text(rv.step, 0)} → {_q_text(rv.step, 3)} {rv.step.verdict}"
+                    if rv.step is not None
+                    else "-"
+                    for rv in rvs
+                ],
+            )
+        )
+        rows.append(
+            (
+                "episode length",
+                [" → ".join(f"{x:.0f}" for x in rv.lengths if x is not None) or "-" for rv in rvs],
+            )
+        )
+        rows += _seed_rows(self.runs)
         rows.append(("checkpoints", [str(len(r.checkpoints)) for r in self.runs]))
         rows.append(
             (
@@ -403,10 +437,73 @@ class CompareScreen(ChartOptions, Screen[None]):
         self.dismiss(None)
 
 
-def _common_span(runs: Sequence[RunSnapshot]) -> int | None:
-    """Quarters over the planned length, so that runs are compared at the same steps."""
-    totals = [r.total_steps for r in runs if r.total_steps]
-    if totals:
-        return int(max(totals))
-    steps = [r.step for r in runs if r.step]
-    return int(max(steps)) if steps else None
+def _best_text(run: RunSnapshot) -> str:
+    """The best reward point, leaving out the leading points HARL averages over short episodes
+    only (collectors.analysis.reward.best_reward), marked when some were."""
+    best = best_reward(run) if run.reward is not None else None
+    if best is None or best.value is None:
+        return "-"
+    mark = f" (first {best.left_out} left out)" if best.left_out else ""
+    return f"{fmt.value(best.value)} @{fmt.steps(best.step)}{mark}"
+
+
+def _band_lines(runs: Sequence[RunSnapshot], tag: str) -> list[Line]:
+    """The spread between seeds of every seed group of two runs or more, as two dim lines (min
+    and max over the group's runs at the same steps)."""
+    out = []
+    for k, members in enumerate(seed_groups(runs)):
+        band = seed_band(runs, members, tag)
+        if band is None:
+            continue
+        base, keep, lo, hi = band
+        view = runs[base].series[tag]
+        rel = view.wall[keep] - view.wall[keep][0]
+        for name, values in (("min", lo), ("max", hi)):
+            band_view = SeriesView(
+                view.steps[keep], values.astype(np.float32), rel, float(view.wall[keep][0])
+            )
+            out.append(Line(f"G{k + 1} seeds {name}", band_view, "gray"))
+    return out
+
+
+def _q_text(table: QuarterTable, q: int) -> str:
+    mean = table.quarters[q].mean
+    return f"{mean:.4f}" if mean is not None else "-"
+
+
+def _seed_rows(runs: Sequence[RunSnapshot]) -> list[tuple[str, list[str]]]:
+    """Seed groups (configs equal but for the seed): each run's group, the group's mean ±
+    half its spread per quarter (of the shortest planned length), and whether a gap to the
+    first group is larger than the spread between seeds."""
+    groups = group_quarters(runs)
+    if not groups or len(groups) == len(runs) == 1:
+        return []
+    of = {i: k for k, g in enumerate(groups) for i in g.runs}
+    rows: list[tuple[str, list[str]]] = []
+    rows.append(
+        (
+            "seed group",
+            [
+                f"G{of[i] + 1} ({groups[of[i]].size} run{'s' * (groups[of[i]].size != 1)})"
+                for i in range(len(runs))
+            ],
+        )
+    )
+    for q in range(4):
+        cells = []
+        for i in range(len(runs)):
+            gq = groups[of[i]].quarters[q]
+            if gq.mean is None:
+                cells.append("-")
+            else:
+                spread = f" ±{gq.spread / 2:.2f}" if gq.runs > 1 else ""
+                cells.append(f"{gq.mean:.2f}{spread}")
+        rows.append((f"group Q{q + 1} (≤{fmt.steps((q + 1) * groups[0].span / 4)})", cells))
+    last = 3
+    cells = []
+    for i in range(len(runs)):
+        k = of[i]
+        found = settled(groups, k, 0, last) if k else None
+        cells.append("-" if found is None else f"{found[0]:+.2f}: {found[1]}")
+    rows.append((f"vs G1 in Q{last + 1}", cells))
+    return rows

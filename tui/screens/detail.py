@@ -7,11 +7,13 @@ while the Log tab is on screen.
 
 from __future__ import annotations
 
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -34,8 +36,11 @@ from textual.worker import get_current_worker
 
 from collectors import fmt
 from collectors.analysis.health import thresholds_with_defaults
-from collectors.analysis.quarters import clip_value, metric_quarters, reward_quarters
+from collectors.analysis.quarters import QuarterTable, clip_value, metric_quarters
+from collectors.analysis.reward import best_reward, reward_verdict
 from collectors.model.run import RunSnapshot, Snapshot
+from collectors.model.run_config import lookup
+from collectors.model.series import SeriesView
 from tui.screens.modals import TagPicker
 from tui.widgets import render as R
 from tui.widgets.charts import COLOURS, X_MODES, Line, SeriesChart, Threshold
@@ -84,6 +89,11 @@ def chart_specs(run: RunSnapshot, th: Mapping[str, float]) -> list[tuple[str, li
             (t for t in ("train_episode_rewards", "average_step_reward") if t in run.series), None
         )
     clip = clip_value(run.config)
+    # HARL computes the value loss on normalised returns with use_valuenorm
+    # (harl/algorithms/critics/v_critic.py VCritic.cal_value_loss): no fixed limit line there,
+    # it would squash the data into the bottom of the chart; the trend rule judges it.
+    normalised = lookup(run.config, "use_valuenorm") is True
+    vl_lines = [] if normalised else [Threshold(limits["value_loss_max"], "limit", "red")]
     return [
         ("reward", [reward] if reward else [], []),
         (
@@ -102,11 +112,22 @@ def chart_specs(run: RunSnapshot, th: Mapping[str, float]) -> list[tuple[str, li
         (
             "value loss",
             ["critic/value_loss"] if "critic/value_loss" in run.series else [],
-            [Threshold(limits["value_loss_max"], "limit", "red")],
+            vl_lines,
         ),
         ("policy loss", agent_tags(run, "policy_loss"), []),
-        ("ratio", agent_tags(run, "ratio"), []),
+        # The mean importance weight is 1 +- 1e-3 by construction (HAPPO's imp_weights,
+        # harl/algorithms/actors/happo.py): drawn as its deviation from 1, in thousandths.
+        (RATIO_TITLE, agent_tags(run, "ratio"), [Threshold(0.0, "ratio = 1", "green")]),
     ]
+
+
+RATIO_TITLE = "ratio - 1 (x1e-3)"
+
+
+def deviation_view(view: SeriesView) -> SeriesView:
+    """The ratio's points as (ratio - 1) * 1000, with the same steps and wall times."""
+    values = (view.values.astype(np.float64) - 1.0) * 1000.0
+    return SeriesView(view.steps, values.astype(np.float32), view._rel, view._wall0)
 
 
 def short_tag(tag: str) -> str:
@@ -331,7 +352,7 @@ class RunDetailScreen(ChartOptions, Screen[None]):
             lines = [
                 Line(
                     short_tag(tag) if len(tags) > 1 else tag,
-                    r.series[tag],
+                    deviation_view(r.series[tag]) if title == RATIO_TITLE else r.series[tag],
                     COLOURS[i % len(COLOURS)],
                 )
                 for i, tag in enumerate(tags)
@@ -569,21 +590,44 @@ def health_text(run: RunSnapshot) -> Text:
         t.append("\n")
     for e in run.errors:
         t.append(f"  ! {fmt.problem_first(e, run.path)}\n", style="yellow")
-    rq = reward_quarters(run)
-    tables = [("reward", rq)] if rq is not None else []
+    rv = reward_verdict(run)
+    said = next((f.verdict for f in run.health if f.rule == "reward" and f.verdict), None)
+    tables: list[tuple[str, QuarterTable, str]] = []
+    if rv.episode is not None:
+        tables.append(("reward", rv.episode, said or rv.verdict))
+    if rv.step is not None:
+        tables.append(("reward per step", rv.step, rv.step.verdict))
     for group, ts in metric_quarters(run).items():
         tables += [
-            (f"{group} {tb.tag.split('/', 1)[0]}" if len(ts) > 1 else group, tb) for tb in ts
+            (f"{group} {tb.tag.split('/', 1)[0]}" if len(ts) > 1 else group, tb, tb.verdict)
+            for tb in ts
         ]
     if tables:
+        span = tables[0][1].span
         t.append("\nQuarters (of ", style="bold underline")
-        t.append(f"{fmt.steps(tables[0][1].span)} steps", style="bold underline")
+        t.append(f"{fmt.steps(span)} steps", style="bold underline")
         t.append(")\n", style="bold underline")
         # 76 columns: fits an 80-column terminal beside the scrollbar
-        t.append(f"  {'':<26}{'Q1':>9}{'Q2':>9}{'Q3':>9}{'Q4':>9}  verdict\n", style="dim")
-        for name, tb in tables:
+        heads = [f"-{fmt.steps((q + 1) * span / 4)}" for q in range(4)]
+        t.append(f"  {'':<26}" + "".join(f"{h:>9}" for h in heads) + "  verdict\n", style="dim")
+        for name, tb, verdict in tables:
             t.append(f"  {R.fit(name, 25):<26}")
             for q in tb.quarters:
                 t.append(f"{fmt.value(q.mean) if q.mean is not None else '-':>9}")
-            t.append(f"  {tb.verdict}\n")
+            t.append(f"  {verdict}\n")
+        if any(x is not None for x in rv.lengths):
+            t.append(f"  {'episode length (implied)':<26}")
+            for x in rv.lengths:
+                t.append(f"{f'{x:.0f}' if x is not None else '-':>9}")
+            t.append("\n")
+        if rv.reason:
+            for line in textwrap.wrap(f"reward {rv.verdict}: {rv.reason}", 74):
+                t.append(f"  {line}\n", style="yellow")
+        best = best_reward(run)
+        if best is not None and best.why:
+            note = (
+                f"best reward {fmt.value(best.value)} @{fmt.steps(best.step)} leaves out {best.why}"
+            )
+            for line in textwrap.wrap(note, 74):
+                t.append(f"  {line}\n", style="dim")
     return t

@@ -36,9 +36,10 @@ from collectors.analysis.quarters import (
     QuarterTable,
     clip_value,
     metric_quarters,
-    reward_quarters,
     reward_tag,
 )
+from collectors.analysis.reward import MIXED, best_reward, reward_verdict
+from collectors.analysis.seeds import group_quarters, settled
 from collectors.analysis.selection import unique_names
 from collectors.analysis.timing import time_at_step
 from collectors.model.findings import Band
@@ -210,9 +211,13 @@ def _overview(
         else:
             out.append("- **Checkpoints**: none")
         if r.reward is not None:
+            best = best_reward(r)
+            value = best.value if best is not None else r.reward.best
+            at = best.step if best is not None else r.reward.best_step
+            left = f" (leaves out {best.why})" if best is not None and best.why else ""
             out.append(
                 f"- **Reward** (`{r.reward.tag}`): latest {fmt.reward(r.reward.latest)}, best "
-                f"{fmt.reward(r.reward.best)} at {fmt.steps(r.reward.best_step)}"
+                f"{fmt.reward(value)} at {fmt.steps(at)}{left}"
             )
         if r.process is not None:
             out.append(f"- **Process**: {r.process.pid}")
@@ -384,20 +389,27 @@ def _quarter_rows(table: QuarterTable) -> list[list[str]]:
 
 
 def _reward_section(
-    runs: Sequence[RunSnapshot], names: list[str], tol: Mapping[str, float]
+    runs: Sequence[RunSnapshot],
+    names: list[str],
+    tol: Mapping[str, float],
+    findings: list[tuple[Finding, ...]],
 ) -> list[str]:
     out = ["## Reward by quarter", ""]
     out.append(
         "Quarter q holds the points with q·S/4 < step <= (q+1)·S/4, S being the planned length "
         "of a finished run and the last logged step of any other. A quarter is *flat* when its "
         "mean is within the tolerance of Q1 (max of half the pooled within-quarter standard "
-        "deviation and 2% of Q1), *recovering* when below Q1 but above the quarter before."
+        "deviation and 2% of Q1), *recovering* when below Q1 but above the quarter before. "
+        "HARL's episode reward depends on the episodes' length, so the per-step reward "
+        "(`critic/average_step_rewards`) is read too: a run is *degrading* only when both "
+        "agree, *mixed* when they disagree."
     )
     out.append("")
     planned_tables: list[QuarterTable | None] = []
     curves: list[tuple[str, SeriesView, int]] = []
     for i, r in enumerate(runs):
-        table = reward_quarters(r, flat_noise=tol["flat_noise"], flat_relative=tol["flat_relative"])
+        rv = reward_verdict(r, flat_noise=tol["flat_noise"], flat_relative=tol["flat_relative"])
+        table = rv.main
         planned_tables.append(planned_quarters(r, tol))
         out.append(f"### {names[i]}")
         out.append("")
@@ -405,9 +417,11 @@ def _reward_section(
             out += ["No reward series (or no data) yet.", ""]
             continue
         tag = table.tag
+        said = next((f.verdict for f in findings[i] if f.rule == "reward" and f.verdict), None)
+        verdict = said or rv.verdict
         out.append(
             f"`{tag}`, S = {fmt.steps(table.span)}, tolerance {fmt.reward(table.tolerance)}, "
-            f"verdict **{table.verdict}**"
+            f"verdict **{verdict}**" + (f": {rv.reason}" if verdict == MIXED else "")
         )
         out.append("")
         out += _table(
@@ -422,26 +436,52 @@ def _reward_section(
                 "",
                 f"Best {best.label} ({fmt.reward(best.mean)}), worst {low.label} ({fmt.reward(low.mean)}).",
             ]
+        if rv.step is not None and rv.step is not table:
+            means = " / ".join(
+                f"{q.mean:.4f}" if q.mean is not None else "-" for q in rv.step.quarters
+            )
+            out += ["", f"Per step (`{rv.step.tag}`): {means}, **{rv.step.verdict}**."]
+            if any(x is not None for x in rv.lengths):
+                lengths = " / ".join(f"{x:.0f}" if x is not None else "-" for x in rv.lengths)
+                out.append(f"Implied episode length (episode / step reward): {lengths} steps.")
+        top = best_reward(r)
+        if top is not None and top.why:
+            out += [
+                "",
+                f"Best point {fmt.reward(top.value)} at {fmt.steps(top.step)}, leaving out "
+                f"{top.why}.",
+            ]
         out.append("")
         view = r.series[tag]
         curves.append((names[i], view, planned_steps(r) or table.span))
     present = [t for t in planned_tables if t is not None]
     if len(runs) > 1 and present:
-        out += ["### Side by side (quarters of the planned length)", ""]
+        spans = {t.span for t in present}
+        own = len(spans) > 1  # different planned lengths: each cell says its own steps
+        out += ["### Side by side (quarters of each run's planned length)", ""]
         rows = []
         for q in range(4):
             ref_q = present[0].quarters[q]
-            row = [f"Q{q + 1} ({fmt.steps(ref_q.lo)}-{fmt.steps(ref_q.hi)})"]
+            row = [
+                f"Q{q + 1}" if own else f"Q{q + 1} ({fmt.steps(ref_q.lo)}-{fmt.steps(ref_q.hi)})"
+            ]
             for t in planned_tables:
                 qq = t.quarters[q] if t is not None else None
                 if qq is None or qq.mean is None:
                     row.append("-")
                     continue
                 partial = qq.last_step is not None and qq.last_step < qq.hi * 0.98
-                row.append(fmt.reward(qq.mean) + (" (partial)" if partial else ""))
+                where = f" ({fmt.steps(qq.lo)}-{fmt.steps(qq.hi)})" if own else ""
+                row.append(fmt.reward(qq.mean) + where + (" (partial)" if partial else ""))
             rows.append(row)
+        verdicts = []
+        for i in range(len(runs)):
+            said = next((f.verdict for f in findings[i] if f.rule == "reward" and f.verdict), None)
+            verdicts.append(said or "-")
+        rows.append(["Verdict", *verdicts])
         out += _table(["Quarter", *names], rows)
         out.append("")
+        out += _seeds_block(runs, names)
     by_tag: dict[str, list[tuple[str, SeriesView, int]]] = {}
     for i, r in enumerate(runs):
         rtag = reward_tag(r)
@@ -451,6 +491,44 @@ def _reward_section(
     for rtag, group in by_tag.items():  # one scale per reward tag
         out += _curve_block(rtag, group)
     return out
+
+
+def _seeds_block(runs: Sequence[RunSnapshot], names: list[str]) -> list[str]:
+    """Seed groups (configs equal but for the seed): mean and spread per quarter, and whether
+    the gaps between configurations are larger than the spread between seeds."""
+    groups = group_quarters(runs)
+    if not groups:
+        return []
+    span = groups[0].span
+    out = [f"### Seeds and noise (quarters of {fmt.steps(span)}, the shortest planned length)", ""]
+    rows = []
+    for k, g in enumerate(groups):
+        who = f"G{k + 1}: " + ", ".join(names[i] for i in g.runs)
+        cells = [
+            "-"
+            if gq.mean is None
+            else fmt.reward(gq.mean) + (f" ± {gq.spread / 2:.2f}" if gq.runs > 1 else "")
+            for gq in g.quarters
+        ]
+        rows.append([f"{who} ({g.size} run{'s' if g.size != 1 else ''})", *cells])
+    out += _table(["Group", "Q1", "Q2", "Q3", "Q4"], rows)
+    out.append("")
+    if len(groups) < 2:
+        if groups[0].size > 1:
+            out += ["All runs repeat one configuration: the ± is half the spread between them.", ""]
+        return out
+    for b in range(1, len(groups)):
+        last = max((q for q in range(4) if settled(groups, 0, b, q) is not None), default=None)
+        if last is None:
+            continue
+        found = settled(groups, 0, b, last)
+        assert found is not None
+        gap, meaning = found
+        out.append(
+            f"- Q{last + 1}: G{b + 1} vs G1: {'+' if -gap >= 0 else ''}{fmt.reward(-gap)}, "
+            f"{meaning}."
+        )
+    return out + [""]
 
 
 def _curve_block(
@@ -483,16 +561,30 @@ def _curve_block(
     return lines + [""]
 
 
-def _band_text(band: Band | None, group: str, t: Mapping[str, float], clip: float | None) -> str:
+def _band_text(
+    band: Band | None,
+    group: str,
+    t: Mapping[str, float],
+    clip: float | None,
+    finding: Finding | None = None,
+) -> str:
     """The "Healthy" cell: the band the metric's finding was judged against, else (no finding
-    yet) the band the thresholds in force would use."""
+    yet) the band the thresholds in force would use. Grad norms: the clip value and the share
+    of updates it clipped (HARL logs the pre-clip norm); a value loss on normalised returns
+    (use_valuenorm, no band): judged by its trend."""
     if group == "entropy":
         lo = band.low if band is not None and band.low is not None else t["entropy_low"]
         hi = band.high if band is not None and band.high is not None else t["entropy_high"]
         return f"{_b(lo)}-{_b(hi)}"
     if group in ("actor_grad_norm", "critic_grad_norm"):
         edge = band.high if band is not None and band.high is not None else clip
-        return f"<= {edge:g} (clip)" if edge is not None else "-"
+        if edge is None:
+            return "-"
+        if finding is not None and finding.rule == "clipping" and finding.value is not None:
+            return f"clip {edge:g}: {finding.value * 100:.0f}% clipped"
+        return f"clip {edge:g}"
+    if finding is not None and band is None:
+        return "trend (normalised)"
     edge = band.high if band is not None and band.high is not None else t["value_loss_max"]
     return f"<= {_b(edge)}"
 
@@ -515,11 +607,12 @@ def _health_section(
             continue
         clip = clip_value(r.config)
         bands = {f.tag: f.band for f in findings[i] if f.band is not None}
+        judged = {f.tag: f for f in findings[i] if f.rule in ("clipping", "value_loss") and f.tag}
         rows = []
         for group, tables in groups.items():
             for table in tables:
                 who = table.tag.split("/")[0] if table.tag.startswith("agent") else "critic"
-                limit = _band_text(bands.get(table.tag), group, t, clip)
+                limit = _band_text(bands.get(table.tag), group, t, clip, judged.get(table.tag))
                 view = r.series[table.tag]
                 rows.append(
                     [
@@ -621,7 +714,7 @@ def render_report(
     out += _config_section(runs, names)
     out += _timeline_section(runs, names, now)
     out += _speed_section(runs, names, now)
-    out += _reward_section(runs, names, tol)
+    out += _reward_section(runs, names, tol, findings)
     out += _health_section(runs, names, t, findings)
     out += _findings_section(runs, names, findings)
     out += _criteria_section(runs, names, t)

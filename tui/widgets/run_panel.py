@@ -9,6 +9,7 @@ panel is refreshed only if they differ from what is on screen. No flicker when n
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from textual.widget import Widget
 
 from collectors import fmt
 from collectors.analysis.quarters import clip_value
+from collectors.analysis.reward import best_reward
 from collectors.model.run import (
     CONTINUED,
     CRASHED,
@@ -227,8 +229,14 @@ class _Builder:
         return "ETA -"
 
     def reward_head(self, short: bool = False) -> Text:
+        """Latest and best reward; the best leaves out the leading points HARL averages over
+        short episodes only (collectors.analysis.reward.best_reward)."""
         rw = self.r.reward
         t = Text()
+        if rw is not None:
+            trusted = best_reward(self.r)
+            if trusted is not None and trusted.value is not None:
+                rw = dataclasses.replace(rw, best=trusted.value, best_step=trusted.step or 0)
         if rw is None:
             t.append("reward -" if not short else "R -", style="dim")
             return t
@@ -280,7 +288,7 @@ class _Builder:
             if tag.startswith("agent") and tag.endswith("/actor_grad_norm")
         ]
         clip = clip_value(r.config)
-        level = R.level_of(findings, ("grad_norm",))
+        level = R.level_of(findings, ("clipping", "grad_spike"))
         top = max(gns) if gns else None
         t.append("  gn " if short else "  grad ", style="dim")
         t.append(fmt.value(top) if top is not None else "-")
