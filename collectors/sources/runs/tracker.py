@@ -29,7 +29,9 @@ from collectors.model.run import (
     RunSnapshot,
     ScalarLatest,
     Snapshot,
+    internal_error,
     pick_reward_tag,
+    text_value,
 )
 from collectors.model.run_config import RunConfig
 from collectors.model.run_dir import parse_run_dir_name
@@ -49,10 +51,12 @@ from collectors.sources.runs.series import ScalarSeries
 SPEED_WINDOW = 1800.0  # seconds of recent wall time the speed is measured over
 LOG_TREE_RESCAN = 10.0  # seconds between walks of a run's logs/ tree for new event files
 DEAD_FACTOR = 3.0  # silent for this many stall periods: presumed dead (files only)
+LOG_TREE_DEPTH = 6  # levels below logs/ searched for event files (tensorboardX nests 4)
 
 
 def run_id(path: str) -> str:
-    return hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:8]
+    # fsencode: a directory name that is not UTF-8 (surrogate-escaped) has an id too
+    return hashlib.sha1(os.fsencode(os.path.abspath(path))).hexdigest()[:8]
 
 
 def steps_per_hour(
@@ -103,13 +107,15 @@ class RunTracker:
         self.finished_file = False
         self._config_for: RunConfig | None = None
         self._config_proxy: Mapping[str, Any] = MappingProxyType({})
+        self.reading = self.path  # what poll() is reading: named when it fails (isolation)
 
     # -- polling ---------------------------------------------------------------------------------
 
     def poll(self) -> RunSnapshot:
         """Read whatever changed and return the run's snapshot (the same object if nothing did)."""
         now = self.clock()
-        cfg = load_config(os.path.join(self.path, "config.json"), self.config)
+        self.reading = os.path.join(self.path, "config.json")
+        cfg = load_config(self.reading, self.config)
         if cfg is not self.config:
             self.config = cfg
             self._dirty = True
@@ -122,7 +128,10 @@ class RunTracker:
         if fin != self.finished_file:
             self.finished_file = fin
             self._dirty = True
+        self._report_cut_tails()
+        self.reading = os.path.join(self.path, "models")  # and checkpoints/
         cps = self._scan_checkpoints()
+        self.reading = self.path
         snap = self._snapshot
         if snap is None or self._dirty or cps != snap.checkpoints:
             snap = self._build(now, cps)
@@ -141,6 +150,19 @@ class RunTracker:
             del self._errors[source]
             self._dirty = True
 
+    def _report_cut_tails(self) -> None:
+        """A finished run's event file that ends inside a record will never be completed: say
+        so (while the run is live, a cut-off tail is a record still being written)."""
+        for path, reader in self.readers.items():
+            if self.finished_file and reader.tail_bytes and not reader.error:
+                self._set_error(
+                    f"{path}#tail",
+                    f"{path}: ends inside a record ({reader.tail_bytes} bytes at byte "
+                    f"{reader.offset} not read; the run has finished)",
+                )
+            else:
+                self._set_error(f"{path}#tail", None)
+
     def _poll_logs(self, now: float) -> bool:
         logs = os.path.join(self.path, "logs")
         try:
@@ -157,6 +179,7 @@ class RunTracker:
         changed = False
         for path in list(self.readers):
             reader = self.readers[path]
+            self.reading = path
             try:
                 batch = reader.poll()
             except FileNotFoundError:
@@ -165,6 +188,9 @@ class RunTracker:
                 continue
             except OSError as e:
                 self._set_error(path, f"{path}: {e.strerror or e}")
+                continue
+            except Exception as e:  # a reader bug on odd bytes costs this file only
+                self._set_error(path, f"{path}: {internal_error('reading it', e)}")
                 continue
             self._set_error(path, reader.error)
             if batch is None or not batch.series:
@@ -193,6 +219,7 @@ class RunTracker:
     def _walk_logs(self, logs: str) -> None:
         """Find event files below logs/ (tensorboardX nests each add_scalars key 4 deep)."""
         found: list[tuple[str, tuple[int, str]]] = []
+        too_deep: list[str] = []
         stack = [(logs, 0)]
         while stack:
             d, depth = stack.pop()
@@ -208,10 +235,18 @@ class RunTracker:
             for f in listing.files:
                 if EVENT_FILE_RE.match(f):
                     found.append((os.path.join(d, f), event_file_order(f)))
-            if depth < 6:
-                stack.extend(
-                    (os.path.join(d, s), depth + 1) for s in listing.dirs if s not in listing.links
-                )
+            subdirs = [s for s in listing.dirs if s not in listing.links]
+            if depth < LOG_TREE_DEPTH:
+                stack.extend((os.path.join(d, s), depth + 1) for s in subdirs)
+            elif subdirs:
+                too_deep.append(os.path.join(d, subdirs[0]))
+        self._set_error(
+            "logs-depth",
+            f"{logs}: directories deeper than {LOG_TREE_DEPTH} levels are not searched for "
+            f"event files (e.g. {too_deep[0]})"
+            if too_deep
+            else None,
+        )
         # Files of one directory in creation order, so a restarted writer's data comes last.
         found.sort(key=lambda x: (os.path.dirname(x[0]), x[1]))
         ordered = {}
@@ -302,7 +337,8 @@ class RunTracker:
         for key in (self.path, self.id):
             if key in aliases:
                 return aliases[key]
-        exp = self.config.exp_name or os.path.basename(os.path.dirname(self.path)) or "run"
+        exp = text_value(self.config.exp_name) or os.path.basename(os.path.dirname(self.path))
+        exp = exp or "run"
         seed = self.config.seed if self.config.seed is not None else self.seed_from_name
         when = time.strftime("%m-%d %H:%M", time.localtime(self.started)) if self.started else "?"
         return f"{exp} s{seed} {when}"
@@ -355,10 +391,10 @@ class RunTracker:
             path=self.path,
             name=self.name(),
             layout=self.layout,
-            algo=cfg.algo or _from_path(self.path, 2) or "?",
-            env=cfg.env or _from_path(self.path, 4) or "?",
-            task=cfg.task or _from_path(self.path, 3) or "?",
-            exp_name=cfg.exp_name or _from_path(self.path, 1) or "?",
+            algo=text_value(cfg.algo) or _from_path(self.path, 2) or "?",
+            env=text_value(cfg.env) or _from_path(self.path, 4) or "?",
+            task=text_value(cfg.task) or _from_path(self.path, 3) or "?",
+            exp_name=text_value(cfg.exp_name) or _from_path(self.path, 1) or "?",
             seed=cfg.seed if cfg.seed is not None else self.seed_from_name,
             started=self.started,
             state=state,
@@ -390,6 +426,57 @@ class RunTracker:
         return self._config_proxy
 
 
+def _poll_isolated(tracker: RunTracker, now: float) -> RunSnapshot:
+    """The run's snapshot; when reading it raises anything, the last good snapshot (or a bare
+    one) with an error naming the file being read and the problem. Never raises: one bad file
+    costs its own run, never the others."""
+    try:
+        return tracker.poll()
+    except Exception as e:
+        message = f"{tracker.reading}: {internal_error('reading it', e)}"
+        prev = tracker._snapshot
+        if prev is None:
+            return broken_run(tracker.path, message, now)
+        errors = tuple(x for x in prev.errors if x != message) + (message,)
+        return dataclasses.replace(prev, errors=errors)
+
+
+def broken_run(path: str, message: str, now: float | None = None) -> RunSnapshot:
+    """A run that could not be read at all: its directory, its error, nothing else."""
+    parsed = parse_run_dir_name(os.path.basename(path))
+    return RunSnapshot(
+        id=run_id(path),
+        path=path,
+        name=os.path.basename(path),
+        layout="?",
+        algo=_from_path(path, 2) or "?",
+        env=_from_path(path, 4) or "?",
+        task=_from_path(path, 3) or "?",
+        exp_name=_from_path(path, 1) or "?",
+        seed=parsed[0] if parsed else None,
+        started=parsed[1] if parsed else None,
+        state=STARTING,
+        step=0,
+        total_steps=None,
+        progress=None,
+        steps_per_hour=None,
+        eta=None,
+        last_data=None,
+        ended=None,
+        reward=None,
+        checkpoints=(),
+        scalars={},
+        config={},
+        stall_after=0.0,
+        errors=(message,),
+    )
+
+
+def _run_order(r: RunSnapshot) -> tuple[str, float, str]:
+    started = r.started if isinstance(r.started, float) and r.started == r.started else 0.0
+    return (str(r.exp_name), started, str(r.path))
+
+
 def _from_path(path: str, up: int) -> str | None:
     """results/<env>/<task>/<algo>/<exp>/seed-*: the component ``up`` levels above the run."""
     parts = os.path.normpath(path).split(os.sep)
@@ -413,6 +500,7 @@ class RunsCollector:
         self.trackers: dict[str, RunTracker] = {}
         self._last_scan = -1e18
         self._scan_errors: tuple[str, ...] = ()
+        self._broken: dict[str, str] = {}  # run directory -> why no tracker could be made
         self.host = socket.gethostname()
 
     @property
@@ -420,15 +508,25 @@ class RunsCollector:
         return self.discovery.roots
 
     def rescan(self) -> None:
-        result = self.discovery.scan()
         self._last_scan = self.clock()
+        try:
+            result = self.discovery.scan()
+        except Exception as e:  # the runs already known stay; the scan is retried next time
+            self._scan_errors = (internal_error("scanning the roots", e),)
+            return
         self._scan_errors = tuple(dict.fromkeys(result.errors))
         found = set(result.runs)
         for path in [p for p in self.trackers if p not in found]:
             del self.trackers[path]  # deleted or moved away: it simply disappears
+        self._broken = {p: m for p, m in self._broken.items() if p in found}
         for path in result.runs:
             if path not in self.trackers:
-                self.trackers[path] = RunTracker(path, self.settings, self.clock)
+                try:
+                    self.trackers[path] = RunTracker(path, self.settings, self.clock)
+                except Exception as e:
+                    self._broken[path] = f"{path}: {internal_error('opening the run', e)}"
+                else:
+                    self._broken.pop(path, None)
 
     def collect(self) -> Snapshot:
         now = self.clock()
@@ -439,8 +537,9 @@ class RunsCollector:
             if not os.path.isdir(path):
                 del self.trackers[path]  # deleted between two scans
                 continue
-            runs.append(tracker.poll())
-        runs.sort(key=lambda r: (r.exp_name, r.started or 0.0, r.path))
+            runs.append(_poll_isolated(tracker, now))
+        runs += [broken_run(p, m, now) for p, m in self._broken.items() if p not in self.trackers]
+        runs.sort(key=_run_order)
         return Snapshot(self.host, now, tuple(runs), tuple(self.roots), self._scan_errors)
 
     def close(self) -> None:
