@@ -24,7 +24,7 @@ from collectors import fmt
 from collectors.analysis.config_diff import DiffRow, diff_configs
 from collectors.analysis.health import BAD, OK, WARN, worst
 from collectors.config import default_roots
-from collectors.model import SCHEMA, RunSnapshot
+from collectors.model import SCHEMA, RunSnapshot, is_internal_error
 from tui.cli import common, exit_codes, options
 from tui.cli.common import UsageError, resolve_runs
 from tui.text.report import render_report
@@ -91,6 +91,8 @@ def _check(args: argparse.Namespace) -> int:
     overall = next((lv for lv in (BAD, WARN) if lv in levels), OK)
     failing = (BAD, WARN) if args.strict else (BAD,)
     code = exit_codes.UNHEALTHY if any(lv in failing for lv in levels) else exit_codes.OK
+    if any(is_internal_error(e) for r in runs for e in r.errors):
+        code = exit_codes.INTERNAL_ERROR  # a run could not be judged: not a finding (1)
     if args.json:
         doc = {
             "schema": SCHEMA,
@@ -133,13 +135,10 @@ def _check(args: argparse.Namespace) -> int:
         if args.quiet and lv == OK:
             continue
         total = f"/{fmt.steps(r.total_steps)}" if r.total_steps else ""
-        out.write(f"{lv.upper():<4}  {r.name}  {r.state} {fmt.steps(r.step)}{total}  {r.path}\n")
-        for e in r.errors:
-            out.write(f"  error {fmt.problem_first(e, r.path)}\n")
-        for f in r.health:
-            if f.level == OK:
-                continue
-            out.write(f"  {f.level:<4}  {f.rule}: {f.message}\n")
+        lines = [f"{lv.upper():<4}  {r.name}  {r.state} {fmt.steps(r.step)}{total}  {r.path}"]
+        lines += [f"  error {fmt.problem_first(e, r.path)}" for e in r.errors]
+        lines += [f"  {f.level:<4}  {f.rule}: {f.message}" for f in r.health if f.level != OK]
+        out.write("".join(fmt.printable(line) + "\n" for line in lines))
     return code
 
 
@@ -168,7 +167,7 @@ def report_main(argv: Sequence[str] | None = None) -> int:
 def _report(args: argparse.Namespace) -> int:
     settings = common.load_settings(args)
     snap, runs = resolve_runs(args.runs, settings, common.registry(), args.root)
-    text = render_report(runs, snap.time, thresholds=settings.thresholds, title=args.title)
+    text = fmt.printable(_render_isolated(runs, snap.time, settings, args.title), True)
     if args.output and args.output != "-":
         try:
             with open(args.output, "w", encoding="utf-8") as f:
@@ -179,6 +178,33 @@ def _report(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return exit_codes.OK
+
+
+def _render_isolated(runs: list[RunSnapshot], now: float, settings, title: str | None) -> str:
+    """The report; when rendering raises, the report of the runs that can be rendered, and a
+    section naming each run that could not, with its error (one run's odd data never costs the
+    report of the others)."""
+    try:
+        return render_report(runs, now, thresholds=settings.thresholds, title=title)
+    except Exception:
+        pass
+    good, bad = [], []
+    for r in runs:
+        try:
+            render_report([r], now, thresholds=settings.thresholds)
+            good.append(r)
+        except Exception as e:
+            bad.append((r, f"{type(e).__name__}: {e}"))
+    try:
+        text = render_report(good, now, thresholds=settings.thresholds, title=title) if good else ""
+    except Exception as e:  # the runs render alone but not together: one section each
+        text = "".join(render_report([r], now, thresholds=settings.thresholds) for r in good)
+        bad.append((None, f"the runs could not be compared: {type(e).__name__}: {e}"))
+    lines = ["", "## Runs that could not be analysed", ""]
+    for r, error in bad:
+        where = f"`{r.path}` ({r.name})" if r is not None else "all runs"
+        lines.append(f"- {where}: happo-top internal error: {error}")
+    return text + "\n".join(lines) + "\n"
 
 
 # -- diff ----------------------------------------------------------------------------------------
@@ -254,7 +280,7 @@ def _diff(args: argparse.Namespace) -> int:
         }
         common.write_json(doc)
         return exit_codes.OK
-    sys.stdout.write(render_diff_text(runs, rows))
+    sys.stdout.write(fmt.printable(render_diff_text(runs, rows), True))
     return exit_codes.OK
 
 

@@ -26,6 +26,7 @@ OK = 0
 UNHEALTHY = 1
 ACTION_FAILED = 1
 USAGE = 2
+INTERNAL_ERROR = 3
 SIGNALLED = 128
 
 CODES: tuple[ExitCode, ...] = (
@@ -48,6 +49,12 @@ CODES: tuple[ExitCode, ...] = (
         "report/diff RUN that matches no run or several, an output file that cannot be written",
     ),
     ExitCode(
+        "INTERNAL_ERROR",
+        INTERNAL_ERROR,
+        "happo-top itself failed (a bug: the traceback is on stderr; check: a run could not be "
+        "analysed), never a finding",
+    ),
+    ExitCode(
         "SIGNALLED",
         SIGNALLED,
         "plus the signal's number: the demo ended by SIGHUP or SIGTERM (129, 143)",
@@ -63,12 +70,13 @@ def by_signal(signum: int) -> int:
 def epilog(width: int = 78) -> str:
     """The exit codes as an indented list, for ``--help`` (a raw-text epilog)."""
     lines = ["exit status:"]
+    name_w = max(len(c.name) for c in CODES) + 1
     for c in CODES:
         lines += textwrap.wrap(
             c.meaning,
             width,
-            initial_indent=f"  {c.value:<3} {c.name:<14}",
-            subsequent_indent=" " * 20,
+            initial_indent=f"  {c.value:<3} {c.name:<{name_w}}",
+            subsequent_indent=" " * (6 + name_w),
         )
     return "\n".join(lines)
 
@@ -76,6 +84,7 @@ def epilog(width: int = 78) -> str:
 __all__ = [
     "ACTION_FAILED",
     "CODES",
+    "INTERNAL_ERROR",
     "OK",
     "SIGNALLED",
     "UNHEALTHY",
