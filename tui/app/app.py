@@ -160,9 +160,10 @@ class HappoTopApp(App[int]):
 
     def _runs_message(self, snap: Snapshot) -> Message:
         t0 = time.perf_counter()
-        labels = display_labels(
-            snap.runs, self.settings.aliases
-        )  # in the poll thread, off the event loop
+        try:  # in the poll thread, off the event loop
+            labels = display_labels(snap.runs, self.settings.aliases)
+        except Exception:  # odd names in one run: plain names for all, never no runs at all
+            labels = {r.path: r.name for r in snap.runs}
         return self.SnapshotReady(snap, labels, time.perf_counter() - t0)
 
     @on(SnapshotReady)
@@ -176,10 +177,14 @@ class HappoTopApp(App[int]):
         ):
             self.main.processes_known = True
         with self.batch_update():
-            self.main.apply(msg.snapshot, msg.labels)
-            for screen in self.screen_stack:
-                if screen is not self.main and hasattr(screen, "apply"):
+            for screen in [self.main, *(s for s in self.screen_stack if s is not self.main)]:
+                if not hasattr(screen, "apply"):
+                    continue
+                try:
                     screen.apply(msg.snapshot, msg.labels)
+                except Exception as e:  # a screen that cannot show this snapshot says why
+                    self._problems["screen"] = f"cannot show the runs: {type(e).__name__}: {e}"
+                    self.main.set_problem("; ".join(self._problems.values()))
 
     @on(HostReady)
     def _host(self, msg: HostReady) -> None:
