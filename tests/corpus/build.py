@@ -240,19 +240,23 @@ def c_tensor_odd_dtypes(run, exp):
 
 @case(ODD)
 def c_tag_rich_markup(run, exp):
+    # tensorboardX rewrites '[' in tags; tensorboard's own writer (and HARL forks using it) not
     config(run, exp)
-    with SummaryWriter(str(run / "logs"), flush_secs=3600) as w:
-        for tag in ("reward[agent0]", "[/]", "[bold red]x[/bold red]", "[link=file:///etc]y"):
-            w.add_scalar(tag, 1.0, 1000)
-        w.add_scalar(REWARD, 1.0, 1000)
+    tags = ("reward[agent0]", "[/]", "[bold red]x[/bold red]", "[link=file:///etc]y", REWARD)
+    tb_writer_events(run, [_scalar(t, 1.0, 1000) for t in tags])
 
 
 @case(ODD)
 def c_tag_terminal_escapes(run, exp):
     config(run, exp)
-    with SummaryWriter(str(run / "logs"), flush_secs=3600) as w:
-        w.add_scalar("\x1b[2J\x1b[31mred\x07\r", 1.0, 1000)
-        w.add_scalar(REWARD, 1.0, 1000)
+    tags = ("\x1b[2J\x1b[31mred\x07\r", "\x1b]0;title\x07", REWARD)
+    tb_writer_events(run, [_scalar(t, 1.0, 1000) for t in tags])
+
+
+def _scalar(tag: str, value: float, step: int) -> event_pb2.Event:
+    ev = event_pb2.Event(wall_time=1.7e9 + step, step=step)
+    ev.summary.value.add(tag=tag, simple_value=value)
+    return ev
 
 
 @case(ODD)

@@ -24,11 +24,13 @@ from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from collectors.analysis.health import thresholds_with_defaults
 from collectors.analysis.selection import display_labels
+from collectors.fmt import printable
 from collectors.model.host import HostStats
 from collectors.model.run import RunSnapshot, Snapshot
 from collectors.sources.host import HostCollector
@@ -122,6 +124,21 @@ class HappoTopApp(App[int]):
         self.main = MainScreen(clock=clock, read_only=self.read_only)
         self.main.thresholds = dict(thresholds_with_defaults(settings.thresholds))
         self.main.processes_known = bool(getattr(sources, "tracks_processes", False))
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Notifications carry run names, paths and errors from run files: plain text (never
+        markup, a '[/]' in a name would take the app down) with control characters escaped."""
+        super().notify(
+            printable(message), title=title, severity=severity, timeout=timeout, markup=markup
+        )
 
     def get_default_screen(self) -> Screen:
         return self.main

@@ -72,7 +72,7 @@ def steps_per_hour(
     lo = int(np.searchsorted(wall, wall[-1] - window, side="left"))
     lo = min(lo, n - 4) if n >= 4 else 0
     lo = max(lo, 0)
-    ds = float(steps[-1] - steps[lo])
+    ds = float(steps[-1]) - float(steps[lo])  # floats: int64 -1 .. 2**63-1 would overflow
     dt = float(wall[-1] - wall[lo])
     if ds <= 0 or dt <= 0:
         return None
