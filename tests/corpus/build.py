@@ -128,10 +128,12 @@ def c_good_b(run, exp):
 
 @case(GOOD)
 def c_good_add_scalars(run, exp):
+    """HARL's way: ``add_scalars(k, {k: v})``, one sub-writer per key."""
     config(run, exp)
     with SummaryWriter(str(run / "logs"), flush_secs=3600) as w:
         for i in range(1, 11):
-            w.add_scalars("agent0", {"dist_entropy": 1.4, "actor_grad_norm": 0.3}, i * 1000)
+            for k, v in (("agent0/dist_entropy", 1.4), ("agent0/actor_grad_norm", 0.3)):
+                w.add_scalars(k, {k: v}, i * 1000)
             w.add_scalar(REWARD, -10.0 + i, i * 1000)
 
 
@@ -374,13 +376,25 @@ def c_event_file_too_deep(run, exp):
     return "logs"
 
 
-@case(ODD)
+@case(BAD)
 def c_same_tag_two_subdirs(run, exp):
+    """Two sub-writers hold the tag 'agent0' (add_scalars with two keys): a reported clash."""
     config(run, exp)
     with SummaryWriter(str(run / "logs"), flush_secs=3600) as w:
         for i in range(1, 4):
-            w.add_scalars("agent0", {"dist_entropy": 1.0 + i}, i * 1000)
-            w.add_scalars("agent1", {"dist_entropy": 2.0 + i}, i * 1000)
+            w.add_scalars("agent0", {"dist_entropy": 1.0 + i, "actor_grad_norm": 0.5}, i * 1000)
+            w.add_scalar(REWARD, float(i), i * 1000)
+    return "logs"
+
+
+@case(ODD)
+def c_same_tag_main_and_subwriter(run, exp):
+    """A tag in the main file and in its add_scalars sub-writer, the sub-writer read later."""
+    config(run, exp)
+    with SummaryWriter(str(run / "logs"), flush_secs=3600) as w:
+        for i in range(1, 4):
+            w.add_scalar("agent0/dist_entropy", 9.0, i * 1000)
+            w.add_scalars("agent0/dist_entropy", {"agent0/dist_entropy": 1.0 + i}, i * 1000)
             w.add_scalar(REWARD, float(i), i * 1000)
 
 

@@ -429,3 +429,16 @@ def test_printable_escapes_terminal_control_and_markup_is_left_to_the_widgets():
     s = fmt.printable("\x1b[2J\x1b]0;title\x07[bold]x[/]\r\u202e\udcff")
     assert "\x1b" not in s and "\x07" not in s and "\r" not in s and "\u202e" not in s
     assert s.startswith("\\x1b[2J") and "[bold]x[/]" in s and s.endswith("\\xff")
+
+
+def test_a_tag_in_two_directories_prefers_harls_sub_writer_and_reports_the_clash(tmp_path):
+    root = tmp_path / "results"
+    run = _config_run(root, "clash", exp_name="clash")
+    tag = "agent0/dist_entropy"
+    with SummaryWriter(str(run / "logs" / "aaa"), flush_secs=3600) as w:  # read first
+        w.add_scalar(tag, 9.0, 1000)
+    with SummaryWriter(str(run / "logs"), flush_secs=3600) as w:
+        w.add_scalars(tag, {tag: 1.5}, 1000)  # HARL: logs/<tag>/<tag>/
+    (r,) = RunsCollector([str(root)]).collect().runs
+    assert r.scalars[tag].value == 1.5 and r.scalars[f"{tag}@aaa"].value == 9.0
+    assert any("written by" in e and tag in e for e in r.errors)

@@ -81,6 +81,7 @@ FOOTER = 4  # payload CRC
 MAX_RECORD = 64 << 20  # no sane event is larger; a bigger length is corruption
 CHUNK = 4 << 20  # bytes read and decoded at a time (bounds memory on huge files)
 MAX_READ_PER_POLL = 512 << 20  # bytes read from one file in one poll; the rest comes next poll
+SPARSE_CHECK = 1 << 20  # holes are looked for (SEEK_DATA) only when this much is left to read
 SUSPECT_LENGTH = 1 << 20  # a cut-off record claiming more than this is checked for a bogus length
 # Plausible wall times: unix seconds from 1970 to about the year 5000 (1e300 is a flipped bit).
 WALL_MIN, WALL_MAX = 0.0, 1e11
@@ -227,8 +228,8 @@ class EventFileReader:
     def _skip_hole(self, fd: int, remaining: int) -> int:
         """Bytes of a hole (a sparse file's unwritten region: zeros, no blocks) at the offset,
         skipped without reading them and reported as corruption. 0 when data is there."""
-        if not hasattr(os, "SEEK_DATA"):
-            return 0
+        if remaining < SPARSE_CHECK or not hasattr(os, "SEEK_DATA"):
+            return 0  # a poll of a live file reads a few records: no syscall for them
         try:
             data = os.lseek(fd, self.offset, os.SEEK_DATA)
         except OSError as e:

@@ -208,12 +208,36 @@ class RunTracker:
         return changed
 
     def _series_key(self, tag: str, directory: str) -> str:
-        """The in-file tag, unless another directory already owns it (then ``tag@subdir``)."""
+        """The in-file tag, unless another directory already owns it (then ``tag@subdir``).
+
+        A clash is reported. The directory that tensorboardX's ``add_scalars(tag, {tag: v})``
+        (HARL's way: ``logs/<tag>/<tag>/``, tensorboardX ``SummaryWriter.add_scalars`` joins
+        logdir, main_tag and tag) writes the tag to wins the plain key even when another
+        directory was read first; the other's series moves to ``tag@subdir``."""
         owner = self._tag_dirs.setdefault(tag, directory)
         if owner == directory:
             return tag
-        key = f"{tag}@{os.path.relpath(directory, os.path.join(self.path, 'logs'))}"
-        self._tag_dirs.setdefault(key, directory)
+        logs = os.path.join(self.path, "logs")
+        if _writes_tag(logs, directory, tag) and not _writes_tag(logs, owner, tag):
+            moved = f"{tag}@{os.path.relpath(owner, logs)}"
+            if tag in self.series:
+                self.series[moved] = self.series.pop(tag)
+            for f, keys in self._file_keys.items():
+                if os.path.dirname(f) == owner and keys.get(tag) == tag:
+                    keys[tag] = moved
+            self._tag_dirs[moved] = owner
+            self._tag_dirs[tag] = directory
+            owner, directory = directory, owner
+            key = tag
+        else:
+            key = f"{tag}@{os.path.relpath(directory, logs)}"
+            self._tag_dirs.setdefault(key, directory)
+        self._set_error(
+            f"clash:{tag}",
+            f"{logs}: tag '{tag}' is written by {os.path.relpath(owner, logs)} and "
+            f"{os.path.relpath(directory, logs)}; shown as '{tag}' from "
+            f"{os.path.relpath(self._tag_dirs[tag], logs)}, the other as 'tag@dir'",
+        )
         return key
 
     def _walk_logs(self, logs: str) -> None:
@@ -424,6 +448,11 @@ class RunTracker:
             self._config_for = self.config
             self._config_proxy = MappingProxyType(dict(self.config.flat))
         return self._config_proxy
+
+
+def _writes_tag(logs: str, directory: str, tag: str) -> bool:
+    """Whether ``directory`` is where ``add_scalars(tag, {tag: v})`` writes ``tag``."""
+    return os.path.relpath(directory, logs) == os.path.normpath(os.path.join(tag, tag))
 
 
 def _poll_isolated(tracker: RunTracker, now: float) -> RunSnapshot:
