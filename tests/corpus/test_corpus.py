@@ -129,12 +129,12 @@ def test_run_control_on_hostile_runs_refuses_cleanly(corpus, command):
 
 
 @pytest.mark.slow
-def test_run_control_on_every_corpus_run(corpus):
+def test_stop_on_every_corpus_run(corpus):
+    """stop resolves the run like kill and restart (the sample above runs those)."""
     root, cases, env = corpus
     for case in cases:
-        for command in ("stop", "kill", "restart"):
-            out = _run(command, str(case.path), env=env)
-            assert out.returncode == 1, (case.name, command, out.stderr)
+        out = _run("stop", str(case.path), env=env)
+        assert out.returncode == 1, (case.name, out.stderr)
 
 
 # -- the monitor in a real terminal ---------------------------------------------------------------
