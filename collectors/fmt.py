@@ -217,3 +217,27 @@ def sig3(x: float | None) -> str:
     if not math.isfinite(x):
         return value(x)
     return f"{x:.3g}" if abs(x) < 1000 else value(x, 2)
+
+
+def _escape_table() -> dict[int, str]:
+    table = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+    # A name that is not UTF-8 reaches Python as lone surrogates (U+DC80-U+DCFF): its bytes.
+    table.update({c: f"\\x{c - 0xDC00:02x}" for c in range(0xDC80, 0xDD00)})
+    # Bidirectional overrides and isolates can make a line read differently than it is.
+    table.update({c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+    return table
+
+
+_ESCAPES = _escape_table()
+_KEEP = {ord("\n"): "\n", ord("\t"): "\t"}
+
+
+def printable(text: object, keep_newlines: bool = False) -> str:
+    """``text`` safe to write to a terminal: control characters (ESC of a terminal escape
+    sequence, BEL, CR, the C1 range), lone surrogates (a directory name that is not UTF-8) and
+    bidirectional overrides are written as backslash escapes. Run files are not trusted: an
+    ``exp_name`` or a tag could otherwise clear the screen or retitle the terminal."""
+    s = text if isinstance(text, str) else str(text)
+    if s.isprintable():
+        return s
+    return s.translate({**_ESCAPES, **_KEEP} if keep_newlines else _ESCAPES)

@@ -26,7 +26,16 @@ from collectors.control.registry import Registry
 from collectors.model.disk import DiskSnapshot
 from collectors.model.gpu import GpuSnapshot
 from collectors.model.process import ProcessInfo
-from collectors.model.run import CRASHED, RUNNING, STALLED, STARTING, STOPPED, RunSnapshot, Snapshot
+from collectors.model.run import (
+    CRASHED,
+    RUNNING,
+    STALLED,
+    STARTING,
+    STOPPED,
+    RunSnapshot,
+    Snapshot,
+    internal_error,
+)
 from collectors.model.settings import Settings
 from collectors.sources.disk import DiskCollector
 from collectors.sources.gpu import GpuCollector
@@ -68,6 +77,7 @@ class Monitor:
         self._labels_key: tuple[tuple[str, int], ...] = ()
         self._labels: dict[str, str] = {}
         self._chains = ChainLinker(self._rescore)
+        self._label_error: str | None = None
 
     @property
     def roots(self) -> list[str]:
@@ -117,12 +127,14 @@ class Monitor:
             except Exception as e:
                 errors.append(f"process collector failed: {type(e).__name__}: {e}")
         stopped = self._stopped_runs()
-        runs = [self._run(r, infos, stopped) for r in snap.runs]
+        runs = [self._run_isolated(r, infos, stopped) for r in snap.runs]
         live = {r.path for r in runs}
         for path in [p for p in self._cache if p not in live]:
             del self._cache[path]
         runs = self._label(runs)
         runs = self._chains.link(runs)  # resumed runs continue their parents (analysis.chains)
+        if self._label_error:
+            errors.append(self._label_error)
         disks: DiskSnapshot | None = None
         if self.disk is not None:
             try:
@@ -138,6 +150,17 @@ class Monitor:
             return set(self.registry.stopped_runs())
         except Exception:
             return set()
+
+    def _run_isolated(
+        self, r: RunSnapshot, infos: dict[str, ProcessInfo] | None, stopped: set[str]
+    ) -> RunSnapshot:
+        """:meth:`_run`, and when that raises, the run as its files tell it, with the error:
+        one run's odd data never costs the others."""
+        try:
+            return self._run(r, infos, stopped)
+        except Exception as e:
+            message = internal_error("adding the process and health", e)
+            return dataclasses.replace(r, errors=(*r.errors, message))
 
     def _run(
         self, r: RunSnapshot, infos: dict[str, ProcessInfo] | None, stopped: set[str]
@@ -166,7 +189,7 @@ class Monitor:
         except Exception as e:  # a rule tripping on odd data must not cost the run
             findings = ()
             new = dataclasses.replace(
-                new, errors=(*new.errors, f"health rules failed: {type(e).__name__}: {e}")
+                new, errors=(*new.errors, internal_error("evaluating the health rules", e))
             )
         new = dataclasses.replace(new, health=tuple(findings))
         self._cache[r.path] = (r, info, state, new)
@@ -186,8 +209,11 @@ class Monitor:
         if key != self._labels_key:
             try:
                 self._labels = run_labels(runs)
-            except Exception:
+            except Exception as e:  # labels are a convenience: say so, keep the runs
                 self._labels = {}
+                self._label_error = internal_error("labelling sibling runs", e)
+            else:
+                self._label_error = None
             self._labels_key = key
         out = []
         for r in runs:

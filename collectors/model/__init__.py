@@ -35,7 +35,11 @@ from collectors.model.run import (
     RunSnapshot,
     ScalarLatest,
     Snapshot,
+    internal_error,
+    is_internal_error,
+    json_safe,
     pick_reward_tag,
+    text_value,
 )
 from collectors.model.run_config import RunConfig
 from collectors.model.run_dir import RUN_DIR_RE, parse_run_dir_name
@@ -44,6 +48,10 @@ from collectors.model.settings import Settings
 
 __all__ = [
     "CONTINUED",
+    "internal_error",
+    "is_internal_error",
+    "json_safe",
+    "text_value",
     "CRASHED",
     "FINISHED",
     "METHODS",

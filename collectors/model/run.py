@@ -185,7 +185,7 @@ class RunSnapshot:
                 tag: {"step": s.step, "value": _num(s.value), "count": s.count}
                 for tag, s in sorted(self.scalars.items())
             },
-            "config": {k: _jsonable(v) for k, v in self.config.items()},
+            "config": {str(k): json_safe(v) for k, v in self.config.items()},
             "health": [f.to_json() for f in self.health],
             "process": _to_json(self.process),
             "errors": list(self.errors),
@@ -234,7 +234,64 @@ def _num(x: float | None) -> float | None:
     return x
 
 
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
+JSON_MAX_DEPTH = 64  # deeper values are cut (a config nested 100k deep cannot be written)
+JSON_MAX_ITEMS = 10_000  # per list or object
+JSON_MAX_INT = 1 << 64  # a bigger integer is written as a float (Python limits int digits)
+INTERNAL = "happo-top internal error"
+
+
+def json_safe(v: Any, depth: int = 0) -> Any:
+    """``v`` as a value ``json.dumps(allow_nan=False)`` always writes: NaN and infinity become
+    null at any depth, huge integers floats (null past 1e308), keys strings, tuples lists;
+    deeper than :data:`JSON_MAX_DEPTH` or past :data:`JSON_MAX_ITEMS` items, a marker string."""
+    if v is None or isinstance(v, (bool, str)):
+        return v
+    if isinstance(v, int):
+        if -JSON_MAX_INT < v < JSON_MAX_INT:
+            return int(v)
+        return _num(float(v)) if v.bit_length() <= 1023 else None
+    if isinstance(v, float):
+        return _num(v)
+    if depth >= JSON_MAX_DEPTH:
+        return "<nested too deeply>"
+    if isinstance(v, Mapping):
+        items = list(v.items())
+        out = {str(k): json_safe(x, depth + 1) for k, x in items[:JSON_MAX_ITEMS]}
+        if len(items) > JSON_MAX_ITEMS:
+            out["..."] = f"<{len(items) - JSON_MAX_ITEMS} more>"
+        return out
+    if isinstance(v, (list, tuple)):
+        out_l = [json_safe(x, depth + 1) for x in v[:JSON_MAX_ITEMS]]
+        if len(v) > JSON_MAX_ITEMS:
+            out_l.append(f"<{len(v) - JSON_MAX_ITEMS} more>")
+        return out_l
+    if hasattr(v, "to_json"):
+        return json_safe(v.to_json(), depth + 1)
+    try:  # numpy scalars
+        return json_safe(v.item(), depth + 1)
+    except (AttributeError, ValueError, TypeError):
+        return str(v)
+
+
+def internal_error(doing: str, e: BaseException) -> str:
+    """The message of a failure of happo-top itself (a bug on odd data), as opposed to a problem
+    with a run's files: ``check`` exits INTERNAL_ERROR when it sees one."""
+    return f"{INTERNAL} while {doing}: {type(e).__name__}: {e}"
+
+
+def is_internal_error(message: str) -> bool:
+    return INTERNAL in message
+
+
+def text_value(v: Any) -> str | None:
+    """A config value used as a name (exp_name, algo, env, task) as text: None when absent,
+    else a string even when the file holds a number or a list (a sibling run's ``exp_name: 7``
+    must not break the sort of all runs)."""
+    if v is None or v == "":
         return None
-    return v
+    if isinstance(v, str):
+        return v
+    try:
+        return str(json_safe(v))[:200]
+    except Exception:
+        return "?"

@@ -43,7 +43,8 @@ def as_int(v: Any) -> int | None:
         x = float(v)
     except (TypeError, ValueError):
         return None
-    return int(x) if x == x and abs(x) != float("inf") else None
+    # NaN, infinity and numbers past int64 (1e308, a 5000-digit integer) are no step count
+    return int(x) if x == x and abs(x) < 2.0**63 else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,11 +24,13 @@ from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from collectors.analysis.health import thresholds_with_defaults
 from collectors.analysis.selection import display_labels
+from collectors.fmt import printable
 from collectors.model.host import HostStats
 from collectors.model.run import RunSnapshot, Snapshot
 from collectors.sources.host import HostCollector
@@ -123,6 +125,21 @@ class HappoTopApp(App[int]):
         self.main.thresholds = dict(thresholds_with_defaults(settings.thresholds))
         self.main.processes_known = bool(getattr(sources, "tracks_processes", False))
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Notifications carry run names, paths and errors from run files: plain text (never
+        markup, a '[/]' in a name would take the app down) with control characters escaped."""
+        super().notify(
+            printable(message), title=title, severity=severity, timeout=timeout, markup=markup
+        )
+
     def get_default_screen(self) -> Screen:
         return self.main
 
@@ -160,9 +177,10 @@ class HappoTopApp(App[int]):
 
     def _runs_message(self, snap: Snapshot) -> Message:
         t0 = time.perf_counter()
-        labels = display_labels(
-            snap.runs, self.settings.aliases
-        )  # in the poll thread, off the event loop
+        try:  # in the poll thread, off the event loop
+            labels = display_labels(snap.runs, self.settings.aliases)
+        except Exception:  # odd names in one run: plain names for all, never no runs at all
+            labels = {r.path: r.name for r in snap.runs}
         return self.SnapshotReady(snap, labels, time.perf_counter() - t0)
 
     @on(SnapshotReady)
@@ -176,10 +194,14 @@ class HappoTopApp(App[int]):
         ):
             self.main.processes_known = True
         with self.batch_update():
-            self.main.apply(msg.snapshot, msg.labels)
-            for screen in self.screen_stack:
-                if screen is not self.main and hasattr(screen, "apply"):
+            for screen in [self.main, *(s for s in self.screen_stack if s is not self.main)]:
+                if not hasattr(screen, "apply"):
+                    continue
+                try:
                     screen.apply(msg.snapshot, msg.labels)
+                except Exception as e:  # a screen that cannot show this snapshot says why
+                    self._problems["screen"] = f"cannot show the runs: {type(e).__name__}: {e}"
+                    self.main.set_problem("; ".join(self._problems.values()))
 
     @on(HostReady)
     def _host(self, msg: HostReady) -> None:

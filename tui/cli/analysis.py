@@ -6,7 +6,7 @@
                              files that cannot be read (``--strict``: any counted ``warn``
                              too); a finished or stopped run's history (a past
                              spike, a degraded quarter) is printed but counts only with
-                             ``--history``. OK otherwise, USAGE on usage errors, INTERNAL when
+                             ``--history``. OK otherwise, USAGE on usage errors, INTERNAL_ERROR when
                              happo-top itself fails; see :mod:`tui.cli.exit_codes`.
 ``report RUN [RUN...]``      the Markdown analysis (tui.text.report) to stdout or ``-o FILE``.
 ``diff RUN_A RUN_B [RUN...]``  the config keys whose values differ; ``--json`` for machines.
@@ -29,7 +29,16 @@ from collectors import fmt
 from collectors.analysis.config_diff import DiffRow, diff_configs
 from collectors.analysis.health import BAD, OK, WARN, worst
 from collectors.config import default_roots
-from collectors.model import CRASHED, RUNNING, SCHEMA, STALLED, STARTING, Finding, RunSnapshot
+from collectors.model import (
+    CRASHED,
+    RUNNING,
+    SCHEMA,
+    STALLED,
+    STARTING,
+    Finding,
+    RunSnapshot,
+    is_internal_error,
+)
 from tui.cli import common, exit_codes, options
 from tui.cli.common import UsageError, resolve_runs
 from tui.text.report import render_report
@@ -45,7 +54,7 @@ def _check_parser() -> argparse.ArgumentParser:
         "crashed run with a 'bad' finding, a stalled run, NaN/inf or unreadable data (with "
         "--strict also 'warn'; a "
         f"finished run's history only with --history), {exit_codes.USAGE} usage error, "
-        f"{exit_codes.INTERNAL} happo-top itself failed. For cron and CI.",
+        f"{exit_codes.INTERNAL_ERROR} happo-top itself failed. For cron and CI.",
     )
     p.add_argument(
         "roots",
@@ -80,7 +89,7 @@ def check_main(argv: Sequence[str] | None = None) -> int:
             "happo-top check: internal error (the runs' health is unknown); please report it",
             file=sys.stderr,
         )
-        return exit_codes.INTERNAL
+        return exit_codes.INTERNAL_ERROR
 
 
 # collectors.monitor's error for a run whose health rules raised (a bug in happo-top).
@@ -135,7 +144,7 @@ def _check(args: argparse.Namespace) -> int:
     if broken:  # the monitor caught happo-top's own failure: the health is unknown
         for e in broken:
             print(f"happo-top check: internal error: {e}", file=sys.stderr)
-        return exit_codes.INTERNAL
+        return exit_codes.INTERNAL_ERROR
     # A run whose files cannot all be read (a corrupt event file, a malformed config.json) is
     # shown at least "warn", and needs attention (attention()): the text and JSON say what.
     levels = [WARN if r.errors and worst(r.health) == OK else worst(r.health) for r in runs]
@@ -144,6 +153,8 @@ def _check(args: argparse.Namespace) -> int:
     due = [attention(r, args.history) for r in runs]
     failing = (BAD, WARN) if args.strict else (BAD,)
     code = exit_codes.UNHEALTHY if any(lv in failing for lv in due) else exit_codes.OK
+    if any(is_internal_error(e) for r in runs for e in r.errors):
+        code = exit_codes.INTERNAL_ERROR  # a run could not be judged: not a finding (1)
     if args.json:
         doc = {
             "schema": SCHEMA,
@@ -190,15 +201,10 @@ def _check(args: argparse.Namespace) -> int:
         total = f"/{fmt.steps(r.total_steps)}" if r.total_steps else ""
         less = d == OK or (lv == BAD and d == WARN)  # what is shown is worse than what counts
         past = "  (history: does not fail check without --history)" if lv != OK and less else ""
-        out.write(
-            f"{lv.upper():<4}  {r.name}  {r.state} {fmt.steps(r.step)}{total}  {r.path}{past}\n"
-        )
-        for e in r.errors:
-            out.write(f"  error {fmt.problem_first(e, r.path)}\n")
-        for f in r.health:
-            if f.level == OK:
-                continue
-            out.write(f"  {f.level:<4}  {f.rule}: {f.message}\n")
+        lines = [f"{lv.upper():<4}  {r.name}  {r.state} {fmt.steps(r.step)}{total}  {r.path}{past}"]
+        lines += [f"  error {fmt.problem_first(e, r.path)}" for e in r.errors]
+        lines += [f"  {f.level:<4}  {f.rule}: {f.message}" for f in r.health if f.level != OK]
+        out.write("".join(fmt.printable(line) + "\n" for line in lines))
     return code
 
 
@@ -227,7 +233,7 @@ def report_main(argv: Sequence[str] | None = None) -> int:
 def _report(args: argparse.Namespace) -> int:
     settings = common.load_settings(args)
     snap, runs = resolve_runs(args.runs, settings, common.registry(), args.root)
-    text = render_report(runs, snap.time, thresholds=settings.thresholds, title=args.title)
+    text = fmt.printable(_render_isolated(runs, snap.time, settings, args.title), True)
     if args.output and args.output != "-":
         try:
             with open(args.output, "w", encoding="utf-8") as f:
@@ -238,6 +244,33 @@ def _report(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return exit_codes.OK
+
+
+def _render_isolated(runs: list[RunSnapshot], now: float, settings, title: str | None) -> str:
+    """The report; when rendering raises, the report of the runs that can be rendered, and a
+    section naming each run that could not, with its error (one run's odd data never costs the
+    report of the others)."""
+    try:
+        return render_report(runs, now, thresholds=settings.thresholds, title=title)
+    except Exception:
+        pass
+    good, bad = [], []
+    for r in runs:
+        try:
+            render_report([r], now, thresholds=settings.thresholds)
+            good.append(r)
+        except Exception as e:
+            bad.append((r, f"{type(e).__name__}: {e}"))
+    try:
+        text = render_report(good, now, thresholds=settings.thresholds, title=title) if good else ""
+    except Exception as e:  # the runs render alone but not together: one section each
+        text = "".join(render_report([r], now, thresholds=settings.thresholds) for r in good)
+        bad.append((None, f"the runs could not be compared: {type(e).__name__}: {e}"))
+    lines = ["", "## Runs that could not be analysed", ""]
+    for r, error in bad:
+        where = f"`{r.path}` ({r.name})" if r is not None else "all runs"
+        lines.append(f"- {where}: happo-top internal error: {error}")
+    return text + "\n".join(lines) + "\n"
 
 
 # -- diff ----------------------------------------------------------------------------------------
@@ -313,7 +346,7 @@ def _diff(args: argparse.Namespace) -> int:
         }
         common.write_json(doc)
         return exit_codes.OK
-    sys.stdout.write(render_diff_text(runs, rows))
+    sys.stdout.write(fmt.printable(render_diff_text(runs, rows), True))
     return exit_codes.OK
 
 

@@ -8,6 +8,7 @@ feel. Sub-commands are imported only when used.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import importlib
 import importlib.metadata
@@ -141,7 +142,18 @@ def build_parser() -> argparse.ArgumentParser:
 FORMATS = ("text", "json", "prometheus")
 
 
+def _tolerant_streams() -> None:
+    """A path that is not UTF-8 (a directory name, surrogate-escaped by Python) or a stray
+    character must never make printing fail: such characters are written as backslash escapes."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):  # a closed or detached stream
+                reconfigure(errors="backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
+    _tolerant_streams()
     try:
         return _main(argv)
     except BrokenPipeError:  # the reader went away (happo-top simulate | head): not an error

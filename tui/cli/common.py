@@ -14,13 +14,14 @@ import dataclasses
 import json
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from collectors.config import ConfigError, default_roots
 from collectors.config import load_settings as read_config
 from collectors.control import ActionError, Registry, Target
-from collectors.model import RUN_DIR_RE, RunSnapshot, Settings, Snapshot
+from collectors.model import RUN_DIR_RE, RunSnapshot, Settings, Snapshot, json_safe
 from collectors.monitor import Monitor
 from collectors.sources.processes import ProcessInfo
 from collectors.sources.runs import find_run
@@ -225,8 +226,9 @@ def _is_pid(key: str, snap: Snapshot) -> bool:
 
 
 def write_json(doc: Any, *, allow_nan: bool = False) -> None:
-    """One JSON document on stdout (NaN is not JSON: the model writes it as null)."""
-    json.dump(doc, sys.stdout, indent=1, allow_nan=allow_nan)
+    """One JSON document on stdout (NaN is not JSON: it is written as null at any depth; values
+    nested too deeply or too large are bounded: :func:`collectors.model.run.json_safe`)."""
+    json.dump(json_safe(doc), sys.stdout, indent=1, allow_nan=allow_nan)
     sys.stdout.write("\n")
     sys.stdout.flush()
 
@@ -259,6 +261,10 @@ def run_command(
         return exit_codes.ACTION_FAILED
     except BrokenPipeError:
         return reader_gone()
+    except Exception as e:  # happo-top itself failed: never the status of a finding (1)
+        traceback.print_exc(file=sys.stderr)
+        fail(prog, f"internal error (a bug in happo-top): {type(e).__name__}: {e}")
+        return exit_codes.INTERNAL_ERROR
 
 
 __all__ = [

@@ -25,7 +25,7 @@ OK = 0
 UNHEALTHY = 1
 ACTION_FAILED = 1
 USAGE = 2
-INTERNAL = 3
+INTERNAL_ERROR = 3
 SIGNALLED = 128
 
 CODES: tuple[ExitCode, ...] = (
@@ -51,10 +51,10 @@ CODES: tuple[ExitCode, ...] = (
         "run or several (every command), an output file that cannot be written",
     ),
     ExitCode(
-        "INTERNAL",
-        INTERNAL,
-        "check: happo-top itself failed (an unexpected error; the traceback is on stderr), so "
-        "the runs' health is unknown",
+        "INTERNAL_ERROR",
+        INTERNAL_ERROR,
+        "happo-top itself failed (a bug: the traceback is on stderr; check: a run could not be "
+        "analysed, so its health is unknown), never a finding",
     ),
     ExitCode(
         "SIGNALLED",
@@ -72,12 +72,13 @@ def by_signal(signum: int) -> int:
 def epilog(width: int = 78) -> str:
     """The exit codes as an indented list, for ``--help`` (a raw-text epilog)."""
     lines = ["exit status:"]
+    name_w = max(len(c.name) for c in CODES) + 1
     for c in CODES:
         lines += textwrap.wrap(
             c.meaning,
             width,
-            initial_indent=f"  {c.value:<3} {c.name:<14}",
-            subsequent_indent=" " * 20,
+            initial_indent=f"  {c.value:<3} {c.name:<{name_w}}",
+            subsequent_indent=" " * (6 + name_w),
         )
     return "\n".join(lines)
 
@@ -85,7 +86,7 @@ def epilog(width: int = 78) -> str:
 __all__ = [
     "ACTION_FAILED",
     "CODES",
-    "INTERNAL",
+    "INTERNAL_ERROR",
     "OK",
     "SIGNALLED",
     "UNHEALTHY",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from tui.cli import command
 
 
-class _Caught(Exception):
+class _Caught(BaseException):  # not Exception: the commands' guards must let it through
     def __init__(self, parser: argparse.ArgumentParser) -> None:
         super().__init__(parser.prog)
         self.parser = parser

@@ -96,9 +96,11 @@ def watch_text(
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     try:
         while True:
-            snap = collector.collect()
             size = shutil.get_terminal_size((120, 24))
-            text = render(snap, width=size.columns, colour=colour)
+            try:
+                text = render(collector.collect(), width=size.columns, colour=colour)
+            except Exception as e:  # a bug on odd data: say so each frame, keep refreshing
+                text = f"happo-top: internal error (a bug): {type(e).__name__}: {e}"
             if text != previous:  # no flicker when nothing changed
                 if clear:
                     sys.stdout.write(clear + text + "\n(Ctrl-C to quit)\n")

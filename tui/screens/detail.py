@@ -512,9 +512,13 @@ def build_config_tree(tree: Tree, config: Mapping[str, Any], query: str = "") ->
         for i, part in enumerate(parts[:-1]):
             path = ".".join(parts[: i + 1])
             if path not in nodes:
-                nodes[path] = nodes[parent].add(part, expand=True)
+                nodes[path] = nodes[parent].add(
+                    Text(fmt.printable(part)), expand=True
+                )  # not markup
             parent = path
-        label = Text.assemble((parts[-1], "bold"), " = ", (repr(value), "cyan"))
+        label = Text.assemble(
+            (fmt.printable(parts[-1]), "bold"), " = ", (repr(value)[:500], "cyan")
+        )
         nodes[parent].add_leaf(label)
         shown += 1
     if words and not shown:

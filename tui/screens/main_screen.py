@@ -6,6 +6,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -15,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from collectors.analysis.selection import filter_runs
+from collectors.fmt import printable
 from collectors.model.host import HostStats
 from collectors.model.run import RunSnapshot, Snapshot
 from tui.widgets.run_panel import PanelContext, RunPanel, label_for
@@ -150,6 +152,8 @@ class MainScreen(Screen[None]):
             self.selected_id = focused_id
             if focused_id is not None:  # at once (focus() is deferred): before the removal
                 self.set_focus(panels[focused_id])
+            else:  # no run left (the tree was deleted): the screen takes the keys (q, ?)
+                self.set_focus(None)
         removals = []
         for rid in gone:
             p = panels.pop(rid)
@@ -188,14 +192,25 @@ class MainScreen(Screen[None]):
                 grid.move_child(by_id[wanted[i]], after=by_id[wanted[i - 1]])
         empty.display = not runs
         if not runs:
+            # Text, not markup: a filter or a root may hold '[' (file names are not trusted)
             if self.filter_text and snap.runs:
-                empty.update(f"No run matches the filter '{self.filter_text}' (Esc clears it).")
+                empty.update(
+                    Text(
+                        f"No run matches the filter '{printable(self.filter_text)}' "
+                        "(Esc clears it)."
+                    )
+                )
             else:
                 roots = ", ".join(snap.roots) or "."
                 problems = "\n".join(f"! {e}" for e in snap.errors)
                 empty.update(
-                    "No HARL runs (seed-NNNNN-YYYY-MM-DD-HH-MM-SS directories) below "
-                    f"{roots}.\n{problems}"
+                    Text(
+                        printable(
+                            "No HARL runs (seed-NNNNN-YYYY-MM-DD-HH-MM-SS directories) below "
+                            f"{roots}.\n{problems}",
+                            keep_newlines=True,
+                        )
+                    )
                 )
         if to_mount:
             self.call_after_refresh(self._restore_focus, focused_id)
@@ -221,6 +236,9 @@ class MainScreen(Screen[None]):
     def _restore_focus(self, run_id: str | None) -> None:
         panels = self._panels()
         if not panels:
+            f = self.focused
+            if isinstance(f, RunPanel) and (f.removing or not f.is_attached):
+                self.set_focus(None)  # never leave the keys with a panel that is gone
             return
         if isinstance(self.focused, Input):
             return

@@ -17,6 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from collectors.fmt import printable
 from collectors.model.run import STATE_SYMBOLS
 from tui.widgets.plan_view import PlanView
 
@@ -224,7 +225,8 @@ class TagPicker(ModalScreen[str | None]):
         with Vertical(id="dialog"):
             yield Label(self.title_text, id="dialog-title")
             yield Input(placeholder="filter", id="tag-filter")
-            yield OptionList(*[Option(t, id=t) for t in self.tags], id="tags")
+            # Text, not markup: a tag may hold '[/]' or 'reward[agent0]' (run files are not trusted)
+            yield OptionList(*[Option(Text(printable(t)), id=t) for t in self.tags], id="tags")
 
     def on_mount(self) -> None:
         self.query_one("#tag-filter", Input).focus()
@@ -234,7 +236,13 @@ class TagPicker(ModalScreen[str | None]):
         words = event.value.lower().split()
         ol = self.query_one("#tags", OptionList)
         ol.clear_options()
-        ol.add_options([Option(t, id=t) for t in self.tags if all(w in t.lower() for w in words)])
+        ol.add_options(
+            [
+                Option(Text(printable(t)), id=t)
+                for t in self.tags
+                if all(w in t.lower() for w in words)
+            ]
+        )
         if ol.option_count:
             ol.highlighted = 0
 

@@ -2,6 +2,10 @@
 
 Width-aware (columns drop out by priority on a narrow terminal, the name is shortened last) and
 NO_COLOR-aware (colour only on a terminal and without ``NO_COLOR``). No Rich, no Textual.
+
+Text from run files (names, tags, errors) is written through :func:`collectors.fmt.printable`, so
+no escape sequence of a run file reaches the terminal; a run whose row cannot be rendered is a
+row that says so, with its error below the table, and every other run is shown as usual.
 """
 
 from __future__ import annotations
@@ -145,6 +149,24 @@ def _display_names(runs, short: bool = False) -> dict[str, str]:
     return out
 
 
+def _row(r: RunSnapshot, now: float) -> tuple[list[str], str | None]:
+    """The cells of one run, or a stand-in row and the error when rendering it raised."""
+    try:
+        return [fmt.printable(get(r, now)) for _, get, _ in _COLUMNS], None
+    except Exception as e:  # odd data in one run costs its row only
+        path = fmt.printable(getattr(r, "path", "?"))
+        cells = ["? error", fmt.printable(os.path.basename(path))] + ["-"] * (len(_COLUMNS) - 2)
+        return cells, f"ERROR {path}: could not be shown: {type(e).__name__}: {e}"
+
+
+def _names(runs, short: bool = False) -> dict[str, str]:
+    """:func:`_display_names`, made printable; the paths when that fails."""
+    try:
+        return {p: fmt.printable(n) for p, n in _display_names(runs, short).items()}
+    except Exception:
+        return {r.path: fmt.printable(r.path) for r in runs}
+
+
 def render(snapshot: Snapshot, width: int | None = None, colour: bool = False) -> str:
     now = snapshot.time
     width = width or 200
@@ -154,21 +176,31 @@ def render(snapshot: Snapshot, width: int | None = None, colour: bool = False) -
         counts[r.state] = counts.get(r.state, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no runs"
     lines.append(
-        f"happo-top  {snapshot.host}  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))}"
-        f"  {len(snapshot.runs)} run(s): {summary}"[:width]
+        f"happo-top  {fmt.printable(snapshot.host)}  "
+        f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))}"
+        f"  {len(snapshot.runs)} run(s): {fmt.printable(summary)}"[:width]
     )
-    lines.extend(line[:width] for line in _system_lines(snapshot))
-    names = _display_names(snapshot.runs)
+    try:
+        lines.extend(fmt.printable(line)[:width] for line in _system_lines(snapshot))
+    except Exception as e:
+        lines.append(f"system: could not be shown: {type(e).__name__}: {e}"[:width])
+    names = _names(snapshot.runs)
+    failed: list[str] = []
     if not snapshot.runs:
-        roots = ", ".join(snapshot.roots)
+        roots = fmt.printable(", ".join(snapshot.roots))
         lines.append(
             f"No HARL runs (seed-NNNNN-YYYY-MM-DD-HH-MM-SS directories) below {roots}."[:width]
         )
     else:
-        table = [[get(r, now) for _, get, _ in _COLUMNS] for r in snapshot.runs]
-        cells = _display_names(snapshot.runs, short=True)
-        for r, row in zip(snapshot.runs, table, strict=True):
-            row[1] = cells[r.path]
+        table = []
+        cells = _names(snapshot.runs, short=True)
+        for r in snapshot.runs:
+            row, error = _row(r, now)
+            if error is None:
+                row[1] = cells.get(r.path, row[1])
+            else:
+                failed.append(error)
+            table.append(row)
         cols = list(range(len(_COLUMNS)))
         widths = {c: max(len(_COLUMNS[c][0]), *(len(row[c]) for row in table)) for c in cols}
 
@@ -199,16 +231,16 @@ def render(snapshot: Snapshot, width: int | None = None, colour: bool = False) -
                 cells.append(cell)
             lines.append("  ".join(cells).rstrip())
     # Below the table: what is wrong, one line per problem, and each run's worst finding.
-    problems = [f"ERROR {e}" for e in snapshot.errors]
+    problems = [f"ERROR {e}" for e in snapshot.errors] + failed
     for r in snapshot.runs:
-        problems += [
-            f"ERROR {names[r.path]} [{r.id}]: {fmt.problem_first(e, r.path)}" for e in r.errors
-        ]
+        name = names.get(r.path, r.path)
+        problems += [f"ERROR {name} [{r.id}]: {fmt.problem_first(e, r.path)}" for e in r.errors]
     for r in snapshot.runs:
         worrying = [f for f in r.health if f.level in ("bad", "warn")]
         if worrying:
             worst = min(worrying, key=lambda f: f.level != "bad")
             more = f" (+{len(worrying) - 1} more)" if len(worrying) > 1 else ""
-            problems.append(f"{worst.level.upper():5} {names[r.path]}: {worst.message}{more}")
-    lines.extend(p[:width] for p in problems)
+            name = names.get(r.path, r.path)
+            problems.append(f"{worst.level.upper():5} {name}: {worst.message}{more}")
+    lines.extend(fmt.printable(p)[:width] for p in problems)
     return "\n".join(lines) + "\n"

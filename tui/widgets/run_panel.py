@@ -125,10 +125,17 @@ class RunPanel(Widget, can_focus=True):
         return False
 
     def _apply_chrome(self) -> None:
+        try:
+            self._chrome()
+        except Exception as e:  # odd data in a run: the title says so, the app goes on
+            self.border_title = escape(fmt.printable(f"{self.run_id}: {type(e).__name__}"))
+
+    def _chrome(self) -> None:
         run = self.run
         mark = "* " if self.marked else ""
         room = self.size.width - 6 - len(mark)  # corners, padding and the border's ends
-        label = R.abbreviate(self.label, room) if room > 8 else self.label
+        text = fmt.printable(self.label)
+        label = R.abbreviate(text, room) if room > 8 else text
         self.border_title = escape(f"{mark}{label}")
         style = R.STATE_STYLE.get(run.state, "")
         self.border_subtitle = f"[{style}]{escape(R.state_symbol(run.state))} {run.state}[/]"
@@ -148,8 +155,11 @@ class RunPanel(Widget, can_focus=True):
         if key == self._key:
             return self._lines
         self.builds += 1
-        b = _Builder(self.run, self.ctx, max(width, 10))
-        self._lines = b.compact() if self.compact else b.full()
+        try:
+            b = _Builder(_printable_run(self.run), self.ctx, max(width, 10))
+            self._lines = b.compact() if self.compact else b.full()
+        except Exception as e:  # a panel that cannot be drawn shows why; the others are drawn
+            self._lines = _failed_lines(self.run, e, max(width, 10))
         self._key = key
         return self._lines
 
@@ -165,6 +175,31 @@ class RunPanel(Widget, can_focus=True):
 
     def action_mark(self) -> None:
         self.post_message(self.Mark(self.run_id))
+
+
+_TEXT_FIELDS = ("name", "algo", "env", "task", "exp_name", "label", "path")
+
+
+def _printable_run(run: RunSnapshot) -> RunSnapshot:
+    """The run with the text that comes from its files (names, config values, errors) made safe
+    for a terminal (:func:`collectors.fmt.printable`): no escape sequence reaches the screen."""
+    changes = {
+        f: fmt.printable(v)
+        for f in _TEXT_FIELDS
+        if isinstance(v := getattr(run, f), str) and not v.isprintable()
+    }
+    if any(not e.isprintable() for e in run.errors):
+        changes["errors"] = tuple(fmt.printable(e) for e in run.errors)
+    return dataclasses.replace(run, **changes) if changes else run
+
+
+def _failed_lines(run: RunSnapshot, e: Exception, width: int) -> list[Text]:
+    path = fmt.printable(getattr(run, "path", "?"))
+    return [
+        Text(R.fit(path, width), style="dim"),
+        Text(R.fit(f"cannot show this run: {type(e).__name__}: {e}", width), style="bold red"),
+        *(Text(R.fit(fmt.printable(x), width), style="yellow") for x in run.errors[:3]),
+    ]
 
 
 def _spans(lines: list[Text]) -> list:

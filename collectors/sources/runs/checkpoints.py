@@ -74,12 +74,12 @@ class CheckpointScanner:
                 continue
             for name in listing.dirs:
                 m = _A_RE.match(name)
-                if m:
+                if m and len(m.group(1)) < 19:  # a step past int64 (40 nines) is no checkpoint
                     found.append((int(m.group(1)), os.path.join(d, name)))
                     self.layout_hint = "A" if sub == "models" else "O"
                     continue
                 m = _B_RE.match(name) if sub == "checkpoints" else None
-                if m:
+                if m and float(m.group(1)) < 9e12:  # beyond int64 steps: not a checkpoint
                     found.append((round(float(m.group(1)) * 1_000_000), os.path.join(d, name)))
                     self.layout_hint = "B"
             if sub == "models":
@@ -99,7 +99,9 @@ class CheckpointScanner:
                     continue  # deleted between the listing and now
                 has_newer = i < len(found) - 1
                 settled = bool(names) and now - newest >= SETTLE_SECONDS
-                complete = has_newer or (settled and _has_full_set(names, use_valuenorm, n_agents))
+                complete = bool(names) and (  # an empty directory is never a checkpoint
+                    has_newer or (settled and _has_full_set(names, use_valuenorm, n_agents))
+                )
                 cp = Checkpoint(step, newest, size, complete, path)
                 if complete and has_newer:
                     self._settled[path] = cp

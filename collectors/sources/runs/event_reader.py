@@ -17,14 +17,24 @@ A corrupt region (garbage, zeros, a bad length) is skipped by resynchronising on
 whose length CRC is valid; it is reported once per file and the good data after it is kept.
 Payload CRCs are checked only with ``verify_crc=True`` (see the README for the measurements behind
 that default).
+
+Hostile files never block a poll nor take the reader down: only regular files are opened (a FIFO
+or a device named like an event file is reported, never read), at most :data:`MAX_READ_PER_POLL`
+bytes are read per file and poll (the rest on the next polls), holes of a sparse file are skipped
+with ``SEEK_DATA`` and zero-filled regions with one vectorised pass, a length whose CRC is valid but
+that claims more bytes than the file holds while a sound record follows inside it is corruption
+(not a record still being written), and points whose wall time is not a plausible unix time (NaN,
+1e300: one flipped exponent bit) or whose tensor value cannot be decoded are skipped and counted.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import math
 import os
 import re
+import stat
 import struct
 from dataclasses import dataclass, field
 
@@ -71,8 +81,21 @@ HEADER = 12  # length + length CRC
 FOOTER = 4  # payload CRC
 MAX_RECORD = 64 << 20  # no sane event is larger; a bigger length is corruption
 CHUNK = 4 << 20  # bytes read and decoded at a time (bounds memory on huge files)
+MAX_READ_PER_POLL = 512 << 20  # bytes read from one file in one poll; the rest comes next poll
+SPARSE_CHECK = 1 << 20  # holes are looked for (SEEK_DATA) only when this much is left to read
+SUSPECT_LENGTH = 1 << 20  # a cut-off record claiming more than this is checked for a bogus length
+# Plausible wall times: unix seconds from 1970 to about the year 5000 (1e300 is a flipped bit).
+WALL_MIN, WALL_MAX = 0.0, 1e11
+_O_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
 
 EVENT_FILE_RE = re.compile(r"events\.out\.tfevents\.(\d+)")
+
+
+def _require_regular(path: str, st: os.stat_result) -> None:
+    """Raise OSError(EINVAL) unless ``st`` is a regular file: a FIFO would block a read for
+    good, a device (``/dev/zero``) never ends."""
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file (a FIFO, device or socket): not read", path)
 
 
 def event_file_order(name: str) -> tuple[int, str]:
@@ -99,13 +122,17 @@ class EventFileReader:
         "inode",
         "size",
         "verify_crc",
-        "error",
         "corrupt_regions",
         "corrupt_bytes",
         "records",
         "restarts",
         "slow_records",
         "_stuck_size",
+        "_corrupt",
+        "bad_wall",
+        "bad_values",
+        "tail_bytes",
+        "behind",
     )
 
     def __init__(self, path: str, verify_crc: bool = False) -> None:
@@ -114,7 +141,11 @@ class EventFileReader:
         self.inode = -1
         self.size = 0
         self.verify_crc = verify_crc
-        self.error: str | None = None  # one message per file, kept current
+        self._corrupt: str | None = None  # the corruption message, kept current
+        self.bad_wall = 0  # points skipped: wall time NaN, infinite or not a plausible unix time
+        self.bad_values = 0  # tensor values that could not be decoded (e.g. 2-byte content)
+        self.tail_bytes = 0  # bytes after the last complete record (a cut-off or pending tail)
+        self.behind = False  # the last poll stopped at MAX_READ_PER_POLL: more to read
         self.corrupt_regions = 0
         self.corrupt_bytes = 0
         self.records = 0
@@ -122,13 +153,27 @@ class EventFileReader:
         self._stuck_size = -1  # file size at which the last read could not move on
         self.slow_records = 0  # records decoded through protobuf (not plain scalars)
 
+    @property
+    def error(self) -> str | None:
+        """One message for the file: corruption skipped, points that could not be kept."""
+        parts = [self._corrupt] if self._corrupt else []
+        if self.bad_wall:
+            parts.append(
+                f"{self.path}: {self.bad_wall} point(s) with an impossible wall time skipped"
+            )
+        if self.bad_values:
+            parts.append(f"{self.path}: {self.bad_values} undecodable tensor value(s) skipped")
+        return "; ".join(parts) if parts else None
+
     def poll(self, st: os.stat_result | None = None) -> Batch | None:
         """Read what was appended since the last poll. None when nothing changed.
 
-        Raises OSError (FileNotFoundError, PermissionError) for the caller to report.
+        Raises OSError (FileNotFoundError, PermissionError, or EINVAL for a file that is not a
+        regular file: a FIFO or a device is never opened) for the caller to report.
         """
         if st is None:
             st = os.stat(self.path)
+        _require_regular(self.path, st)
         if st.st_ino != self.inode or st.st_size < self.offset:
             if self.inode != -1:
                 self.restarts += 1
@@ -139,14 +184,27 @@ class EventFileReader:
         if st.st_size == self.offset or st.st_size == self._stuck_size:
             return None  # nothing new, or only the same cut-off tail as last time
         batch = Batch()
-        fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(self.path, _O_FLAGS)  # O_NONBLOCK: a FIFO swapped in cannot block us
+        budget = MAX_READ_PER_POLL
+        self.behind = False
         try:
+            # No fstat: a FIFO or device swapped in after the stat cannot block (O_NONBLOCK) nor
+            # run on (at most the regular file's size, and the budget, is read).
             remaining = st.st_size - self.offset
             want = CHUNK
             while remaining > 0:
+                hole = self._skip_hole(fd, remaining)
+                if hole:
+                    self.offset += hole
+                    remaining -= hole
+                    continue
+                if budget <= 0:
+                    self.behind = True
+                    break
                 data = os.pread(fd, min(remaining, want), self.offset)
                 if not data:
                     break
+                budget -= len(data)
                 at_eof = len(data) == remaining
                 consumed = self._decode(data, batch, at_eof)
                 if consumed == 0 and not at_eof:
@@ -161,8 +219,27 @@ class EventFileReader:
                 remaining -= consumed
         finally:
             os.close(fd)
-        self._stuck_size = st.st_size if self.offset < st.st_size else -1
+        stuck = self.offset < st.st_size and not self.behind
+        self._stuck_size = st.st_size if stuck else -1
+        self.tail_bytes = st.st_size - self.offset if stuck else 0
         return batch
+
+    def _skip_hole(self, fd: int, remaining: int) -> int:
+        """Bytes of a hole (a sparse file's unwritten region: zeros, no blocks) at the offset,
+        skipped without reading them and reported as corruption. 0 when data is there."""
+        if remaining < SPARSE_CHECK or not hasattr(os, "SEEK_DATA"):
+            return 0  # a poll of a live file reads a few records: no syscall for them
+        try:
+            data = os.lseek(fd, self.offset, os.SEEK_DATA)
+        except OSError as e:
+            if e.errno != errno.ENXIO:  # a filesystem without SEEK_DATA: read everything
+                return 0
+            data = self.offset + remaining  # no data after the offset: a hole to the end
+        hole = min(data - self.offset, remaining)
+        if hole < 4096:  # not worth it (and a tail being written is never a hole)
+            return 0
+        self._report_corruption(0, hole, what="zero-filled (sparse) region")
+        return hole
 
     # -- framing ---------------------------------------------------------------------------------
 
@@ -209,7 +286,15 @@ class EventFileReader:
             end = pos + HEADER + length + FOOTER
             plausible = 0 < length <= MAX_RECORD
             if plausible and end > n and (not at_eof or self._header_ok(buf, pos)):
-                break  # continues in the next chunk, or is still being written: retry
+                if not (at_eof and length > SUSPECT_LENGTH and self._sound_after(buf, pos)):
+                    break  # continues in the next chunk, or is still being written: retry
+                # A length with a valid CRC that claims more than the file holds, with a sound
+                # record inside what it claims: a bogus length, not a record being written.
+                nxt = self._resync(buf, pos, at_eof)
+                if nxt is None:
+                    break
+                pos = nxt
+                continue
             if not plausible or end > n:  # garbage: find the next sound record
                 pos = self._back_up(buf, offs, lens, pos)
                 nxt = self._resync(buf, pos, at_eof)
@@ -262,30 +347,55 @@ class EventFileReader:
             return False
         return masked_crc32c(buf[p : p + length]) == _U32.unpack_from(buf, p + length)[0]
 
+    def _sound_after(self, buf: bytes, pos: int) -> bool:
+        """Whether a complete record with valid length and payload CRCs starts after ``pos``."""
+        return self._next_sound(buf, pos + 1, complete=True) is not None
+
+    def _next_sound(self, buf: bytes, pos: int, complete: bool = False) -> int | None:
+        """The first offset from ``pos`` whose length field has a valid CRC and whose payload
+        CRC is valid when the record is complete (``complete``: it must be)."""
+        n = len(buf)
+        arr = np.frombuffer(buf, np.uint8)
+        if n - pos < HEADER:
+            return None
+        # Zeros (a zero-filled tail, a preallocated region) skipped in one pass: a sound header
+        # has a non-zero byte in its low four length bytes.
+        seg = arr[pos : n - 4] != 0
+        first = int(seg.argmax()) if len(seg) else 0
+        if not len(seg) or not seg[first]:
+            return None
+        pos = max(pos, pos + first - 3)
+        if n - pos < HEADER:
+            return None
+        m = n - HEADER + 1 - pos
+        hi = np.zeros(m, bool)
+        lo = np.zeros(m, bool)
+        for j in range(8):
+            (hi if j >= 4 else lo).__ior__(arr[pos + j : pos + j + m] != 0)
+        for c in (np.flatnonzero(~hi & lo) + pos).tolist():
+            if not self._header_ok(buf, c):
+                continue
+            length = _U64.unpack_from(buf, c)[0]
+            if length > MAX_RECORD:
+                continue
+            whole = c + HEADER + length + FOOTER <= n
+            if complete and not whole:
+                continue
+            if whole and not self._payload_ok(buf, c, length):
+                continue
+            return c
+        return None
+
     def _resync(self, buf: bytes, pos: int, at_eof: bool) -> int | None:
         """Skip a corrupt region: the next offset whose length field has a valid CRC (and whose
         payload CRC is valid too when the record is complete). None: nothing valid yet."""
         n = len(buf)
-        arr = np.frombuffer(buf, np.uint8)
         start = pos
         pos += 1
-        if n - pos >= HEADER:
-            # Plausible lengths only: high 4 bytes zero, low 4 not all zero.
-            m = n - HEADER + 1 - pos
-            hi = np.zeros(m, bool)
-            lo = np.zeros(m, bool)
-            for j in range(8):
-                (hi if j >= 4 else lo).__ior__(arr[pos + j : pos + j + m] != 0)
-            for c in (np.flatnonzero(~hi & lo) + pos).tolist():
-                if not self._header_ok(buf, c):
-                    continue
-                length = _U64.unpack_from(buf, c)[0]
-                if length > MAX_RECORD:
-                    continue
-                if c + HEADER + length + FOOTER <= n and not self._payload_ok(buf, c, length):
-                    continue
-                self._report_corruption(start, c)
-                return c
+        c = self._next_sound(buf, pos)
+        if c is not None:
+            self._report_corruption(start, c)
+            return c
         if not at_eof:
             # The next good record starts in the next chunk: skip what is certainly bad.
             skip_to = max(start + 1, n - HEADER + 1)
@@ -296,17 +406,19 @@ class EventFileReader:
         self._report_corruption(start, n, pending=True)
         return None
 
-    def _report_corruption(self, start: int, end: int, pending: bool = False) -> None:
+    def _report_corruption(
+        self, start: int, end: int, pending: bool = False, what: str = "corrupt region"
+    ) -> None:
         a, b = self.offset + start, self.offset + end
         if pending:
-            if self.error is None:
-                self.error = f"{self.path}: corrupt data at bytes {a}-{b}"
+            if self._corrupt is None:
+                self._corrupt = f"{self.path}: corrupt data at bytes {a}-{b}"
             return
         self.corrupt_regions += 1
         self.corrupt_bytes += b - a
-        self.error = (
+        self._corrupt = (
             f"{self.path}: {self.corrupt_regions} corrupt region(s) skipped,"
-            f" {self.corrupt_bytes} bytes (last at bytes {a}-{b})"
+            f" {self.corrupt_bytes} bytes (last at bytes {a}-{b}: {what})"
         )
 
 
@@ -379,12 +491,26 @@ def _decode_records(
             st = np.concatenate([c[1] for c in chunks])[order]
             v = np.concatenate([c[2] for c in chunks])[order]
             w = np.concatenate([c[3] for c in chunks])[order]
+        if not _walls_ok(w):
+            ok = (w >= WALL_MIN) & (w < WALL_MAX)
+            reader.bad_wall += int(len(ok) - ok.sum())
+            st, v, w = st[ok], v[ok], w[ok]
+            if not len(st):
+                continue
         prev = batch.series.get(tag)
         if prev is not None:
             st, v, w = (np.concatenate([x, y]) for x, y in zip(prev, (st, v, w), strict=True))
         batch.series[tag] = (st, v, w)
         batch.points += len(st) - (len(prev[0]) if prev is not None else 0)
     return bad
+
+
+def _walls_ok(w: np.ndarray) -> bool:
+    """Every wall time a plausible unix time (NaN fails every comparison). A live poll brings a
+    point or two per tag: plain Python for those, two reductions otherwise."""
+    if len(w) <= 4:
+        return all(WALL_MIN <= x < WALL_MAX for x in w.tolist())
+    return bool(w.min() >= WALL_MIN and w.max() < WALL_MAX)
 
 
 def _scalar_template(payload: bytes) -> tuple[int, int] | None:
@@ -434,6 +560,9 @@ def _decode_few(buf, offs, lens, idx, parts: Parts, reader) -> np.ndarray:
         step = 0
         for k, b in enumerate(payload[10 : 10 + sv]):
             step |= (b & 0x7F) << (7 * k)
+        step &= (1 << 64) - 1
+        if step >= 1 << 63:  # int64 in two's complement: add_scalar(tag, v, -1)
+            step -= 1 << 64
         tag = payload[16 + sv : 16 + sv + tl].decode("utf-8", "replace")
         a = acc.get(tag)
         if a is None:
@@ -594,6 +723,9 @@ def _decode_slow(buf, offs, lens, rec_idx, parts, reader) -> int | None:
                 x = val.simple_value
             elif kind == "tensor" and _is_scalar_tensor(val.tensor):
                 x = _tensor_scalar(val.tensor)
+                if x is None:
+                    reader.bad_values += 1
+                    continue
             else:
                 continue  # histograms, images, audio, text...
             parts.setdefault(val.tag, []).append(
@@ -611,16 +743,23 @@ def _is_scalar_tensor(t) -> bool:
     return len(t.tensor_shape.dim) == 0 and t.dtype in (1, 2, 19)  # float, double, half
 
 
-def _tensor_scalar(t) -> float:
+_TENSOR_FORMATS = {1: "<f", 2: "<d", 19: "<e"}  # DT_FLOAT, DT_DOUBLE, DT_HALF
+
+
+def _tensor_scalar(t) -> float | None:
+    """The value of a scalar tensor, as TensorBoard's ``tensor_util.make_ndarray`` reads it
+    (``half_val`` holds a half's 16 bits in an int32). None: the tensor holds no value (empty,
+    or a ``tensor_content`` shorter than one element)."""
+    if t.dtype == 19 and t.half_val:
+        return float(struct.unpack("<e", struct.pack("<H", t.half_val[0] & 0xFFFF))[0])
     if t.float_val:
         return t.float_val[0]
     if t.double_val:
         return t.double_val[0]
-    if t.tensor_content:
-        fmt = {1: "<f", 2: "<d"}.get(t.dtype)
-        if fmt:
-            return struct.unpack(fmt, t.tensor_content[: struct.calcsize(fmt)])[0]
-    return float("nan")
+    fmt = _TENSOR_FORMATS.get(t.dtype)
+    if fmt and len(t.tensor_content) >= struct.calcsize(fmt):
+        return float(struct.unpack_from(fmt, t.tensor_content)[0])
+    return None
 
 
 def merge_batch(series: dict[str, ScalarSeries], batch: Batch) -> int:
@@ -639,8 +778,13 @@ def header_wall_time(path: str) -> float | None:
     when the writer is created, i.e. when the run starts), or None when the file does not hold
     a complete header yet (HARL's main file can stay 0 bytes until the writer closes)."""
     try:
-        with open(path, "rb") as fh:
-            buf = fh.read(HEADER + 64)
+        fd = os.open(path, _O_FLAGS)  # O_NONBLOCK, regular files only: a FIFO never blocks
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            buf = os.read(fd, HEADER + 64)
+        finally:
+            os.close(fd)
     except OSError:
         return None
     if len(buf) < HEADER + 9:

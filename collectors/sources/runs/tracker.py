@@ -29,7 +29,9 @@ from collectors.model.run import (
     RunSnapshot,
     ScalarLatest,
     Snapshot,
+    internal_error,
     pick_reward_tag,
+    text_value,
 )
 from collectors.model.run_config import RunConfig
 from collectors.model.run_dir import dir_stamp, parse_run_dir_name, utc_offset_from
@@ -52,10 +54,12 @@ LOG_TREE_RESCAN = 10.0  # seconds between walks of a run's logs/ tree for new ev
 DEAD_FACTOR = 3.0  # silent for this many stall periods: presumed dead (files only)
 HEADER_SLACK = 5.0  # a header wall time this close to the file name's epoch is the same moment
 COPY_SPREAD = 2.0  # checkpoint mtimes all within this many seconds: the run was copied
+LOG_TREE_DEPTH = 6  # levels below logs/ searched for event files (tensorboardX nests 4)
 
 
 def run_id(path: str) -> str:
-    return hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:8]
+    # fsencode: a directory name that is not UTF-8 (surrogate-escaped) has an id too
+    return hashlib.sha1(os.fsencode(os.path.abspath(path))).hexdigest()[:8]
 
 
 def steps_per_hour(
@@ -71,7 +75,7 @@ def steps_per_hour(
     lo = int(np.searchsorted(wall, wall[-1] - window, side="left"))
     lo = min(lo, n - 4) if n >= 4 else 0
     lo = max(lo, 0)
-    ds = float(steps[-1] - steps[lo])
+    ds = float(steps[-1]) - float(steps[lo])  # floats: int64 -1 .. 2**63-1 would overflow
     dt = float(wall[-1] - wall[lo])
     if ds <= 0 or dt <= 0:
         return None
@@ -114,13 +118,15 @@ class RunTracker:
         self.finished_file = False
         self._config_for: RunConfig | None = None
         self._config_proxy: Mapping[str, Any] = MappingProxyType({})
+        self.reading = self.path  # what poll() is reading: named when it fails (isolation)
 
     # -- polling ---------------------------------------------------------------------------------
 
     def poll(self) -> RunSnapshot:
         """Read whatever changed and return the run's snapshot (the same object if nothing did)."""
         now = self.clock()
-        cfg = load_config(os.path.join(self.path, "config.json"), self.config)
+        self.reading = os.path.join(self.path, "config.json")
+        cfg = load_config(self.reading, self.config)
         if cfg is not self.config:
             self.config = cfg
             self._dirty = True
@@ -133,7 +139,10 @@ class RunTracker:
         if fin != self.finished_file:
             self.finished_file = fin
             self._dirty = True
+        self._report_cut_tails()
+        self.reading = os.path.join(self.path, "models")  # and checkpoints/
         cps = self._scan_checkpoints()
+        self.reading = self.path
         snap = self._snapshot
         if snap is None or self._dirty or cps != snap.checkpoints:
             snap = self._build(now, cps)
@@ -151,6 +160,19 @@ class RunTracker:
         elif source in self._errors:
             del self._errors[source]
             self._dirty = True
+
+    def _report_cut_tails(self) -> None:
+        """A finished run's event file that ends inside a record will never be completed: say
+        so (while the run is live, a cut-off tail is a record still being written)."""
+        for path, reader in self.readers.items():
+            if self.finished_file and reader.tail_bytes and not reader.error:
+                self._set_error(
+                    f"{path}#tail",
+                    f"{path}: ends inside a record ({reader.tail_bytes} bytes at byte "
+                    f"{reader.offset} not read; the run has finished)",
+                )
+            else:
+                self._set_error(f"{path}#tail", None)
 
     def _poll_logs(self, now: float) -> bool:
         logs = os.path.join(self.path, "logs")
@@ -171,6 +193,7 @@ class RunTracker:
         changed = False
         for path in list(self.readers):
             reader = self.readers[path]
+            self.reading = path
             try:
                 batch = reader.poll()
             except FileNotFoundError:
@@ -179,6 +202,9 @@ class RunTracker:
                 continue
             except OSError as e:
                 self._set_error(path, f"{path}: {e.strerror or e}")
+                continue
+            except Exception as e:  # a reader bug on odd bytes costs this file only
+                self._set_error(path, f"{path}: {internal_error('reading it', e)}")
                 continue
             self._set_error(path, reader.error)
             if batch is None or not batch.series:
@@ -245,17 +271,42 @@ class RunTracker:
         return True
 
     def _series_key(self, tag: str, directory: str) -> str:
-        """The in-file tag, unless another directory already owns it (then ``tag@subdir``)."""
+        """The in-file tag, unless another directory already owns it (then ``tag@subdir``).
+
+        A clash is reported. The directory that tensorboardX's ``add_scalars(tag, {tag: v})``
+        (HARL's way: ``logs/<tag>/<tag>/``, tensorboardX ``SummaryWriter.add_scalars`` joins
+        logdir, main_tag and tag) writes the tag to wins the plain key even when another
+        directory was read first; the other's series moves to ``tag@subdir``."""
         owner = self._tag_dirs.setdefault(tag, directory)
         if owner == directory:
             return tag
-        key = f"{tag}@{os.path.relpath(directory, os.path.join(self.path, 'logs'))}"
-        self._tag_dirs.setdefault(key, directory)
+        logs = os.path.join(self.path, "logs")
+        if _writes_tag(logs, directory, tag) and not _writes_tag(logs, owner, tag):
+            moved = f"{tag}@{os.path.relpath(owner, logs)}"
+            if tag in self.series:
+                self.series[moved] = self.series.pop(tag)
+            for f, keys in self._file_keys.items():
+                if os.path.dirname(f) == owner and keys.get(tag) == tag:
+                    keys[tag] = moved
+            self._tag_dirs[moved] = owner
+            self._tag_dirs[tag] = directory
+            owner, directory = directory, owner
+            key = tag
+        else:
+            key = f"{tag}@{os.path.relpath(directory, logs)}"
+            self._tag_dirs.setdefault(key, directory)
+        self._set_error(
+            f"clash:{tag}",
+            f"{logs}: tag '{tag}' is written by {os.path.relpath(owner, logs)} and "
+            f"{os.path.relpath(directory, logs)}; shown as '{tag}' from "
+            f"{os.path.relpath(self._tag_dirs[tag], logs)}, the other as 'tag@dir'",
+        )
         return key
 
     def _walk_logs(self, logs: str) -> None:
         """Find event files below logs/ (tensorboardX nests each add_scalars key 4 deep)."""
         found: list[tuple[str, tuple[int, str]]] = []
+        too_deep: list[str] = []
         stack = [(logs, 0)]
         while stack:
             d, depth = stack.pop()
@@ -271,10 +322,18 @@ class RunTracker:
             for f in listing.files:
                 if EVENT_FILE_RE.match(f):
                     found.append((os.path.join(d, f), event_file_order(f)))
-            if depth < 6:
-                stack.extend(
-                    (os.path.join(d, s), depth + 1) for s in listing.dirs if s not in listing.links
-                )
+            subdirs = [s for s in listing.dirs if s not in listing.links]
+            if depth < LOG_TREE_DEPTH:
+                stack.extend((os.path.join(d, s), depth + 1) for s in subdirs)
+            elif subdirs:
+                too_deep.append(os.path.join(d, subdirs[0]))
+        self._set_error(
+            "logs-depth",
+            f"{logs}: directories deeper than {LOG_TREE_DEPTH} levels are not searched for "
+            f"event files (e.g. {too_deep[0]})"
+            if too_deep
+            else None,
+        )
         # Files of one directory in creation order, so a restarted writer's data comes last.
         found.sort(key=lambda x: (os.path.dirname(x[0]), x[1]))
         ordered = {}
@@ -412,7 +471,8 @@ class RunTracker:
         for key in (self.path, self.id):
             if key in aliases:
                 return aliases[key]
-        exp = self.config.exp_name or os.path.basename(os.path.dirname(self.path)) or "run"
+        exp = text_value(self.config.exp_name) or os.path.basename(os.path.dirname(self.path))
+        exp = exp or "run"
         seed = self.config.seed if self.config.seed is not None else self.seed_from_name
         # The directory's own stamp (the run's local time), so the name never depends on the
         # viewer's zone.
@@ -468,10 +528,10 @@ class RunTracker:
             path=self.path,
             name=self.name(),
             layout=self.layout,
-            algo=cfg.algo or _from_path(self.path, 2) or "?",
-            env=cfg.env or _from_path(self.path, 4) or "?",
-            task=cfg.task or _from_path(self.path, 3) or "?",
-            exp_name=cfg.exp_name or _from_path(self.path, 1) or "?",
+            algo=text_value(cfg.algo) or _from_path(self.path, 2) or "?",
+            env=text_value(cfg.env) or _from_path(self.path, 4) or "?",
+            task=text_value(cfg.task) or _from_path(self.path, 3) or "?",
+            exp_name=text_value(cfg.exp_name) or _from_path(self.path, 1) or "?",
             seed=cfg.seed if cfg.seed is not None else self.seed_from_name,
             started=self.started,
             state=state,
@@ -504,6 +564,62 @@ class RunTracker:
         return self._config_proxy
 
 
+def _writes_tag(logs: str, directory: str, tag: str) -> bool:
+    """Whether ``directory`` is where ``add_scalars(tag, {tag: v})`` writes ``tag``."""
+    return os.path.relpath(directory, logs) == os.path.normpath(os.path.join(tag, tag))
+
+
+def _poll_isolated(tracker: RunTracker, now: float) -> RunSnapshot:
+    """The run's snapshot; when reading it raises anything, the last good snapshot (or a bare
+    one) with an error naming the file being read and the problem. Never raises: one bad file
+    costs its own run, never the others."""
+    try:
+        return tracker.poll()
+    except Exception as e:
+        message = f"{tracker.reading}: {internal_error('reading it', e)}"
+        prev = tracker._snapshot
+        if prev is None:
+            return broken_run(tracker.path, message, now)
+        errors = tuple(x for x in prev.errors if x != message) + (message,)
+        return dataclasses.replace(prev, errors=errors)
+
+
+def broken_run(path: str, message: str, now: float | None = None) -> RunSnapshot:
+    """A run that could not be read at all: its directory, its error, nothing else."""
+    parsed = parse_run_dir_name(os.path.basename(path))
+    return RunSnapshot(
+        id=run_id(path),
+        path=path,
+        name=os.path.basename(path),
+        layout="?",
+        algo=_from_path(path, 2) or "?",
+        env=_from_path(path, 4) or "?",
+        task=_from_path(path, 3) or "?",
+        exp_name=_from_path(path, 1) or "?",
+        seed=parsed[0] if parsed else None,
+        started=parsed[1] if parsed else None,
+        state=STARTING,
+        step=0,
+        total_steps=None,
+        progress=None,
+        steps_per_hour=None,
+        eta=None,
+        last_data=None,
+        ended=None,
+        reward=None,
+        checkpoints=(),
+        scalars={},
+        config={},
+        stall_after=0.0,
+        errors=(message,),
+    )
+
+
+def _run_order(r: RunSnapshot) -> tuple[str, float, str]:
+    started = r.started if isinstance(r.started, float) and r.started == r.started else 0.0
+    return (str(r.exp_name), started, str(r.path))
+
+
 def _from_path(path: str, up: int) -> str | None:
     """results/<env>/<task>/<algo>/<exp>/seed-*: the component ``up`` levels above the run."""
     parts = os.path.normpath(path).split(os.sep)
@@ -527,6 +643,7 @@ class RunsCollector:
         self.trackers: dict[str, RunTracker] = {}
         self._last_scan = -1e18
         self._scan_errors: tuple[str, ...] = ()
+        self._broken: dict[str, str] = {}  # run directory -> why no tracker could be made
         self.host = socket.gethostname()
 
     @property
@@ -534,15 +651,25 @@ class RunsCollector:
         return self.discovery.roots
 
     def rescan(self) -> None:
-        result = self.discovery.scan()
         self._last_scan = self.clock()
+        try:
+            result = self.discovery.scan()
+        except Exception as e:  # the runs already known stay; the scan is retried next time
+            self._scan_errors = (internal_error("scanning the roots", e),)
+            return
         self._scan_errors = tuple(dict.fromkeys(result.errors))
         found = set(result.runs)
         for path in [p for p in self.trackers if p not in found]:
             del self.trackers[path]  # deleted or moved away: it simply disappears
+        self._broken = {p: m for p, m in self._broken.items() if p in found}
         for path in result.runs:
             if path not in self.trackers:
-                self.trackers[path] = RunTracker(path, self.settings, self.clock)
+                try:
+                    self.trackers[path] = RunTracker(path, self.settings, self.clock)
+                except Exception as e:
+                    self._broken[path] = f"{path}: {internal_error('opening the run', e)}"
+                else:
+                    self._broken.pop(path, None)
 
     def collect(self) -> Snapshot:
         now = self.clock()
@@ -553,8 +680,9 @@ class RunsCollector:
             if not os.path.isdir(path):
                 del self.trackers[path]  # deleted between two scans
                 continue
-            runs.append(tracker.poll())
-        runs.sort(key=lambda r: (r.exp_name, r.started or 0.0, r.path))
+            runs.append(_poll_isolated(tracker, now))
+        runs += [broken_run(p, m, now) for p, m in self._broken.items() if p not in self.trackers]
+        runs.sort(key=_run_order)
         return Snapshot(self.host, now, tuple(runs), tuple(self.roots), self._scan_errors)
 
     def close(self) -> None:
