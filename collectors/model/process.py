@@ -78,6 +78,34 @@ class ProcessInfo:
             "log": self.log,
         }
 
+    @classmethod
+    def from_json(cls, doc: dict[str, Any], run_path: str = "") -> ProcessInfo:
+        """The process as another happo-top reported it (``happo-top serve``): shown, and acted
+        on only through that happo-top, which identifies the process again itself."""
+        return cls(
+            pid=doc["pid"],
+            title=doc.get("title", ""),
+            cmdline=tuple(doc.get("cmdline") or ()),
+            cmdline_source=doc.get("cmdline_source", "self"),
+            cwd=doc.get("cwd"),
+            started=doc.get("started", 0.0),
+            uid=doc.get("uid"),
+            user=doc.get("user"),
+            status=doc.get("status", "running"),
+            cpu_percent=doc.get("cpu_percent"),
+            rss=doc.get("rss"),
+            threads=doc.get("threads"),
+            children=tuple(doc.get("children") or ()),
+            gpu_memory=doc.get("gpu_memory"),
+            how_found=doc.get("how_found", TITLE_ONLY),
+            pgid=doc.get("pgid"),
+            sid=doc.get("sid"),
+            launcher=doc.get("launcher"),
+            launch_id=doc.get("launch_id"),
+            log=doc.get("log"),
+            run_path=run_path,
+        )
+
 
 class LaunchRecordLike(Protocol):
     """What the process collector reads from a launch record (collectors.control.LaunchRecord)."""

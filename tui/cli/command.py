@@ -42,6 +42,11 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "kill": ("tui.cli.control", "kill_main", "SIGKILL a run's process group"),
     "restart": ("tui.cli.control", "restart_main", "stop a run and start it again"),
+    "serve": (
+        "tui.cli.serve",
+        "main",
+        "stream snapshots as NDJSON (the remote side of several hosts, over ssh)",
+    ),
 }
 
 
