@@ -90,6 +90,7 @@ ALLOWED_ENGINE = {
     "collectors.analysis.config_diff",
     "collectors.sources.runs",
     "collectors.sources.processes",
+    "collectors.sources.remote",  # other hosts: root syntax and the config's hosts
     "collectors.simulator.trainer",
 }
 

@@ -23,6 +23,7 @@ from collectors.control import ActionError, Registry, Target
 from collectors.model import RUN_DIR_RE, RunSnapshot, Settings, Snapshot
 from collectors.monitor import Monitor
 from collectors.sources.processes import ProcessInfo
+from collectors.sources.remote import config_roots, split_root
 from collectors.sources.runs import find_run
 from tui.cli import exit_codes
 from tui.cli.options import reader_gone
@@ -86,6 +87,9 @@ def under(path: str, root: str) -> bool:
 
 
 def _path(key: str) -> str:
+    """A local path made absolute; a ``host:path`` root stays as it is (collectors.sources.remote)."""
+    if split_root(key)[0] is not None:
+        return key
     return os.path.abspath(os.path.expanduser(key))
 
 
@@ -109,7 +113,8 @@ def search_roots(
         elif not any(under(path, r) for r in chosen):
             chosen.append(os.path.dirname(path) if is_run_dir(path) else path)
     if not chosen or (need_default and not (roots and roots_replace_defaults)):
-        chosen += [_path(r) for r in (settings.roots or default_roots())]
+        configured = [*settings.roots, *config_roots(settings.hosts)]
+        chosen += [_path(r) for r in (configured or default_roots())]
     return list(dict.fromkeys(chosen))
 
 
@@ -118,6 +123,7 @@ def collect(roots: Sequence[str], settings: Settings, reg: Registry) -> Snapshot
     and health findings; no GPUs, no disks."""
     monitor = Monitor(list(dict.fromkeys(roots)), settings, gpu=False, disk=False, registry=reg)
     try:
+        monitor.wait_for_hosts()
         return monitor.collect()
     finally:
         monitor.close()

@@ -1,0 +1,183 @@
+"""Several hosts over the system's ssh, against a real sshd on 127.0.0.1 (tests/sshd.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from collectors.model import Settings
+from collectors.model.host import CONNECTING, UNREACHABLE, UP
+from collectors.monitor import Monitor
+from collectors.simulator.process import spawn
+from collectors.simulator.trainer import write_instant_run
+from collectors.sources.remote import (
+    RemoteHost,
+    RemoteSpec,
+    config_roots,
+    host_roots,
+    specs,
+    split_root,
+)
+from tests.sshd import Sshd, sshd_server  # noqa: F401  (the fixture ``sshd``)
+from tests.support import happo_top
+
+# -- roots and specs (no network) ------------------------------------------------------------
+
+
+def test_roots_name_hosts_the_way_scp_does(tmp_path, monkeypatch):
+    assert split_root("gpu01:~/MAPush/results") == ("gpu01", "~/MAPush/results")
+    assert split_root("me@gpu02:/data/runs") == ("me@gpu02", "/data/runs")
+    assert split_root("gpu01:") == ("gpu01", "")
+    assert split_root("./results") == (None, "./results")
+    assert split_root("/data/a:b") == (None, "/data/a:b")  # a '/' before the colon: a path
+    assert split_root("C:/runs") == (None, "C:/runs")
+    odd = tmp_path / "odd:name"
+    odd.mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert split_root("odd:name") == (None, "odd:name")  # exists here: stays local
+    assert host_roots(["a", "gpu01:/x", "gpu01:/y", "me@gpu02:/z"]) == (
+        ["a"],
+        {"gpu01": ["/x", "/y"], "me@gpu02": ["/z"]},
+    )
+
+
+def test_ssh_command_is_batch_mode_with_keepalives_and_the_roots_quoted():
+    (spec,) = specs(
+        ["gpu01:~/my runs"],
+        {"gpu01": {"remote_command": "conda run -n tools happo-top", "ssh_args": ["-J", "hop"]}},
+        ssh_args=["-F", "cfg"],
+    )
+    argv = spec.argv()
+    assert argv[:2] == ["ssh", "-o"] and "BatchMode=yes" in argv
+    assert any(a.startswith("ServerAliveInterval=") for a in argv)
+    assert any(a.startswith("ConnectTimeout=") for a in argv)
+    assert argv[-6:-2] == ["-F", "cfg", "-J", "hop"]  # the config's, then the host's
+    assert argv[-2] == "gpu01"
+    assert argv[-1].startswith("conda run -n tools happo-top serve --stream")
+    assert argv[-1].endswith("-- '~/my runs'")
+
+
+def test_config_hosts_become_roots():
+    assert config_roots({"gpu01": {"roots": ["/a", "/b"]}, "gpu02": {}}) == [
+        "gpu01:/a",
+        "gpu01:/b",
+        "gpu02:",
+    ]
+
+
+# -- against a real sshd -------------------------------------------------------------------------
+
+
+def _spec(server: Sshd, host: str, *roots: Path | str) -> RemoteSpec:
+    return RemoteSpec(
+        host,
+        tuple(str(r) for r in roots),
+        remote_command=server.remote_command,
+        ssh_args=tuple(server.ssh_args),
+        refresh=0.3,
+        connect_timeout=5,
+    )
+
+
+@pytest.mark.slow
+def test_runs_from_two_hosts_merged_in_json_with_their_host_names(
+    tmp_path, private_state, sshd: Sshd
+):
+    a = write_instant_run(tmp_path / "a", num_env_steps=2_000_000)
+    b = write_instant_run(tmp_path / "b", num_env_steps=2_000_000, seed=2, finished=False)
+    local = write_instant_run(tmp_path / "local", num_env_steps=2_000_000, seed=3)
+    cfg = sshd.config_file(tmp_path / "config.yaml")
+    out = happo_top(
+        "--once",
+        "--json",
+        "--config",
+        str(cfg),
+        f"gpu01:{tmp_path / 'a'}",
+        f"gpu02:{tmp_path / 'b'}",
+        str(tmp_path / "local"),
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    by_host = {(r["host"], r["path"]) for r in doc["runs"]}
+    assert by_host == {("gpu01", str(a)), ("gpu02", str(b)), (None, str(local))}
+    assert len({r["id"] for r in doc["runs"]}) == 3
+    assert [(h["name"], h["state"]) for h in doc["hosts"]] == [("gpu01", UP), ("gpu02", UP)]
+    assert all(h["version"] and h["disks"] is not None for h in doc["hosts"])
+    assert doc["errors"] == []
+    assert next(r for r in doc["runs"] if r["host"] == "gpu01")["step"] > 0
+
+
+@pytest.mark.slow
+def test_unreachable_and_hung_hosts_are_reported_without_delaying_the_others(
+    tmp_path, private_state, sshd: Sshd
+):
+    write_instant_run(tmp_path / "a", num_env_steps=2_000_000)
+    settings = Settings(
+        refresh=0.3, remote_command=sshd.remote_command, ssh_args=tuple(sshd.ssh_args)
+    )
+    roots = [f"gpu04:{tmp_path}", f"gpu03:{tmp_path}", f"gpu01:{tmp_path / 'a'}"]
+    start = time.monotonic()
+    monitor = Monitor(roots, settings, processes=False, gpu=False, disk=False)
+    try:
+        up = monitor.remotes[2].wait_for(lambda st, snap: snap is not None, timeout=30)
+        took = time.monotonic() - start
+        assert up and took < 8, took  # the hung host (ConnectTimeout 10) holds nobody up
+        monitor.remotes[1].wait_for(lambda st, snap: st.state == UNREACHABLE, timeout=15)
+        snap = monitor.collect()
+        states = {h.name: h.state for h in snap.hosts}
+        assert states == {"gpu04": CONNECTING, "gpu03": UNREACHABLE, "gpu01": UP}
+        assert [r.host for r in snap.runs] == ["gpu01"]
+        refused = next(e for e in snap.errors if e.startswith("gpu03:"))
+        assert " unreachable since " in refused and refused.endswith("Connection refused")
+    finally:
+        monitor.close()
+
+
+@pytest.mark.slow
+def test_a_live_run_on_a_remote_host_grows(tmp_path, private_state, sshd: Sshd):
+    sim = spawn(
+        tmp_path / "live",
+        num_env_steps=400_000,
+        n_rollout_threads=10,
+        episode_length=10,
+        duration=60,
+        flush_secs=0.2,
+    )
+    remote = RemoteHost(_spec(sshd, "gpu02", tmp_path / "live"))
+    try:
+        assert remote.wait_for(lambda st, s: s is not None and s.runs and s.runs[0].step > 0, 30)
+        first = remote.latest()[1].runs[0].step  # type: ignore[union-attr]
+        assert remote.wait_for(lambda st, s: s is not None and s.runs[0].step > first, 30)
+        status, snap = remote.latest()
+        assert snap is not None and snap.runs[0].host == "gpu02"
+        assert snap.runs[0].state == "running" and snap.runs[0].process is not None
+        assert status.state == UP and status.line() is None
+    finally:
+        remote.close()
+        sim.kill()
+        sim.wait()
+
+
+@pytest.mark.slow
+def test_the_stream_survives_a_killed_ssh_connection(tmp_path, private_state, sshd: Sshd):
+    write_instant_run(tmp_path / "a", num_env_steps=2_000_000)
+    remote = RemoteHost(_spec(sshd, "gpu01", tmp_path / "a"))
+    try:
+        assert remote.wait_for(lambda st, s: st.state == UP, 30)
+        pid = remote.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)  # the ssh process this RemoteHost started
+        assert remote.wait_for(lambda st, s: st.state == UNREACHABLE, 10)
+        assert "connection lost" in remote.latest()[0].message
+        assert remote.wait_for(lambda st, s: st.state == UP and st.connects == 2, 30)
+        assert remote.pid not in (None, pid)
+        before = remote.latest()[0].time
+        assert remote.wait_for(lambda st, s: (st.time or 0) > (before or 0), 10)  # fresh data
+    finally:
+        remote.close()
