@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import time
 from pathlib import Path
 
 import pytest
 
+from collectors.config import ConfigError, parse_settings
 from collectors.model import Settings
-from collectors.model.host import CONNECTING, UNREACHABLE, UP
+from collectors.model.host import CONNECTING, INCOMPATIBLE, UNREACHABLE, UP
 from collectors.monitor import Monitor
 from collectors.simulator.process import spawn
 from collectors.simulator.trainer import write_instant_run
@@ -181,3 +183,80 @@ def test_the_stream_survives_a_killed_ssh_connection(tmp_path, private_state, ss
         assert remote.wait_for(lambda st, s: (st.time or 0) > (before or 0), 10)  # fresh data
     finally:
         remote.close()
+
+
+def test_the_config_file_names_hosts(tmp_path):
+    text = (
+        "remote_command: ~/.local/bin/happo-top\n"
+        "ssh_args: [-o, ControlMaster=auto]\n"
+        "hosts:\n"
+        "  gpu01: {roots: [~/MAPush/results], ssh_args: [-J, login]}\n"
+        "  me@gpu02:\n"
+        "    roots: [/data/runs]\n"
+        "    remote_command: conda run -n tools happo-top\n"
+    )
+    s = parse_settings(text, "c.yaml")
+    assert s.remote_command == "~/.local/bin/happo-top" and s.ssh_args == (
+        "-o",
+        "ControlMaster=auto",
+    )
+    assert config_roots(s.hosts) == ["gpu01:~/MAPush/results", "me@gpu02:/data/runs"]
+    one, two = specs(
+        config_roots(s.hosts), s.hosts, remote_command=s.remote_command, ssh_args=s.ssh_args
+    )
+    assert one.ssh_args == ("-o", "ControlMaster=auto", "-J", "login")
+    assert one.remote_command == "~/.local/bin/happo-top"
+    assert two.host == "me@gpu02" and two.remote_command == "conda run -n tools happo-top"
+    with pytest.raises(ConfigError, match=r"c.yaml:1: key 'hosts' must be a mapping of ssh host"):
+        parse_settings("hosts:\n  gpu01: {roots: /not/a/list}\n", "c.yaml")
+    with pytest.raises(ConfigError, match=r"key 'hosts'"):
+        parse_settings("hosts:\n  gpu01: {rots: [/a]}\n", "c.yaml")
+
+
+@pytest.mark.slow
+def test_a_host_without_happo_top_and_one_of_another_schema_are_named(
+    tmp_path, private_state, sshd: Sshd
+):
+    missing = RemoteSpec("gpu01", ("/r",), "/nonexistent/happo-top", tuple(sshd.ssh_args), 0.3, 5)
+    other = dict(stream="happo-top", schema=99, version="9.0.0", host="gpu02", roots=[])
+    older = RemoteSpec(
+        "gpu02",
+        ("/r",),
+        f"sh -c {shlex.quote('echo ' + shlex.quote(json.dumps(other)) + '; sleep 30')} x",
+        tuple(sshd.ssh_args),
+        0.3,
+        5,
+    )
+    hosts = [RemoteHost(missing), RemoteHost(older)]
+    try:
+        assert hosts[0].wait_for(lambda st, s: st.state == UNREACHABLE, 20)
+        assert (
+            hosts[0].latest()[0].message.startswith("no happo-top there ('/nonexistent/happo-top'")
+        )
+        assert hosts[1].wait_for(lambda st, s: st.state == INCOMPATIBLE, 20)
+        line = hosts[1].latest()[0].line()
+        assert line is not None and line.startswith("gpu02: incompatible since ")
+        assert "happo-top 9.0.0 there speaks schema 99; this happo-top" in line
+        assert "speaks schema 1" in line
+    finally:
+        for h in hosts:
+            h.close()
+
+
+@pytest.mark.slow
+def test_check_and_report_work_across_hosts(tmp_path, private_state, sshd: Sshd):
+    write_instant_run(tmp_path / "a", num_env_steps=2_000_000)
+    write_instant_run(tmp_path / "b", num_env_steps=2_000_000, seed=2, finished=False)
+    cfg = sshd.config_file(
+        tmp_path / "config.yaml",
+        hosts=f"{{gpu01: {{roots: [{tmp_path / 'a'}]}}, gpu02: {{roots: [{tmp_path / 'b'}]}}}}",
+    )
+    out = happo_top("check", "--json", "--config", str(cfg), timeout=60)
+    assert out.returncode in (0, 1), out.stderr
+    doc = json.loads(out.stdout)
+    assert len(doc["runs"]) == 2, doc
+    js = json.loads(happo_top("--once", "--json", "--config", str(cfg), timeout=60).stdout)
+    remote_id = next(r["id"] for r in js["runs"] if r["host"] == "gpu02")
+    rep = happo_top("report", "--config", str(cfg), remote_id, timeout=60)
+    assert rep.returncode == 0, rep.stderr
+    assert str(tmp_path / "b") in rep.stdout

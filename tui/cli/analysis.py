@@ -25,6 +25,7 @@ from collectors.analysis.config_diff import DiffRow, diff_configs
 from collectors.analysis.health import BAD, OK, WARN, worst
 from collectors.config import default_roots
 from collectors.model import SCHEMA, RunSnapshot
+from collectors.sources.remote import config_roots, split_root
 from tui.cli import common, exit_codes, options
 from tui.cli.common import UsageError, resolve_runs
 from tui.text.report import render_report
@@ -66,6 +67,9 @@ def _check(args: argparse.Namespace) -> int:
     roots: list[str] = []
     only: list[str] = []  # run directories given as roots
     for r in args.roots:
+        if split_root(r)[0] is not None:  # host:path, checked there (collectors.sources.remote)
+            roots.append(r)
+            continue
         if not os.path.isdir(r):
             raise UsageError(f"{r}: no such directory")
         if common.is_run_dir(r):
@@ -74,8 +78,8 @@ def _check(args: argparse.Namespace) -> int:
         else:
             roots.append(r)
     if not roots:
-        roots = list(settings.roots) or default_roots()
-    snap = common.collect([os.path.abspath(r) for r in roots], settings, common.registry())
+        roots = [*settings.roots, *config_roots(settings.hosts)] or default_roots()
+    snap = common.collect([common.root_path(r) for r in roots], settings, common.registry())
     runs = list(snap.runs)
     if only:
         wanted = {os.path.realpath(p) for p in only}

@@ -86,7 +86,7 @@ def under(path: str, root: str) -> bool:
     return p == r or p.startswith(r.rstrip(os.sep) + os.sep)
 
 
-def _path(key: str) -> str:
+def root_path(key: str) -> str:
     """A local path made absolute; a ``host:path`` root stays as it is (collectors.sources.remote)."""
     if split_root(key)[0] is not None:
         return key
@@ -104,17 +104,17 @@ def search_roots(
     and each directory of runs among the keys (unless already below a root), and the config's
     roots (else ./results, else .) when a key is not a directory — unless ``--root`` was given to
     a command whose ``--root`` replaces them (run control)."""
-    chosen = [_path(r) for r in roots]
+    chosen = [root_path(r) for r in roots]
     need_default = False
     for key in keys:
-        path = _path(key)
+        path = root_path(key)
         if not os.path.isdir(path):
             need_default = True
         elif not any(under(path, r) for r in chosen):
             chosen.append(os.path.dirname(path) if is_run_dir(path) else path)
     if not chosen or (need_default and not (roots and roots_replace_defaults)):
         configured = [*settings.roots, *config_roots(settings.hosts)]
-        chosen += [_path(r) for r in (configured or default_roots())]
+        chosen += [root_path(r) for r in (configured or default_roots())]
     return list(dict.fromkeys(chosen))
 
 
@@ -136,7 +136,7 @@ def match_runs(snap: Snapshot, keys: Sequence[str], *, single: bool = False) -> 
     ``single``) that matches several runs."""
     chosen: list[RunSnapshot] = []
     for key in keys:
-        path = _path(key)
+        path = root_path(key)
         isdir = os.path.isdir(path)
         if isdir and not is_run_dir(path):
             found = [r for r in snap.runs if under(r.path, path)]
@@ -211,7 +211,9 @@ def resolve_target(
 
 def _is_pid(key: str, snap: Snapshot) -> bool:
     """A number that is neither a run's id nor a directory is a pid."""
-    return key.isdigit() and all(r.id != key for r in snap.runs) and not os.path.isdir(_path(key))
+    return (
+        key.isdigit() and all(r.id != key for r in snap.runs) and not os.path.isdir(root_path(key))
+    )
 
 
 # -- output and exit status ----------------------------------------------------------------------
@@ -267,6 +269,7 @@ __all__ = [
     "registry",
     "resolve_runs",
     "resolve_target",
+    "root_path",
     "run_command",
     "search_roots",
     "under",
