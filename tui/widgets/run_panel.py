@@ -100,9 +100,10 @@ class RunPanel(Widget, can_focus=True):
             and marked == self.marked
         ):
             return False
-        chrome = (label, run.state, marked, compact) != (
+        chrome = (label, run.state, run.host, marked, compact) != (
             self.label,
             self.run.state,
+            self.run.host,
             self.marked,
             self.compact,
         )
@@ -124,6 +125,8 @@ class RunPanel(Widget, can_focus=True):
     def _apply_chrome(self) -> None:
         run = self.run
         mark = "* " if self.marked else ""
+        if run.host:  # a run on another host (over ssh): "gpu01: name"
+            mark += f"{run.host}: "
         room = self.size.width - 6 - len(mark)  # corners, padding and the border's ends
         label = R.abbreviate(self.label, room) if room > 8 else self.label
         self.border_title = escape(f"{mark}{label}")
