@@ -44,6 +44,9 @@ class ProcessInfo:
     launch_id: str | None = None  # launch-registry record when happo-top started it
     log: str | None = None  # its stdout/stderr log file, when known (launch registry)
     run_path: str = ""
+    # The ssh host whose happo-top reported it (collectors.sources.remote); None: this host.
+    # A pid there means nothing here: such a process is never a target here.
+    host: str | None = None
 
     @property
     def alive(self) -> bool:
@@ -51,8 +54,9 @@ class ProcessInfo:
 
     @property
     def positive(self) -> bool:
-        """Identified well enough to be signalled (ownership is checked separately)."""
-        return self.how_found in POSITIVE
+        """Identified well enough to be signalled here (ownership is checked separately); a
+        process on another host never is (only the happo-top there may act on it)."""
+        return self.how_found in POSITIVE and self.host is None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -79,7 +83,9 @@ class ProcessInfo:
         }
 
     @classmethod
-    def from_json(cls, doc: dict[str, Any], run_path: str = "") -> ProcessInfo:
+    def from_json(
+        cls, doc: dict[str, Any], run_path: str = "", host: str | None = None
+    ) -> ProcessInfo:
         """The process as another happo-top reported it (``happo-top serve``): shown, and acted
         on only through that happo-top, which identifies the process again itself."""
         return cls(
@@ -104,6 +110,7 @@ class ProcessInfo:
             launch_id=doc.get("launch_id"),
             log=doc.get("log"),
             run_path=run_path,
+            host=host,
         )
 
 

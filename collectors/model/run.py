@@ -194,6 +194,7 @@ class RunSnapshot:
         reward = doc.get("reward")
         process = doc.get("process")
         path = doc["path"]
+        host = host if host is not None else doc.get("host")
         return cls(
             id=doc["id"],
             path=path,
@@ -219,10 +220,10 @@ class RunSnapshot:
             config=dict(doc.get("config") or {}),
             stall_after=doc.get("stall_after", 360.0),
             health=tuple(Finding.from_json(f) for f in doc.get("health") or ()),
-            process=None if process is None else ProcessInfo.from_json(process, path),
+            process=None if process is None else ProcessInfo.from_json(process, path, host),
             errors=tuple(doc.get("errors") or ()),
             label=doc.get("label", ""),
-            host=host if host is not None else doc.get("host"),
+            host=host,
         )
 
 

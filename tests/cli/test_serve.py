@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from collectors.control import ActionError, Target
 from collectors.model import Snapshot
 from collectors.model.findings import Band, Finding
 from collectors.model.run import Checkpoint, Reward, RunSnapshot, ScalarLatest
@@ -161,3 +162,14 @@ def test_serve_without_stream_is_a_usage_error():
         [sys.executable, "-m", "tui.cli", "serve"], cwd=ROOT, capture_output=True, text=True
     )
     assert out.returncode == 2 and "--stream" in out.stderr
+
+
+def test_a_process_on_another_host_is_never_a_target_here():
+    doc = _full_run().to_json()
+    assert doc["process"]["how_found"] == "open-files"
+    here = RunSnapshot.from_json(dict(doc, host=None))
+    assert here.process is not None and here.process.positive
+    there = RunSnapshot.from_json(doc, host="gpu01")
+    assert there.process is not None and not there.process.positive
+    with pytest.raises(ActionError, match="not positively identified"):
+        Target.from_process(there.process, there)
