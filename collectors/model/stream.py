@@ -6,7 +6,11 @@ The first line is a header::
 
 and every poll after it is one snapshot, exactly the ``--once --json`` document
 (:meth:`Snapshot.to_json`) except that a run whose document did not change since the previous
-line is sent as a reference, ``{"id": "3f2a9c01", "same": true}``. Nothing else travels. The
+line is sent as a reference, ``{"id": "3f2a9c01", "same": true}``, and a run of which only
+some keys changed (a live run: step, ETA, process, scalars, ...) as those keys,
+``{"id": "3f2a9c01", "changed": {"step": 1200000, ...}}``, the rest as before (a mapping of
+which only some keys changed, like ``process``, is itself sent as ``{"~": {changed keys}}``);
+``disks`` and ``gpus`` that did not change are ``{"same": true}``, and those that did, patches. Nothing else travels. The
 encoder and decoder here are pure: the remote side (``tui.cli.serve``) writes what
 :class:`StreamEncoder` returns, the local side (``collectors.sources.remote``) feeds each line it
 reads to :class:`StreamDecoder`.
@@ -43,6 +47,7 @@ class StreamEncoder:
 
     def __init__(self) -> None:
         self._sent: dict[str, dict[str, Any]] = {}
+        self._parts: dict[str, Any] = {}
 
     header = staticmethod(header)
 
@@ -52,7 +57,20 @@ class StreamEncoder:
         runs: list[dict[str, Any]] = []
         for r in doc["runs"]:
             sent[r["id"]] = r
-            runs.append({"id": r["id"], "same": True} if self._sent.get(r["id"]) == r else r)
+            before = self._sent.get(r["id"])
+            if before is None or set(before) != set(r):
+                runs.append(r)
+            elif before == r:
+                runs.append({"id": r["id"], "same": True})
+            else:
+                runs.append({"id": r["id"], "changed": _diff(before, r)})
+        for part in ("gpus", "disks"):
+            value, before = doc[part], self._parts.get(part)
+            if value is not None and before == value:
+                doc[part] = {"same": True}
+            elif isinstance(value, dict) and isinstance(before, dict) and set(value) == set(before):
+                doc[part] = {PATCH: _diff(before, value)}  # e.g. only the free space changed
+            self._parts[part] = value
         doc["runs"] = runs
         self._sent = sent
         return doc
@@ -86,6 +104,7 @@ class StreamDecoder:
         self.header: Header | None = None
         self._docs: dict[str, dict[str, Any]] = {}  # remote id -> last full document
         self._runs: dict[str, RunSnapshot] = {}
+        self._parts: dict[str, Any] = {}
 
     def feed(self, line: str | bytes) -> Snapshot | Header:
         """The header or snapshot in one line. Raises StreamError for anything else (a line
@@ -106,7 +125,7 @@ class StreamDecoder:
                     f"{version()} speaks schema {SCHEMA}: install the same version on both"
                 )
             self.header = Header(schema, theirs, doc.get("host", ""), tuple(doc.get("roots") or ()))
-            self._docs, self._runs = {}, {}
+            self._docs, self._runs, self._parts = {}, {}, {}
             return self.header
         if self.header is None:
             raise StreamError("a snapshot before the stream's header")
@@ -120,8 +139,10 @@ class StreamDecoder:
             if r.get("same") and rid in self._docs:
                 docs[rid], runs[rid] = self._docs[rid], self._runs[rid]
                 continue
-            if r.get("same"):
-                raise StreamError(f"a reference to run {rid} that was never sent")
+            if r.get("same") or "changed" in r:
+                if rid not in self._docs:
+                    raise StreamError(f"a reference to run {rid} that was never sent")
+                r = _patch(self._docs[rid], r["changed"])
             try:
                 run = RunSnapshot.from_json(r, self.host)
             except (KeyError, TypeError, ValueError, AttributeError) as e:
@@ -130,11 +151,52 @@ class StreamDecoder:
             runs[rid] = _with_id(run, remote_run_id(self.host, run.path))
         self._docs, self._runs = docs, runs
         body = dict(doc, runs=[])
+        for part in ("gpus", "disks"):
+            value, before = body.get(part), self._parts.get(part)
+            if value == {"same": True}:
+                body[part] = before
+            elif isinstance(value, dict) and set(value) == {PATCH} and isinstance(before, dict):
+                body[part] = _patch(before, value[PATCH])
+            self._parts[part] = body.get(part)
         try:
             snap = Snapshot.from_json(body, self.host)
         except (KeyError, TypeError, ValueError) as e:
             raise StreamError(f"a bad snapshot line: {type(e).__name__}: {e}") from None
         return dataclasses.replace(snap, runs=tuple(runs.values()))
+
+
+PATCH = "~"  # {"~": {...}}: only these keys of the mapping changed
+
+
+def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The keys of ``after`` (same keys as ``before``) whose values differ; a mapping with the
+    same keys on both sides (and no key "~") as a patch of its own."""
+    out: dict[str, Any] = {}
+    for k, v in after.items():
+        old = before[k]
+        if old == v:
+            continue
+        if (
+            isinstance(v, dict)
+            and isinstance(old, dict)
+            and v
+            and set(v) == set(old)
+            and PATCH not in v
+        ):
+            out[k] = {PATCH: _diff(old, v)}
+        else:
+            out[k] = v
+    return out
+
+
+def _patch(before: dict[str, Any], changed: dict[str, Any]) -> dict[str, Any]:
+    out = dict(before)
+    for k, v in changed.items():
+        if isinstance(v, dict) and set(v) == {PATCH} and isinstance(before.get(k), dict):
+            out[k] = _patch(before[k], v[PATCH])
+        else:
+            out[k] = v
+    return out
 
 
 def _with_id(run: RunSnapshot, rid: str) -> RunSnapshot:

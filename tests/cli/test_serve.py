@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -92,13 +93,49 @@ def test_encoder_sends_unchanged_runs_as_references_and_decoder_resolves_them():
     assert isinstance(s1, Snapshot)
     b2 = run_snapshot(id="bbbb", path=b.path, step=500)
     second = enc.encode(_snap(a, b2))
-    assert second["runs"][0] == {"id": "aaaa", "same": True} and second["runs"][1]["step"] == 500
+    assert second["runs"][0] == {"id": "aaaa", "same": True}
+    assert second["runs"][1] == {"id": "bbbb", "changed": {"step": 500}}  # only what changed
     assert len(json.dumps(second)) < len(json.dumps(first))
     s2 = dec.feed(json.dumps(second))
     assert isinstance(s2, Snapshot)
     assert s2.runs[0] is s1.runs[0]  # unchanged: the same object, a front end can skip it
     assert s2.runs[1].step == 500
     assert s2.runs[0].id == remote_run_id("gpu01", a.path) and s2.runs[0].host == "gpu01"
+    # a mapping of which one key changed travels as a patch of that key
+    assert a.process is not None
+    a3 = dataclasses.replace(a, process=dataclasses.replace(a.process, cpu_percent=12.0))
+    third = enc.encode(_snap(a3, b2))
+    assert third["runs"][0] == {"id": "aaaa", "changed": {"process": {"~": {"cpu_percent": 12.0}}}}
+    s3 = dec.feed(json.dumps(third))
+    assert isinstance(s3, Snapshot)
+    assert s3.runs[0].to_json() == dict(a3.to_json(), id=s3.runs[0].id)
+    assert s3.runs[1] is s2.runs[1]
+
+
+def test_gpus_and_disks_travel_as_patches_of_the_previous_line(tmp_path, private_state):
+    write_instant_run(tmp_path / "results", num_env_steps=2_000_000)
+    monitor = Monitor([str(tmp_path / "results")])
+    try:
+        snap = monitor.collect()
+    finally:
+        monitor.close()
+    assert snap.disks is not None and snap.disks.filesystems
+    gpus = gpu_snapshot()
+    fs = snap.disks.filesystems[0]
+    less = dataclasses.replace(snap.disks, filesystems=(dataclasses.replace(fs, free=fs.free - 1),))
+    enc, dec = StreamEncoder(), StreamDecoder("gpu01")
+    dec.feed(json.dumps(header("gpu01", [])))
+    lines = [
+        enc.encode(dataclasses.replace(snap, gpus=gpus)),
+        enc.encode(dataclasses.replace(snap, gpus=gpus)),
+        enc.encode(dataclasses.replace(snap, gpus=gpus, disks=less)),
+    ]
+    assert lines[1]["gpus"] == {"same": True} and lines[1]["disks"] == {"same": True}
+    assert set(lines[2]["disks"]) == {"~"} and set(lines[2]["disks"]["~"]) == {"filesystems"}
+    out = [dec.feed(json.dumps(x)) for x in lines]
+    assert isinstance(out[2], Snapshot) and out[2].disks is not None and out[2].gpus is not None
+    assert out[2].disks.to_json() == less.to_json()
+    assert out[2].gpus.to_json() == gpus.to_json()
 
 
 def test_decoder_names_what_is_wrong():
