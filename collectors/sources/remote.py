@@ -94,7 +94,8 @@ class RemoteSpec:
                 "--refresh",
                 f"{self.refresh:g}",
                 "--",
-                *(shlex.quote(r or ".") for r in self.roots),
+                # "host:" alone: the roots of that happo-top's own config (else its home)
+                *(shlex.quote(r) for r in self.roots if r),
             ]
         )
         return [
@@ -141,8 +142,8 @@ def specs(
 
 
 def config_roots(hosts: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """The ``host:root`` of every root of the config's ``hosts:`` (a host with no roots: its
-    home directory's ``results``... no: its happo-top's own config roots, given as ``host:``)."""
+    """The ``host:root`` of every root of the config's ``hosts:`` (a host without roots is
+    ``host:``: the roots of the happo-top there, from its own config)."""
     out = []
     for host, entry in hosts.items():
         roots = list((entry or {}).get("roots") or ())
