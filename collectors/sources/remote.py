@@ -83,21 +83,17 @@ class RemoteSpec:
     ssh: str = "ssh"
 
     def argv(self) -> list[str]:
-        """The ssh command line. The remote command is one string for the remote shell: the
-        configured command as written (it may be ``conda run -n tools happo-top``), then the
-        roots quoted (``~`` is expanded by serve itself)."""
-        remote = " ".join(
-            [
-                self.remote_command,
-                "serve",
-                "--stream",
-                "--refresh",
-                f"{self.refresh:g}",
-                "--",
-                # "host:" alone: the roots of that happo-top's own config (else its home)
-                *(shlex.quote(r) for r in self.roots if r),
-            ]
-        )
+        """The ssh command line of the stream: ``happo-top serve --stream`` there, on the
+        roots (``~`` is expanded by serve itself; "host:" alone: that happo-top's own roots)."""
+        args = ["serve", "--stream", "--refresh", f"{self.refresh:g}", "--"]
+        return self.command([*args, *(r for r in self.roots if r)])
+
+    def command(self, args: Sequence[str]) -> list[str]:
+        """The ssh command line that runs the happo-top there with ``args`` (``["stop", RUN]``:
+        that happo-top makes every safety check itself). The remote command is one string for
+        the remote shell: the configured command as written (it may be ``conda run -n tools
+        happo-top``), then each argument quoted."""
+        remote = " ".join([self.remote_command, *(shlex.quote(a) for a in args)])
         return [
             self.ssh,
             "-o",

@@ -6,6 +6,7 @@ import json
 import os
 import shlex
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -260,3 +261,35 @@ def test_check_and_report_work_across_hosts(tmp_path, private_state, sshd: Sshd)
     rep = happo_top("report", "--config", str(cfg), remote_id, timeout=60)
     assert rep.returncode == 0, rep.stderr
     assert str(tmp_path / "b") in rep.stdout
+
+
+@pytest.mark.slow
+def test_a_remote_run_is_stopped_by_the_happo_top_there(tmp_path, private_state, sshd: Sshd):
+    sim = spawn(
+        tmp_path / "live",
+        num_env_steps=400_000,
+        n_rollout_threads=10,
+        episode_length=10,
+        duration=120,
+        flush_secs=0.2,
+    )
+    spec = _spec(sshd, "gpu02", tmp_path / "live")
+    remote = RemoteHost(spec)
+    try:
+        assert remote.wait_for(lambda st, s: bool(s and s.runs and s.runs[0].process), 30)
+        run = remote.latest()[1].runs[0]  # type: ignore[union-attr]
+        assert run.process is not None and not run.process.positive  # never a target here
+        out = subprocess.run(
+            spec.command(["stop", run.path, "--grace", "10", "--json"]),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+        assert sim.wait(timeout=30) is not None  # the trainer there ended
+        assert remote.wait_for(lambda st, s: bool(s and s.runs[0].state == "stopped"), 30)
+    finally:
+        remote.close()
+        if sim.poll() is None:
+            sim.kill()
+        sim.wait()
