@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
+import shutil
 import signal
 import subprocess
 import time
@@ -28,6 +30,7 @@ from collectors.sources.remote import (
 )
 from tests.sshd import Sshd, sshd_server  # noqa: F401  (the fixture ``sshd``)
 from tests.support import happo_top
+from tests.tui.test_e2e import Tmux, happo_top_argv
 
 # -- roots and specs (no network) ------------------------------------------------------------
 
@@ -292,4 +295,40 @@ def test_a_remote_run_is_stopped_by_the_happo_top_there(tmp_path, private_state,
         remote.close()
         if sim.poll() is None:
             sim.kill()
+        sim.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_a_live_run_on_a_remote_host_grows_in_the_monitor(tmp_path, private_state, sshd: Sshd):
+    sim = spawn(
+        tmp_path / "live",
+        exp_name="far",
+        num_env_steps=10_000_000,
+        duration=300.0,
+        flush_secs=0.5,
+        n_rollout_threads=100,
+    )
+    cfg = sshd.config_file(tmp_path / "config.yaml")
+    term = Tmux(f"happo-remote-{os.getpid()}")
+    env = {
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "HOME": str(tmp_path / "home"),
+        "TERM": "xterm-256color",
+    }
+    try:
+        term.start(
+            [*happo_top_argv(), "--config", str(cfg), f"gpu02:{tmp_path / 'live'}"], 160, 45, env
+        )
+        done = re.compile(r"([\d.]+[kM]?) / 10M")
+        first = term.wait_for(lambda s: "gpu02: far" in s and done.search(s), 60, "the remote run")
+        step = done.search(first).group(1)  # type: ignore[union-attr]
+        term.wait_for(
+            lambda s: (m := done.search(s)) is not None and m.group(1) != step, 30, "it to grow"
+        )
+        if os.environ.get("SHOW_SCREEN"):
+            print(term.screen())
+    finally:
+        term.kill()
+        sim.kill()
         sim.wait()
