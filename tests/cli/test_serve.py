@@ -210,3 +210,14 @@ def test_a_process_on_another_host_is_never_a_target_here():
     assert there.process is not None and not there.process.positive
     with pytest.raises(ActionError, match="not positively identified"):
         Target.from_process(there.process, there)
+
+
+def test_serve_watches_this_hosts_directories_only(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "serve", "--stream", "gpu09:/data"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2 and "not gpu09:/data: run it there" in out.stderr

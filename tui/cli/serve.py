@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 from collectors.model import Settings, StreamEncoder
 from collectors.monitor import Monitor
+from collectors.sources.remote import split_root
 from tui.cli import common, exit_codes, options
 
 
@@ -61,6 +62,11 @@ def _serve(args: argparse.Namespace) -> int:
     # Only this host's roots: a served happo-top never reaches further hosts itself.
     roots = [os.path.expanduser(r) for r in (args.roots or settings.roots)]
     roots = roots or [os.getcwd()]
+    far = [r for r in roots if split_root(r)[0] is not None]
+    if far:
+        raise common.UsageError(
+            f"serve watches this host's directories only, not {', '.join(far)}: run it there"
+        )
     done = threading.Event()
     _watch_reader(done)
     monitor = Monitor(roots, dataclasses_replace_hosts(settings), registry=common.registry())
