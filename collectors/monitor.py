@@ -6,6 +6,10 @@ the GPUs (:mod:`collectors.gpu`), the filesystems and the space the running runs
 (:mod:`collectors.disk`), the health findings (:mod:`collectors.health`) and the labels of sibling
 runs (:mod:`collectors.config_diff`). The headless commands and the TUI all use it.
 
+Roots of the form ``host:path`` are other hosts, each read over ssh
+(:mod:`collectors.sources.remote`); their runs join the snapshot tagged with the host, and each
+host's state, GPUs and disks are in its ``hosts``.
+
 Each part fails on its own: a broken GPU library costs the GPU line and leaves a message in the
 snapshot's ``errors``, never the runs. A run whose files, process and health did not change is
 returned as the identical object as in the previous snapshot, so a front end can skip it.
