@@ -259,6 +259,15 @@ def test_check_and_report_work_across_hosts(tmp_path, private_state, sshd: Sshd)
     assert out.returncode in (0, 1), out.stderr
     doc = json.loads(out.stdout)
     assert len(doc["runs"]) == 2, doc
+    assert {r["host"] for r in doc["runs"]} == {"gpu01", "gpu02"}
+    assert [h["state"] for h in doc["hosts"]] == [UP, UP]
+    # a host that cannot be checked is at least a warning (exit 1 with --strict)
+    down = happo_top(
+        "check", "--strict", "--json", "--config", str(cfg), f"gpu03:{tmp_path}", timeout=60
+    )
+    assert down.returncode == 1, down.stderr
+    assert json.loads(down.stdout)["status"] == "warn"
+    assert json.loads(down.stdout)["hosts"][0]["message"] == "Connection refused"
     js = json.loads(happo_top("--once", "--json", "--config", str(cfg), timeout=60).stdout)
     remote_id = next(r["id"] for r in js["runs"] if r["host"] == "gpu02")
     rep = happo_top("report", "--config", str(cfg), remote_id, timeout=60)

@@ -92,6 +92,8 @@ def _check(args: argparse.Namespace) -> int:
     # A run whose files cannot all be read (a corrupt event file, a malformed config.json) is
     # at least "warn": cron sees it with --strict, and the text and JSON say what is wrong.
     levels = [WARN if r.errors and worst(r.health) == OK else worst(r.health) for r in runs]
+    # A host that could not be read (collectors.sources.remote) is at least "warn" too.
+    levels += [WARN for h in snap.hosts if not h.up]
     overall = next((lv for lv in (BAD, WARN) if lv in levels), OK)
     failing = (BAD, WARN) if args.strict else (BAD,)
     code = exit_codes.UNHEALTHY if any(lv in failing for lv in levels) else exit_codes.OK
@@ -112,11 +114,13 @@ def _check(args: argparse.Namespace) -> int:
                     "step": r.step,
                     "total_steps": r.total_steps,
                     "status": lv,
+                    "host": r.host,
                     "health": [f.to_json() for f in r.health],
                     "errors": list(r.errors),
                 }
-                for r, lv in zip(runs, levels, strict=True)
+                for r, lv in zip(runs, levels[: len(runs)], strict=True)
             ],
+            "hosts": [{"name": h.name, "state": h.state, "message": h.message} for h in snap.hosts],
             "errors": list(snap.errors),
         }
         common.write_json(doc)
@@ -127,13 +131,13 @@ def _check(args: argparse.Namespace) -> int:
     if not runs:
         print(f"happo-top check: no runs found under {', '.join(snap.roots)}", file=sys.stderr)
         return code
-    counts = {lv: levels.count(lv) for lv in (BAD, WARN, OK)}
+    counts = {lv: levels[: len(runs)].count(lv) for lv in (BAD, WARN, OK)}
     if not args.quiet or counts[BAD] or counts[WARN]:
         out.write(
             f"{len(runs)} run{'s' if len(runs) != 1 else ''}: {counts[BAD]} bad, "
             f"{counts[WARN]} warn, {counts[OK]} ok\n"
         )
-    for r, lv in zip(runs, levels, strict=True):
+    for r, lv in zip(runs, levels[: len(runs)], strict=True):
         if args.quiet and lv == OK:
             continue
         total = f"/{fmt.steps(r.total_steps)}" if r.total_steps else ""
