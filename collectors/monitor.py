@@ -28,6 +28,7 @@ from collectors.analysis.health import evaluate
 from collectors.control.registry import Registry
 from collectors.model.disk import DiskSnapshot
 from collectors.model.gpu import GpuSnapshot
+from collectors.model.host import CONNECTING
 from collectors.model.process import ProcessInfo
 from collectors.model.run import CRASHED, RUNNING, STALLED, STARTING, STOPPED, RunSnapshot, Snapshot
 from collectors.model.settings import Settings
@@ -165,7 +166,10 @@ class Monitor:
             status, rsnap = remote.latest()
             hosts.append(status)
             line = status.line()
-            if line is not None:
+            starting = status.state == CONNECTING and rsnap is None
+            if starting and self.clock() - (status.since or 0) < CONNECT_TIMEOUT + 5:
+                pass  # a host still connecting for the first time is not an error yet
+            elif line is not None:
                 errors.append(line)
             else:
                 errors += [f"{status.name}: {e}" for e in status.errors]

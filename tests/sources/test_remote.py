@@ -141,6 +141,7 @@ def test_unreachable_and_hung_hosts_are_reported_without_delaying_the_others(
         assert [r.host for r in snap.runs] == ["gpu01"]
         refused = next(e for e in snap.errors if e.startswith("gpu03:"))
         assert " unreachable since " in refused and refused.endswith("Connection refused")
+        assert not any(e.startswith("gpu04:") for e in snap.errors)  # still within its timeout
     finally:
         monitor.close()
 
