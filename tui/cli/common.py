@@ -185,6 +185,8 @@ def resolve_target(
     above, or a pid, which must be the identified process of a run below the roots (or its
     launcher), or a process happo-top launched itself. ``--root`` replaces the config's roots."""
     where = search_roots([key], settings, roots or (), roots_replace_defaults=True)
+    # Run control acts on this host only: a run elsewhere is stopped by the happo-top there.
+    where = [r for r in where if split_root(r)[0] is None]
     monitor = Monitor(where, settings, gpu=False, disk=False, registry=reg)
     try:
         snap = monitor.collect()
