@@ -14,6 +14,9 @@ Example::
       entropy_low: 1.0
     presets:                # launch presets (run control)
       cuboid: {argv: [python, train.py], cwd: ~/MAPush}
+    remote_command: happo-top   # how happo-top is started on the hosts below
+    hosts:                  # other hosts, over ssh (README "Several hosts")
+      gpu01: {roots: [~/MAPush/results], remote_command: ~/.local/bin/happo-top, ssh_args: []}
 
 A bad file is an error that names the file, the line and the key.
 """
@@ -86,7 +89,33 @@ _SCHEMA: dict[str, tuple[str, Any]] = {
         "a mapping of preset name to {argv, cwd, env, log, shell}",
         lambda v: isinstance(v, dict) and all(isinstance(x, dict) for x in v.values()),
     ),
+    "hosts": (
+        "a mapping of ssh host name to {roots: [...], remote_command: ..., ssh_args: [...]}",
+        lambda v: isinstance(v, dict) and all(_host_entry(k, x) for k, x in v.items()),
+    ),
+    "remote_command": ("a command (text)", lambda v: isinstance(v, str) and v.strip() != ""),
+    "ssh_args": ("a list of ssh options", lambda v: _strings(v)),
 }
+
+
+def _strings(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _host_entry(name: Any, entry: Any) -> bool:
+    if not isinstance(name, str) or not name or name.startswith("-"):
+        return False
+    if entry is None:
+        return True
+    if not isinstance(entry, dict) or set(entry) - {"roots", "remote_command", "ssh_args"}:
+        return False
+    rc = entry.get("remote_command", "x")
+    return (
+        _strings(entry.get("roots", []))
+        and _strings(entry.get("ssh_args", []))
+        and isinstance(rc, str)
+        and rc.strip() != ""
+    )
 
 
 def _key_lines(text: str) -> dict[str, int]:
@@ -157,6 +186,10 @@ def parse_settings(text: str, path: str = "<config>") -> Settings:
         values["harl_train"] = (values["harl_train"],)
     elif "harl_train" in values:
         values["harl_train"] = tuple(values["harl_train"])
+    if "hosts" in values:
+        values["hosts"] = {k: dict(v or {}) for k, v in values["hosts"].items()}
+    if "ssh_args" in values:
+        values["ssh_args"] = tuple(values["ssh_args"])
     for k in ("refresh", "stall_timeout", "flush_secs", "stop_grace", "term_grace"):
         if k in values:
             values[k] = float(values[k])

@@ -6,6 +6,10 @@ the GPUs (:mod:`collectors.gpu`), the filesystems and the space the running runs
 (:mod:`collectors.disk`), the health findings (:mod:`collectors.health`) and the labels of sibling
 runs (:mod:`collectors.config_diff`). The headless commands and the TUI all use it.
 
+Roots of the form ``host:path`` are other hosts, each read over ssh
+(:mod:`collectors.sources.remote`); their runs join the snapshot tagged with the host, and each
+host's state, GPUs and disks are in its ``hosts``.
+
 Each part fails on its own: a broken GPU library costs the GPU line and leaves a message in the
 snapshot's ``errors``, never the runs. A run whose files, process and health did not change is
 returned as the identical object as in the previous snapshot, so a front end can skip it.
@@ -25,6 +29,7 @@ from collectors.analysis.health import evaluate
 from collectors.control.registry import Registry
 from collectors.model.disk import DiskSnapshot
 from collectors.model.gpu import GpuSnapshot
+from collectors.model.host import CONNECTING
 from collectors.model.process import ProcessInfo
 from collectors.model.run import (
     CRASHED,
@@ -40,6 +45,7 @@ from collectors.model.settings import Settings
 from collectors.sources.disk import DiskCollector
 from collectors.sources.gpu import GpuCollector
 from collectors.sources.processes import ProcessCollector
+from collectors.sources.remote import CONNECT_TIMEOUT, RemoteHost, host_roots, specs
 from collectors.sources.runs.tracker import RunsCollector
 
 _Part = TypeVar("_Part")
@@ -67,7 +73,7 @@ class Monitor:
     ) -> None:
         self.settings = settings or Settings()
         self.clock = clock
-        self.runs = RunsCollector(list(roots), self.settings, clock)
+        self.runs = RunsCollector(host_roots(roots)[0], self.settings, clock)
         self.registry: Registry = registry if registry is not None else Registry()
         self._failed: dict[str, str] = {}  # part -> why it could not even start
         self.procs = self._start("processes", processes, self._make_procs)
@@ -78,6 +84,7 @@ class Monitor:
         self._labels: dict[str, str] = {}
         self._chains = ChainLinker(self._rescore)
         self._label_error: str | None = None
+        self.remotes = self._start_remotes(roots)
 
     @property
     def roots(self) -> list[str]:
@@ -141,8 +148,57 @@ class Monitor:
                 disks = self.disk.collect(runs)
             except Exception as e:
                 errors.append(f"disk collector failed: {type(e).__name__}: {e}")
-        return dataclasses.replace(
+        snap = dataclasses.replace(
             snap, runs=tuple(runs), gpus=gpus, disks=disks, errors=tuple(errors)
+        )
+        return self._merge_remotes(snap)
+
+    # -- other hosts (collectors.sources.remote) -----------------------------------------------
+
+    def _start_remotes(self, roots: Sequence[str]) -> list[RemoteHost]:
+        """One ssh stream per host named in ``roots`` (``host:path``)."""
+        s = self.settings
+        found = specs(
+            roots, s.hosts, remote_command=s.remote_command, ssh_args=s.ssh_args, refresh=s.refresh
+        )
+        return [RemoteHost(spec, clock=self.clock) for spec in found]
+
+    def wait_for_hosts(self, timeout: float = CONNECT_TIMEOUT + 5) -> None:
+        """Until every host sent a snapshot or failed once (``--once``, check, report: one
+        answer from each). All hosts connect at once; none waits for another."""
+        deadline = time.monotonic() + timeout
+        for r in self.remotes:
+            r.wait_first(max(0.0, deadline - time.monotonic()))
+
+    def _merge_remotes(self, snap: Snapshot) -> Snapshot:
+        """The local snapshot with each host's runs (tagged with the host), its state, GPUs,
+        disks and errors (in ``hosts``) and a line in ``errors`` for a host that is not up.
+        Never blocks: each host's newest snapshot, however old."""
+        if not self.remotes:
+            return snap
+        runs, hosts, errors = list(snap.runs), [], list(snap.errors)
+        for remote in self.remotes:
+            status, rsnap = remote.latest()
+            hosts.append(status)
+            line = status.line()
+            starting = status.state == CONNECTING and rsnap is None
+            if starting and self.clock() - (status.since or 0) < CONNECT_TIMEOUT + 5:
+                pass  # a host still connecting for the first time is not an error yet
+            elif line is not None:
+                errors.append(line)
+            else:
+                errors += [f"{status.name}: {e}" for e in status.errors]
+            if rsnap is not None:
+                if line is None:
+                    runs += rsnap.runs
+                else:  # last known, marked as such
+                    note = (
+                        f"{line} (data as of {time.strftime('%H:%M', time.localtime(rsnap.time))})"
+                    )
+                    runs += [dataclasses.replace(r, errors=(*r.errors, note)) for r in rsnap.runs]
+        roots = (*snap.roots, *(f"{r.name}:{p}" for r in self.remotes for p in r.spec.roots))
+        return dataclasses.replace(
+            snap, runs=tuple(runs), hosts=tuple(hosts), errors=tuple(errors), roots=roots
         )
 
     def _stopped_runs(self) -> set[str]:
@@ -231,3 +287,6 @@ class Monitor:
                 with contextlib.suppress(Exception):
                     part.close()
         self.runs.close()
+        for remote in self.remotes:
+            with contextlib.suppress(Exception):
+                remote.close()

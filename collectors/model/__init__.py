@@ -3,7 +3,7 @@ form (which is also what ``--once --json`` prints). No I/O here."""
 
 from collectors.model.disk import DiskSnapshot, Filesystem, RunDiskUsage
 from collectors.model.gpu import GpuDevice, GpuProcess, GpuSnapshot
-from collectors.model.host import HostStats
+from collectors.model.host import HOST_STATES, HostStats, HostStatus
 from collectors.model.process import (
     METHODS,
     OPEN_FILES,
@@ -45,8 +45,10 @@ from collectors.model.run_config import RunConfig
 from collectors.model.run_dir import RUN_DIR_RE, parse_run_dir_name
 from collectors.model.series import SeriesView
 from collectors.model.settings import Settings
+from collectors.model.stream import StreamDecoder, StreamEncoder, StreamError
 
 __all__ = [
+    "HOST_STATES",
     "CONTINUED",
     "internal_error",
     "is_internal_error",
@@ -78,6 +80,7 @@ __all__ = [
     "GpuProcess",
     "GpuSnapshot",
     "HostStats",
+    "HostStatus",
     "LaunchRecordLike",
     "ProcessInfo",
     "RegistryLike",
@@ -90,6 +93,9 @@ __all__ = [
     "SeriesView",
     "Settings",
     "Snapshot",
+    "StreamDecoder",
+    "StreamEncoder",
+    "StreamError",
     "parse_run_dir_name",
     "pick_reward_tag",
 ]

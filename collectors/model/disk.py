@@ -33,7 +33,21 @@ class RunDiskUsage:
             "total": self.total,
             "projected": self.projected,
             "checkpoints_left": self.checkpoints_left,
+            "device": self.device,
         }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> RunDiskUsage:
+        return cls(
+            path=doc["path"],
+            id=doc.get("id"),
+            logs=doc.get("logs", 0),
+            checkpoints=doc.get("checkpoints", 0),
+            other=doc.get("other", 0),
+            device=doc.get("device"),
+            projected=doc.get("projected"),
+            checkpoints_left=doc.get("checkpoints_left"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +81,21 @@ class Filesystem:
             "warning": self.warning,
         }
 
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Filesystem:
+        return cls(
+            device=doc["device"],
+            mount=doc.get("mount", "?"),
+            total=doc.get("total", 0),
+            free=doc.get("free", 0),
+            used=doc.get("used", 0),
+            roots=tuple(doc.get("roots") or ()),
+            runs=doc.get("runs", 0),
+            running=doc.get("running", 0),
+            projected=doc.get("projected", 0),
+            warning=doc.get("warning"),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class DiskSnapshot:
@@ -95,3 +124,13 @@ class DiskSnapshot:
             "warnings": list(self.warnings),
             "errors": list(self.errors),
         }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any], time: float = 0.0) -> DiskSnapshot:
+        runs = [RunDiskUsage.from_json(u) for u in doc.get("runs") or ()]
+        return cls(
+            filesystems=tuple(Filesystem.from_json(f) for f in doc.get("filesystems") or ()),
+            runs={u.path: u for u in runs},
+            errors=tuple(doc.get("errors") or ()),
+            time=time,
+        )

@@ -60,6 +60,10 @@ class Band:
             "bad_high": _num(self.bad_high),
         }
 
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Band:
+        return cls(doc.get("low"), doc.get("high"), doc.get("bad_low"), doc.get("bad_high"))
+
 
 @dataclass(frozen=True, slots=True)
 class Finding:
@@ -96,6 +100,23 @@ class Finding:
             "verdict": self.verdict,
             "current": self.current,
         }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Finding:
+        band = doc.get("band")
+        return cls(
+            rule=doc["rule"],
+            level=doc["level"],
+            message=doc.get("message", ""),
+            step=doc.get("step"),
+            tag=doc.get("tag"),
+            value=doc.get("value"),
+            band=None if band is None else Band.from_json(band),
+            metric=doc.get("metric"),
+            agent=doc.get("agent"),
+            verdict=doc.get("verdict"),
+            current=doc.get("current", True),
+        )
 
 
 def find(

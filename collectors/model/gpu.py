@@ -16,6 +16,10 @@ class GpuProcess:
     def to_json(self) -> dict[str, Any]:
         return {"pid": self.pid, "used_memory": self.used_memory, "kind": self.kind}
 
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> GpuProcess:
+        return cls(doc["pid"], doc.get("used_memory"), doc.get("kind", "compute"))
+
 
 @dataclass(frozen=True, slots=True)
 class GpuDevice:
@@ -57,6 +61,30 @@ class GpuDevice:
             "error": self.error,
         }
 
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> GpuDevice:
+        fields: dict[str, Any] = {k: doc.get(k) for k in _DEVICE_FIELDS}
+        return cls(
+            index=doc["index"],
+            name=doc.get("name", "?"),
+            processes=tuple(GpuProcess.from_json(p) for p in doc.get("processes") or ()),
+            history=tuple(doc.get("history") or ()),
+            **fields,
+        )
+
+
+_DEVICE_FIELDS = (
+    "uuid",
+    "utilization",
+    "memory_utilization",
+    "memory_used",
+    "memory_total",
+    "temperature",
+    "power",
+    "power_limit",
+    "error",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class GpuSnapshot:
@@ -82,3 +110,13 @@ class GpuSnapshot:
             "driver": self.driver,
             "devices": [d.to_json() for d in self.devices],
         }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any], time: float = 0.0) -> GpuSnapshot:
+        return cls(
+            available=bool(doc.get("available")),
+            message=doc.get("message") or "",
+            devices=tuple(GpuDevice.from_json(d) for d in doc.get("devices") or ()),
+            driver=doc.get("driver"),
+            time=time,
+        )

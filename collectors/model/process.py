@@ -44,6 +44,9 @@ class ProcessInfo:
     launch_id: str | None = None  # launch-registry record when happo-top started it
     log: str | None = None  # its stdout/stderr log file, when known (launch registry)
     run_path: str = ""
+    # The ssh host whose happo-top reported it (collectors.sources.remote); None: this host.
+    # A pid there means nothing here: such a process is never a target here.
+    host: str | None = None
 
     @property
     def alive(self) -> bool:
@@ -51,8 +54,9 @@ class ProcessInfo:
 
     @property
     def positive(self) -> bool:
-        """Identified well enough to be signalled (ownership is checked separately)."""
-        return self.how_found in POSITIVE
+        """Identified well enough to be signalled here (ownership is checked separately); a
+        process on another host never is (only the happo-top there may act on it)."""
+        return self.how_found in POSITIVE and self.host is None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -77,6 +81,37 @@ class ProcessInfo:
             "launch_id": self.launch_id,
             "log": self.log,
         }
+
+    @classmethod
+    def from_json(
+        cls, doc: dict[str, Any], run_path: str = "", host: str | None = None
+    ) -> ProcessInfo:
+        """The process as another happo-top reported it (``happo-top serve``): shown, and acted
+        on only through that happo-top, which identifies the process again itself."""
+        return cls(
+            pid=doc["pid"],
+            title=doc.get("title", ""),
+            cmdline=tuple(doc.get("cmdline") or ()),
+            cmdline_source=doc.get("cmdline_source", "self"),
+            cwd=doc.get("cwd"),
+            started=doc.get("started", 0.0),
+            uid=doc.get("uid"),
+            user=doc.get("user"),
+            status=doc.get("status", "running"),
+            cpu_percent=doc.get("cpu_percent"),
+            rss=doc.get("rss"),
+            threads=doc.get("threads"),
+            children=tuple(doc.get("children") or ()),
+            gpu_memory=doc.get("gpu_memory"),
+            how_found=doc.get("how_found", TITLE_ONLY),
+            pgid=doc.get("pgid"),
+            sid=doc.get("sid"),
+            launcher=doc.get("launcher"),
+            launch_id=doc.get("launch_id"),
+            log=doc.get("log"),
+            run_path=run_path,
+            host=host,
+        )
 
 
 class LaunchRecordLike(Protocol):

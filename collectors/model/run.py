@@ -14,6 +14,7 @@ from typing import Any
 from collectors.model.disk import DiskSnapshot
 from collectors.model.findings import Finding as Finding  # re-exported: it lives there
 from collectors.model.gpu import GpuSnapshot
+from collectors.model.host import HostStatus
 from collectors.model.process import ProcessInfo
 from collectors.model.series import SeriesView
 
@@ -60,7 +61,19 @@ class Checkpoint:
             "time_from": self.time_from,
             "bytes": self.bytes,
             "complete": self.complete,
+            "path": self.path,
         }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Checkpoint:
+        return cls(
+            step=doc["step"],
+            time=doc.get("time", 0.0),
+            bytes=doc.get("bytes", 0),
+            complete=bool(doc.get("complete")),
+            path=doc.get("path", ""),
+            time_from=doc.get("time_from", "file"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +90,10 @@ class ResumedFrom:
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "path": self.path, "step": self.step}
 
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> ResumedFrom:
+        return cls(id=doc["id"], path=doc["path"], step=doc["step"], checkpoint="")
+
 
 @dataclass(frozen=True, slots=True)
 class ScalarLatest:
@@ -86,6 +103,17 @@ class ScalarLatest:
     nonfinite: int = 0  # NaN/inf points seen (also those thinned away)
     first_nonfinite_step: int | None = None
 
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> ScalarLatest:
+        value = doc.get("value")
+        return cls(
+            step=doc.get("step", 0),
+            value=math.nan if value is None else value,
+            count=doc.get("count", 0),
+            nonfinite=doc.get("nonfinite", 0),
+            first_nonfinite_step=doc.get("first_nonfinite_step"),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Reward:
@@ -93,6 +121,15 @@ class Reward:
     latest: float
     best: float
     best_step: int
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Reward:
+        return cls(
+            tag=doc["tag"],
+            latest=_nan(doc.get("latest")),
+            best=_nan(doc.get("best")),
+            best_step=doc.get("best_step", 0),
+        )
 
 
 # The reward a run is judged by: the first of these tags it logs (layouts A/U, B, and the critic's).
@@ -148,6 +185,7 @@ class RunSnapshot:
     chain: tuple[str, ...] = ()  # the ids of the chain's segments, first to last (when chained)
     own_step: int | None = None
     resumed_at: tuple[int, ...] = ()  # chain steps where this run's chain was resumed (chart marks)
+    host: str | None = None  # the ssh host it runs on (collectors.sources.remote); None: here
     series: Mapping[str, SeriesView] = field(default_factory=dict, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -181,10 +219,7 @@ class RunSnapshot:
                 "best_step": self.reward.best_step,
             },
             "checkpoints": [c.to_json() for c in self.checkpoints],
-            "scalars": {
-                tag: {"step": s.step, "value": _num(s.value), "count": s.count}
-                for tag, s in sorted(self.scalars.items())
-            },
+            "scalars": {tag: _scalar_json(s) for tag, s in sorted(self.scalars.items())},
             "config": {str(k): json_safe(v) for k, v in self.config.items()},
             "health": [f.to_json() for f in self.health],
             "process": _to_json(self.process),
@@ -192,7 +227,54 @@ class RunSnapshot:
             "resumed_from": None if self.resumed_from is None else self.resumed_from.to_json(),
             "continued_by": self.continued_by,
             "chain": list(self.chain),
+            "host": self.host,
+            "stall_after": self.stall_after,
         }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any], host: str | None = None) -> RunSnapshot:
+        """A run as another happo-top wrote it (``to_json``; ``happo-top serve --stream``).
+        Series do not travel: ``series`` is empty. ``host``, when given, replaces the document's."""
+        reward = doc.get("reward")
+        process = doc.get("process")
+        path = doc["path"]
+        host = host if host is not None else doc.get("host")
+        return cls(
+            id=doc["id"],
+            path=path,
+            name=doc.get("name", ""),
+            layout=doc.get("layout", "?"),
+            algo=doc.get("algo", ""),
+            env=doc.get("env", ""),
+            task=doc.get("task", ""),
+            exp_name=doc.get("exp_name", ""),
+            seed=doc.get("seed"),
+            started=doc.get("started"),
+            state=doc.get("state", STARTING),
+            step=doc.get("step", 0),
+            total_steps=doc.get("total_steps"),
+            progress=doc.get("progress"),
+            steps_per_hour=doc.get("steps_per_hour"),
+            eta=doc.get("eta"),
+            last_data=doc.get("last_data"),
+            ended=doc.get("ended"),
+            reward=None if reward is None else Reward.from_json(reward),
+            checkpoints=tuple(Checkpoint.from_json(c) for c in doc.get("checkpoints") or ()),
+            scalars={t: ScalarLatest.from_json(v) for t, v in (doc.get("scalars") or {}).items()},
+            config=dict(doc.get("config") or {}),
+            stall_after=doc.get("stall_after", 360.0),
+            health=tuple(Finding.from_json(f) for f in doc.get("health") or ()),
+            process=None if process is None else ProcessInfo.from_json(process, path, host),
+            errors=tuple(doc.get("errors") or ()),
+            label=doc.get("label", ""),
+            host=host,
+            utc_offset=doc.get("utc_offset"),
+            resumed_from=ResumedFrom.from_json(doc["resumed_from"])
+            if doc.get("resumed_from")
+            else None,
+            continued_by=doc.get("continued_by"),
+            chain=tuple(doc.get("chain") or ()),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +286,9 @@ class Snapshot:
     errors: tuple[str, ...] = ()  # problems with the roots themselves
     gpus: GpuSnapshot | None = None  # filled by the system collectors (collectors.monitor)
     disks: DiskSnapshot | None = None
+    # The other hosts watched over ssh (collectors.sources.remote), each with its own GPUs, disks
+    # and errors; ``gpus`` and ``disks`` above are this host's. Their runs are in ``runs``.
+    hosts: tuple[HostStatus, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -216,7 +301,40 @@ class Snapshot:
         }
         doc["gpus"] = _to_json(self.gpus)
         doc["disks"] = _to_json(self.disks)
+        doc["hosts"] = [h.to_json() for h in self.hosts]
         return doc
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any], host: str | None = None) -> Snapshot:
+        """A snapshot as ``to_json`` wrote it (another happo-top's ``--json`` or stream).
+        ``host`` tags every run (the ssh host name it came from); otherwise runs keep theirs.
+        A document of another schema is refused (ValueError naming both)."""
+        schema = doc.get("schema", SCHEMA)
+        if schema != SCHEMA:
+            raise ValueError(f"snapshot schema {schema}, this happo-top reads schema {SCHEMA}")
+        t = doc.get("time", 0.0)
+        gpus, disks = doc.get("gpus"), doc.get("disks")
+        return cls(
+            host=doc.get("host", ""),
+            time=t,
+            runs=tuple(RunSnapshot.from_json(r, host) for r in doc.get("runs") or ()),
+            roots=tuple(doc.get("roots") or ()),
+            errors=tuple(doc.get("errors") or ()),
+            gpus=None if gpus is None else GpuSnapshot.from_json(gpus, t),
+            disks=None if disks is None else DiskSnapshot.from_json(disks, t),
+            hosts=tuple(HostStatus.from_json(h) for h in doc.get("hosts") or ()),
+        )
+
+
+def _scalar_json(s: ScalarLatest) -> dict[str, Any]:
+    out: dict[str, Any] = {"step": s.step, "value": _num(s.value), "count": s.count}
+    if s.nonfinite:
+        out.update(nonfinite=s.nonfinite, first_nonfinite_step=s.first_nonfinite_step)
+    return out
+
+
+def _nan(x: float | None) -> float:
+    return math.nan if x is None else x
 
 
 def _to_json(x: Any) -> Any:

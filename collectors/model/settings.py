@@ -24,3 +24,8 @@ class Settings:
     # (``~/MAPush/HARL/examples/train.py``, or ``[~/envs/mapush/bin/python, .../train.py]``)
     harl_train: tuple[str, ...] = ()
     path: str | None = None  # the file these came from
+    # Other hosts, over the system's ssh: ssh host name -> {roots, remote_command, ssh_args}
+    # (collectors.sources.remote); remote_command is how happo-top is started there.
+    hosts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    remote_command: str = "happo-top"
+    ssh_args: tuple[str, ...] = ()  # added to every ssh command (before a host's own)

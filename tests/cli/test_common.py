@@ -91,6 +91,7 @@ ALLOWED_ENGINE = {
     "collectors.sources.runs",
     "collectors.sources.processes",
     "collectors.sources.tensorboard",
+    "collectors.sources.remote",  # other hosts: root syntax and the config's hosts
     "collectors.simulator.trainer",
 }
 

@@ -824,3 +824,16 @@ def test_grid_shape():
     assert grid_shape(250, 70, 2, "auto") == (False, 2)  # no empty columns
     assert grid_shape(250, 70, 8, "compact") == (True, 4)
     assert grid_shape(80, 24, 5, "full") == (False, 1)
+
+
+@aio
+async def test_a_run_on_another_host_has_the_host_in_its_panel_title():
+    app, sources, _ = build()
+    async with app.run_test(size=(160, 45)) as pilot:
+        await started(pilot, app)
+        runs = list(sources.snap.runs)
+        runs[1] = dataclasses.replace(runs[1], host="gpu01")
+        sources.set_runs(tuple(runs))
+        await until(pilot, lambda: "gpu01: " in str(panels(app)[1].border_title))
+        assert str(panels(app)[1].border_title).startswith("gpu01: ")
+        assert "gpu01" not in str(panels(app)[0].border_title)

@@ -39,6 +39,7 @@ from collectors.model import (
     RunSnapshot,
     is_internal_error,
 )
+from collectors.sources.remote import config_roots, split_root
 from tui.cli import common, exit_codes, options
 from tui.cli.common import UsageError, resolve_runs
 from tui.text.report import render_report
@@ -121,6 +122,9 @@ def _check(args: argparse.Namespace) -> int:
     roots: list[str] = []
     only: list[str] = []  # run directories given as roots
     for r in args.roots:
+        if split_root(r)[0] is not None:  # host:path, checked there (collectors.sources.remote)
+            roots.append(r)
+            continue
         if not os.path.isdir(r):
             raise UsageError(f"{r}: no such directory")
         if common.is_run_dir(r):
@@ -129,8 +133,8 @@ def _check(args: argparse.Namespace) -> int:
         else:
             roots.append(r)
     if not roots:
-        roots = list(settings.roots) or default_roots()
-    snap = common.collect([os.path.abspath(r) for r in roots], settings, common.registry())
+        roots = [*settings.roots, *config_roots(settings.hosts)] or default_roots()
+    snap = common.collect([common.root_path(r) for r in roots], settings, common.registry())
     runs = list(snap.runs)
     if only:
         wanted = {os.path.realpath(p) for p in only}
@@ -148,9 +152,12 @@ def _check(args: argparse.Namespace) -> int:
     # A run whose files cannot all be read (a corrupt event file, a malformed config.json) is
     # shown at least "warn", and needs attention (attention()): the text and JSON say what.
     levels = [WARN if r.errors and worst(r.health) == OK else worst(r.health) for r in runs]
+    # A host that could not be read (collectors.sources.remote) is at least "warn" too.
+    levels += [WARN for h in snap.hosts if not h.up]
     overall = next((lv for lv in (BAD, WARN) if lv in levels), OK)
     # What counts for the exit status: see attention() (the levels above are what is shown).
     due = [attention(r, args.history) for r in runs]
+    due += [WARN for h in snap.hosts if not h.up]  # an unreachable host needs attention too
     failing = (BAD, WARN) if args.strict else (BAD,)
     code = exit_codes.UNHEALTHY if any(lv in failing for lv in due) else exit_codes.OK
     if any(is_internal_error(e) for r in runs for e in r.errors):
@@ -173,12 +180,14 @@ def _check(args: argparse.Namespace) -> int:
                     "total_steps": r.total_steps,
                     "status": lv,
                     "attention": d,
+                    "host": r.host,
                     "health": [f.to_json() for f in r.health],
                     "errors": list(r.errors),
                 }
-                for r, lv, d in zip(runs, levels, due, strict=True)
+                for r, lv, d in zip(runs, levels[: len(runs)], due[: len(runs)], strict=True)
             ],
             "history": bool(args.history),
+            "hosts": [{"name": h.name, "state": h.state, "message": h.message} for h in snap.hosts],
             "errors": list(snap.errors),
         }
         common.write_json(doc)
@@ -189,13 +198,13 @@ def _check(args: argparse.Namespace) -> int:
     if not runs:
         print(f"happo-top check: no runs found under {', '.join(snap.roots)}", file=sys.stderr)
         return code
-    counts = {lv: levels.count(lv) for lv in (BAD, WARN, OK)}
+    counts = {lv: levels[: len(runs)].count(lv) for lv in (BAD, WARN, OK)}
     if not args.quiet or counts[BAD] or counts[WARN]:
         out.write(
             f"{len(runs)} run{'s' if len(runs) != 1 else ''}: {counts[BAD]} bad, "
             f"{counts[WARN]} warn, {counts[OK]} ok\n"
         )
-    for r, lv, d in zip(runs, levels, due, strict=True):
+    for r, lv, d in zip(runs, levels[: len(runs)], due[: len(runs)], strict=True):
         if args.quiet and lv == OK:
             continue
         total = f"/{fmt.steps(r.total_steps)}" if r.total_steps else ""

@@ -64,6 +64,11 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "completion": ("tui.cli.completion", "main", "print a bash, zsh or fish completion script"),
     "man": ("tui.cli.manpage", "main", "print the man page (roff), generated from the parsers"),
     "schema": ("tui.cli.schema", "main", "print the JSON Schema of the --json document"),
+    "serve": (
+        "tui.cli.serve",
+        "main",
+        "stream snapshots as NDJSON (the remote side of several hosts, over ssh)",
+    ),
 }
 
 

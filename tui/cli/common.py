@@ -24,6 +24,7 @@ from collectors.control import ActionError, Registry, Target
 from collectors.model import RUN_DIR_RE, RunSnapshot, Settings, Snapshot, json_safe
 from collectors.monitor import Monitor
 from collectors.sources.processes import ProcessInfo
+from collectors.sources.remote import config_roots, split_root
 from collectors.sources.runs import find_run
 from tui.cli import exit_codes
 from tui.cli.options import reader_gone
@@ -86,7 +87,10 @@ def under(path: str, root: str) -> bool:
     return p == r or p.startswith(r.rstrip(os.sep) + os.sep)
 
 
-def _path(key: str) -> str:
+def root_path(key: str) -> str:
+    """A local path made absolute; a ``host:path`` root stays as it is (collectors.sources.remote)."""
+    if split_root(key)[0] is not None:
+        return key
     return os.path.abspath(os.path.expanduser(key))
 
 
@@ -101,16 +105,17 @@ def search_roots(
     and each directory of runs among the keys (unless already below a root), and the config's
     roots (else ./results, else .) when a key is not a directory — unless ``--root`` was given to
     a command whose ``--root`` replaces them (run control)."""
-    chosen = [_path(r) for r in roots]
+    chosen = [root_path(r) for r in roots]
     need_default = False
     for key in keys:
-        path = _path(key)
+        path = root_path(key)
         if not os.path.isdir(path):
             need_default = True
         elif not any(under(path, r) for r in chosen):
             chosen.append(os.path.dirname(path) if is_run_dir(path) else path)
     if not chosen or (need_default and not (roots and roots_replace_defaults)):
-        chosen += [_path(r) for r in (settings.roots or default_roots())]
+        configured = [*settings.roots, *config_roots(settings.hosts)]
+        chosen += [root_path(r) for r in (configured or default_roots())]
     return list(dict.fromkeys(chosen))
 
 
@@ -118,7 +123,9 @@ def check_roots(roots: Sequence[str]) -> None:
     """Roots given on the command line must be readable directories: a UsageError (exit 2) in
     every command, rather than an empty snapshot that looks like "no runs"."""
     for root in roots:
-        path = _path(root)
+        if split_root(root)[0] is not None:
+            continue  # host:path: the remote happo-top says what is wrong there
+        path = root_path(root)
         if not os.path.exists(path):
             raise UsageError(f"{root}: no such directory")
         if not os.path.isdir(path):
@@ -132,6 +139,7 @@ def collect(roots: Sequence[str], settings: Settings, reg: Registry) -> Snapshot
     and health findings; no GPUs, no disks."""
     monitor = Monitor(list(dict.fromkeys(roots)), settings, gpu=False, disk=False, registry=reg)
     try:
+        monitor.wait_for_hosts()
         return monitor.collect()
     finally:
         monitor.close()
@@ -144,7 +152,7 @@ def match_runs(snap: Snapshot, keys: Sequence[str], *, single: bool = False) -> 
     ``single``) that matches several runs."""
     chosen: list[RunSnapshot] = []
     for key in keys:
-        path = _path(key)
+        path = root_path(key)
         isdir = os.path.isdir(path)
         if isdir and not is_run_dir(path):
             found = [r for r in snap.runs if under(r.path, path)]
@@ -193,6 +201,8 @@ def resolve_target(
     above, or a pid, which must be the identified process of a run below the roots (or its
     launcher), or a process happo-top launched itself. ``--root`` replaces the config's roots."""
     where = search_roots([key], settings, roots or (), roots_replace_defaults=True)
+    # Run control acts on this host only: a run elsewhere is stopped by the happo-top there.
+    where = [r for r in where if split_root(r)[0] is None]
     monitor = Monitor(where, settings, gpu=False, disk=False, registry=reg)
     try:
         snap = monitor.collect()
@@ -219,7 +229,9 @@ def resolve_target(
 
 def _is_pid(key: str, snap: Snapshot) -> bool:
     """A number that is neither a run's id nor a directory is a pid."""
-    return key.isdigit() and all(r.id != key for r in snap.runs) and not os.path.isdir(_path(key))
+    return (
+        key.isdigit() and all(r.id != key for r in snap.runs) and not os.path.isdir(root_path(key))
+    )
 
 
 # -- output and exit status ----------------------------------------------------------------------
@@ -281,6 +293,7 @@ __all__ = [
     "registry",
     "resolve_runs",
     "resolve_target",
+    "root_path",
     "run_command",
     "search_roots",
     "under",

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from collectors.analysis.health import LEVELS
-from collectors.model import SCHEMA, STATES
+from collectors.model import HOST_STATES, SCHEMA, STATES
 from tui.cli import exit_codes
 
 _NUM: dict[str, Any] = {"type": ["number", "null"]}  # NaN and infinity are written as null
@@ -80,6 +80,7 @@ CHECKPOINT = _object(
         "time_from": {"enum": ["event", "file", "estimate"]},
         "bytes": _INT_OR_NULL,
         "complete": {"type": "boolean"},
+        "path": {"type": "string"},
     }
 )
 RUN = _object(
@@ -120,9 +121,19 @@ RUN = _object(
         "checkpoints": {"type": "array", "items": CHECKPOINT},
         "scalars": {
             "type": "object",
-            "additionalProperties": _object(
-                {"step": {"type": "integer"}, "value": _NUM, "count": {"type": "integer"}}
-            ),
+            "additionalProperties": {
+                **_object(
+                    {"step": {"type": "integer"}, "value": _NUM, "count": {"type": "integer"}}
+                ),
+                # only when the series held NaN or infinity
+                "properties": {
+                    "step": {"type": "integer"},
+                    "value": _NUM,
+                    "count": {"type": "integer"},
+                    "nonfinite": {"type": "integer"},
+                    "first_nonfinite_step": _INT_OR_NULL,
+                },
+            },
         },
         "config": {"type": "object"},
         "health": {"type": "array", "items": FINDING},
@@ -142,6 +153,8 @@ RUN = _object(
         },
         "continued_by": _STR_OR_NULL,
         "chain": _STRINGS,
+        "host": _STR_OR_NULL,
+        "stall_after": {"type": "number"},
     }
 )
 # GPUs and disks: what the system strip shows; open objects (NVML fields vary by driver).
@@ -198,6 +211,24 @@ DISKS = {
         },
     ]
 }
+HOST = {
+    "type": "object",
+    "required": ["name", "state", "message"],
+    "properties": {
+        "name": {"type": "string"},
+        "state": {"enum": list(HOST_STATES)},
+        "since": _NUM,
+        "message": _STR_OR_NULL,
+        "version": _STR_OR_NULL,
+        "schema": _INT_OR_NULL,
+        "time": _NUM,
+        "roots": _STRINGS,
+        "gpus": GPUS,
+        "disks": DISKS,
+        "errors": _STRINGS,
+        "connects": {"type": "integer"},
+    },
+}
 SNAPSHOT: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": f"happo-top/snapshot/{SCHEMA}",
@@ -212,8 +243,49 @@ SNAPSHOT: dict[str, Any] = {
             "errors": _STRINGS,
             "gpus": GPUS,
             "disks": DISKS,
+            "hosts": {"type": "array", "items": HOST},
         }
     ),
+}
+
+# ``happo-top serve --stream``: a header line, then one line per poll: the snapshot document with
+# unchanged runs as references and changed ones as patches (collectors.model.stream).
+_SAME = _object({"same": {"const": True}})
+_PATCH = {"type": "object", "required": ["~"], "properties": {"~": {"type": "object"}}}
+STREAM_LINE: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": f"happo-top/stream/{SCHEMA}",
+    "title": "happo-top serve --stream (one line)",
+    "oneOf": [
+        _object(
+            {
+                "stream": {"const": "happo-top"},
+                "schema": {"type": "integer"},
+                "version": {"type": "string"},
+                "host": {"type": "string"},
+                "roots": _STRINGS,
+            }
+        ),
+        {
+            **_object(
+                {
+                    **SNAPSHOT["properties"],
+                    "runs": {
+                        "type": "array",
+                        "items": {
+                            "anyOf": [
+                                RUN,
+                                _object({"id": {"type": "string"}, "same": {"const": True}}),
+                                _object({"id": {"type": "string"}, "changed": {"type": "object"}}),
+                            ]
+                        },
+                    },
+                    "gpus": {"anyOf": [GPUS, _SAME, _PATCH]},
+                    "disks": {"anyOf": [DISKS, _SAME, _PATCH]},
+                }
+            ),
+        },
+    ],
 }
 
 
@@ -223,8 +295,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Print the JSON Schema (draft 2020-12) of the 'happo-top --once --json' "
         f"document (schema {SCHEMA}).",
     )
-    p.parse_args(list(argv or []))
-    json.dump(SNAPSHOT, sys.stdout, indent=1)
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        help="the schema of one 'happo-top serve --stream' line instead (header or snapshot)",
+    )
+    args = p.parse_args(list(argv or []))
+    json.dump(STREAM_LINE if args.stream else SNAPSHOT, sys.stdout, indent=1)
     sys.stdout.write("\n")
     return exit_codes.OK
 

@@ -17,6 +17,7 @@ from collectors.config import default_roots
 from collectors.control import Registry
 from collectors.model import Settings, Snapshot
 from collectors.monitor import Monitor
+from collectors.sources.remote import config_roots
 from tui.cli import common, exit_codes
 from tui.text.table import render, use_colour
 
@@ -37,8 +38,10 @@ def has_terminal() -> bool:
 
 
 def watched_roots(args: argparse.Namespace, settings: Settings) -> list[str]:
-    """The roots given on the command line replace the config's (as htop's arguments do)."""
-    return list(args.roots) or list(settings.roots) or default_roots()
+    """The roots given on the command line replace the config's (as htop's arguments do); the
+    config's are its ``roots`` and its ``hosts:`` roots (``host:path``)."""
+    configured = [*settings.roots, *config_roots(settings.hosts)]
+    return list(args.roots) or configured or default_roots()
 
 
 def main(args: argparse.Namespace, run_monitor: Callable[[Sequence[str], Settings], int]) -> int:
@@ -59,6 +62,7 @@ def snapshot_once(roots: Sequence[str], settings: Settings, registry: Registry) 
     """Everything once: runs, processes, GPUs, disks, health."""
     monitor = Monitor(roots, settings, registry=registry)
     try:
+        monitor.wait_for_hosts()
         return monitor.collect()
     finally:
         monitor.close()

@@ -103,9 +103,10 @@ class RunPanel(Widget, can_focus=True):
             and marked == self.marked
         ):
             return False
-        chrome = (label, run.state, marked, compact) != (
+        chrome = (label, run.state, run.host, marked, compact) != (
             self.label,
             self.run.state,
+            self.run.host,
             self.marked,
             self.compact,
         )
@@ -133,6 +134,8 @@ class RunPanel(Widget, can_focus=True):
     def _chrome(self) -> None:
         run = self.run
         mark = "* " if self.marked else ""
+        if run.host:  # a run on another host (over ssh): "gpu01: name"
+            mark += f"{run.host}: "
         room = self.size.width - 6 - len(mark)  # corners, padding and the border's ends
         text = fmt.printable(self.label)
         label = R.abbreviate(text, room) if room > 8 else text
