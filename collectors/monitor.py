@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from collectors.analysis.chains import ChainLinker
 from collectors.analysis.config_diff import run_labels
 from collectors.analysis.health import evaluate
+from collectors.analysis.reward import with_trusted_best
 from collectors.control.registry import Registry
 from collectors.model.disk import DiskSnapshot
 from collectors.model.gpu import GpuSnapshot
@@ -239,7 +240,7 @@ class Monitor:
                 changes.update(eta=None, ended=r.last_data)
             elif state in (RUNNING, STARTING, STALLED):
                 changes["ended"] = None
-        new = dataclasses.replace(r, **changes)
+        new = with_trusted_best(dataclasses.replace(r, **changes))
         try:
             findings = evaluate(new, self.settings.thresholds, now=self.clock())
         except Exception as e:  # a rule tripping on odd data must not cost the run

@@ -102,3 +102,33 @@ def test_a_failing_part_costs_only_that_part(tmp_path, monkeypatch):
         assert any("disk collector failed" in e for e in snap.errors)
     finally:
         mon.close()
+
+
+def test_best_reward_is_judged_once_and_the_same_in_json_and_text(tmp_path):
+    """HARL's first log interval averages only short episodes (a best that stays for ever):
+    the monitor leaves it out once, and --json, the text table and the JSON's left_out agree
+    with an independent reading of the reward series."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = write_instant_run(
+        tmp_path / "results",
+        num_env_steps=20_000_000,
+        short_first_interval=True,
+        lengthening_episodes=True,  # as in the real runs: episodes of ~860 steps at first
+        finished=True,
+    )
+    doc = json.loads(happo_top("--once", "--json", str(tmp_path / "results")).stdout)
+    (r,) = doc["runs"]
+    logs = next(
+        p for p in (run / "logs").rglob("events.out.tfevents.*") if "train_episode" in str(p)
+    )
+    acc = EventAccumulator(str(logs.parent), size_guidance={"scalars": 0})
+    acc.Reload()
+    points = acc.Scalars(acc.Tags()["scalars"][0])
+    first, rest = points[0], points[r["reward"]["left_out"] :]
+    assert r["reward"]["left_out"] >= 1 and first.value > max(p.value for p in rest)
+    best = max(rest, key=lambda p: p.value)
+    assert r["reward"]["best"] == pytest.approx(best.value, abs=1e-4)
+    assert r["reward"]["best_step"] == best.step
+    text = happo_top("--once", "--width", "200", str(tmp_path / "results")).stdout
+    assert f"{best.value:.2f}" in text and f"{first.value:.2f}" not in text.split("best", 1)[-1]

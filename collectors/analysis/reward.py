@@ -23,6 +23,7 @@ Pure data layer: no Textual, Rich or plotext.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -234,7 +235,27 @@ def best_reward(run: RunSnapshot) -> BestReward | None:
     return BestReward(v if math.isfinite(v) else None, int(steps[i]), skip, why if skip else "")
 
 
+def with_trusted_best(run: RunSnapshot) -> RunSnapshot:
+    """The run with ``reward.best`` (and ``best_step``) as :func:`best_reward` has it, the
+    leading points left out counted: computed once, by the monitor, so that every screen and
+    output (``--json``, the table, the panels) shows the same best."""
+    if run.reward is None:
+        return run
+    best = best_reward(run)
+    if best is None or best.value is None:
+        return run
+    reward = dataclasses.replace(
+        run.reward,
+        best=best.value,
+        best_step=best.step or 0,
+        left_out=best.left_out,
+        left_out_why=best.why,
+    )
+    return run if reward == run.reward else dataclasses.replace(run, reward=reward)
+
+
 __all__ = [
+    "with_trusted_best",
     "EPISODE_TAG",
     "MIXED",
     "STEP_TAGS",

@@ -121,6 +121,19 @@ class Reward:
     latest: float
     best: float
     best_step: int
+    # leading points left out of ``best`` (HARL averages its first log intervals over short
+    # episodes only: collectors.analysis.reward.best_reward), and why
+    left_out: int = 0
+    left_out_why: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tag": self.tag,
+            "latest": _num(self.latest),
+            "best": _num(self.best),
+            "best_step": self.best_step,
+            "left_out": self.left_out,
+        }
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Reward:
@@ -129,6 +142,7 @@ class Reward:
             latest=_nan(doc.get("latest")),
             best=_nan(doc.get("best")),
             best_step=doc.get("best_step", 0),
+            left_out=doc.get("left_out", 0),
         )
 
 
@@ -210,14 +224,7 @@ class RunSnapshot:
             "eta": _num(self.eta),
             "last_data": _num(self.last_data),
             "ended": _num(self.ended),
-            "reward": None
-            if self.reward is None
-            else {
-                "tag": self.reward.tag,
-                "latest": _num(self.reward.latest),
-                "best": _num(self.reward.best),
-                "best_step": self.reward.best_step,
-            },
+            "reward": None if self.reward is None else self.reward.to_json(),
             "checkpoints": [c.to_json() for c in self.checkpoints],
             "scalars": {tag: _scalar_json(s) for tag, s in sorted(self.scalars.items())},
             "config": {str(k): json_safe(v) for k, v in self.config.items()},

@@ -19,7 +19,7 @@ import collectors.analysis.health as health
 from collectors import fmt
 from collectors.analysis.criteria import success_criteria
 from collectors.analysis.health.training import sigma_cap
-from collectors.analysis.reward import MIXED, best_reward, reward_verdict
+from collectors.analysis.reward import MIXED, best_reward, reward_verdict, with_trusted_best
 from collectors.analysis.seeds import group_quarters, seed_band, seed_groups, settled
 from collectors.simulator.trainer import write_instant_run
 from collectors.sources.runs.tracker import RunsCollector
@@ -61,7 +61,8 @@ def sim(tmp_path_factory):
         ),
     }
     snap = RunsCollector([str(root), str(root / "real")]).collect()
-    by_path = {r.path: r for r in snap.runs}
+    # the best reward as the monitor sets it once (collectors.monitor: with_trusted_best)
+    by_path = {r.path: with_trusted_best(r) for r in snap.runs}
     return {k: (by_path[str(d)], d) for k, d in dirs.items()}, snap.time
 
 
@@ -114,13 +115,18 @@ def test_best_reward_leaves_out_the_short_first_interval(sim):
     run, d = runs["real"]
     steps, values = raw(d, "train_episode_rewards")
     assert int(np.argmax(values)) == 0  # HARL's first point: the short episodes only
-    assert run.reward is not None and run.reward.best_step == steps[0]  # what the reader sees
     best = best_reward(run)
     assert best is not None and best.left_out == 1 and "1 leading point" in best.why
     assert (
         best.value == pytest.approx(values[1:].max())
         and best.step == steps[1:][np.argmax(values[1:])]
     )
+    # the monitor set it once on the run: the reward every front end and --json read
+    assert run.reward is not None and (run.reward.best, run.reward.best_step) == (
+        best.value,
+        best.step,
+    )
+    assert run.reward.left_out == 1
     text = render_report([run], run.last_data or 0.0)
     assert f"leaves out {best.why}" in text
     # A run whose episodes fit its log interval (200 steps, 1000 per interval) keeps them all.

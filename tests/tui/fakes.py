@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from collectors.analysis.health import evaluate
+from collectors.analysis.reward import with_trusted_best
 from collectors.model import HostStats
 from collectors.model.run import Checkpoint, Finding, Reward, RunSnapshot, ScalarLatest, Snapshot
 from collectors.model.series import SeriesView
@@ -147,6 +148,7 @@ def make_run(
         process=process,
     )
     # Judged as the monitor judges every run, unless the test gives its own findings.
+    run = with_trusted_best(run)
     judged = evaluate(run, now=last) if health is None else health
     return dataclasses.replace(run, health=judged)
 

@@ -114,6 +114,7 @@ RUN = _object(
                         "latest": _NUM,
                         "best": _NUM,
                         "best_step": _INT_OR_NULL,
+                        "left_out": {"type": "integer"},
                     }
                 ),
             ]

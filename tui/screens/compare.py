@@ -19,7 +19,7 @@ from collectors import fmt
 from collectors.analysis.compare import config_differences, value_at_or_after
 from collectors.analysis.health import thresholds_with_defaults
 from collectors.analysis.quarters import QuarterTable, clip_value
-from collectors.analysis.reward import best_reward, reward_verdict
+from collectors.analysis.reward import reward_verdict
 from collectors.analysis.seeds import group_quarters, seed_band, seed_groups, settled
 from collectors.model.run import FINISHED, RunSnapshot, Snapshot
 from collectors.model.run_config import lookup
@@ -440,11 +440,11 @@ class CompareScreen(ChartOptions, Screen[None]):
 def _best_text(run: RunSnapshot) -> str:
     """The best reward point, leaving out the leading points HARL averages over short episodes
     only (collectors.analysis.reward.best_reward), marked when some were."""
-    best = best_reward(run) if run.reward is not None else None
-    if best is None or best.value is None:
+    rw = run.reward
+    if rw is None:
         return "-"
-    mark = f" (first {best.left_out} left out)" if best.left_out else ""
-    return f"{fmt.value(best.value)} @{fmt.steps(best.step)}{mark}"
+    mark = f" (first {rw.left_out} left out)" if rw.left_out else ""
+    return f"{fmt.value(rw.best)} @{fmt.steps(rw.best_step)}{mark}"
 
 
 def _band_lines(runs: Sequence[RunSnapshot], tag: str) -> list[Line]:

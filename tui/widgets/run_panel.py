@@ -21,7 +21,6 @@ from textual.widget import Widget
 
 from collectors import fmt
 from collectors.analysis.quarters import clip_value
-from collectors.analysis.reward import best_reward
 from collectors.model.run import (
     CONTINUED,
     CRASHED,
@@ -268,13 +267,9 @@ class _Builder:
 
     def reward_head(self, short: bool = False) -> Text:
         """Latest and best reward; the best leaves out the leading points HARL averages over
-        short episodes only (collectors.analysis.reward.best_reward)."""
+        short episodes only (the monitor's ``with_trusted_best``)."""
         rw = self.r.reward
         t = Text()
-        if rw is not None:
-            trusted = best_reward(self.r)
-            if trusted is not None and trusted.value is not None:
-                rw = dataclasses.replace(rw, best=trusted.value, best_step=trusted.step or 0)
         if rw is None:
             t.append("reward -" if not short else "R -", style="dim")
             return t
