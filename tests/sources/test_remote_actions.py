@@ -44,9 +44,7 @@ def _settings(sshd: Sshd, **kw) -> Settings:
 
 
 @pytest.mark.slow
-def test_stop_host_colon_run_from_the_local_cli_stops_it_there(
-    tmp_path, private_state, sshd: Sshd
-):
+def test_stop_host_colon_run_from_the_local_cli_stops_it_there(tmp_path, private_state, sshd: Sshd):
     sim = _live(tmp_path)
     cfg = sshd.config_file(tmp_path / "config.yaml")
     try:
@@ -145,7 +143,10 @@ def test_the_apps_actions_stop_a_remote_run_through_ssh(tmp_path, private_state,
         t0 = time.monotonic()
         outcome = actions.execute(plan)
         assert outcome.ok, outcome.message
-        assert outcome.message.startswith(f"stop {run.name}: gpu02: ") and "ended by" in outcome.message
+        assert (
+            outcome.message.startswith(f"stop {run.name}: gpu02: ")
+            and "ended by" in outcome.message
+        )
         assert sim.wait(timeout=30) is not None and time.monotonic() - t0 < 60
         assert remote.wait_for(lambda st, s: bool(s and s.runs[0].state == "stopped"), 30)
         # Now nothing lives there: the happo-top there refuses, and says why.

@@ -6,6 +6,11 @@ NO_COLOR-aware (colour only on a terminal and without ``NO_COLOR``). No Rich, no
 Text from run files (names, tags, errors) is written through :func:`collectors.fmt.printable`, so
 no escape sequence of a run file reaches the terminal; a run whose row cannot be rendered is a
 row that says so, with its error below the table, and every other run is shown as usual.
+
+With other hosts (collectors.sources.remote) the table has a HOST column (this machine's name
+for local runs), each host's GPUs and filesystems follow this one's with its name first, a
+``HOSTS`` line gives each host's state, and a host that is not up has its line below the table
+("ERROR gpu03: unreachable since 14:02: Connection refused", from the snapshot's errors).
 """
 
 from __future__ import annotations
@@ -100,10 +105,30 @@ _COLUMNS = [
 ]
 
 
+_HOST_COLUMN = ("HOST", lambda r, now: r.host or "", 0)
+
+
+def _columns(snapshot: Snapshot) -> list:
+    """The columns: with a HOST column after STATE when runs come from other hosts too."""
+    if snapshot.hosts or any(r.host for r in snapshot.runs):
+        return [_COLUMNS[0], _HOST_COLUMN, *_COLUMNS[1:]]
+    return _COLUMNS
+
+
 def _system_lines(snapshot: Snapshot) -> list[str]:
-    """One line for the GPUs (or why there are none) and one per filesystem holding runs."""
+    """One line for the GPUs (or why there are none) and one per filesystem holding runs; then
+    the same for each other host that is up, its name first, and one line of host states."""
+    out = _machine_lines(snapshot.gpus, snapshot.disks)
+    for h in snapshot.hosts:
+        if h.up:
+            out += [f"{h.name}  {line}" for line in _machine_lines(h.gpus, h.disks)]
+    if snapshot.hosts:
+        out.append("HOSTS " + ", ".join(f"{h.name} {h.state}" for h in snapshot.hosts))
+    return out
+
+
+def _machine_lines(gpus, disks) -> list[str]:
     out = []
-    gpus = snapshot.gpus
     if gpus is not None:
         if not getattr(gpus, "available", False):
             out.append(f"GPU   {getattr(gpus, 'message', 'no NVIDIA GPU')}")
@@ -120,7 +145,6 @@ def _system_lines(snapshot: Snapshot) -> list[str]:
             temp = f"{d.temperature}C" if d.temperature is not None else "-"
             power = f"{d.power:.0f}W" if d.power is not None else "-"
             out.append(f"GPU{d.index}  {d.name}  util {util}  mem {mem}  {temp}  {power}")
-    disks = snapshot.disks
     for fs in getattr(disks, "filesystems", ()):
         need = f", running runs need {fmt.nbytes(fs.projected)} more" if fs.projected else ""
         warn = f"  ! {fs.warning}" if fs.warning else ""
@@ -149,14 +173,19 @@ def _display_names(runs, short: bool = False) -> dict[str, str]:
     return out
 
 
-def _row(r: RunSnapshot, now: float) -> tuple[list[str], str | None]:
+def _row(r: RunSnapshot, now: float, columns: list) -> tuple[list[str], str | None]:
     """The cells of one run, or a stand-in row and the error when rendering it raised."""
     try:
-        return [fmt.printable(get(r, now)) for _, get, _ in _COLUMNS], None
+        return [fmt.printable(get(r, now)) for _, get, _ in columns], None
     except Exception as e:  # odd data in one run costs its row only
         path = fmt.printable(getattr(r, "path", "?"))
-        cells = ["? error", fmt.printable(os.path.basename(path))] + ["-"] * (len(_COLUMNS) - 2)
+        cells = ["? error"] + ["-"] * (len(columns) - 1)
+        cells[_name_col(columns)] = fmt.printable(os.path.basename(path))
         return cells, f"ERROR {path}: could not be shown: {type(e).__name__}: {e}"
+
+
+def _name_col(columns: list) -> int:
+    return next(i for i, c in enumerate(columns) if c[0] == "RUN")
 
 
 def _names(runs, short: bool = False) -> dict[str, str]:
@@ -193,32 +222,36 @@ def render(snapshot: Snapshot, width: int | None = None, colour: bool = False) -
         )
     else:
         table = []
+        columns = _columns(snapshot)
+        nc = _name_col(columns)
         cells = _names(snapshot.runs, short=True)
         for r in snapshot.runs:
-            row, error = _row(r, now)
+            row, error = _row(r, now, columns)
             if error is None:
-                row[1] = cells.get(r.path, row[1])
+                row[nc] = cells.get(r.path, row[nc])
+                if nc == 2 and not r.host:
+                    row[1] = fmt.printable(snapshot.host)  # a local run: this machine's name
             else:
                 failed.append(error)
             table.append(row)
-        cols = list(range(len(_COLUMNS)))
-        widths = {c: max(len(_COLUMNS[c][0]), *(len(row[c]) for row in table)) for c in cols}
+        cols = list(range(len(columns)))
+        widths = {c: max(len(columns[c][0]), *(len(row[c]) for row in table)) for c in cols}
 
         def total(cs):
             return sum(widths[c] for c in cs) + 2 * (len(cs) - 1)
 
         # Shorten the run name a little, drop the least important columns until the table
         # fits, give the name back what room is left, and shorten it further only as a last step.
-        natural = widths[1]
-        widths[1] = max(min(natural, 16), natural - max(total(cols) - width, 0))
-        for c in sorted(cols, key=lambda c: -_COLUMNS[c][2]):
-            if total(cols) <= width or _COLUMNS[c][2] == 0:
+        natural = widths[nc]
+        widths[nc] = max(min(natural, 16), natural - max(total(cols) - width, 0))
+        for c in sorted(cols, key=lambda c: -columns[c][2]):
+            if total(cols) <= width or columns[c][2] == 0:
                 break
             cols.remove(c)
-        widths[1] = min(natural, widths[1] + max(width - total(cols), 0))
+        widths[nc] = min(natural, widths[nc] + max(width - total(cols), 0))
         if total(cols) > width:
-            widths[1] = max(8, widths[1] - (total(cols) - width))
-        lines.append("  ".join(_COLUMNS[c][0].ljust(widths[c]) for c in cols).rstrip()[:width])
+            widths[nc] = max(8, widths[nc] - (total(cols) - width))
+        lines.append("  ".join(columns[c][0].ljust(widths[c]) for c in cols).rstrip()[:width])
         for r, row in zip(snapshot.runs, table, strict=True):
             cells = []
             for c in cols:
