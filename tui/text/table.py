@@ -86,7 +86,10 @@ def _data(r: RunSnapshot, now: float) -> str:
 
 def _proc(r: RunSnapshot) -> str:
     p = r.process
-    return str(p.get("pid", "-")) if p else "-"
+    if not p:
+        return "-"
+    pid = p.get("pid") if isinstance(p, dict) else getattr(p, "pid", None)
+    return "-" if pid is None else str(pid)
 
 
 # (header, getter, priority: lower survives longer on a narrow terminal, min width)
@@ -158,13 +161,14 @@ def _display_names(runs, short: bool = False) -> dict[str, str]:
     """Run path -> the name shown: the run's name, and where two runs share it (same seed, same
     minute), its label (the config keys that tell it apart; else its id): first and with short
     keys when ``short`` (a table cell that may be cut), after the name otherwise."""
-    seen: dict[str, int] = {}
+    seen: dict[tuple[str | None, str], int] = {}  # per host: the HOST column tells hosts apart
     for r in runs:
-        seen[r.name] = seen.get(r.name, 0) + 1
+        key = (getattr(r, "host", None), r.name)
+        seen[key] = seen.get(key, 0) + 1
     out = {}
     for r in runs:
         tell = r.label or r.id
-        if seen[r.name] < 2:
+        if seen[(getattr(r, "host", None), r.name)] < 2:
             out[r.path] = r.name
         elif short:
             out[r.path] = " ".join([*map(fmt.short_key, tell.split()), r.name])
@@ -214,6 +218,9 @@ def render(snapshot: Snapshot, width: int | None = None, colour: bool = False) -
     except Exception as e:
         lines.append(f"system: could not be shown: {type(e).__name__}: {e}"[:width])
     names = _names(snapshot.runs)
+    for r in snapshot.runs:  # below the table, a run on another host is named with its host
+        if getattr(r, "host", None) and r.path in names:
+            names[r.path] = f"{fmt.printable(r.host)}: {names[r.path]}"
     failed: list[str] = []
     if not snapshot.runs:
         roots = fmt.printable(", ".join(snapshot.roots))
