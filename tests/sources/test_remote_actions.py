@@ -161,3 +161,31 @@ def test_read_only_refuses_a_remote_plan():
     actions = Actions(Settings(read_only=True))
     with pytest.raises(Exception, match="read-only"):
         actions.plan_signal(STOP, None)
+
+
+@pytest.mark.slow
+def test_a_remote_restart_shows_the_plan_made_there_and_asks_here(
+    tmp_path, private_state, sshd: Sshd, harl_run
+):
+    run = harl_run  # a HARL run directory with its config.json, no process
+    cfg = sshd.config_file(tmp_path / "config.yaml")
+    # The happo-top there refuses (it does not know HARL's entry point there): its word, here.
+    refused = happo_top("restart", "--config", str(cfg), f"gpu01:{run}", "--yes", timeout=60)
+    assert refused.returncode == exit_codes.ACTION_FAILED
+    assert "happo-top restart: the HARL entry point of run" in refused.stderr
+    train = tmp_path / "HARL" / "examples" / "train.py"
+    train.parent.mkdir(parents=True)
+    train.write_text("print('never run here')\n")
+    there = tmp_path / "remote-config" / "happo-top" / "config.yaml"  # the remote's own config
+    there.parent.mkdir(parents=True)
+    there.write_text(f"harl_train: {train}\n")
+    dry = happo_top("restart", "--config", str(cfg), f"gpu01:{run}", "--dry-run", timeout=60)
+    assert dry.returncode == exit_codes.OK, dry.stdout + dry.stderr
+    first = dry.stdout.splitlines()[0]
+    assert first.startswith("on gpu01: ") and "--dry-run" in first
+    assert "restart " in dry.stdout and "--load_config" in dry.stdout  # the plan made there
+    # No terminal here and no --yes: shown, then refused here; nothing was started there.
+    ask = happo_top("restart", "--config", str(cfg), f"gpu01:{run}", timeout=60)
+    assert ask.returncode == exit_codes.ACTION_FAILED
+    assert "not confirmed: no terminal to ask on" in ask.stderr
+    assert not list((sshd.state / "happo-top" / "launches").glob("*"))
