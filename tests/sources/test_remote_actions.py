@@ -130,11 +130,19 @@ def test_the_apps_actions_stop_a_remote_run_through_ssh(tmp_path, private_state,
         actions = Actions(settings)
         assert Actions.signallable(run)  # offered: the happo-top there identifies it
         plan = actions.plan_signal(STOP, run)
-        assert plan.host == "gpu02" and plan.pid is None and plan.target is None
+        assert plan.host == "gpu02" and plan.pid == run.process.pid and plan.target is None
         assert "BatchMode=yes" in plan.command and "stop" in plan.command
         shown = plan_text(plan.view(), "far").plain
         assert "host  gpu02" in shown and str(run.path) in shown
         assert plan.remote_args() == ["stop", run.path, "--yes", "--no-kill"]
+        assert plan.remote_args(graces=(10, 5), escalate=True)[3:] == [
+            "--grace",
+            "10",
+            "--term-grace",
+            "5",
+        ]
+        assert "--grace 10 --term-grace" in plan.command  # this side's grace periods
+        assert "SIGTERM after 10 s (by happo-top on gpu02)" in plan.detail
         kill_plan = actions.plan_signal(KILL, run)
         assert kill_plan.remote_args() == ["kill", run.path, "--yes"]
         restart = actions.plan_restart(run)

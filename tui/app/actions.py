@@ -86,9 +86,18 @@ class Plan:
     host: str | None = None  # a run on another host: the happo-top there acts
     remote: RemoteSpec | None = field(default=None, compare=False, repr=False)
 
-    def remote_args(self, *, resume: bool = False, escalate: bool = False) -> list[str]:
-        """The happo-top command line there for this plan (``stop RUN --yes ...``)."""
+    def remote_args(
+        self,
+        *,
+        resume: bool = False,
+        escalate: bool = False,
+        graces: tuple[float, float] | None = None,
+    ) -> list[str]:
+        """The happo-top command line there for this plan (``stop RUN --yes ...``), with this
+        side's grace periods (``graces``: SIGINT to SIGTERM, SIGTERM to SIGKILL)."""
         args = [self.action, self.run_path or "", "--yes"]
+        if self.action in (STOP, RESTART) and graces is not None:
+            args += ["--grace", f"{graces[0]:g}", "--term-grace", f"{graces[1]:g}"]
         if self.action == STOP and not escalate:
             args.append("--no-kill")  # SIGKILL is offered here, as for a local run
         if self.action == RESTART and resume:
@@ -189,7 +198,7 @@ class Actions:
         pid = info.pid if info is not None else None
         if action == STOP:
             detail = (
-                f"SIGINT now, SIGTERM after the grace period of happo-top on {run.host}; "
+                f"SIGINT now, SIGTERM after {self.int_grace:g} s (by happo-top on {run.host}); "
                 "SIGKILL is offered if it survives"
             )
         elif action == KILL:
@@ -203,7 +212,7 @@ class Actions:
             action,
             run.name,
             run.path,
-            None,  # pids are the host's: never one of this machine's busy pids
+            pid,  # the host's pid (the confirmation names the host): busy while it acts
             "",
             detail,
             run=run,
@@ -216,10 +225,11 @@ class Actions:
                 else None
             ),
         )
-        line = shlex.join(spec.command(plan.remote_args()))
-        if pid is not None and action != RESTART:
-            plan = dataclasses.replace(plan, detail=f"pid {pid} there; " + detail)
+        line = shlex.join(spec.command(plan.remote_args(graces=self._grace_pair())))
         return dataclasses.replace(plan, command=line)
+
+    def _grace_pair(self) -> tuple[float, float]:
+        return self.int_grace, self.term_grace
 
     # -- plans (pure: nothing is signalled or started)
     def plan_signal(self, action: str, run: RunSnapshot | None) -> Plan:
@@ -421,7 +431,8 @@ class Actions:
         """``ssh HOST happo-top ACTION RUN --yes``: its exit status and last line are the
         outcome; a stop that left the process alive there (``--no-kill``) offers SIGKILL."""
         assert plan.remote is not None
-        res = run_action(plan.remote, plan.remote_args(resume=resume, escalate=escalate))
+        args = plan.remote_args(resume=resume, escalate=escalate, graces=self._grace_pair())
+        res = run_action(plan.remote, args)
         alive = plan.action == STOP and res.returncode == 1 and "still running" in res.stdout
         what = "resume" if resume else plan.action
         return Outcome(res.ok, f"{what} {plan.run_name}: {res.message()}", alive, plan=plan)
