@@ -11,11 +11,20 @@ another schema is named with both versions and retried rarely.
 
 A root names a host the way scp does: ``gpu01:~/MAPush/results``, ``me@gpu02:/data/runs``
 (:func:`split_root`); a local path with a colon that exists stays local.
+
+Actions on a run there (stop, kill, restart) are ``ssh HOST happo-top stop RUN --yes``
+(:func:`run_action`): the happo-top there makes every safety check itself (positive
+identification, the pid and start time re-checked, the owner); nothing here signals anything.
+
+The ssh program is ``ssh`` from ``PATH``, or ``$HAPPO_TOP_SSH`` where set (:data:`SSH_ENV`): a
+program taking ssh's arguments (``happo-top demo --hosts`` sets it to a stand-in that runs the
+remote command on this machine, so several "hosts" can be shown without a second machine).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shlex
@@ -24,7 +33,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from collectors.model.host import CONNECTING, INCOMPATIBLE, UNREACHABLE, UP, HostStatus
@@ -39,6 +48,13 @@ ALIVE_COUNT = 3
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 60.0
 INCOMPATIBLE_RETRY = 300.0
+ACTION_TIMEOUT = 120.0  # a remote stop waits for its grace periods there: generous
+SSH_ENV = "HAPPO_TOP_SSH"  # the ssh program, where not "ssh" (see the module docstring)
+
+
+def ssh_program() -> str:
+    return os.environ.get(SSH_ENV) or "ssh"
+
 
 # [user@]host:path — host has no '/', and is not a single letter (a Windows drive).
 _REMOTE = re.compile(r"^(?P<host>(?:[^@/:\s]+@)?(?:\[[^\]/]+\]|[^@/:\s]{2,})):(?P<path>.*)$")
@@ -80,7 +96,7 @@ class RemoteSpec:
     ssh_args: tuple[str, ...] = ()
     refresh: float = 2.0
     connect_timeout: int = CONNECT_TIMEOUT
-    ssh: str = "ssh"
+    ssh: str = field(default_factory=ssh_program)
 
     def argv(self) -> list[str]:
         """The ssh command line of the stream: ``happo-top serve --stream`` there, on the
@@ -135,6 +151,85 @@ def specs(
             )
         )
     return out
+
+
+def spec_for(
+    host: str,
+    hosts: Mapping[str, Mapping[str, Any]],
+    *,
+    remote_command: str = "happo-top",
+    ssh_args: Sequence[str] = (),
+) -> RemoteSpec:
+    """How to reach ``host`` for an action: the config's ``hosts:`` entry for it (its roots,
+    remote_command, ssh_args), else the top-level remote_command and ssh_args."""
+    entry = hosts.get(host) or {}
+    return RemoteSpec(
+        host=host,
+        roots=tuple(str(r) for r in entry.get("roots") or ()),
+        remote_command=str(entry.get("remote_command") or remote_command),
+        ssh_args=(*ssh_args, *(entry.get("ssh_args") or ())),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    """What ``ssh HOST happo-top ACTION ...`` did: its exit status (the remote happo-top's, or
+    255 when ssh itself failed), its output, and the JSON document it printed (``--json``)."""
+
+    host: str
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    doc: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def message(self) -> str:
+        """One line: what the happo-top there said, or why ssh could not reach it."""
+        err = [x for x in self.stderr.splitlines() if x.strip() and not x.startswith("Warning:")]
+        out = [x for x in self.stdout.splitlines() if x.strip()]
+        if self.returncode == 255 and err:
+            return f"{self.host}: ssh failed: {_why(255, deque(err), False, _NO_SPEC)}"
+        if self.returncode == 127:
+            return f"{self.host}: no happo-top there ({err[-1] if err else 'command not found'})"
+        if isinstance(self.doc, dict) and self.doc.get("message"):
+            return f"{self.host}: {self.doc['message']}"
+        lines = err if self.returncode != 0 and err else out or err
+        return f"{self.host}: " + (lines[-1] if lines else f"exited with {self.returncode}")
+
+
+def run_action(
+    spec: RemoteSpec,
+    args: Sequence[str],
+    *,
+    timeout: float = ACTION_TIMEOUT,
+    parse_json: bool = False,
+) -> ActionResult:
+    """Run ``happo-top ARGS`` on the host (``["stop", RUN, "--yes"]``) and wait for it. No
+    stdin (BatchMode: never a prompt); a host that does not answer in ``timeout`` seconds is a
+    failure (exit 255), with ssh ended. ``parse_json``: the output is parsed as a JSON document."""
+    argv = spec.command(args)
+    try:
+        proc = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            start_new_session=True,
+        )
+    except subprocess.TimeoutExpired:
+        return ActionResult(spec.host, tuple(argv), 255, "", f"no answer in {timeout:g} s")
+    except OSError as e:
+        return ActionResult(spec.host, tuple(argv), 255, "", f"cannot start ssh: {e}")
+    doc = None
+    if parse_json and proc.stdout.strip():
+        with contextlib.suppress(ValueError):
+            doc = json.loads(proc.stdout)
+    return ActionResult(spec.host, tuple(argv), proc.returncode, proc.stdout, proc.stderr, doc)
 
 
 def config_roots(hosts: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -347,11 +442,19 @@ def _why(rc: int | None, stderr: deque[str], established: bool, spec: RemoteSpec
     return last or f"ssh exited with {rc}"
 
 
+_NO_SPEC = RemoteSpec("", ())
+
 __all__ = [
+    "ACTION_TIMEOUT",
+    "SSH_ENV",
+    "ActionResult",
     "RemoteHost",
     "RemoteSpec",
     "config_roots",
     "host_roots",
+    "run_action",
+    "spec_for",
     "specs",
     "split_root",
+    "ssh_program",
 ]

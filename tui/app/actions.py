@@ -6,6 +6,10 @@ worker thread (stopping waits for the process). Every safety rule lives in ``col
 only a process the process collector positively identified becomes a target, and its pid, start
 time and owner are checked again right before each signal. ``read_only`` refuses everything here
 as well, so a command palette entry or a stray key cannot get past it.
+
+A run on another host (``run.host``) is acted on by the happo-top there:
+``ssh HOST happo-top stop RUN --yes`` (:func:`collectors.sources.remote.run_action`), which makes
+every safety check itself; the confirmation names the host and the exact command line.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from collectors.control import (
 from collectors.model.process import ProcessInfo
 from collectors.model.run import RunSnapshot
 from collectors.model.settings import Settings
+from collectors.sources.remote import RemoteSpec, run_action, spec_for
 from tui.widgets.plan_view import PlanView
 
 STOP = "stop"
@@ -78,6 +83,26 @@ class Plan:
     # restart: the exact plans the dialog shows; execute() runs one of them as it is
     restart_plan: RestartPlan | None = field(default=None, compare=False, repr=False)
     resume_plan: RestartPlan | None = field(default=None, compare=False, repr=False)
+    host: str | None = None  # a run on another host: the happo-top there acts
+    remote: RemoteSpec | None = field(default=None, compare=False, repr=False)
+
+    def remote_args(
+        self,
+        *,
+        resume: bool = False,
+        escalate: bool = False,
+        graces: tuple[float, float] | None = None,
+    ) -> list[str]:
+        """The happo-top command line there for this plan (``stop RUN --yes ...``), with this
+        side's grace periods (``graces``: SIGINT to SIGTERM, SIGTERM to SIGKILL)."""
+        args = [self.action, self.run_path or "", "--yes"]
+        if self.action in (STOP, RESTART) and graces is not None:
+            args += ["--grace", f"{graces[0]:g}", "--term-grace", f"{graces[1]:g}"]
+        if self.action == STOP and not escalate:
+            args.append("--no-kill")  # SIGKILL is offered here, as for a local run
+        if self.action == RESTART and resume:
+            args.append("--resume")
+        return args
 
     def view(self) -> PlanView:
         """What the confirmation shows (plain data for the dialogs)."""
@@ -90,6 +115,7 @@ class Plan:
             self.detail,
             self.resume_from,
             self.no_resume,
+            self.host,
         )
 
 
@@ -152,9 +178,58 @@ class Actions:
     # -- what the UI may offer (cheap, no system calls)
     @staticmethod
     def signallable(run: RunSnapshot | None) -> bool:
-        """The run has a process that could become a target (positively identified, alive)."""
+        """The run has a process that could become a target (positively identified, alive; on
+        another host: alive, as its happo-top saw it, which identifies it again itself)."""
         info = run.process if run is not None else None
-        return info is not None and info.positive and info.alive
+        if info is None or not info.alive:
+            return False
+        return info.positive or run is not None and run.host is not None
+
+    def remote_spec(self, host: str) -> RemoteSpec:
+        s = self.settings
+        return spec_for(host, s.hosts, remote_command=s.remote_command, ssh_args=s.ssh_args)
+
+    def _plan_remote(self, action: str, run: RunSnapshot) -> Plan:
+        """A plan for a run on another host: what the confirmation shows, and the spec that
+        reaches it. Nothing of the process is checked here: the happo-top there does it all."""
+        assert run.host is not None
+        spec = self.remote_spec(run.host)
+        info = run.process
+        pid = info.pid if info is not None else None
+        if action == STOP:
+            detail = (
+                f"SIGINT now, SIGTERM after {self.int_grace:g} s (by happo-top on {run.host}); "
+                "SIGKILL is offered if it survives"
+            )
+        elif action == KILL:
+            detail = "SIGKILL at once: the trainer cannot save anything"
+        else:
+            detail = (
+                f"stop it (if running), then start it again from its config.json, as "
+                f"happo-top on {run.host} plans it"
+            )
+        plan = Plan(
+            action,
+            run.name,
+            run.path,
+            pid,  # the host's pid (the confirmation names the host): busy while it acts
+            "",
+            detail,
+            run=run,
+            info=info,
+            host=run.host,
+            remote=spec,
+            resume_from=(
+                "its latest complete checkpoint there (refused there if it has none)"
+                if action == RESTART
+                else None
+            ),
+        )
+        line = shlex.join(spec.command(plan.remote_args(graces=self._grace_pair())))
+        return dataclasses.replace(plan, command=line)
+
+    def _grace_pair(self) -> tuple[float, float]:
+        return self.int_grace, self.term_grace
 
     # -- plans (pure: nothing is signalled or started)
     def plan_signal(self, action: str, run: RunSnapshot | None) -> Plan:
@@ -166,6 +241,8 @@ class Actions:
             raise ActionRefused(
                 f"run {run.name} has no live process (no process info; state {run.state})"
             )
+        if run.host is not None:
+            return self._plan_remote(action, run)
         try:
             target = Target.from_process(info, run)
         except ActionError as e:
@@ -192,6 +269,8 @@ class Actions:
         self._check_writable()
         if run is None:
             raise ActionRefused("no run selected")
+        if run.host is not None:
+            return self._plan_remote(RESTART, run)
         info = run.process
         target = None
         if info is not None:
@@ -297,6 +376,8 @@ class Actions:
     def execute(self, plan: Plan, *, resume: bool = False, escalate: bool = False) -> Outcome:
         """Run a confirmed plan. ``escalate``: a stop that goes on to SIGKILL by itself."""
         self._check_writable()
+        if plan.remote is not None:
+            return self._execute_remote(plan, resume=resume, escalate=escalate)
         try:
             if plan.action in (STOP, KILL) and plan.target is None:
                 return Outcome(False, f"{plan.action}: the plan names no process", plan=plan)
@@ -345,6 +426,16 @@ class Actions:
         except OSError as e:
             return Outcome(False, f"{plan.action} failed: {e.strerror or e}", plan=plan)
         raise ValueError(f"unknown action {plan.action!r}")
+
+    def _execute_remote(self, plan: Plan, *, resume: bool, escalate: bool) -> Outcome:
+        """``ssh HOST happo-top ACTION RUN --yes``: its exit status and last line are the
+        outcome; a stop that left the process alive there (``--no-kill``) offers SIGKILL."""
+        assert plan.remote is not None
+        args = plan.remote_args(resume=resume, escalate=escalate, graces=self._grace_pair())
+        res = run_action(plan.remote, args)
+        alive = plan.action == STOP and res.returncode == 1 and "still running" in res.stdout
+        what = "resume" if resume else plan.action
+        return Outcome(res.ok, f"{what} {plan.run_name}: {res.message()}", alive, plan=plan)
 
     def _graces(self) -> dict[str, float]:
         return {"int_grace": self.int_grace, "term_grace": self.term_grace}

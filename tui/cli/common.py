@@ -3,7 +3,8 @@ runs a command names, and turning a failure into an exit status and one ``prog: 
 
 A RUN on the command line is a run directory (anywhere: its parent is watched for the
 occasion), a directory holding runs, a run id or id prefix, or a run name, looked up under the
-roots; the run-control commands also take a pid. Only ``collectors`` is imported here: no
+roots; the run-control commands also take a pid, and a run on another host: ``HOST:RUN``, or a
+RUN found below a ``host:path`` root (:func:`resolve_action`). Only ``collectors`` is imported here: no
 Textual, Rich or plotext.
 """
 
@@ -24,7 +25,7 @@ from collectors.control import ActionError, Registry, Target
 from collectors.model import RUN_DIR_RE, RunSnapshot, Settings, Snapshot, json_safe
 from collectors.monitor import Monitor
 from collectors.sources.processes import ProcessInfo
-from collectors.sources.remote import config_roots, split_root
+from collectors.sources.remote import RemoteSpec, config_roots, spec_for, split_root
 from collectors.sources.runs import find_run
 from tui.cli import exit_codes
 from tui.cli.options import reader_gone
@@ -227,6 +228,66 @@ def resolve_target(
     return Resolved(run, run.process, Target.from_process(run.process, run))
 
 
+@dataclasses.dataclass(frozen=True)
+class RemoteRun:
+    """A RUN on another host: how to reach it, the RUN as the happo-top there reads it (and the
+    roots to look under there, ``--root``), and the run when it was found through its stream."""
+
+    spec: RemoteSpec
+    key: str
+    roots: tuple[str, ...] = ()
+    run: RunSnapshot | None = None
+
+    @property
+    def host(self) -> str:
+        return self.spec.host
+
+    def args(self, action: str, *extra: str) -> list[str]:
+        """``[action, RUN, --yes, --root R..., extra...]``: the same line works for stop, kill
+        and restart there (each accepts ``--yes``)."""
+        roots = [a for r in self.roots for a in ("--root", r)]
+        return [action, self.key, "--yes", *roots, *extra]
+
+
+def remote_spec(host: str, settings: Settings) -> RemoteSpec:
+    """How run control reaches ``host``: the config's hosts: entry, remote_command, ssh_args."""
+    return spec_for(
+        host, settings.hosts, remote_command=settings.remote_command, ssh_args=settings.ssh_args
+    )
+
+
+def resolve_action(
+    key: str, settings: Settings, reg: Registry, roots: Sequence[str] | None = None
+) -> Resolved | RemoteRun:
+    """What stop, kill and restart act on: ``HOST:RUN`` (scp's form; a path with a colon that
+    exists here stays local) is that host's RUN, looked up by the happo-top there under the
+    host's roots (``--root HOST:DIR``, else its ``hosts:`` entry, else its own config). Any
+    other RUN is looked up here first (:func:`resolve_target`; a pid is always this host's), then
+    below the ``host:path`` roots (``--root``, else the config's), each host asked once."""
+    host, rest = split_root(key)
+    if host is not None:
+        if not rest:
+            raise UsageError(f"{key}: give a run after the host ({host}:RUN)")
+        spec = remote_spec(host, settings)
+        given = [p for h, p in map(split_root, roots or ()) if h == host and p]
+        return RemoteRun(spec, rest, tuple(given or spec.roots))
+    try:
+        return resolve_target(key, settings, reg, roots)
+    except RunNotFound as e:
+        where = search_roots([key], settings, roots or (), roots_replace_defaults=True)
+        far = [r for r in where if split_root(r)[0] is not None]
+        if not far:
+            raise
+        snap = collect(far, settings, reg)
+        try:
+            (run,) = match_runs(snap, [key], single=True)
+        except RunNotFound as far_e:
+            down = "".join(f"; {h.line()}" for h in snap.hosts if h.line())
+            raise RunNotFound(f"{e}; not on the hosts either ({far_e}{down})") from None
+        assert run.host is not None
+        return RemoteRun(remote_spec(run.host, settings), run.path, (), run)
+
+
 def _is_pid(key: str, snap: Snapshot) -> bool:
     """A number that is neither a run's id nor a directory is a pid."""
     return (
@@ -281,6 +342,7 @@ def run_command(
 
 __all__ = [
     "OVERRIDES",
+    "RemoteRun",
     "Resolved",
     "RunNotFound",
     "UsageError",
@@ -291,6 +353,8 @@ __all__ = [
     "load_settings",
     "match_runs",
     "registry",
+    "remote_spec",
+    "resolve_action",
     "resolve_runs",
     "resolve_target",
     "root_path",

@@ -10,6 +10,12 @@ disables every action.
 RUN is a run directory, a run id (or a unique prefix of one), a run name, or a pid. A pid must be
 the identified process of a run below the roots (or its launcher), or a process happo-top
 launched itself.
+
+A run on another host (``HOST:RUN``, or a RUN found below a ``host:path`` root) is acted on by
+the happo-top there: ``ssh HOST happo-top stop RUN --yes`` (BatchMode, as
+:class:`collectors.sources.remote.RemoteSpec` builds it), which makes every safety check itself;
+its output and exit status are this command's. ``--read-only`` here refuses before ssh starts.
+A remote restart shows that happo-top's plan (``--dry-run`` there) and asks here.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shlex
+import subprocess
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -43,7 +51,7 @@ from collectors.control import (
 )
 from collectors.model import RunSnapshot, Settings
 from tui.cli import common, exit_codes, options
-from tui.cli.common import UsageError, resolve_target
+from tui.cli.common import RemoteRun, UsageError, resolve_action
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -52,9 +60,33 @@ def _common(p: argparse.ArgumentParser) -> None:
     options.add_json(p, help="print the result as JSON")
 
 
-def _run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", metavar="RUN", help="run directory, id, name, or pid")
+def _run_options(p: argparse.ArgumentParser, yes: bool = False) -> None:
+    p.add_argument(
+        "run", metavar="RUN", help="run directory, id, name, or pid; HOST:RUN for another host"
+    )
     options.add_root(p, replaces_defaults=True)
+    if yes:  # the same line works for stop, kill and restart (a remote action passes --yes)
+        p.add_argument(
+            "--yes", "-y", action="store_true", help="accepted for symmetry with restart (no-op)"
+        )
+
+
+def _remote(args: argparse.Namespace, r: RemoteRun, action: str, *extra: str) -> int:
+    """Run the action with the happo-top on ``r``'s host, its output passed through. ssh's own
+    failure (exit 255: refused, no route, a key refused) is named as such."""
+    argv = r.args(action, *extra, *(["--json"] if args.json else []))
+    cmd = r.spec.command(argv)
+    if not args.json:
+        print(f"on {r.host}: {r.spec.remote_command} {shlex.join(argv)}", flush=True)
+    try:
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL)
+    except OSError as e:
+        raise ActionError(f"{r.host}: cannot start {r.spec.ssh}: {e.strerror or e}") from None
+    if proc.returncode == 255:
+        raise ActionError(f"{r.host}: ssh failed (exit 255): nothing was done there")
+    if proc.returncode == 127:
+        raise ActionError(f"{r.host}: no happo-top there ({r.spec.remote_command!r})")
+    return proc.returncode
 
 
 def _grace_options(p: argparse.ArgumentParser) -> None:
@@ -225,14 +257,17 @@ def _stop(argv: list[str]) -> int:
         description="Stop a run gracefully: SIGINT to its process group (the trainer flushes its "
         "files), SIGTERM after a grace period, SIGKILL after another.",
     )
-    _run_options(p)
+    _run_options(p, yes=True)
     _grace_options(p)
     p.add_argument("--no-kill", action="store_true", help="never escalate to SIGKILL")
     _common(p)
     args = p.parse_args(argv)
     settings = _settings(args)
     registry = common.registry()
-    r = resolve_target(args.run, settings, registry, args.root)
+    r = resolve_action(args.run, settings, registry, args.root)
+    if isinstance(r, RemoteRun):
+        extra = [*_grace_args(args), *(["--no-kill"] if args.no_kill else [])]
+        return _remote(args, r, "stop", *extra)
     if r.target is None:
         raise _no_process(r.run)
     _checked(r.target, r.run)
@@ -257,12 +292,14 @@ def _kill(argv: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="happo-top kill", description="SIGKILL a run's process group at once."
     )
-    _run_options(p)
+    _run_options(p, yes=True)
     _common(p)
     args = p.parse_args(argv)
     settings = _settings(args)
     registry = common.registry()
-    r = resolve_target(args.run, settings, registry, args.root)
+    r = resolve_action(args.run, settings, registry, args.root)
+    if isinstance(r, RemoteRun):
+        return _remote(args, r, "kill")
     if r.target is None:
         raise _no_process(r.run)
     _checked(r.target, r.run)
@@ -310,7 +347,9 @@ def _restart(argv: list[str]) -> int:
     args = p.parse_args(argv)
     settings = _settings(args)
     registry = common.registry()
-    r = resolve_target(args.run, settings, registry, args.root)
+    r = resolve_action(args.run, settings, registry, args.root)
+    if isinstance(r, RemoteRun):
+        return _remote_restart(args, r)
     if r.run is None and r.target is not None and r.target.launch_id:
         if args.resume or args.checkpoint is not None:
             raise ActionError("--resume needs a run directory (this launch is not tied to one yet)")
@@ -354,6 +393,37 @@ def _restart(argv: list[str]) -> int:
     }
     notes = "\n".join(f"note: {n}" for n in result.notes)
     return _launched(args, doc, "", result.launch, after=notes)
+
+
+def _grace_args(args: argparse.Namespace) -> list[str]:
+    out = []
+    if args.grace is not None:
+        out += ["--grace", f"{args.grace:g}"]
+    if args.term_grace is not None:
+        out += ["--term-grace", f"{args.term_grace:g}"]
+    return out
+
+
+def _remote_restart(args: argparse.Namespace, r: RemoteRun) -> int:
+    """The plan is made there: shown (``--dry-run`` there) and confirmed here, then run there
+    with ``--yes``. The remote plan is made again when it runs (its checks are its own)."""
+    extra = [*_grace_args(args), *(["--resume"] if args.resume else [])]
+    if args.checkpoint is not None:
+        extra += ["--checkpoint", str(args.checkpoint)]
+    if args.dry_run or not args.yes:
+        code = _remote(args, r, "restart", *extra, "--dry-run")
+        if code != exit_codes.OK or args.dry_run:
+            return code
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            raise ActionError("not confirmed: no terminal to ask on (give --yes to run this plan)")
+        try:
+            answer = input(f"run this on {r.host}? [y/N] ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            print("not done", flush=True)
+            return exit_codes.ACTION_FAILED
+    return _remote(args, r, "restart", *extra)
 
 
 def _confirmed(args: argparse.Namespace, plan: RestartPlan) -> bool:

@@ -6,6 +6,13 @@ temporary results directory, then opens the monitor on them. The config has a la
 starts one more simulated run (``l`` in the monitor). The simulated trainers, and any run launched
 from the demo, are stopped (SIGINT, as a user would) when the demo quits; the directory is removed
 unless ``--keep``.
+
+``--hosts`` shows several hosts without a second machine: the simulated runs are started under
+two roots, watched as two "hosts" (``demo-gpu1``, ``demo-gpu2``) whose streams come from a
+``happo-top serve --stream`` on this machine, reached through a stand-in for ssh
+(``$HAPPO_TOP_SSH``, :mod:`collectors.sources.remote`) that runs the remote command here; a third
+host, ``demo-gpu3``, refuses the connection, as a host that is down does. Stop, kill and restart
+on those runs go through the same stand-in to the happo-top "there", as they would over ssh.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -24,29 +32,37 @@ import collectors
 from collectors.control import LaunchSpec, Registry, launch
 from collectors.model import Settings
 from collectors.simulator.trainer import command, write_instant_run
+from collectors.sources.remote import SSH_ENV
 from tui.cli import common, exit_codes
 from tui.cli.options import positive
 from tui.cli.watch import NO_TERMINAL, has_terminal, print_once, watch_text
 
 
 def start_demo_runs(
-    root: str, base: str, duration: float, registry: Registry, quiet: bool = False
+    root: str,
+    base: str,
+    duration: float,
+    registry: Registry,
+    quiet: bool = False,
+    specs: list[dict] | None = None,
 ) -> list:
-    """The finished basic run, then three live simulated trainers started as ``l`` would start
-    them (collectors.control.launch: own session, a log file, a launch record), so that the
-    monitor knows their command (restart works) and their log (the Log tab)."""
+    """The finished basic run, then three live simulated trainers (or ``specs``) started as
+    ``l`` would start them (collectors.control.launch: own session, a log file, a launch
+    record), so that the monitor knows their command (restart works) and their log (the Log
+    tab)."""
     now = time.time()
     write_instant_run(
         root, exp_name="cuboid", preset="basic", seed=1, start_time=now - 6 * 3600, finished=True
     )
-    specs = [
-        dict(exp_name="cuboid", preset="safe", seed=1, duration=duration * 1.5),
-        dict(exp_name="cuboid", preset="basic", seed=2, duration=duration),
-        dict(exp_name="cuboid", preset="basic", seed=3, duration=duration, crash_at=0.35),
-    ]
+    if specs is None:
+        specs = [
+            dict(exp_name="cuboid", preset="safe", seed=1, duration=duration * 1.5),
+            dict(exp_name="cuboid", preset="basic", seed=2, duration=duration),
+            dict(exp_name="cuboid", preset="basic", seed=3, duration=duration, crash_at=0.35),
+        ]
     launched = []
     for spec in specs:
-        name = f"{spec['preset']}-seed{spec['seed']}"
+        name = f"{os.path.basename(os.path.dirname(root))}-{spec['preset']}-seed{spec['seed']}"
         launched.append(
             launch(
                 LaunchSpec(
@@ -80,6 +96,58 @@ def demo_presets(root: str, base: str, duration: float) -> dict:
             "log": "launched-safe.log",
         }
     }
+
+
+# The stand-in for ssh of ``demo --hosts``: the host is the argument before the last (as
+# RemoteSpec.command writes it), the remote command the last; demo-gpu3 is a host that is down.
+STAND_IN_SSH = """#!/bin/sh
+# happo-top demo --hosts: a stand-in for ssh. It contacts nothing: it runs the remote command
+# on this machine (demo-gpu1, demo-gpu2) or fails as ssh does for a host that is down.
+for a; do host="$last"; last="$a"; done
+case "$host" in
+  demo-gpu1|demo-gpu2) exec /bin/sh -c "$last" ;;
+  *) echo "ssh: connect to host $host port 22: Connection refused" >&2; exit 255 ;;
+esac
+"""
+
+DOWN_HOST = "demo-gpu3"
+
+
+def start_demo_hosts(base: str, duration: float, registry: Registry, quiet: bool) -> tuple:
+    """``--hosts``: runs under two roots (two "hosts"), the stand-in ssh in ``$HAPPO_TOP_SSH``
+    (this process and its children only), and the remote command: this happo-top, with the
+    demo's state and no user config file. Returns (roots, remote_command, launched)."""
+    ssh = os.path.join(base, "bin", "ssh-stand-in")
+    os.makedirs(os.path.dirname(ssh), exist_ok=True)
+    with open(ssh, "w") as f:
+        f.write(STAND_IN_SSH)
+    os.chmod(ssh, 0o755)
+    os.environ[SSH_ENV] = ssh
+    env = {
+        "PYTHONPATH": _package_root(),
+        "XDG_STATE_HOME": os.environ["XDG_STATE_HOME"],
+        "XDG_CONFIG_HOME": os.path.join(base, "config"),
+    }
+    remote = "env " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    remote += f" {shlex.quote(sys.executable)} -m tui.cli"
+    roots, launched = [], []
+    layouts = {
+        "demo-gpu1": [
+            dict(exp_name="cuboid", preset="safe", seed=1, duration=duration * 1.5),
+            dict(exp_name="cuboid", preset="basic", seed=2, duration=duration),
+        ],
+        "demo-gpu2": [
+            dict(exp_name="push", preset="basic", seed=3, duration=duration * 1.2),
+            dict(exp_name="push", preset="basic", seed=4, duration=duration, crash_at=0.35),
+        ],
+    }
+    for host, specs in layouts.items():
+        root = os.path.join(base, host, "results")
+        os.makedirs(root, exist_ok=True)
+        launched += start_demo_runs(root, base, duration, registry, quiet, specs)
+        roots.append(f"{host}:{root}")
+    roots.append(f"{DOWN_HOST}:~/results")
+    return roots, remote, launched
 
 
 def _package_root() -> str:
@@ -132,6 +200,12 @@ def main(argv: list[str] | None = None) -> int:
         "--plain", action="store_true", help="a plain-text view instead of the full-screen monitor"
     )
     ap.add_argument("--read-only", action="store_true", help="disable every action on runs")
+    ap.add_argument(
+        "--hosts",
+        action="store_true",
+        help="several hosts without a second machine: two simulated hosts served by "
+        "'happo-top serve --stream' here through a stand-in for ssh, and one that is down",
+    )
     args = ap.parse_args(argv)
 
     if not (args.once or args.plain or has_terminal()):
@@ -155,23 +229,37 @@ def main(argv: list[str] | None = None) -> int:
     # The demo's launch records live (and go) with its directory, not in the user's registry.
     os.environ["XDG_STATE_HOME"] = os.path.join(base, "state")
     registry = common.registry()
-    procs = start_demo_runs(root, base, args.duration, registry, quiet=not args.once)
+    roots = [root]
+    if args.hosts:
+        roots, remote, procs = start_demo_hosts(base, args.duration, registry, not args.once)
+        settings = Settings(
+            refresh=1.0,
+            stall_timeout=10.0,
+            flush_secs=2.0,
+            read_only=args.read_only,
+            remote_command=remote,
+        )
+    else:
+        procs = start_demo_runs(root, base, args.duration, registry, quiet=not args.once)
     actions = None
     try:
         if args.once:
             time.sleep(4)
-            return print_once([root], settings, registry)
+            return print_once(roots, settings, registry)
         if args.plain:
-            return watch_text([root], settings, registry)
+            return watch_text(roots, settings, registry)
         # Deferred for start-up time: Textual only when the monitor starts.
         from tui.app.actions import Actions
         from tui.app.app import run_app
 
         actions = None if settings.read_only else Actions(settings)
-        return run_app([root], settings, actions=actions)
+        return run_app(roots, settings, actions=actions)
     finally:
         stop_launched(procs + (actions.launched if actions is not None else []))
         if args.keep or args.dir:
-            print(f"simulated runs kept in {root}", file=sys.stderr)
+            print(
+                f"simulated runs kept in {os.path.dirname(root) if args.hosts else root}",
+                file=sys.stderr,
+            )
         else:
             shutil.rmtree(base, ignore_errors=True)

@@ -102,7 +102,7 @@ class MainScreen(Screen[None]):
         header = self.query_one(HeaderBar)
         header.set_snapshot(snap, len(runs))
         header.set_state(notes="; ".join(snap.errors[:1]), marked=len(self.marked))
-        self.query_one(SystemStrip).set_data(gpus=snap.gpus, disks=snap.disks)
+        self.query_one(SystemStrip).set_data(gpus=snap.gpus, disks=snap.disks, hosts=snap.hosts)
         self._sync(runs, snap)
 
     def _live(self) -> bool:

@@ -23,8 +23,11 @@ from tui.widgets.plan_view import PlanView
 
 
 def plan_text(plan: PlanView, label: str | None = None) -> Text:
-    """What a confirmation names: the run, the pid, the command, what will happen."""
+    """What a confirmation names: the host (a run elsewhere), the run, the pid, the command,
+    what will happen."""
     rows: list[tuple[str, str, str]] = []
+    if plan.host:
+        rows.append(("host", f"{plan.host} (over ssh: the happo-top there acts)", "bold"))
     if plan.run_name or label:
         name = plan.run_name or ""
         shown = f"{label}  ({name})" if label and label != name else name

@@ -6,6 +6,11 @@ NO_COLOR-aware (colour only on a terminal and without ``NO_COLOR``). No Rich, no
 Text from run files (names, tags, errors) is written through :func:`collectors.fmt.printable`, so
 no escape sequence of a run file reaches the terminal; a run whose row cannot be rendered is a
 row that says so, with its error below the table, and every other run is shown as usual.
+
+With other hosts (collectors.sources.remote) the table has a HOST column (this machine's name
+for local runs), each host's GPUs and filesystems follow this one's with its name first, a
+``HOSTS`` line gives each host's state, and a host that is not up has its line below the table
+("ERROR gpu03: unreachable since 14:02: Connection refused", from the snapshot's errors).
 """
 
 from __future__ import annotations
@@ -81,7 +86,10 @@ def _data(r: RunSnapshot, now: float) -> str:
 
 def _proc(r: RunSnapshot) -> str:
     p = r.process
-    return str(p.get("pid", "-")) if p else "-"
+    if not p:
+        return "-"
+    pid = p.get("pid") if isinstance(p, dict) else getattr(p, "pid", None)
+    return "-" if pid is None else str(pid)
 
 
 # (header, getter, priority: lower survives longer on a narrow terminal, min width)
@@ -100,10 +108,30 @@ _COLUMNS = [
 ]
 
 
+_HOST_COLUMN = ("HOST", lambda r, now: r.host or "", 0)
+
+
+def _columns(snapshot: Snapshot) -> list:
+    """The columns: with a HOST column after STATE when runs come from other hosts too."""
+    if snapshot.hosts or any(r.host for r in snapshot.runs):
+        return [_COLUMNS[0], _HOST_COLUMN, *_COLUMNS[1:]]
+    return _COLUMNS
+
+
 def _system_lines(snapshot: Snapshot) -> list[str]:
-    """One line for the GPUs (or why there are none) and one per filesystem holding runs."""
+    """One line for the GPUs (or why there are none) and one per filesystem holding runs; then
+    the same for each other host that is up, its name first, and one line of host states."""
+    out = _machine_lines(snapshot.gpus, snapshot.disks)
+    for h in snapshot.hosts:
+        if h.up:
+            out += [f"{h.name}  {line}" for line in _machine_lines(h.gpus, h.disks)]
+    if snapshot.hosts:
+        out.append("HOSTS " + ", ".join(f"{h.name} {h.state}" for h in snapshot.hosts))
+    return out
+
+
+def _machine_lines(gpus, disks) -> list[str]:
     out = []
-    gpus = snapshot.gpus
     if gpus is not None:
         if not getattr(gpus, "available", False):
             out.append(f"GPU   {getattr(gpus, 'message', 'no NVIDIA GPU')}")
@@ -120,7 +148,6 @@ def _system_lines(snapshot: Snapshot) -> list[str]:
             temp = f"{d.temperature}C" if d.temperature is not None else "-"
             power = f"{d.power:.0f}W" if d.power is not None else "-"
             out.append(f"GPU{d.index}  {d.name}  util {util}  mem {mem}  {temp}  {power}")
-    disks = snapshot.disks
     for fs in getattr(disks, "filesystems", ()):
         need = f", running runs need {fmt.nbytes(fs.projected)} more" if fs.projected else ""
         warn = f"  ! {fs.warning}" if fs.warning else ""
@@ -134,13 +161,14 @@ def _display_names(runs, short: bool = False) -> dict[str, str]:
     """Run path -> the name shown: the run's name, and where two runs share it (same seed, same
     minute), its label (the config keys that tell it apart; else its id): first and with short
     keys when ``short`` (a table cell that may be cut), after the name otherwise."""
-    seen: dict[str, int] = {}
+    seen: dict[tuple[str | None, str], int] = {}  # per host: the HOST column tells hosts apart
     for r in runs:
-        seen[r.name] = seen.get(r.name, 0) + 1
+        key = (getattr(r, "host", None), r.name)
+        seen[key] = seen.get(key, 0) + 1
     out = {}
     for r in runs:
         tell = r.label or r.id
-        if seen[r.name] < 2:
+        if seen[(getattr(r, "host", None), r.name)] < 2:
             out[r.path] = r.name
         elif short:
             out[r.path] = " ".join([*map(fmt.short_key, tell.split()), r.name])
@@ -149,14 +177,19 @@ def _display_names(runs, short: bool = False) -> dict[str, str]:
     return out
 
 
-def _row(r: RunSnapshot, now: float) -> tuple[list[str], str | None]:
+def _row(r: RunSnapshot, now: float, columns: list) -> tuple[list[str], str | None]:
     """The cells of one run, or a stand-in row and the error when rendering it raised."""
     try:
-        return [fmt.printable(get(r, now)) for _, get, _ in _COLUMNS], None
+        return [fmt.printable(get(r, now)) for _, get, _ in columns], None
     except Exception as e:  # odd data in one run costs its row only
         path = fmt.printable(getattr(r, "path", "?"))
-        cells = ["? error", fmt.printable(os.path.basename(path))] + ["-"] * (len(_COLUMNS) - 2)
+        cells = ["? error"] + ["-"] * (len(columns) - 1)
+        cells[_name_col(columns)] = fmt.printable(os.path.basename(path))
         return cells, f"ERROR {path}: could not be shown: {type(e).__name__}: {e}"
+
+
+def _name_col(columns: list) -> int:
+    return next(i for i, c in enumerate(columns) if c[0] == "RUN")
 
 
 def _names(runs, short: bool = False) -> dict[str, str]:
@@ -185,6 +218,9 @@ def render(snapshot: Snapshot, width: int | None = None, colour: bool = False) -
     except Exception as e:
         lines.append(f"system: could not be shown: {type(e).__name__}: {e}"[:width])
     names = _names(snapshot.runs)
+    for r in snapshot.runs:  # below the table, a run on another host is named with its host
+        if getattr(r, "host", None) and r.path in names:
+            names[r.path] = f"{fmt.printable(r.host)}: {names[r.path]}"
     failed: list[str] = []
     if not snapshot.runs:
         roots = fmt.printable(", ".join(snapshot.roots))
@@ -193,32 +229,36 @@ def render(snapshot: Snapshot, width: int | None = None, colour: bool = False) -
         )
     else:
         table = []
+        columns = _columns(snapshot)
+        nc = _name_col(columns)
         cells = _names(snapshot.runs, short=True)
         for r in snapshot.runs:
-            row, error = _row(r, now)
+            row, error = _row(r, now, columns)
             if error is None:
-                row[1] = cells.get(r.path, row[1])
+                row[nc] = cells.get(r.path, row[nc])
+                if nc == 2 and not r.host:
+                    row[1] = fmt.printable(snapshot.host)  # a local run: this machine's name
             else:
                 failed.append(error)
             table.append(row)
-        cols = list(range(len(_COLUMNS)))
-        widths = {c: max(len(_COLUMNS[c][0]), *(len(row[c]) for row in table)) for c in cols}
+        cols = list(range(len(columns)))
+        widths = {c: max(len(columns[c][0]), *(len(row[c]) for row in table)) for c in cols}
 
         def total(cs):
             return sum(widths[c] for c in cs) + 2 * (len(cs) - 1)
 
         # Shorten the run name a little, drop the least important columns until the table
         # fits, give the name back what room is left, and shorten it further only as a last step.
-        natural = widths[1]
-        widths[1] = max(min(natural, 16), natural - max(total(cols) - width, 0))
-        for c in sorted(cols, key=lambda c: -_COLUMNS[c][2]):
-            if total(cols) <= width or _COLUMNS[c][2] == 0:
+        natural = widths[nc]
+        widths[nc] = max(min(natural, 16), natural - max(total(cols) - width, 0))
+        for c in sorted(cols, key=lambda c: -columns[c][2]):
+            if total(cols) <= width or columns[c][2] == 0:
                 break
             cols.remove(c)
-        widths[1] = min(natural, widths[1] + max(width - total(cols), 0))
+        widths[nc] = min(natural, widths[nc] + max(width - total(cols), 0))
         if total(cols) > width:
-            widths[1] = max(8, widths[1] - (total(cols) - width))
-        lines.append("  ".join(_COLUMNS[c][0].ljust(widths[c]) for c in cols).rstrip()[:width])
+            widths[nc] = max(8, widths[nc] - (total(cols) - width))
+        lines.append("  ".join(columns[c][0].ljust(widths[c]) for c in cols).rstrip()[:width])
         for r, row in zip(snapshot.runs, table, strict=True):
             cells = []
             for c in cols:

@@ -17,3 +17,4 @@ class PlanView:
     detail: str = ""  # signals, working directory, log, ...
     resume_from: str | None = None  # restart: the checkpoint --model_dir would point at
     no_resume: str = ""  # restart: why it cannot resume (when resume_from is None)
+    host: str | None = None  # the ssh host the run is on (None: this one)

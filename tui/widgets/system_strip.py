@@ -1,4 +1,8 @@
-"""The header line and the system strip (GPUs, CPU and RAM, filesystems) of the main screen."""
+"""The header line and the system strip (GPUs, CPU and RAM, filesystems) of the main screen.
+
+With other hosts (collectors.sources.remote), the strip has one more line per host: its name,
+its GPUs and its disks, or what is wrong with it ("gpu03: unreachable since 14:02: Connection
+refused"); too many hosts for the room left end in a count of the rest by state."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from collectors import fmt
-from collectors.model.host import HostStats
+from collectors.model.host import CONNECTING, UP, HostStats, HostStatus
 from collectors.model.run import STATES, Snapshot
 from tui.widgets import render as R
 
@@ -121,7 +125,7 @@ class SystemStrip(Widget):
     """GPUs (utilisation sparkline, memory, temperature, power), CPU and RAM, free disk space."""
 
     DEFAULT_CSS = """
-    SystemStrip { height: auto; max-height: 4; }
+    SystemStrip { height: auto; max-height: 12; }
     """
 
     def __init__(self, **kw: Any) -> None:
@@ -129,12 +133,17 @@ class SystemStrip(Widget):
         self.gpus: Any = None
         self.disks: Any = None
         self.host: HostStats | None = None
+        self.hosts: tuple[HostStatus, ...] = ()  # the other hosts, one line each
         self.max_lines = 3
         self._lines: list[Text] = []
         self._width = -1
         self._sticky: tuple[tuple[int, int], int] = ((0, 0), 0)  # ((width, max_lines), lines)
 
-    def set_data(self, gpus: Any = ..., disks: Any = ..., host: Any = ...) -> None:
+    def set_data(
+        self, gpus: Any = ..., disks: Any = ..., host: Any = ..., hosts: Any = ...
+    ) -> None:
+        if hosts is not ...:
+            self.hosts = tuple(hosts or ())
         if gpus is not ...:
             self.gpus = gpus
         if disks is not ...:
@@ -176,8 +185,8 @@ class SystemStrip(Widget):
         return Text("\n").join(self._lines)
 
     # -- items
-    def _gpu_items(self, wide: bool) -> list[Text]:
-        g = self.gpus
+    def _gpu_items(self, wide: bool, gpus: Any = ...) -> list[Text]:
+        g = self.gpus if gpus is ... else gpus
         if g is None:
             return [Text("GPU -", style="dim")]
         if not getattr(g, "available", False):
@@ -228,8 +237,8 @@ class SystemStrip(Widget):
             t.append("-")
         return t
 
-    def _disk_items(self) -> list[Text]:
-        d = self.disks
+    def _disk_items(self, disks: Any = ...) -> list[Text]:
+        d = self.disks if disks is ... else disks
         if d is None:
             return [Text("disk -", style="dim")]
         out = []
@@ -247,40 +256,75 @@ class SystemStrip(Widget):
         return out or [Text("disk -", style="dim")]
 
     def _build(self, width: int) -> list[Text]:
-        """Whole items packed into at most ``max_lines`` lines: items that do not fit are dropped
-        (and counted), never cut mid-number; an item wider than a line is cut at a word."""
+        """This host's items packed into at most ``max_lines`` lines, then one line per other
+        host (:meth:`_host_lines`)."""
         wide = width >= 120
         items = self._gpu_items(wide) + [self._host_item(compact=width < 100)]
         items += self._disk_items()
-        items = [_cut_words(it, width) for it in items]
-        sep = Text("  │  ", style="dim") if wide else Text(" │ ", style="dim")
-        rows: list[list[Text]] = []
-        for it in items:
-            if rows and _width(rows[-1], sep) + len(sep.plain) + len(it.plain) <= width:
-                rows[-1].append(it)
+        lines = _pack(items, width, self.max_lines, wide)
+        if self.hosts:
+            lines += self._host_lines(width, wide)
+        return lines
+
+    def _host_lines(self, width: int, wide: bool) -> list[Text]:
+        """One line per other host: ``gpu02 │ GPU0 ... │ /data 1.2T free``, or its state line.
+        At most 8 (3 on a short terminal, 1 on a tiny one): the rest are counted by state."""
+        room = 8 if self.max_lines >= 3 else 3 if self.max_lines == 2 else 1
+        shown = self.hosts if len(self.hosts) <= room else self.hosts[: room - 1]
+        out = []
+        for h in shown:
+            name = Text(h.name, style="bold cyan")
+            if h.state == UP:
+                items = [name, *self._gpu_items(wide, h.gpus), *self._disk_items(h.disks)]
+                out += _pack(items, width, 1, wide)
+                continue
+            line = h.line() or h.name
+            if h.state == CONNECTING and h.time is None:
+                out.append(_cut_words(Text(f"{h.name}: connecting…", style="dim"), width))
             else:
-                rows.append([it])
-        hidden = 0
-        if len(rows) > self.max_lines:
-            hidden = sum(len(r) for r in rows[self.max_lines :])
-            rows = rows[: self.max_lines]
-            last = rows[-1]
-            while last and _width(last, sep) + len(f" (+{hidden} more)") > width:
-                last.pop()  # the count of hidden items must show: make room for it
-                hidden += 1
-        lines = []
-        for row in rows:
-            line = Text()
-            for i, it in enumerate(row):
-                if i:
-                    line.append_text(sep)
-                line.append_text(it)
-            lines.append(line)
-        if hidden and lines:
-            lines[-1].append(
-                f" (+{hidden} more)" if lines[-1].plain else f"+{hidden} more", style="dim"
-            )
-        return lines or [Text("")]
+                out.append(_cut_words(Text(line, style="bold yellow"), width))
+        rest = self.hosts[len(shown) :]
+        if rest:
+            states: dict[str, int] = {}
+            for h in rest:
+                states[h.state] = states.get(h.state, 0) + 1
+            counts = ", ".join(f"{n} {s}" for s, n in states.items())
+            out.append(_cut_words(Text(f"+{len(rest)} more hosts: {counts}", style="dim"), width))
+        return out
+
+
+def _pack(items: list[Text], width: int, max_lines: int, wide: bool) -> list[Text]:
+    """Whole items packed into at most ``max_lines`` lines: items that do not fit are dropped
+    (and counted), never cut mid-number; an item wider than a line is cut at a word."""
+    items = [_cut_words(it, width) for it in items]
+    sep = Text("  │  ", style="dim") if wide else Text(" │ ", style="dim")
+    rows: list[list[Text]] = []
+    for it in items:
+        if rows and _width(rows[-1], sep) + len(sep.plain) + len(it.plain) <= width:
+            rows[-1].append(it)
+        else:
+            rows.append([it])
+    hidden = 0
+    if len(rows) > max_lines:
+        hidden = sum(len(r) for r in rows[max_lines:])
+        rows = rows[:max_lines]
+        last = rows[-1]
+        while last and _width(last, sep) + len(f" (+{hidden} more)") > width:
+            last.pop()  # the count of hidden items must show: make room for it
+            hidden += 1
+    lines = []
+    for row in rows:
+        line = Text()
+        for i, it in enumerate(row):
+            if i:
+                line.append_text(sep)
+            line.append_text(it)
+        lines.append(line)
+    if hidden and lines:
+        lines[-1].append(
+            f" (+{hidden} more)" if lines[-1].plain else f"+{hidden} more", style="dim"
+        )
+    return lines or [Text("")]
 
 
 def _width(row: list[Text], sep: Text) -> int:
