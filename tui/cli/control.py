@@ -50,6 +50,7 @@ from collectors.control import (
     stop,
 )
 from collectors.model import RunSnapshot, Settings
+from collectors.sources.remote import RemoteSpec, spec_for
 from tui.cli import common, exit_codes, options
 from tui.cli.common import RemoteRun, UsageError, resolve_action
 
@@ -72,21 +73,53 @@ def _run_options(p: argparse.ArgumentParser, yes: bool = False) -> None:
 
 
 def _remote(args: argparse.Namespace, r: RemoteRun, action: str, *extra: str) -> int:
-    """Run the action with the happo-top on ``r``'s host, its output passed through. ssh's own
+    """Run the action with the happo-top on ``r``'s host, its output passed through."""
+    return _run_there(
+        r.host, r.spec, r.args(action, *extra, *(["--json"] if args.json else [])), args.json
+    )
+
+
+def _run_there(host: str, spec: RemoteSpec, argv: list[str], quiet: bool) -> int:
+    """``ssh HOST happo-top ARGV``, its output passed through and its status returned; ssh's own
     failure (exit 255: refused, no route, a key refused) is named as such."""
-    argv = r.args(action, *extra, *(["--json"] if args.json else []))
-    cmd = r.spec.command(argv)
-    if not args.json:
-        print(f"on {r.host}: {r.spec.remote_command} {shlex.join(argv)}", flush=True)
+    if not quiet:
+        print(f"on {host}: {spec.remote_command} {shlex.join(argv)}", flush=True)
     try:
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(spec.command(argv), stdin=subprocess.DEVNULL)
     except OSError as e:
-        raise ActionError(f"{r.host}: cannot start {r.spec.ssh}: {e.strerror or e}") from None
+        raise ActionError(f"{host}: cannot start {spec.ssh}: {e.strerror or e}") from None
     if proc.returncode == 255:
-        raise ActionError(f"{r.host}: ssh failed (exit 255): nothing was done there")
+        raise ActionError(f"{host}: ssh failed (exit 255): nothing was done there")
     if proc.returncode == 127:
-        raise ActionError(f"{r.host}: no happo-top there ({r.spec.remote_command!r})")
+        raise ActionError(f"{host}: no happo-top there ({spec.remote_command!r})")
     return proc.returncode
+
+
+def _without_host(argv: Sequence[str]) -> list[str]:
+    """``argv`` without its ``--host HOST`` / ``--host=HOST`` (before a ``--``)."""
+    out: list[str] = []
+    it = iter(argv)
+    for a in it:
+        if a == "--":
+            out += [a, *it]
+            break
+        if a == "--host":
+            next(it, None)
+        elif not a.startswith("--host="):
+            out.append(a)
+    return out
+
+
+def _remote_launch(args: argparse.Namespace, settings: Settings, forward: list[str]) -> int:
+    """``launch --host HOST ...``: the happo-top there launches (its presets, its registry, its
+    checks); ssh's own failure is named as such."""
+    spec = spec_for(
+        args.host,
+        settings.hosts,
+        remote_command=settings.remote_command,
+        ssh_args=settings.ssh_args,
+    )
+    return _run_there(args.host, spec, ["launch", *forward], args.json)
 
 
 def _grace_options(p: argparse.ArgumentParser) -> None:
@@ -176,9 +209,17 @@ def _launch(argv: list[str]) -> int:
     )
     p.add_argument("--log", metavar="FILE", help="log file (default: the XDG state directory)")
     p.add_argument("--shell", action="store_true", help="run CMD through /bin/sh")
+    p.add_argument(
+        "--host",
+        metavar="HOST",
+        help="launch on another host: 'ssh HOST happo-top launch ...' with the same arguments "
+        "(a PRESET is the one in that host's config file)",
+    )
     _common(p)
     args = p.parse_args(head)
     settings = _settings(args)
+    if args.host:
+        return _remote_launch(args, settings, _without_host(argv))
     env: dict[str, str] = {}
     for item in args.env:
         k, sep, v = item.partition("=")
