@@ -171,3 +171,13 @@ def test_report_shows_a_chain_as_one_run_with_its_segments():
     assert "- **Segments**: 3: aaaa0001 0-30M, bbbb0002 30M-50M, cccc0003 50M-" in text
     alone = render_report(runs[:1], runs[0].last_data or 0.0)  # an earlier segment asked alone
     assert "### Run 1: seg1 (CONTINUED)" in alone and "**Segments**" not in alone
+
+
+@aio
+async def test_going_to_an_earlier_segment_focuses_the_chain_panel():
+    app, _, _ = build(FakeSources(snapshot(chained_runs())))
+    async with app.run_test(size=(180, 45)) as pilot:
+        await started(pilot, app)
+        app.goto_run("aaaa0001")
+        await pilot.pause(0.1)
+        assert app.focused is panels(app)[0] and app.main.selected_id == "cccc0003"

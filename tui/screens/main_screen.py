@@ -334,6 +334,10 @@ class MainScreen(Screen[None]):
         return [by_id[i] for i in self.marked if i in by_id]
 
     def focus_run(self, run_id: str) -> bool:
+        if self.snapshot is not None:  # an earlier segment of a chain: the chain's panel
+            run = next((r for r in self.snapshot.runs if r.id == run_id), None)
+            if run is not None:
+                run_id = head_of(run, chain_heads(self.snapshot.runs)).id
         if self.filter_text and not any(r.id == run_id for r in self.shown):
             self._set_filter("")
         panel = next((p for p in self._panels() if p.run_id == run_id), None)
