@@ -11,6 +11,7 @@ from tests.tui.fakes import FakeSources, aio, make_run, snapshot
 from tests.tui.test_pilot import build, panels, started, text, until
 from tui.screens.compare import CompareScreen
 from tui.text.report import render_report
+from tui.widgets.system_strip import HeaderBar
 
 TOTAL = 100_000_000
 
@@ -94,6 +95,8 @@ async def test_a_chain_is_one_panel_listing_its_segments():
         assert "60M / 100M" in last or "60M/100M" in last
         assert "seg1 · chain of 3" in str(shown[0].border_title)
         assert "crashed" not in last and "stopped" not in last
+        head = text(app.main.query_one(HeaderBar))
+        assert "3 runs" in head and "1/3" not in head  # every run is on screen, in the chain
         await pilot.press("slash", *"aaaa0001")
         await pilot.pause(0.2)
         assert [p.run.name for p in panels(app)] == ["seg3"]

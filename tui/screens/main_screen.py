@@ -15,7 +15,7 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from collectors.analysis.chains import chain_heads, head_of
+from collectors.analysis.chains import chain_heads, head_of, segments
 from collectors.analysis.selection import filter_runs
 from collectors.fmt import printable
 from collectors.model.host import HostStats
@@ -101,7 +101,8 @@ class MainScreen(Screen[None]):
         runs = self._shown_runs(snap, labels)
         self.shown = runs
         header = self.query_one(HeaderBar)
-        header.set_snapshot(snap, len(runs))
+        # the runs on screen, a chain's earlier segments counted in its panel (not "1/3 runs")
+        header.set_snapshot(snap, sum(len(segments(r)) or 1 for r in runs))
         header.set_state(notes="; ".join(snap.errors[:1]), marked=len(self.marked))
         self.query_one(SystemStrip).set_data(gpus=snap.gpus, disks=snap.disks)
         self._sync(runs, snap)
