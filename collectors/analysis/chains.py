@@ -28,9 +28,13 @@ from typing import Any
 
 import numpy as np
 
+from collectors import fmt
 from collectors.model.run import (
     CONTINUED,
     CRASHED,
+    RUNNING,
+    STALLED,
+    STARTING,
     STOPPED,
     ResumedFrom,
     RunSnapshot,
@@ -222,3 +226,53 @@ class ChainLinker:
         for path in [p for p in self._cache if p not in live]:
             del self._cache[path]
         return out
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Segment:
+    """One segment of a chain, on the chain's axis: ``end`` is None for a live last segment."""
+
+    id: str
+    start: int
+    end: int | None
+
+
+def segments(run: RunSnapshot) -> tuple[Segment, ...]:
+    """The segments of ``run``'s chain up to ``run`` (first to ``run``), from ``chain`` and
+    ``resumed_at``; () for a run that is not a resumed segment of a chain."""
+    if run.id not in run.chain or run.resumed_from is None:
+        return ()
+    ids = run.chain[: run.chain.index(run.id) + 1]
+    starts = (0, *run.resumed_at)
+    if len(starts) != len(ids):  # a chain whose links are not all known: no ranges to show
+        return ()
+    ends: list[int | None] = list(starts[1:])
+    ends.append(None if run.state in (RUNNING, STARTING, STALLED) else run.step)
+    return tuple(Segment(i, s, e) for i, s, e in zip(ids, starts, ends, strict=True))
+
+
+def chain_heads(runs: Sequence[RunSnapshot]) -> list[RunSnapshot]:
+    """``runs`` with each chain shown once: the earlier segments of a chain whose latest segment
+    is among ``runs`` are left out (the latest stands for the chain), in the runs' order."""
+    hidden: set[str] = set()
+    for r in runs:
+        if segments(r) and r.chain[-1] == r.id:
+            hidden.update(i for i in r.chain if i != r.id)
+    return [r for r in runs if r.id not in hidden]
+
+
+def head_of(run: RunSnapshot, runs: Sequence[RunSnapshot]) -> RunSnapshot:
+    """The run that stands for ``run``'s chain among ``runs`` (``run`` itself when none)."""
+    for h in runs:
+        if h.id != run.id and run.id in h.chain and h.chain[-1] == h.id and segments(h):
+            return h
+    return run
+
+
+def segments_text(segs: Sequence[Segment]) -> str:
+    """``aaaa0001 0-30M, bbbb0002 30M-50M, cccc0003 50M-``: each segment's id and step range."""
+
+    def at(step: int) -> str:
+        return "0" if step == 0 else fmt.steps(step)
+
+    return ", ".join(f"{s.id} {at(s.start)}-{'' if s.end is None else at(s.end)}" for s in segs)

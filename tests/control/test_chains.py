@@ -134,9 +134,12 @@ async def _tui_shows_chain(root: Path, p: dict, c1: dict, c2: dict) -> None:
         end = time.monotonic() + 20
         while time.monotonic() < end:
             shown = {w.run.id: w.render().plain for w in app.main.query(RunPanel) if w.display}
-            if len(shown) == 3 and "resumed @" in shown.get(c2["id"], ""):
+            if "resumed @" in shown.get(c2["id"], "") and "3 segments" in shown[c2["id"]]:
                 break
             await pilot.pause(0.1)
-        assert f"continued by {c1['id']}" in shown[p["id"]], shown
-        assert f"continued by {c2['id']}" in shown[c1["id"]], shown
+        # one panel for the chain (its latest segment), listing the three segments
+        assert list(shown) == [c2["id"]], shown
         assert "3/3" in shown[c2["id"]], shown
+        line = shown[c2["id"]].splitlines()[0]
+        assert line.startswith(f"chain 3 segments: {p['id']} 0-"), line
+        assert f", {c1['id']} " in line and f", {c2['id']} " in line, line

@@ -4,6 +4,9 @@ Actions run ``ssh HOST happo-top stop RUN --yes`` against a real sshd on 127.0.0
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import time
 from pathlib import Path
 
@@ -197,3 +200,36 @@ def test_a_remote_restart_shows_the_plan_made_there_and_asks_here(
     assert ask.returncode == exit_codes.ACTION_FAILED
     assert "not confirmed: no terminal to ask on" in ask.stderr
     assert not list((sshd.state / "happo-top" / "launches").glob("*"))
+
+
+@pytest.mark.slow
+def test_launch_on_another_host_runs_there_and_is_recorded_there(
+    tmp_path, private_state, sshd: Sshd
+):
+    """launch --host: the happo-top there starts the command (its registry, its log), and
+    the run it starts is then stopped there by HOST:PID."""
+    cfg = sshd.config_file(tmp_path / "config.yaml")
+    marker = tmp_path / "started-there"
+    out = happo_top(
+        "launch", "--config", str(cfg), "--host", "gpu01", "--json", "--",
+        "sh", "-c", f"touch {marker}; exec sleep 60",
+        timeout=90,
+    )  # fmt: skip
+    assert out.returncode == exit_codes.OK, out.stdout + out.stderr
+    doc = json.loads(out.stdout)
+    pid = doc["pid"]
+    try:
+        assert doc["log"].startswith(str(sshd.state))  # the remote side's registry
+        deadline = time.time() + 20
+        while not marker.exists() and time.time() < deadline:
+            time.sleep(0.1)
+        assert marker.exists()
+        gone = happo_top("kill", "--config", str(cfg), f"gpu01:{pid}", "--yes", timeout=90)
+        assert gone.returncode == exit_codes.OK, gone.stdout + gone.stderr
+        assert gone.stdout.startswith("on gpu01: ")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, 9)
+    refused = happo_top("launch", "--config", str(cfg), "--host", "gpu03", "--", "true")
+    assert refused.returncode == exit_codes.ACTION_FAILED
+    assert "gpu03: ssh failed (exit 255): nothing was done there" in refused.stderr

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,12 +37,14 @@ from collectors.model.process import ProcessInfo
 from collectors.model.run import RunSnapshot
 from collectors.model.settings import Settings
 from collectors.sources.remote import RemoteSpec, run_action, spec_for
+from tui.cli.tensorboard import choose_port, launch_spec, logdir_spec, ssh_line, wait_up
 from tui.widgets.plan_view import PlanView
 
 STOP = "stop"
 KILL = "kill"
 RESTART = "restart"
 LAUNCH = "launch"
+TENSORBOARD = "tensorboard"
 
 
 class ActionRefused(Exception):
@@ -390,6 +392,8 @@ class Actions:
             if plan.action == KILL:
                 res = control.kill(plan.target, registry=self.registry)
                 return self._signal_outcome(plan, res)
+            if plan.action == TENSORBOARD:
+                return self._execute_tensorboard(plan)
             if plan.action == RESTART:
                 chosen = plan.resume_plan if resume else plan.restart_plan
                 if chosen is None:
@@ -436,6 +440,55 @@ class Actions:
         alive = plan.action == STOP and res.returncode == 1 and "still running" in res.stdout
         what = "resume" if resume else plan.action
         return Outcome(res.ok, f"{what} {plan.run_name}: {res.message()}", alive, plan=plan)
+
+    # -- TensorBoard on runs (issue 15): the same launch as `happo-top tensorboard RUN...`
+    def plan_tensorboard(self, runs: Sequence[RunSnapshot], port: int | None = None) -> Plan:
+        """TensorBoard on ``runs`` (named as `happo-top tensorboard` names them), on ``port`` or
+        the first free one from 6006, listening on localhost; detached and recorded like a
+        launch. Runs on another host are refused: their files are not here."""
+        self._check_writable()
+        if not runs:
+            raise ActionRefused("no run selected: mark runs with Space, or select one")
+        remote = sorted({r.host for r in runs if r.host})
+        if remote:
+            raise ActionRefused(
+                f"TensorBoard runs on this host: {', '.join(remote)} runs are not here (run "
+                "`happo-top tensorboard` there)"
+            )
+        try:
+            port = choose_port(port)
+        except ActionError as e:
+            raise ActionRefused(str(e)) from None
+        spec = launch_spec(logdir_spec(runs, self.settings), port)
+        names = ", ".join(r.name for r in runs)
+        detail = (
+            f"port {port} on localhost, detached (own session), recorded like a launch; "
+            f"runs: {logdir_spec(runs, self.settings).replace(',', ', ')}"
+        )
+        return Plan(TENSORBOARD, names, None, None, spec.display(), detail, spec=spec)
+
+    @staticmethod
+    def tensorboard_port(plan: Plan) -> int:
+        """The port a TensorBoard plan serves on (from its argv: what is shown is what runs)."""
+        argv = plan.spec.argv if plan.spec is not None else ()
+        return int(argv[argv.index("--port") + 1])
+
+    def _execute_tensorboard(self, plan: Plan, wait: float = 30.0) -> Outcome:
+        if plan.spec is None:
+            return Outcome(False, "tensorboard: the plan names no command", plan=plan)
+        port = self.tensorboard_port(plan)
+        lr = control.launch(plan.spec, self.registry)
+        self.launched.append(lr)
+        code = wait_up(lr, port, wait)
+        if code is not None:
+            return Outcome(False, control.early_exit_message(lr, code), plan=plan)
+        return Outcome(
+            True,
+            f"TensorBoard pid {lr.pid} on http://localhost:{port}/ ({plan.run_name})\n"
+            f"on your laptop: {ssh_line(port)}",
+            plan=plan,
+            launched_pid=lr.pid,
+        )
 
     def _graces(self) -> dict[str, float]:
         return {"int_grace": self.int_grace, "term_grace": self.term_grace}

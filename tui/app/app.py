@@ -51,7 +51,7 @@ from tui.screens.modals import (
 )
 from tui.widgets import render as R
 
-RUN_ACTIONS = ("stop", "kill", "restart", "launch")
+RUN_ACTIONS = ("stop", "kill", "restart", "launch", "tensorboard")
 
 
 class HappoTopApp(App[int]):
@@ -65,6 +65,13 @@ class HappoTopApp(App[int]):
         Binding("k", "kill", "Kill", tooltip="SIGKILL the selected run (asks first)"),
         Binding("r", "restart", "Restart", tooltip="Restart the selected run (asks first)"),
         Binding("l", "launch", "Launch", tooltip="Launch a run (asks first)"),
+        Binding(
+            "b",
+            "tensorboard",
+            "TensorBoard",
+            show=False,  # the footer is full: the help screen and the palette list it
+            tooltip="Start TensorBoard on the marked runs, or the selected one (asks first)",
+        ),
         Binding("p", "pause", "Pause"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit", tooltip="Quit (never stops a run)"),
@@ -267,7 +274,7 @@ class HappoTopApp(App[int]):
             return True
         if isinstance(self.screen, ModalScreen):
             return False  # not behind a dialog
-        if isinstance(self.screen, CompareScreen) and action != "launch":
+        if isinstance(self.screen, CompareScreen) and action not in ("launch", "tensorboard"):
             return False  # several runs: no "selected" one to act on
         return self.action_allowed(action)
 
@@ -283,6 +290,9 @@ class HappoTopApp(App[int]):
 
     def key_l(self) -> None:
         self._why_not("launch")
+
+    def key_b(self) -> None:
+        self._why_not("tensorboard")
 
     def _why_not(self, action: str) -> None:
         if isinstance(self.screen, (ModalScreen, CompareScreen)):
@@ -307,6 +317,8 @@ class HappoTopApp(App[int]):
             return None
         if action == "launch":
             return True
+        if action == "tensorboard":
+            return True if self._tensorboard_runs() else None
         run = self.selected_run()
         if run is None:
             return None
@@ -427,6 +439,33 @@ class HappoTopApp(App[int]):
             )
 
         self.push_screen(LaunchModal(presets, os.getcwd()), chosen)
+
+    def _tensorboard_runs(self) -> list[RunSnapshot]:
+        """The runs ``b`` serves: those of the compare screen, else the marked runs, else the
+        selected one."""
+        if isinstance(self.screen, CompareScreen):
+            return list(self.screen.runs)
+        return self.main.marked_runs() or [r for r in (self.selected_run(),) if r is not None]
+
+    def action_tensorboard(self) -> None:
+        """TensorBoard on the marked runs (or the selected one): the confirmation names the runs
+        and the port; the notification gives the ``ssh -L`` line (tui.cli.tensorboard)."""
+        if self.actions is None:
+            return self._refused(ActionRefused("read-only mode: actions are disabled"))
+        try:
+            plan = self.actions.plan_tensorboard(self._tensorboard_runs())
+        except ActionRefused as e:
+            return self._refused(e)
+        port = self.actions.tensorboard_port(plan)
+        self.push_screen(
+            ConfirmModal(
+                f"Start TensorBoard on port {port} for {plan.run_name}?",
+                plan_text(plan.view()),
+                yes="Start",
+                danger=False,
+            ),
+            lambda ok: self._confirmed(plan, ok),
+        )
 
     def _confirmed(self, plan: Plan, ok: bool | None, **kw: Any) -> None:
         if not ok:

@@ -18,6 +18,11 @@ ACTIONS = (
     ("kill", "Kill the selected run", "SIGKILL its process group (k)"),
     ("restart", "Restart the selected run", "stop, then start the same command (r)"),
     ("launch", "Launch a run", "a preset from the config file, or a command (l)"),
+    (
+        "tensorboard",
+        "Start TensorBoard on the marked runs",
+        "or on the selected run; asks first, then gives the ssh -L line (b)",
+    ),
     ("open", "Open the selected run", "charts, checkpoints, config, process, log, health (Enter)"),
     ("mark", "Mark / unmark the selected run", "for comparison (Space)"),
     ("compare", "Compare the marked runs", "config differences, curves, timeline (c)"),

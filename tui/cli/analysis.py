@@ -57,12 +57,10 @@ def _check_parser() -> argparse.ArgumentParser:
         f"finished run's history only with --history), {exit_codes.USAGE} usage error, "
         f"{exit_codes.INTERNAL_ERROR} happo-top itself failed. For cron and CI.",
     )
-    p.add_argument(
-        "roots",
-        nargs="*",
-        metavar="ROOT",
-        help="directories to check (a results tree or a run directory; default: the config's "
-        "roots, else ./results, else .)",
+    options.add_roots(
+        p,
+        help="directories to check (a results tree or a run directory), as ROOT or --root DIR, "
+        "both repeatable (default: the config's roots, else ./results, else .)",
     )
     options.add_config(p)
     options.add_json(p)

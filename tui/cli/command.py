@@ -102,12 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
     )
     p.add_argument("-V", "--version", action="version", version=f"happo-top {version()}")
-    p.add_argument(
-        "roots",
-        nargs="*",
-        metavar="ROOT",
-        help="directories to watch (default: the config's roots, else ./results, else .)",
-    )
+    options.add_roots(p)
     p.add_argument("--once", action="store_true", help="print one plain-text snapshot and exit")
     options.add_json(p, help="with --once: one JSON document (implies --once)")
     p.add_argument(

@@ -188,12 +188,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Serve the runs, GPUs and disks as Prometheus metrics on /metrics "
         "(loopback only). For one text dump use: happo-top --once --format prometheus.",
     )
-    p.add_argument(
-        "roots",
-        nargs="*",
-        metavar="ROOT",
-        help="directories to watch (default: the config's roots, else ./results, else .)",
-    )
+    options.add_roots(p)
     p.add_argument(
         "--prometheus", action="store_true", required=True, help="the Prometheus exporter"
     )

@@ -77,6 +77,25 @@ def add_root(p: argparse.ArgumentParser, *, replaces_defaults: bool) -> None:
         )
 
 
+ROOTS_HELP = (
+    "results roots (or run directories) to watch; given as ROOT or as --root DIR, both "
+    "repeatable (default: the config's roots, else ./results, else .)"
+)
+
+
+def add_roots(p: argparse.ArgumentParser, help: str = ROOTS_HELP) -> None:
+    """The roots a command watches: positional ``ROOT...`` and ``--root DIR`` (repeatable), the
+    same way every sub-command takes them; both land in ``args.roots``, in the order given."""
+    p.add_argument("roots", nargs="*", action="extend", default=[], metavar="ROOT", help=help)
+    p.add_argument(
+        "--root",
+        dest="roots",
+        action="append",
+        metavar="DIR",
+        help="a root, as ROOT (repeatable)",
+    )
+
+
 def add_stall_timeout(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--stall-timeout",
@@ -101,10 +120,12 @@ def reader_gone() -> int:
 
 __all__ = [
     "CONFIG_HELP",
+    "ROOTS_HELP",
     "add_config",
     "add_json",
     "add_read_only",
     "add_root",
+    "add_roots",
     "add_stall_timeout",
     "non_negative",
     "positive",

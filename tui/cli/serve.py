@@ -34,7 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="happo-top serve",
         description="Stream snapshots as NDJSON on stdout (the remote side of several hosts).",
     )
-    p.add_argument("roots", nargs="*", metavar="ROOT", help="directories to watch")
+    options.add_roots(
+        p,
+        help="directories to watch, as ROOT or --root DIR, both repeatable (default: the "
+        "config's roots, else .)",
+    )
     p.add_argument(
         "--stream",
         action="store_true",

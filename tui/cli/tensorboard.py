@@ -137,7 +137,7 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _choose_port(asked: int | None) -> int:
+def choose_port(asked: int | None) -> int:
     if asked is not None:
         if not _port_free(asked):
             raise ActionError(f"port {asked} is in use: give another --port")
@@ -160,14 +160,20 @@ def ssh_line(port: int) -> str:
     return f"ssh -N -L {port}:localhost:{port} {getpass.getuser()}@{socket.gethostname()}"
 
 
-def _start(args: argparse.Namespace, settings: Settings, reg: Registry) -> int:
-    _, runs = common.resolve_runs(args.runs, settings, reg, args.root)
-    port = _choose_port(args.port)
-    spec = logdir_spec(runs, settings)
+def launch_spec(spec: str, port: int) -> LaunchSpec:
+    """The launch of a TensorBoard on ``spec`` (--logdir_spec) at ``port`` on localhost, named
+    :data:`LAUNCH_NAME` in the launch registry (how --list and --stop know it as happo-top's)."""
     argv = (sys.executable, "-m", "tensorboard.main", "--logdir_spec", spec)
     argv += ("--port", str(port), "--host", "localhost")
-    res = launch(LaunchSpec(argv=argv, cwd=os.getcwd(), name=LAUNCH_NAME, source="command"), reg)
-    code = _wait_up(res, port, args.wait)
+    return LaunchSpec(argv=argv, cwd=os.getcwd(), name=LAUNCH_NAME, source="command")
+
+
+def _start(args: argparse.Namespace, settings: Settings, reg: Registry) -> int:
+    _, runs = common.resolve_runs(args.runs, settings, reg, args.root)
+    port = choose_port(args.port)
+    spec = logdir_spec(runs, settings)
+    res = launch(launch_spec(spec, port), reg)
+    code = wait_up(res, port, args.wait)
     doc: dict[str, Any] = {
         "pid": res.pid,
         "port": port,
@@ -192,7 +198,7 @@ def _start(args: argparse.Namespace, settings: Settings, reg: Registry) -> int:
     return exit_codes.OK
 
 
-def _wait_up(res: LaunchResult, port: int, wait: float) -> int | None:
+def wait_up(res: LaunchResult, port: int, wait: float) -> int | None:
     """None once TensorBoard answers on ``port`` (or ``wait`` ran out: still starting); its exit
     status when it exited first."""
     deadline = time.monotonic() + wait
@@ -279,4 +285,14 @@ def _stop(args: argparse.Namespace, reg: Registry) -> int:
     return status
 
 
-__all__ = ["LAUNCH_NAME", "describe", "logdir_spec", "main", "run_label", "ssh_line"]
+__all__ = [
+    "LAUNCH_NAME",
+    "choose_port",
+    "describe",
+    "launch_spec",
+    "logdir_spec",
+    "main",
+    "run_label",
+    "ssh_line",
+    "wait_up",
+]

@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from collectors import fmt
+from collectors.analysis.chains import segments, segments_text
 from collectors.analysis.compare import config_differences, value_at_or_after
 from collectors.analysis.health import thresholds_with_defaults
 from collectors.analysis.quarters import QuarterTable, clip_value
@@ -290,6 +291,7 @@ class CompareScreen(ChartOptions, Screen[None]):
                 ],
             )
         )
+        rows += _segment_rows(self.runs)
         rows.append(
             (
                 "steps per hour",
@@ -435,6 +437,17 @@ class CompareScreen(ChartOptions, Screen[None]):
 
     def action_back(self) -> None:
         self.dismiss(None)
+
+
+def _segment_rows(runs: Sequence[RunSnapshot]) -> list[tuple[str, list[str]]]:
+    """A chain (collectors.analysis.chains) compared as one run: a row per segment, its id and
+    its steps on the chain's axis (``aaaa0001 0-30M``); none when no run is a chain."""
+    segs = [segments(r) for r in runs]
+    n = max((len(s) for s in segs), default=0)
+    return [
+        (f"segment {i + 1}", [segments_text(s[i : i + 1]) if i < len(s) else "-" for s in segs])
+        for i in range(n)
+    ]
 
 
 def _best_text(run: RunSnapshot) -> str:

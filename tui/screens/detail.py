@@ -35,6 +35,7 @@ from textual.widgets import (
 from textual.worker import get_current_worker
 
 from collectors import fmt
+from collectors.analysis.chains import segments, segments_text
 from collectors.analysis.health import thresholds_with_defaults
 from collectors.analysis.quarters import QuarterTable, clip_value, metric_quarters
 from collectors.analysis.reward import best_reward, reward_verdict
@@ -330,6 +331,9 @@ class RunDetailScreen(ChartOptions, Screen[None]):
         t.append(
             f"\n {r.algo} · {r.env}/{r.task} · {r.exp_name} · seed {r.seed}  {r.path}", style="dim"
         )
+        segs = segments(r)
+        if segs:  # a chain (collectors.analysis.chains): every segment, filter by id finds it
+            t.append(f"\n chain {len(segs)} segments: {segments_text(segs)}", style="dim")
         self.query_one("#detail-head", Static).update(t)
 
     # -- charts

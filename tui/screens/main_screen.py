@@ -15,6 +15,7 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
+from collectors.analysis.chains import chain_heads, head_of, segments
 from collectors.analysis.selection import filter_runs
 from collectors.fmt import printable
 from collectors.model.host import HostStats
@@ -97,13 +98,31 @@ class MainScreen(Screen[None]):
             return
         self.snapshot = snap
         self.labels = labels
-        runs = filter_runs(snap.runs, self.filter_text, labels)
+        runs = self._shown_runs(snap, labels)
         self.shown = runs
         header = self.query_one(HeaderBar)
-        header.set_snapshot(snap, len(runs))
+        # the runs on screen, a chain's earlier segments counted in its panel (not "1/3 runs")
+        header.set_snapshot(snap, sum(len(segments(r)) or 1 for r in runs))
         header.set_state(notes="; ".join(snap.errors[:1]), marked=len(self.marked))
         self.query_one(SystemStrip).set_data(gpus=snap.gpus, disks=snap.disks, hosts=snap.hosts)
         self._sync(runs, snap)
+
+    def _shown_runs(self, snap: Snapshot, labels: Mapping[str, str]) -> list[RunSnapshot]:
+        """The panels' runs that pass the filter: a chain is one panel (its latest segment), shown
+        when the filter matches any of its segments (an earlier segment's id finds it)."""
+        heads = chain_heads(snap.runs)
+        matched = filter_runs(snap.runs, self.filter_text, labels)
+        if len(matched) == len(snap.runs):
+            return heads
+        wanted = {head_of(r, heads).id for r in matched}
+        return [r for r in heads if r.id in wanted]
+
+    def _label(self, run: RunSnapshot, by_id: Mapping[str, RunSnapshot]) -> str:
+        """A run's title; a chain's is its first segment's with the number of segments."""
+        if len(run.chain) > 1 and run.chain[-1] == run.id and run.resumed_from is not None:
+            first = by_id.get(run.chain[0], run)
+            return f"{label_for(first, self.labels)} · chain of {len(run.chain)}"
+        return label_for(run, self.labels)
 
     def _live(self) -> bool:
         """Composed and not being torn down (a late message at exit must not fail)."""
@@ -135,7 +154,8 @@ class MainScreen(Screen[None]):
         grid = self.query_one("#grid", VerticalScroll)
         empty = self.query_one("#empty", Static)
         panels = {p.run_id: p for p in grid.query(RunPanel) if not p.removing}
-        everyone = snap.runs
+        everyone = chain_heads(snap.runs)  # a chain's earlier segments have no panel of their own
+        by_id = {r.id: r for r in snap.runs}
         wanted = [r.id for r in everyone]
         visible = {r.id for r in runs}
         ctx = self._panel_context(snap)
@@ -167,7 +187,7 @@ class MainScreen(Screen[None]):
         following: RunPanel | None = None
         for r in reversed(everyone):  # backwards: a new panel goes before the next one
             p = panels.get(r.id)
-            label = label_for(r, self.labels)
+            label = self._label(r, by_id)
             if p is None:
                 p = RunPanel(r, label, ctx, compact)
                 p.marked = r.id in self.marked
@@ -315,6 +335,10 @@ class MainScreen(Screen[None]):
         return [by_id[i] for i in self.marked if i in by_id]
 
     def focus_run(self, run_id: str) -> bool:
+        if self.snapshot is not None:  # an earlier segment of a chain: the chain's panel
+            run = next((r for r in self.snapshot.runs if r.id == run_id), None)
+            if run is not None:
+                run_id = head_of(run, chain_heads(self.snapshot.runs)).id
         if self.filter_text and not any(r.id == run_id for r in self.shown):
             self._set_filter("")
         panel = next((p for p in self._panels() if p.run_id == run_id), None)

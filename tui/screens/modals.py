@@ -283,6 +283,7 @@ HELP = [
             ("k", "kill: SIGKILL the run's process group"),
             ("r", "restart: stop, then start the same command (optionally resume)"),
             ("l", "launch: a preset from the config file, or a command"),
+            ("b", "TensorBoard on the marked runs (or the selected one); gives the ssh -L line"),
         ],
     ),
     (

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from collectors import fmt
+from collectors.analysis.chains import chain_heads, segments, segments_text
 from collectors.analysis.config_diff import LABEL_IGNORE, diff_configs, ignored, run_labels
 from collectors.analysis.criteria import (
     FAIL,
@@ -183,6 +184,9 @@ def _overview(
             if r.continued_by:
                 how.append(f"continued by `{r.continued_by}`")
             out.append(f"- **Chain**: {', '.join(how)}")
+        segs = segments(r)
+        if segs:  # the chain as one run: each segment with its steps on the chain's axis
+            out.append(f"- **Segments**: {len(segs)}: {_cell(segments_text(segs))}")
         # Clock times in the viewer's zone, with the run host's own where it differs.
         out.append(f"- **Started**: {fmt.dated_in_zones(r.started, r.utc_offset)}")
         if r.state in LIVE_STATES:
@@ -689,7 +693,7 @@ def render_report(
 
     Findings are the runs' ``health`` when filled, else computed with ``thresholds``.
     """
-    runs = list(runs)
+    runs = chain_heads(list(runs))  # a chain is one run: its latest segment stands for it
     t = thresholds_with_defaults(thresholds)
     tol = {"flat_noise": t["flat_noise"], "flat_relative": t["flat_relative"]}
     names = unique_names(runs)

@@ -20,6 +20,7 @@ from textual.message import Message
 from textual.widget import Widget
 
 from collectors import fmt
+from collectors.analysis.chains import segments, segments_text
 from collectors.analysis.quarters import clip_value
 from collectors.model.run import (
     CONTINUED,
@@ -423,6 +424,9 @@ class _Builder:
         r, w = self.r, self.w
         meta = f"{r.algo} · {r.env}/{r.task} · {r.exp_name} · seed {r.seed if r.seed is not None else '?'}"
         l1 = Text(R.fit(meta, w), style="dim")
+        segs = segments(r)
+        if segs:  # a chain: its segments (the meta line is the same for all, in the detail)
+            l1 = Text(R.fit(f"chain {len(segs)} segments: {segments_text(segs)}", w), style="dim")
         state = R.state_text(r.state)
         prog = self.progress_text()
         room = w - len(state.plain) - len(prog) - 2
