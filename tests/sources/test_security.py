@@ -174,7 +174,9 @@ def test_the_monitor_as_nobody_over_roots_runs(tmp_path, trainer):
     # nobody cannot stop root's trainer, and says so
     r = _as_nobody(state, "stop", str(run), "--root", str(root))
     assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
-    assert "belongs to user root, not to you (nobody): refusing" in r.stderr, r.stderr
+    # (the reason depends on what nobody can see of root's process: its open files or not)
+    assert r.stderr.rstrip().endswith("refusing"), r.stderr
+    assert "not to you (nobody)" in r.stderr or "not positively identified" in r.stderr
     time.sleep(0.3)
     assert proc.poll() is None  # still running
     assert not (run / "final.txt").exists()
