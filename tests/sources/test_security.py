@@ -99,7 +99,17 @@ def test_another_users_symlink_into_my_run_is_refused(tmp_path, trainer):
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert any(f"symlink owned by uid {NOBODY}" in e for e in doc["errors"])
-    assert proc.poll() is None
+    # `stop` through the planted link finds no run there, and signals nothing
+    r = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "stop", str(link), "--root", str(shared)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert r.returncode == 2 and "Traceback" not in r.stderr, (r.stdout, r.stderr)
+    time.sleep(0.3)
+    assert proc.poll() is None and not (run / "final.txt").exists()
 
 
 def test_a_planted_run_of_another_user_never_gets_my_trainer(tmp_path, trainer):

@@ -10,6 +10,7 @@ and reuses cached listings of directories that did not change.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 
 from collectors.model.run_dir import RUN_DIR_RE
@@ -34,6 +35,26 @@ def foreign_link(path: str, link_uid: int, target_uid: int) -> str | None:
         f"{path}: a symlink owned by uid {link_uid} to a directory of uid {target_uid}; "
         "not followed (another user's link into someone else's files)"
     )
+
+
+def foreign_link_on(path: str) -> str | None:
+    """Why ``path`` must not be used as a run (a symlink refused by :func:`foreign_link` is on
+    the way to it), or None. A RUN named on the command line goes through here: the walk
+    refuses such a link, and a path through it must not reach our run under another name."""
+    p = os.path.abspath(path)
+    while True:
+        try:
+            lst = os.lstat(p)
+            if stat.S_ISLNK(lst.st_mode):
+                why = foreign_link(p, lst.st_uid, os.stat(p).st_uid)
+                if why:
+                    return why
+        except OSError:
+            pass
+        parent = os.path.dirname(p)
+        if parent == p:
+            return None
+        p = parent
 
 
 @dataclass(slots=True)
