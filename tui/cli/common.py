@@ -25,8 +25,7 @@ from collectors.model import RUN_DIR_RE, RunSnapshot, Settings, Snapshot, json_s
 from collectors.monitor import Monitor
 from collectors.sources.processes import ProcessInfo
 from collectors.sources.remote import config_roots, split_root
-from collectors.sources.runs.discovery import foreign_link_on
-from collectors.sources.runs import find_run
+from collectors.sources.runs import find_run, foreign_link_on
 from tui.cli import exit_codes
 from tui.cli.options import reader_gone
 
