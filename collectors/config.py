@@ -26,6 +26,8 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import reprlib
+import stat
 from typing import Any
 
 import yaml
@@ -51,17 +53,52 @@ def _finite(v: Any) -> bool:
     return _number(v) and math.isfinite(v)
 
 
+MAX_CONFIG_BYTES = 1 << 20
+"""At most this much of a config file is read (a real one is a few KiB; a 47 MB file used to take
+30 s to parse before anything was shown)."""
+MAX_DEPTH = 32
+"""Deepest nesting of lists and mappings accepted (a real config nests 4 levels: hosts, presets)."""
+MAX_NODES = 100_000
+"""Most values a file may stand for once its aliases are expanded: a YAML alias bomb (nine
+anchors of nine aliases each stand for 9^9 values) is refused before anything is constructed."""
+MAX_SECONDS = 7 * 86400.0
+"""The largest number of seconds a time setting may hold (``time.sleep`` and ``Event.wait``
+overflow on ``.inf`` or ``1e300``; a week is far beyond any useful period)."""
+MIN_REFRESH = 0.1
+"""The shortest poll period: ``refresh: 1.0e-300`` would poll in a busy loop."""
+
+_short = reprlib.Repr()
+_short.maxstring = 40
+_short.maxother = 40
+_short.maxlevel = 3
+_short.maxlist = _short.maxdict = _short.maxtuple = _short.maxset = 3
+
+
+def _seconds(low: float, strict: bool = False) -> Any:
+    """A check: a finite number of seconds in [low, MAX_SECONDS] (above ``low`` when strict)."""
+    return lambda v: _finite(v) and (v > low if strict else v >= low) and v <= MAX_SECONDS
+
+
 _SCHEMA: dict[str, tuple[str, Any]] = {
     # key: (description of the expected type, check)
     "roots": (
         "a list of directories",
         lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
     ),
-    "refresh": ("a number of seconds > 0", lambda v: _number(v) and v > 0),
-    "stall_timeout": ("a number of seconds > 0", lambda v: _number(v) and v > 0),
-    "flush_secs": ("a number of seconds > 0", lambda v: _number(v) and v > 0),
-    "stop_grace": ("a finite number of seconds >= 0", lambda v: _finite(v) and v >= 0),
-    "term_grace": ("a finite number of seconds >= 0", lambda v: _finite(v) and v >= 0),
+    "refresh": (
+        f"a finite number of seconds from {MIN_REFRESH:g} to {MAX_SECONDS:g}",
+        _seconds(MIN_REFRESH),
+    ),
+    "stall_timeout": (
+        f"a finite number of seconds > 0 and <= {MAX_SECONDS:g}",
+        _seconds(0.0, strict=True),
+    ),
+    "flush_secs": (
+        f"a finite number of seconds > 0 and <= {MAX_SECONDS:g}",
+        _seconds(0.0, strict=True),
+    ),
+    "stop_grace": (f"a finite number of seconds >= 0 and <= {MAX_SECONDS:g}", _seconds(0.0)),
+    "term_grace": (f"a finite number of seconds >= 0 and <= {MAX_SECONDS:g}", _seconds(0.0)),
     "harl_train": (
         "the HARL entry point: a path to train.py, a list [python, path/to/train.py], or the "
         "name of a launch preset",
@@ -153,14 +190,66 @@ def _check_thresholds(mapping: dict[str, Any], lines: dict[str, int], path: str)
         raise ConfigError(f"{path}:{line}: key 'thresholds': " + "; ".join(p for _, p in broken))
 
 
+def _invalid(e: yaml.YAMLError, path: str) -> ConfigError:
+    mark = getattr(e, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}" if mark is not None else path
+    problem = getattr(e, "problem", None) or str(e)
+    return ConfigError(f"{where}: invalid YAML: {problem}")
+
+
+def _check_shape(text: str, path: str) -> None:
+    """Refuse, from the parser's events alone (PyYAML's parser is a loop, its composer and
+    constructor recurse), a document nested deeper than MAX_DEPTH (20k levels used to be a
+    RecursionError traceback) or standing for more than MAX_NODES values once its aliases are
+    expanded (an alias bomb: each anchor's expanded size is counted as it closes, each alias adds
+    its anchor's size), with the line where the limit was passed."""
+    sizes: dict[str, int] = {}
+    stack: list[list[Any]] = []  # one frame per open collection: [values in it so far, anchor]
+    total = 0
+
+    def add(n: int, line: int) -> None:
+        nonlocal total
+        total += n
+        if stack:
+            stack[-1][0] += n
+        if total > MAX_NODES:
+            raise ConfigError(
+                f"{path}:{line}: this file stands for more than {MAX_NODES} values once its "
+                "aliases are expanded (a YAML alias bomb?)"
+            )
+
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent):
+            add(sizes.get(event.anchor, 1), line)
+        elif isinstance(event, yaml.ScalarEvent):
+            if event.anchor is not None:
+                sizes[event.anchor] = 1
+            add(1, line)
+        elif isinstance(event, yaml.CollectionStartEvent):
+            total += 1
+            stack.append([1, event.anchor])
+            if len(stack) > MAX_DEPTH:
+                raise ConfigError(
+                    f"{path}:{line}: nested more than {MAX_DEPTH} levels deep "
+                    "(lists or mappings inside each other)"
+                )
+        elif isinstance(event, yaml.CollectionEndEvent) and stack:
+            n, anchor = stack.pop()
+            if anchor is not None:
+                sizes[anchor] = n
+            if stack:
+                stack[-1][0] += n
+
+
 def parse_settings(text: str, path: str = "<config>") -> Settings:
     try:
+        _check_shape(text, path)
         doc = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else path
-        problem = getattr(e, "problem", None) or str(e)
-        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+        raise _invalid(e, path) from None
+    except RecursionError:  # not reached below MAX_DEPTH; kept so that it is never a traceback
+        raise ConfigError(f"{path}: nested too deeply to be read") from None
     if doc is None:
         return Settings(path=path)
     if not isinstance(doc, dict):
@@ -176,7 +265,8 @@ def parse_settings(text: str, path: str = "<config>") -> Settings:
             raise ConfigError(f"{path}:{line}: unknown key '{key}'{hint} (known keys: {known})")
         what, check = _SCHEMA[key]
         if not check(value):
-            raise ConfigError(f"{path}:{line}: key '{key}' must be {what}, got {value!r}")
+            got = _short.repr(value)
+            raise ConfigError(f"{path}:{line}: key '{key}' must be {what}, got {got}")
         values[key] = value
     if "thresholds" in values:
         _check_thresholds(values["thresholds"], lines, path)
@@ -202,14 +292,48 @@ def load_settings(path: str | None = None) -> Settings:
     path = os.path.expanduser(path) if path else default_config_path()
     if not explicit and not os.path.exists(path):
         return Settings()  # no config file (or a home we may not look into): the defaults
+    return parse_settings(read_text(path), path)
+
+
+def read_text(path: str) -> str:
+    """The text of the config file at ``path``: only a regular file (a FIFO would block every
+    command for good, ``/dev/zero`` never ends) of at most MAX_CONFIG_BYTES, in UTF-8."""
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: {getattr(e, 'strerror', None) or e}") from None
-    return parse_settings(text, path)
+    except OSError as e:
+        raise ConfigError(f"{path}: {e.strerror or e}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(f"{path}: not a regular file (a config file must be one)")
+        if st.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{path}: too large for a config file ({st.st_size / 2**20:.1f} MiB; "
+                f"at most {MAX_CONFIG_BYTES >> 20} MiB is read)"
+            )
+        chunks: list[bytes] = []
+        got = 0
+        while got <= MAX_CONFIG_BYTES:
+            chunk = os.read(fd, MAX_CONFIG_BYTES + 1 - got)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        data = b"".join(chunks)
+        if len(data) > MAX_CONFIG_BYTES:  # grew since fstat
+            raise ConfigError(
+                f"{path}: too large for a config file (at most {MAX_CONFIG_BYTES >> 20} MiB)"
+            )
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text ({e.reason})") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: {e.strerror or e}") from None
+    finally:
+        os.close(fd)
 
 
 def origins(settings: Settings) -> dict[str, str]:
@@ -218,9 +342,8 @@ def origins(settings: Settings) -> dict[str, str]:
     lines: dict[str, int] = {}
     if settings.path is not None:
         try:
-            with open(settings.path, encoding="utf-8") as f:
-                lines = _key_lines(f.read())
-        except (OSError, UnicodeDecodeError):
+            lines = _key_lines(read_text(settings.path))
+        except ConfigError:
             lines = {}
     return {key: f"{settings.path}:{lines[key]}" if key in lines else "default" for key in _SCHEMA}
 

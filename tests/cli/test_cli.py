@@ -243,6 +243,8 @@ def test_plain_into_a_file_is_a_log_of_frames(tmp_path):
         ("--stall-timeout", "-5"),
         ("--width", "-5"),
         ("--refresh", "soon"),
+        ("--refresh", "inf"),
+        ("--stall-timeout", "nan"),
     ],
 )
 def test_bad_numbers_on_the_command_line_are_usage_errors(args, tmp_path):

@@ -16,7 +16,9 @@ and in plain tests.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -24,7 +26,7 @@ from collectors.control import Registry
 from collectors.model.run import RunSnapshot
 from collectors.model.settings import Settings
 from collectors.monitor import Monitor
-from collectors.sources.processes import command_txt_log
+from collectors.sources.processes import command_txt_redirect, log_refusal
 
 
 class Source(Protocol):
@@ -48,28 +50,41 @@ def live_sources(
 
 
 def log_path(run: RunSnapshot) -> str | None:
-    """The run's stdout log, when known: the launch registry's log, else the file the live
-    process writes its stdout to, else a ``> file`` / ``tee file`` in ``command.txt``."""
+    """The run's stdout log, when known and shown (see :func:`find_log`)."""
+    path, why = find_log(run)
+    return path if why is None else None
+
+
+def find_log(run: RunSnapshot) -> tuple[str | None, str | None]:
+    """(the run's stdout log, why it is not shown or None): the launch registry's log (ours),
+    else the file the live process writes its stdout to, else a ``> file`` / ``tee file`` in
+    ``command.txt``. A file that is neither ours nor the run's owner's (nor, for stdout, the
+    process's) is not shown, and the reason says whose it is
+    (:func:`collectors.sources.processes.log_refusal`)."""
     p = run.process
     if p is not None and p.log:
-        return p.log
+        return p.log, None
     if p is not None:
         try:
             target = os.readlink(f"/proc/{p.pid}/fd/1")
-            if target.startswith("/") and os.path.isfile(target):
-                return target
         except OSError:
-            pass
-    return command_txt_log(run.path)
+            target = ""
+        if target.startswith("/") and os.path.isfile(target):
+            return target, log_refusal(target, run.path, p.uid)
+    return command_txt_redirect(run.path)
 
 
 def tail_file(path: str, max_bytes: int = 65536, max_lines: int = 400) -> list[str]:
-    """The last lines of a text file (blocking: call it from a worker thread)."""
-    with open(path, "rb") as f:
+    """The last lines of a text file (blocking: call it from a worker thread); only a regular
+    file is read (a FIFO swapped in would block the worker)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
         f.seek(0, os.SEEK_END)
         size = f.tell()
         f.seek(max(size - max_bytes, 0))
-        data = f.read()
+        data = f.read(max_bytes)
     lines = data.decode("utf-8", "replace").split("\n")  # not splitlines(): it splits at \r
     if lines and lines[-1] == "":
         lines.pop()
@@ -80,11 +95,12 @@ def tail_file(path: str, max_bytes: int = 65536, max_lines: int = 400) -> list[s
 
 
 def read_log(run: RunSnapshot) -> tuple[str | None, list[str], str | None]:
-    """(log path or None, its last lines, what went wrong reading it or None); blocking."""
-    path = log_path(run)
+    """(log path or None, its last lines, what went wrong reading it, or why it is not shown,
+    or None); blocking."""
+    path, why = find_log(run)
     lines: list[str] = []
-    error = None
-    if path is not None:
+    error = why
+    if path is not None and why is None:
         try:
             lines = tail_file(path)
         except OSError as e:

@@ -26,7 +26,7 @@ from collectors.model import RUN_DIR_RE, RunSnapshot, Settings, Snapshot, json_s
 from collectors.monitor import Monitor
 from collectors.sources.processes import ProcessInfo
 from collectors.sources.remote import RemoteSpec, config_roots, spec_for, split_root
-from collectors.sources.runs import find_run
+from collectors.sources.runs import find_run, foreign_link_on
 from tui.cli import exit_codes
 from tui.cli.options import reader_gone
 
@@ -155,6 +155,9 @@ def match_runs(snap: Snapshot, keys: Sequence[str], *, single: bool = False) -> 
     for key in keys:
         path = root_path(key)
         isdir = os.path.isdir(path)
+        refused = foreign_link_on(path) if isdir else None
+        if refused:
+            raise RunNotFound(refused)
         if isdir and not is_run_dir(path):
             found = [r for r in snap.runs if under(r.path, path)]
             if not found:

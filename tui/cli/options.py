@@ -21,8 +21,11 @@ CONFIG_HELP = "YAML config file (default: $XDG_CONFIG_HOME/happo-top/config.yaml
 
 
 def positive(kind: type = float) -> Callable[[str], float]:
-    """An argparse type: a number above zero, or a clear usage error."""
-    return _number(kind, lambda v: v > 0, "must be above 0", "positive")
+    """An argparse type: a finite number above zero, or a clear usage error (``--refresh inf``
+    would make every wait overflow)."""
+    return _number(
+        kind, lambda v: math.isfinite(v) and v > 0, "must be a finite number above 0", "positive"
+    )
 
 
 def non_negative(kind: type = float) -> Callable[[str], float]:

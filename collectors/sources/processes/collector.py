@@ -363,6 +363,8 @@ class ProcessCollector:
             else:
                 raise ValueError(f"unknown method {method!r}")
             for path, (pid, how) in hits.items():
+                if how != OPEN_FILES and not self._same_owner(by_path[path], table[pid]):
+                    continue  # a stranger's run cannot claim this process by its name alone
                 found[path] = (pid, how, None, None)
                 taken.add(pid)
             pending = [k for k in pending if k.path not in found]
@@ -378,8 +380,10 @@ class ProcessCollector:
         self, keys: Sequence[_RunKey], table: Mapping[int, Proc], taken: set[int]
     ) -> dict[str, tuple[int, str]]:
         keys = [k for k in keys if not k.finished]  # summary.json: its writer is gone
+        # Files inside the run's real directory only: the kernel names open files by their
+        # resolved path, so a path through a symlink (another user's "run" pointing into our
+        # directories) never matches by itself.
         runs = {k.real: k for k in keys}
-        runs.update({k.path: k for k in keys})
         prefixes = tuple(sorted({p + os.sep for p in runs}))
         if not prefixes:
             return {}
@@ -406,6 +410,27 @@ class ProcessCollector:
             top = [pid for pid in pids if table[pid].ppid not in pids]
             out[path] = (min(top or pids, key=lambda q: (table[q].create_time, q)), OPEN_FILES)
         return out
+
+    def _same_owner(self, k: _RunKey, p: Proc) -> bool:
+        """Whether the run's real directory belongs to the process's user: a match by title,
+        command line or registry record (not by files the process holds open inside the
+        directory) is taken only then. A directory planted by another user, named and
+        configured like our run, must not get our trainer identified as its process (and
+        stopped through it)."""
+        if p.uid is None:
+            return True  # unknown owner: never signalled anyway (control requires our uid)
+        owner = self._owner_of(k.real)
+        return owner is None or owner == p.uid
+
+    def _owner_of(self, path: str) -> int | None:
+        if path not in self._owner:
+            if len(self._owner) > 10_000:
+                self._owner.clear()
+            try:
+                self._owner[path] = os.stat(path).st_uid
+            except OSError:
+                self._owner[path] = None
+        return self._owner[path]
 
     def _by_title(
         self, keys: Sequence[_RunKey], table: Mapping[int, Proc], taken: set[int]

@@ -121,11 +121,24 @@ def _command_txt(run_path: str) -> tuple[list[str], str | None] | None:
     None when it is missing or :func:`untrusted` (another user's file is never shown or run)."""
     if untrusted(os.path.join(run_path, "command.txt")) is not None:
         return None
+    return _command_lines(run_path)
+
+
+def _command_lines(run_path: str) -> tuple[list[str], str | None] | None:
+    """``command.txt``'s command lines and recorded cwd, unchecked (see :func:`_command_txt`);
+    only a regular file is opened (a FIFO would block)."""
     try:
-        with open(os.path.join(run_path, "command.txt"), encoding="utf-8") as f:
-            text = f.read(65536)
+        fd = os.open(os.path.join(run_path, "command.txt"), os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        text = os.read(fd, 65536).decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
+    finally:
+        os.close(fd)
     cwd = None
     lines = []
     for line in text.splitlines():
@@ -153,12 +166,79 @@ def read_command_txt(run_path: str) -> tuple[tuple[str, ...], str | None] | None
     return (argv, cwd) if argv else None
 
 
+def owner(path: str) -> int | None:
+    """The uid owning ``path`` (symlinks followed), None when it cannot be told."""
+    try:
+        return os.stat(path).st_uid
+    except OSError:
+        return None
+
+
+def log_refusal(path: str, run_path: str, writer: int | None = None) -> str | None:
+    """Why the log file at ``path`` is not shown for the run at ``run_path``, or None when it may
+    be: only a regular file belonging to the user running happo-top, to the run's owner (the
+    owner of its real directory) or to ``writer`` (the process writing it) is shown. A file named
+    by another user (a ``command.txt`` redirect to a root-only file) is never shown to us.
+    (A log the launch registry recorded is ours: it is not checked here.)"""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        return f"{path}: {e.strerror or e}"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{path}: not shown: not a regular file"
+    me = os.geteuid()
+    run_owner = owner(os.path.realpath(run_path))
+    if st.st_uid in {me, run_owner, writer} - {None}:
+        return None
+    return (
+        f"{path}: not shown: it belongs to uid {st.st_uid}, neither to you (uid {me}) nor to "
+        f"the run's owner (uid {run_owner})"
+    )
+
+
+def command_txt_redirect(run_path: str) -> tuple[str | None, str | None]:
+    """(the file ``command.txt``'s command sends its output to, None) when it may be shown;
+    (that file, why it is not shown) when it may not; (None, None) when there is none.
+
+    ``command.txt`` must belong to the user running happo-top or to the run's owner; a redirect
+    written by the run's owner (not by us) is shown only when the file belongs to that owner:
+    they can only have named their own files to us."""
+    path = os.path.join(run_path, "command.txt")
+    author = owner(path)
+    if author is None:
+        return None, None
+    me = os.geteuid()
+    run_owner = owner(os.path.realpath(run_path))
+    found = _command_lines(run_path)
+    target = _redirect(found, run_path) if found else None
+    if target is None:
+        return None, None
+    if author not in (me, run_owner):
+        return target, (
+            f"{target}: not shown: named by {path}, which belongs to uid {author}, neither to "
+            f"you (uid {me}) nor to the run's owner (uid {run_owner})"
+        )
+    why = log_refusal(target, run_path)
+    if why is None and author != me and owner(target) != author:
+        why = (
+            f"{target}: not shown: named by {path} (uid {author}) but it belongs to uid "
+            f"{owner(target)}"
+        )
+    return target, why
+
+
 def command_txt_log(run_path: str) -> str | None:
     """The file ``command.txt``'s command sends its output to (``> f``, ``>> f``, ``| tee f``),
     when it exists; relative names are taken from the recorded cwd (else the run directory)."""
     found = _command_txt(run_path)
     if not found:
         return None
+    target = _redirect(found, run_path)
+    return target if target is not None and untrusted(target) is None else None
+
+
+def _redirect(found: tuple[list[str], str | None], run_dir: str) -> str | None:
+    """The first existing file a command line of ``command.txt`` sends its output to."""
     lines, cwd = found
     for s in lines:
         try:
@@ -170,8 +250,8 @@ def command_txt_log(run_path: str) -> str | None:
                 name = words[i + 1]
                 if name.startswith("-") and i + 2 < len(words):
                     name = words[i + 2]
-                path = name if os.path.isabs(name) else os.path.join(cwd or run_path, name)
-                if os.path.isfile(path) and untrusted(path) is None:
+                path = name if os.path.isabs(name) else os.path.join(cwd or run_dir, name)
+                if os.path.isfile(path):
                     return path
     return None
 

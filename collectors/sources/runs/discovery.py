@@ -2,13 +2,15 @@
 
 A run directory is named ``seed-<NNNNN>-<YYYY-MM-DD-HH-MM-SS>`` and holds ``config.json`` and/or
 ``logs/`` (layouts U, A and B of run-format.md). The walk is bounded in depth and in directories,
-never follows a symlink back into a directory it has seen, never descends into a run directory,
+never follows a symlink back into a directory it has seen nor another user's symlink into someone
+else's files (:func:`foreign_link`), never descends into a run directory,
 and reuses cached listings of directories that did not change.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 
 from collectors.model.run_dir import RUN_DIR_RE
@@ -19,6 +21,40 @@ MAX_DIRS = 20_000  # per scan; a root with more than this is reported, not walke
 SKIP_NAMES = frozenset({"__pycache__", "node_modules", "site-packages", "wandb"})
 # kernel and device trees: never below a root of / or a home (only when a root is one of them)
 SKIP_PATHS = frozenset({"/proc", "/sys", "/dev"})
+
+
+def foreign_link(path: str, link_uid: int, target_uid: int) -> str | None:
+    """Why the symlink at ``path`` is not followed, or None. A link owned by another user (not
+    us, not root) is followed only into that user's own files: a "run" planted by someone else
+    that points into our directories would otherwise be our run under their name, and get our
+    trainer identified as its process."""
+    me = os.geteuid()
+    if link_uid in (me, 0) or link_uid == target_uid:
+        return None
+    return (
+        f"{path}: a symlink owned by uid {link_uid} to a directory of uid {target_uid}; "
+        "not followed (another user's link into someone else's files)"
+    )
+
+
+def foreign_link_on(path: str) -> str | None:
+    """Why ``path`` must not be used as a run (a symlink refused by :func:`foreign_link` is on
+    the way to it), or None. A RUN named on the command line goes through here: the walk
+    refuses such a link, and a path through it must not reach our run under another name."""
+    p = os.path.abspath(path)
+    while True:
+        try:
+            lst = os.lstat(p)
+            if stat.S_ISLNK(lst.st_mode):
+                why = foreign_link(p, lst.st_uid, os.stat(p).st_uid)
+                if why:
+                    return why
+        except OSError:
+            pass
+        parent = os.path.dirname(p)
+        if parent == p:
+            return None
+        p = parent
 
 
 @dataclass(slots=True)
@@ -92,7 +128,12 @@ class Discovery:
                     if name in listing.links:
                         try:
                             lst = os.stat(sub)
+                            link_uid = os.lstat(sub).st_uid
                         except OSError:
+                            continue
+                        refused = foreign_link(sub, link_uid, lst.st_uid)
+                        if refused:
+                            errors.append(refused)
                             continue
                         key = (lst.st_dev, lst.st_ino)
                         if key in seen:
