@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,3 +38,15 @@ def happo_top(
         check=check,
         timeout=timeout,
     )
+
+
+def http_get(url: str, timeout: float = 60) -> bytes:
+    """GET ``url`` (a server the test started on loopback), retrying until it answers."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            return urllib.request.urlopen(url, timeout=5).read()
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.3)

@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 import psutil
 import pytest
@@ -27,7 +26,7 @@ from collectors.sources.tensorboard import (
     parse_logdir_spec,
 )
 from tests.builders import run_snapshot
-from tests.support import happo_top
+from tests.support import happo_top, http_get
 from tui.cli import exit_codes
 from tui.cli.tensorboard import logdir_spec, run_label
 
@@ -66,17 +65,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _get(url: str, timeout: float = 60) -> bytes:
-    deadline = time.time() + timeout
-    while True:
-        try:
-            return urllib.request.urlopen(url, timeout=5).read()
-        except OSError:
-            if time.time() > deadline:
-                raise
-            time.sleep(0.3)
 
 
 @pytest.mark.slow
@@ -128,12 +116,12 @@ def test_start_find_and_stop_real_tensorboards(tmp_path, private_state):
         ours_pid = doc["pid"]
         assert doc["ssh"].startswith(f"ssh -N -L {port}:localhost:{port} ")
         assert doc["logdir_spec"] == f"old_happo_unstable:{unstable},new_happo_safe:{safe}"
-        served = json.loads(_get(f"http://localhost:{port}/data/runs"))
+        served = json.loads(http_get(f"http://localhost:{port}/data/runs"))
         assert {name.split("/")[0] for name in served} == {"old_happo_unstable", "new_happo_safe"}
         assert psutil.Process(ours_pid).ppid() != os.getpid()  # detached, in its own session
         assert os.getsid(ours_pid) == ours_pid
 
-        _get(f"http://localhost:{other_port}/data/runs")
+        http_get(f"http://localhost:{other_port}/data/runs")
         listed = json.loads(
             happo_top("tensorboard", "--list", "--json", "--config", str(cfg), env=env).stdout
         )["tensorboards"]

@@ -9,7 +9,6 @@ import json
 import os
 import socket
 import time
-import urllib.request
 
 import psutil
 import pytest
@@ -19,6 +18,7 @@ from collectors.model.settings import Settings
 from collectors.simulator.trainer import write_instant_run
 from collectors.sources.tensorboard import is_tensorboard
 from tests.builders import run_snapshot
+from tests.support import http_get
 from tests.tui.fakes import FakeHost, FakeSources, aio, fixed_clock, snapshot
 from tests.tui.test_pilot import build, focus_run, notes, started, until
 from tui.app.actions import Actions
@@ -105,17 +105,6 @@ def test_b_is_in_the_help_and_the_palette():
     assert any(a == "tensorboard" and "(b)" in h for a, _, h in ACTIONS)
 
 
-def _get(url: str, timeout: float = 60) -> bytes:
-    deadline = time.time() + timeout
-    while True:
-        try:
-            return urllib.request.urlopen(url, timeout=5).read()
-        except OSError:
-            if time.time() > deadline:
-                raise
-            time.sleep(0.3)
-
-
 @pytest.mark.slow
 @aio
 async def test_b_starts_a_real_tensorboard_and_gives_the_ssh_line(tmp_path, private_state):
@@ -153,7 +142,7 @@ async def test_b_starts_a_real_tensorboard_and_gives_the_ssh_line(tmp_path, priv
             assert notes(app, f"http://localhost:{port}/")
             assert actions.launched
             pid = actions.launched[-1].pid
-        served = json.loads(_get(f"http://localhost:{port}/data/runs"))
+        served = json.loads(http_get(f"http://localhost:{port}/data/runs"))
         assert {n.split("/")[0] for n in served} == {"old_happo_unstable", "safe"}
         rec = reg.live(pid)
         assert rec is not None and rec.name == LAUNCH_NAME  # recorded like a launch
