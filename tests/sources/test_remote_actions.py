@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import time
 from pathlib import Path
 
@@ -233,3 +234,38 @@ def test_launch_on_another_host_runs_there_and_is_recorded_there(
     refused = happo_top("launch", "--config", str(cfg), "--host", "gpu03", "--", "true")
     assert refused.returncode == exit_codes.ACTION_FAILED
     assert "gpu03: ssh failed (exit 255): nothing was done there" in refused.stderr
+
+
+def test_a_launch_plan_for_another_host_carries_its_spec_to_the_happo_top_there(tmp_path):
+    """What the confirmation shows is what the happo-top there is asked to run."""
+    settings = Settings(presets={"p": {"argv": ["python", "train.py", "--seed", "2"], "cwd": "/w",
+                                       "env": {"A": "1"}}})  # fmt: skip
+    plan = Actions(settings, registry=None).plan_launch("p", host="gpu01")  # type: ignore[arg-type]
+    assert plan.host == "gpu01" and plan.remote is not None and "on gpu01" in plan.detail
+    assert plan.remote_args() == [
+        "launch", "--cwd", "/w", "--name", "p", "--env", "A=1", "--", "python", "train.py",
+        "--seed", "2",
+    ]  # fmt: skip
+    assert "host" in plan_text(plan.view()).plain
+
+
+@pytest.mark.slow
+def test_the_app_launches_on_a_chosen_host(tmp_path, private_state, sshd: Sshd):
+    marker = tmp_path / "pid-there"
+    code = f"import os, pathlib, time; pathlib.Path({str(marker)!r}).write_text(str(os.getpid())); time.sleep(60)"
+    actions = Actions(_settings(sshd), registry=None)  # type: ignore[arg-type]
+    plan = actions.plan_launch(command=f"python3 -c {shlex.quote(code)}", cwd=str(tmp_path),
+                               host="gpu01")  # fmt: skip
+    out = actions.execute(plan)
+    pid = None
+    try:
+        assert out.ok, out.message
+        assert "gpu01" in out.message and "launched pid" in out.message
+        deadline = time.time() + 20
+        while not marker.exists() and time.time() < deadline:
+            time.sleep(0.1)
+        pid = int(marker.read_text())  # the process that the happo-top there started
+    finally:
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)

@@ -97,6 +97,8 @@ class Plan:
     ) -> list[str]:
         """The happo-top command line there for this plan (``stop RUN --yes ...``), with this
         side's grace periods (``graces``: SIGINT to SIGTERM, SIGTERM to SIGKILL)."""
+        if self.action == LAUNCH:
+            return self._launch_args()
         args = [self.action, self.run_path or "", "--yes"]
         if self.action in (STOP, RESTART) and graces is not None:
             args += ["--grace", f"{graces[0]:g}", "--term-grace", f"{graces[1]:g}"]
@@ -105,6 +107,20 @@ class Plan:
         if self.action == RESTART and resume:
             args.append("--resume")
         return args
+
+    def _launch_args(self) -> list[str]:
+        """``launch`` there with this plan's spec as it is (a preset of this config file runs
+        with its argv, cwd and environment on the chosen host)."""
+        spec = self.spec
+        assert spec is not None
+        args = ["launch", "--cwd", spec.cwd]
+        if spec.name:
+            args += ["--name", spec.name]
+        for k, v in sorted(spec.overrides.items()):
+            args += ["--env", f"{k}={v}"]
+        if spec.shell:
+            args.append("--shell")
+        return [*args, "--", *spec.argv]
 
     def view(self) -> PlanView:
         """What the confirmation shows (plain data for the dialogs)."""
@@ -334,9 +350,11 @@ class Actions:
         command: str | None = None,
         cwd: str | None = None,
         shell: bool = False,
+        host: str | None = None,
     ) -> Plan:
         """A preset, or a typed command: split into argv like a shell would, but run without
-        one unless ``shell`` (the dialog's checkbox): shell syntax without it is refused."""
+        one unless ``shell`` (the dialog's checkbox): shell syntax without it is refused.
+        ``host``: launched there, by the happo-top there (``ssh HOST happo-top launch ...``)."""
         self._check_writable()
         try:
             if preset is not None:
@@ -372,6 +390,15 @@ class Actions:
             detail = "through /bin/sh, " + detail
         if spec.preset:
             detail = f"preset '{spec.preset}', " + detail
+        if host:
+            remote = self.remote_spec(host)
+            detail = f"on {host}, by the happo-top there: " + detail.replace(
+                "the happo-top state directory", f"its state directory on {host}"
+            )
+            return Plan(
+                LAUNCH, spec.name, None, None, spec.display(), detail, spec=spec, host=host,
+                remote=remote,
+            )  # fmt: skip
         return Plan(LAUNCH, spec.name, None, None, spec.display(), detail, spec=spec)
 
     # -- execution (blocking: call from a worker thread)
@@ -439,6 +466,10 @@ class Actions:
         res = run_action(plan.remote, args)
         alive = plan.action == STOP and res.returncode == 1 and "still running" in res.stdout
         what = "resume" if resume else plan.action
+        if plan.action == LAUNCH:  # what was started there, and its log
+            lines = [ln for ln in res.stdout.splitlines() if ln.strip()] if res.ok else []
+            text = "\n".join(lines) or res.message()
+            return Outcome(res.ok, f"launch on {plan.host}: {text}", plan=plan)
         return Outcome(res.ok, f"{what} {plan.run_name}: {res.message()}", alive, plan=plan)
 
     # -- TensorBoard on runs (issue 15): the same launch as `happo-top tensorboard RUN...`

@@ -428,7 +428,9 @@ class HappoTopApp(App[int]):
             if req is None or self.actions is None:
                 return
             try:
-                plan = self.actions.plan_launch(req.preset, req.command, req.cwd, shell=req.shell)
+                plan = self.actions.plan_launch(
+                    req.preset, req.command, req.cwd, shell=req.shell, host=req.host
+                )
             except ActionRefused as e:
                 return self._refused(e)
             self.push_screen(
@@ -438,7 +440,8 @@ class HappoTopApp(App[int]):
                 lambda ok: self._confirmed(plan, ok),
             )
 
-        self.push_screen(LaunchModal(presets, os.getcwd()), chosen)
+        hosts = tuple(self.actions.settings.hosts) if self.actions is not None else ()
+        self.push_screen(LaunchModal(presets, os.getcwd(), hosts), chosen)
 
     def _tensorboard_runs(self) -> list[RunSnapshot]:
         """The runs ``b`` serves: those of the compare screen, else the marked runs, else the

@@ -150,6 +150,7 @@ class LaunchRequest:
     command: str | None
     cwd: str | None
     shell: bool = False  # the typed command runs through /bin/sh (pipes, redirects, $VARS)
+    host: str | None = None  # launch on that host (over ssh); None: this one
 
 
 class LaunchModal(ModalScreen[LaunchRequest | None]):
@@ -157,10 +158,13 @@ class LaunchModal(ModalScreen[LaunchRequest | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, presets: Sequence[tuple[str, str]], cwd: str) -> None:
+    def __init__(
+        self, presets: Sequence[tuple[str, str]], cwd: str, hosts: Sequence[str] = ()
+    ) -> None:
         super().__init__(classes="modal launch")
         self.presets = list(presets)
         self.cwd = cwd
+        self.hosts = list(hosts)  # the config's hosts: the run may be launched on one of them
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="dialog"):  # scrolls on a small terminal
@@ -184,6 +188,12 @@ class LaunchModal(ModalScreen[LaunchRequest | None]):
             yield Checkbox("through /bin/sh (pipes, redirects, $VARS)", id="shell")
             yield Label("working directory:", classes="dialog-label")
             yield Input(value=self.cwd, id="cwd")
+            if self.hosts:
+                yield Label(
+                    f"host (empty: this one; configured: {', '.join(self.hosts)}):",
+                    classes="dialog-label",
+                )
+                yield Input(placeholder="this host", id="host")
             with Horizontal(id="dialog-buttons"):
                 yield Button("Next", id="next", variant="primary")
                 yield Button("Cancel", id="cancel")
@@ -197,7 +207,16 @@ class LaunchModal(ModalScreen[LaunchRequest | None]):
     @on(OptionList.OptionSelected, "#presets")
     def _preset(self, event: OptionList.OptionSelected) -> None:
         cwd = self.query_one("#cwd", Input).value.strip()
-        self.dismiss(LaunchRequest(event.option.id, None, cwd if cwd != self.cwd else None))
+        self.dismiss(
+            LaunchRequest(
+                event.option.id, None, cwd if cwd != self.cwd else None, host=self._host()
+            )
+        )
+
+    def _host(self) -> str | None:
+        if not self.hosts:
+            return None
+        return self.query_one("#host", Input).value.strip() or None
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#next")
@@ -207,7 +226,8 @@ class LaunchModal(ModalScreen[LaunchRequest | None]):
             self.notify("type a command, or pick a preset", severity="warning")
             return
         cwd = self.query_one("#cwd", Input).value.strip()
-        self.dismiss(LaunchRequest(None, cmd, cwd, self.query_one("#shell", Checkbox).value))
+        shell = self.query_one("#shell", Checkbox).value
+        self.dismiss(LaunchRequest(None, cmd, cwd, shell, host=self._host()))
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
