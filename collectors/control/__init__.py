@@ -1,6 +1,7 @@
 """Acting on runs: the launch registry (``registry``), signals and their plans (``signals``: what
 will be signalled and why, after positive identification), launching (``launch``), restarting and
-resuming (``restart``). Front ends import from this package."""
+resuming (``restart``), TensorBoard on runs (``tensorboard``). Front ends import from this
+package."""
 
 from collectors.control.errors import (
     ActionError,
@@ -48,8 +49,24 @@ from collectors.control.signals import (
     signal_plan,
     stop,
 )
+from collectors.control.tensorboard import (
+    LAUNCH_NAME,
+    choose_port,
+    launch_spec,
+    logdir_spec,
+    run_label,
+    ssh_line,
+    wait_up,
+)
 
 __all__ = [
+    "LAUNCH_NAME",
+    "choose_port",
+    "launch_spec",
+    "logdir_spec",
+    "run_label",
+    "ssh_line",
+    "wait_up",
     "ActionError",
     "INT_GRACE",
     "KILL_WAIT",

@@ -15,6 +15,7 @@ import time
 import psutil
 import pytest
 
+from collectors.control import logdir_spec, run_label
 from collectors.model import Settings
 from collectors.simulator.trainer import write_instant_run
 from collectors.sources.runs import run_id
@@ -28,7 +29,6 @@ from collectors.sources.tensorboard import (
 from tests.builders import run_snapshot
 from tests.support import happo_top, http_get
 from tui.cli import exit_codes
-from tui.cli.tensorboard import logdir_spec, run_label
 
 
 def test_command_lines_are_read_as_tensorboard_reads_them():

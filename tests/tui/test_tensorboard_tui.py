@@ -13,7 +13,7 @@ import time
 import psutil
 import pytest
 
-from collectors.control import Registry, Target, stop
+from collectors.control import LAUNCH_NAME, Registry, Target, stop
 from collectors.model.settings import Settings
 from collectors.simulator.trainer import write_instant_run
 from collectors.sources.tensorboard import is_tensorboard
@@ -24,7 +24,6 @@ from tests.tui.test_pilot import build, focus_run, notes, started, until
 from tui.app.actions import Actions
 from tui.app.app import make_app
 from tui.app.commands import ACTIONS
-from tui.cli.tensorboard import LAUNCH_NAME
 from tui.screens.modals import HELP, ConfirmModal
 
 

@@ -30,14 +30,18 @@ from collectors.control import (
     RestartPlan,
     SignalResult,
     Target,
+    choose_port,
+    launch_spec,
+    logdir_spec,
     plan_restart,
     spec_from_preset,
+    ssh_line,
+    wait_up,
 )
 from collectors.model.process import ProcessInfo
 from collectors.model.run import RunSnapshot
 from collectors.model.settings import Settings
 from collectors.sources.remote import RemoteSpec, run_action, spec_for
-from tui.cli.tensorboard import choose_port, launch_spec, logdir_spec, ssh_line, wait_up
 from tui.widgets.plan_view import PlanView
 
 STOP = "stop"

@@ -13,28 +13,26 @@ laptop.
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
-import re
-import socket
-import sys
-import time
 from collections.abc import Sequence
 from typing import Any
 
 from collectors.config import default_roots
 from collectors.control import (
+    LAUNCH_NAME,
     ActionError,
-    LaunchResult,
-    LaunchSpec,
     Registry,
     Target,
-    early_exit,
+    choose_port,
     early_exit_message,
     launch,
+    launch_spec,
+    logdir_spec,
+    ssh_line,
     stop,
+    wait_up,
 )
-from collectors.model import RunSnapshot, Settings
+from collectors.model import Settings
 from collectors.sources.runs import Discovery, run_id
 from collectors.sources.tensorboard import (
     DEFAULT_PORT,
@@ -44,8 +42,6 @@ from collectors.sources.tensorboard import (
     serves,
 )
 from tui.cli import common, exit_codes, options
-
-LAUNCH_NAME = "tensorboard"  # the launch record's name: how happo-top knows its own
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -103,71 +99,6 @@ def _main(args: argparse.Namespace) -> int:
 # -- start ---------------------------------------------------------------------------------------
 
 
-def run_label(run: RunSnapshot, settings: Settings) -> str:
-    """The TensorBoard name of a run: its alias, else its label (the config keys that tell it
-    from its siblings), else its name; without the characters --logdir_spec reserves."""
-    alias = next(
-        (
-            settings.aliases[k]
-            for k in (run.path, os.path.realpath(run.path), run.id)
-            if k in settings.aliases
-        ),
-        None,
-    )
-    name = alias or run.label or run.name
-    return re.sub(r"[,:]+", "_", " ".join(name.split())).strip("_ ") or run.id
-
-
-def logdir_spec(runs: Sequence[RunSnapshot], settings: Settings) -> str:
-    names: dict[str, str] = {}
-    for r in runs:
-        name = run_label(r, settings)
-        if name in names:
-            name = f"{name}_{r.id}"
-        names[name] = r.path
-    return ",".join(f"{n}:{p}" for n, p in names.items())
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def choose_port(asked: int | None) -> int:
-    if asked is not None:
-        if not _port_free(asked):
-            raise ActionError(f"port {asked} is in use: give another --port")
-        return asked
-    for port in range(DEFAULT_PORT, DEFAULT_PORT + 100):
-        if _port_free(port):
-            return port
-    raise ActionError(f"no free port in {DEFAULT_PORT}-{DEFAULT_PORT + 99}: give --port")
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("localhost", port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def ssh_line(port: int) -> str:
-    return f"ssh -N -L {port}:localhost:{port} {getpass.getuser()}@{socket.gethostname()}"
-
-
-def launch_spec(spec: str, port: int) -> LaunchSpec:
-    """The launch of a TensorBoard on ``spec`` (--logdir_spec) at ``port`` on localhost, named
-    :data:`LAUNCH_NAME` in the launch registry (how --list and --stop know it as happo-top's)."""
-    argv = (sys.executable, "-m", "tensorboard.main", "--logdir_spec", spec)
-    argv += ("--port", str(port), "--host", "localhost")
-    return LaunchSpec(argv=argv, cwd=os.getcwd(), name=LAUNCH_NAME, source="command")
-
-
 def _start(args: argparse.Namespace, settings: Settings, reg: Registry) -> int:
     _, runs = common.resolve_runs(args.runs, settings, reg, args.root)
     port = choose_port(args.port)
@@ -196,18 +127,6 @@ def _start(args: argparse.Namespace, settings: Settings, reg: Registry) -> int:
         common.fail("happo-top tensorboard", early_exit_message(res, code))
         return exit_codes.ACTION_FAILED
     return exit_codes.OK
-
-
-def wait_up(res: LaunchResult, port: int, wait: float) -> int | None:
-    """None once TensorBoard answers on ``port`` (or ``wait`` ran out: still starting); its exit
-    status when it exited first."""
-    deadline = time.monotonic() + wait
-    while True:
-        code = early_exit(res, within=0.2)
-        if code is not None:
-            return code
-        if _answers(port) or time.monotonic() >= deadline:
-            return None
 
 
 # -- list and stop -------------------------------------------------------------------------------
@@ -285,14 +204,4 @@ def _stop(args: argparse.Namespace, reg: Registry) -> int:
     return status
 
 
-__all__ = [
-    "LAUNCH_NAME",
-    "choose_port",
-    "describe",
-    "launch_spec",
-    "logdir_spec",
-    "main",
-    "run_label",
-    "ssh_line",
-    "wait_up",
-]
+__all__ = ["describe", "main"]
