@@ -123,7 +123,7 @@ _SCHEMA: dict[str, tuple[str, Any]] = {
         ),
     ),
     "presets": (
-        "a mapping of preset name to {argv, cwd, env, log, shell}",
+        "a mapping of preset name to {argv, cwd, env, log, shell, backend, sbatch}",
         lambda v: isinstance(v, dict) and all(isinstance(x, dict) for x in v.values()),
     ),
     "hosts": (
@@ -188,6 +188,55 @@ def _check_thresholds(mapping: dict[str, Any], lines: dict[str, int], path: str)
         first = next((k for k in order.names if k in mapping), None)
         line = lines.get(f"thresholds.{first}", top) if first else top
         raise ConfigError(f"{path}:{line}: key 'thresholds': " + "; ".join(p for _, p in broken))
+
+
+PRESET_KEYS = ("argv", "cwd", "env", "log", "shell", "name", "backend", "sbatch")
+BACKENDS = ("local", "slurm")
+
+
+def _preset_lines(text: str) -> dict[str, int]:
+    """Line of each ``presets.NAME.KEY``."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return {}
+    out: dict[str, int] = {}
+    if not isinstance(node, yaml.MappingNode):
+        return out
+    for k, v in node.value:
+        if getattr(k, "value", None) != "presets" or not isinstance(v, yaml.MappingNode):
+            continue
+        for name, body in v.value:
+            if isinstance(body, yaml.MappingNode):
+                for key, _ in body.value:
+                    out[f"{name.value}.{key.value}"] = key.start_mark.line + 1
+    return out
+
+
+def _check_presets(presets: dict[str, Any], text: str, lines: dict[str, int], path: str) -> None:
+    """Each preset's keys: ``backend`` local or slurm, ``sbatch`` a list of sbatch options
+    (only with ``backend: slurm``); an unknown key is an error at its line."""
+    at = _preset_lines(text)
+    for name, body in presets.items():
+        here = lines.get(f"presets.{name}", lines.get("presets", 1))
+
+        def fail(key: str, what: str, name: str = name, here: int = here) -> None:
+            line = at.get(f"{name}.{key}", here)
+            raise ConfigError(f"{path}:{line}: preset '{name}': {what}")
+
+        for key in body:
+            if key not in PRESET_KEYS:
+                fail(str(key), f"unknown key '{key}' (known keys: {', '.join(PRESET_KEYS)})")
+        backend = body.get("backend", "local")
+        if backend not in BACKENDS:
+            fail("backend", f"key 'backend' must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        sbatch = body.get("sbatch")
+        if sbatch is not None:
+            if not (_strings(sbatch) and all(a.startswith("-") for a in sbatch)):
+                got = _short.repr(sbatch)
+                fail("sbatch", f"key 'sbatch' must be a list of sbatch options (--x=y), got {got}")
+            if backend != "slurm":
+                fail("sbatch", "key 'sbatch' needs 'backend: slurm'")
 
 
 def _invalid(e: yaml.YAMLError, path: str) -> ConfigError:
@@ -270,6 +319,8 @@ def parse_settings(text: str, path: str = "<config>") -> Settings:
         values[key] = value
     if "thresholds" in values:
         _check_thresholds(values["thresholds"], lines, path)
+    if "presets" in values:
+        _check_presets(values["presets"], text, lines, path)
     if "roots" in values:
         values["roots"] = tuple(os.path.expanduser(r) for r in values["roots"])
     if isinstance(values.get("harl_train"), str):

@@ -30,6 +30,7 @@ from collectors.control.restart import (
     entry_point,
     execute_restart,
     latest_complete_checkpoint,
+    plan_job_restart,
     plan_record_restart,
     plan_restart,
     restart,
@@ -49,6 +50,14 @@ from collectors.control.signals import (
     signal_plan,
     stop,
 )
+from collectors.control.slurm import (
+    JobResult,
+    check_job,
+    kill_job,
+    start,
+    stop_job,
+    submit,
+)
 from collectors.control.tensorboard import (
     LAUNCH_NAME,
     choose_port,
@@ -60,6 +69,13 @@ from collectors.control.tensorboard import (
 )
 
 __all__ = [
+    "JobResult",
+    "check_job",
+    "kill_job",
+    "plan_job_restart",
+    "start",
+    "stop_job",
+    "submit",
     "LAUNCH_NAME",
     "choose_port",
     "launch_spec",

@@ -4,6 +4,13 @@ form (which is also what ``--once --json`` prints). No I/O here."""
 from collectors.model.disk import DiskSnapshot, Filesystem, RunDiskUsage
 from collectors.model.gpu import GpuDevice, GpuProcess, GpuSnapshot
 from collectors.model.host import HOST_STATES, HostStats, HostStatus
+from collectors.model.job import (
+    ACTIVE_STATES,
+    FAILED_STATES,
+    JOB_METHODS,
+    JOB_SOURCES,
+    JobInfo,
+)
 from collectors.model.process import (
     METHODS,
     OPEN_FILES,
@@ -48,6 +55,11 @@ from collectors.model.settings import Settings
 from collectors.model.stream import StreamDecoder, StreamEncoder, StreamError
 
 __all__ = [
+    "ACTIVE_STATES",
+    "FAILED_STATES",
+    "JOB_METHODS",
+    "JOB_SOURCES",
+    "JobInfo",
     "HOST_STATES",
     "CONTINUED",
     "internal_error",

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -37,6 +38,7 @@ from textual.worker import get_current_worker
 from collectors import fmt
 from collectors.analysis.chains import segments, segments_text
 from collectors.analysis.health import thresholds_with_defaults
+from collectors.analysis.jobs import job_summary
 from collectors.analysis.quarters import QuarterTable, clip_value, metric_quarters
 from collectors.analysis.reward import best_reward, reward_verdict
 from collectors.model.run import RunSnapshot, Snapshot
@@ -531,6 +533,21 @@ def build_config_tree(tree: Tree, config: Mapping[str, Any], query: str = "") ->
 
 
 def process_text(run: RunSnapshot, now: float) -> Any:
+    """The Slurm job (when the run is one), then the process as a two-column grid."""
+    if run.job is None:
+        return _process_grid(run, now)
+    j = run.job
+    head = Text(f"Slurm {job_summary(j, now)}\n", style="bold")
+    head.append(
+        f"partition {j.partition or '-'}  submitted {fmt.clock(j.submitted, now)}  "
+        f"started {fmt.clock(j.started, now)}  limit {fmt.duration(j.time_limit)}  "
+        f"found by {j.how_found}  (from {j.source})\n\n",
+        style="dim",
+    )
+    return Group(head, _process_grid(run, now))
+
+
+def _process_grid(run: RunSnapshot, now: float) -> Any:
     """The process as a two-column grid (long commands wrap under their value)."""
 
     p = run.process
