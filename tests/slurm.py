@@ -15,6 +15,7 @@ fixture started (its Popens) are stopped.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import shutil
@@ -78,6 +79,10 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"no Slurm to test against: {reason}")
 
 
+def _raise(reason: str) -> None:
+    raise Unavailable(reason)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -101,14 +106,29 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+class Unavailable(Exception):
+    """Slurm cannot start here (the reason)."""
+
+
 @pytest.fixture(scope="session", name="slurm")
 def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    try:
+        with cluster(tmp_path_factory.mktemp("slurm")) as c:
+            yield c
+    except Unavailable as e:
+        _unavailable(str(e))
+
+
+@contextlib.contextmanager
+def cluster(d: Path) -> Iterator[Cluster]:
+    """The cluster in the empty directory ``d`` (also for bench/bench_slurm.py); raises
+    :class:`Unavailable` with the reason when it cannot start."""
     for tool in TOOLS:
         if shutil.which(tool) is None:
-            _unavailable(f"{tool} not installed (apt-get install slurm-wlm munge)")
+            raise Unavailable(f"{tool} not installed (apt-get install slurm-wlm munge)")
     if not os.access(MUNGED, os.X_OK):
-        _unavailable(f"{MUNGED} not installed (apt-get install munge)")
-    d = tmp_path_factory.mktemp("slurm")
+        raise Unavailable(f"{MUNGED} not installed (apt-get install munge)")
+    d.mkdir(parents=True, exist_ok=True)
     os.chmod(d, 0o755)  # munged wants its socket's directory reachable by all
     for sub in ("state", "spool", "log", "munge"):
         (d / sub).mkdir()
@@ -180,7 +200,7 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]
         deadline = time.monotonic() + 10
         while not sock.exists():
             if cluster.procs[0].poll() is not None or time.monotonic() > deadline:
-                _unavailable(f"munged did not start: {_log(d / 'log' / 'munged.log')}")
+                _raise(f"munged did not start: {_log(d / 'log' / 'munged.log')}")
             time.sleep(0.05)
         for daemon in ("slurmctld", "slurmd"):
             out = (d / "log" / f"{daemon}.out").open("wb")
@@ -197,7 +217,7 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]
         while True:
             dead = [p for p in cluster.procs if p.poll() is not None]
             if dead:
-                _unavailable(
+                _raise(
                     f"{dead[0].args[0]} exited: {_log(d / 'log' / 'slurmctld.out')} "
                     f"{_log(d / 'log' / 'slurmd.out')}"
                 )
@@ -211,7 +231,7 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]
             if info.stdout.strip() == "idle":
                 break
             if time.monotonic() > deadline:
-                _unavailable(
+                _raise(
                     f"node {node} not idle ({info.stdout.strip() or info.stderr.strip()}): "
                     f"{_log(d / 'log' / 'slurmctld.log')}"
                 )

@@ -12,12 +12,14 @@ import sys
 import time
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from collectors.control import ActionError, check_job
 from collectors.sources.runs.tracker import RunsCollector
 from tests.slurm import slurm_cluster  # noqa: F401  (the session fixture)
 from tests.support import happo_top
+from tui.cli.schema import SNAPSHOT
 
 SIM = [
     sys.executable,
@@ -57,10 +59,15 @@ def _setup(tmp_path: Path, slurm, sbatch: list[str], *sim: str) -> tuple[Path, d
     return cfg, env
 
 
+_SCHEMA = jsonschema.Draft202012Validator(SNAPSHOT)
+
+
 def _json(cfg: Path, env: dict) -> dict:
     out = happo_top("--once", "--json", "--config", str(cfg), env=env)
     assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
+    doc = json.loads(out.stdout)
+    _SCHEMA.validate(doc)  # every document, with its jobs, as the schema says
+    return doc
 
 
 def _wait(what, timeout=40.0, every=0.3):
@@ -220,7 +227,7 @@ def test_held_job_and_time_limit_warning(tmp_path, slurm, monkeypatch):
     # held by scontrol: JobHeldUser, or JobHeldAdmin when the holder is root
     assert h["state"] == "PENDING" and h["reason"] in ("JobHeldUser", "JobHeldAdmin")
     text = happo_top("--once", "--config", str(cfg), env=env, check=True).stdout
-    assert "time limit" in text or job in text
+    assert f"job {job}'s time limit" in text
     slurm.tool("scancel", job, hid)
     slurm.wait_state(job, {"CANCELLED"})
     d = _json(cfg, env)

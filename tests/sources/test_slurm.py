@@ -128,3 +128,94 @@ def test_job_json_round_trip_and_summary():
     for state, want in (("TIMEOUT", CRASHED), ("FAILED", CRASHED), ("CANCELLED", STOPPED)):
         assert refine_by_job(RUNNING, run, JobInfo(id="13", state=state), False) == want
     assert refine_by_job(RUNNING, run, JobInfo(id="13", state="FAILED"), True) == STOPPED
+
+
+def _wait(cond, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not (got := cond()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out: {cond}")
+        time.sleep(0.2)
+    return got
+
+
+@pytest.mark.slow
+def test_hand_started_jobs_are_found_by_environment_and_workdir(slurm, monkeypatch, tmp_path):
+    """Jobs happo-top did not submit: the trainer's SLURM_JOB_ID on this node, else the job's
+    working directory and start time; a process outside any job in the same directory is not
+    taken for the job."""
+    import subprocess
+    import sys
+
+    from collectors.model.settings import Settings
+    from collectors.monitor import Monitor
+    from tests.support import ROOT
+
+    monkeypatch.setenv("SLURM_CONF", str(slurm.conf))
+    monkeypatch.setattr("collectors.sources.slurm.INTERVAL", 0.0)
+    root = tmp_path / "results"
+    root.mkdir()
+    standin = ROOT / "tests" / "standin_train.py"
+    py = sys.executable
+    # 1. a job whose working directory is elsewhere: only its environment tells
+    env_job = slurm.tool(
+        "sbatch",
+        "--parsable",
+        "--chdir=/tmp",
+        f"--output={tmp_path}/env.log",
+        f"--wrap={py} {standin} --root {root} --exp_name byenv --hold",
+    ).stdout.strip()
+    # 2. a job in the run's tree whose trainer's environment cannot be read (setproctitle
+    # writes over it): its working directory and start time tell
+    wd_job = slurm.tool(
+        "sbatch", "--parsable", f"--chdir={tmp_path}", f"--output={tmp_path}/wd.log",
+        f"--wrap={py} {standin} --root results --exp_name bywd --seed 2 --hold "
+        "--title happo-mapush-bywd",
+    ).stdout.strip()  # fmt: skip
+    for j in (env_job, wd_job):
+        slurm.wait_state(j, {"RUNNING"})
+    # 3. a trainer outside any job, in the same tree
+    local = subprocess.Popen(
+        [py, str(standin), "--root", "results", "--exp_name", "local", "--seed", "3", "--hold"],
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if not k.startswith("SLURM_JOB")},
+    )
+    monitor = Monitor([str(root)], Settings(), gpu=False, disk=False)
+    try:
+
+        def three():
+            snap = monitor.collect()
+            runs = {r.exp_name: r for r in snap.runs}
+            ok = len(runs) == 3 and all(r.process for r in runs.values())
+            return runs if ok and runs["byenv"].job and runs["bywd"].job else None
+
+        runs = _wait(three)
+        assert runs["byenv"].job.id == env_job and runs["byenv"].job.how_found == "environ"
+        assert runs["bywd"].job.id == wd_job and runs["bywd"].job.how_found == "workdir"
+        assert runs["local"].job is None
+        assert runs["byenv"].job.state == "RUNNING" and runs["byenv"].job.node == slurm.node
+    finally:
+        monitor.close()
+        local.terminate()
+        local.wait(10)
+        slurm.tool("scancel", env_job, wd_job, check=False)
+
+
+def test_a_job_slurm_forgot_reports_the_registry_record(slurm, monkeypatch, tmp_path):
+    from collectors.control.registry import LaunchRecord, Registry
+    from collectors.sources.slurm import SlurmCollector
+
+    monkeypatch.setenv("SLURM_CONF", str(slurm.conf))
+    reg = Registry(str(tmp_path / "state"))
+    last = {"id": "987654", "state": "TIMEOUT", "reason": "TimeLimit", "node": slurm.node}
+    reg.add(
+        LaunchRecord(
+            id="r1", pid=0, create_time=None, argv=("x",), cwd=str(tmp_path), env={},
+            env_unset=(), log=None, host=reg.host, launched_at=time.time(), backend="slurm",
+            job_id="987654", job=last,
+        )
+    )  # fmt: skip
+    view = SlurmCollector(reg).collect([])
+    (j,) = view.unmatched
+    assert (j.id, j.state, j.source, j.how_found) == ("987654", "TIMEOUT", "registry", "registry")
+    assert view.error is None

@@ -1,11 +1,14 @@
 """The monitor (Pilot, the real Monitor as its source) on a real Slurm job (tests/slurm.py): a
 held job is on the header line as PENDING with its reason; released, its run's panel shows
-the job RUNNING on this node with its time left, and the detail's Process tab names it."""
+the job RUNNING on this node with its time left; ``s`` (confirmed) stops it through scancel and
+the panel shows the state Slurm reports."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +18,8 @@ from collectors.monitor import Monitor
 from tests.slurm import slurm_cluster  # noqa: F401  (the session fixture)
 from tests.tui.fakes import FakeHost, aio
 from tui.app.app import make_app
+from tui.app.sources import find_log
+from tui.screens.modals import ConfirmModal
 from tui.widgets.run_panel import RunPanel
 
 pytestmark = pytest.mark.slow  # a real app, a real job
@@ -63,7 +68,7 @@ async def test_pending_then_running_job_in_the_monitor(tmp_path, slurm, monkeypa
     )
     job = submit(spec, registry).job_id
     assert job
-    settings = Settings(refresh=0.3, read_only=True)
+    settings = Settings(refresh=0.3, stop_grace=20.0)
     monitor = Monitor([str(root)], settings, gpu=False, disk=False, registry=registry)
     app = make_app(monitor, settings, host=FakeHost())
     app.animation_level = "none"
@@ -80,6 +85,22 @@ async def test_pending_then_running_job_in_the_monitor(tmp_path, slurm, monkeypa
             await _until(pilot, lambda: f"job {job} RUNNING on {slurm.node}" in panel_text())
             assert "left" in panel_text()
             assert not header.jobs  # tied to its run now
+            panel = next(p for p in app.main.query(RunPanel) if not p.removing)
+            # the Log tab's file: the job's output (also from another node: no process here)
+            path, why = find_log(dataclasses.replace(panel.run, process=None))
+            assert why is None and path == panel.run.job.stdout
+            assert "happo-top launch" in Path(path).read_text()
+            panel.focus()
+            await pilot.pause(0.1)
+            assert app.check_action("stop", ()) is True
+            await pilot.press("s")
+            assert isinstance(app.screen, ConfirmModal)
+            body = str(app.screen.query_one("#dialog-body").render())
+            assert f"Slurm job {job}" in body and "scancel --signal=INT --full" in body
+            await pilot.press("y")
+            await _until(pilot, lambda: slurm.state(job) == "FAILED", timeout=40)
+            await _until(pilot, lambda: f"job {job} FAILED" in panel_text())
+            assert "(exit 130)" in panel_text() and "stopped" in panel_text()
     finally:
         slurm.tool("scancel", job, check=False)
         monitor.close()

@@ -60,7 +60,8 @@ def find_log(run: RunSnapshot) -> tuple[str | None, str | None]:
     else the file the live process writes its stdout to, else a ``> file`` / ``tee file`` in
     ``command.txt``. A file that is neither ours nor the run's owner's (nor, for stdout, the
     process's) is not shown, and the reason says whose it is
-    (:func:`collectors.sources.processes.log_refusal`)."""
+    (:func:`collectors.sources.processes.log_refusal`). A Slurm job's output file comes after
+    the process's stdout (the job may run on another node: no process here)."""
     p = run.process
     if p is not None and p.log:
         return p.log, None
@@ -71,6 +72,15 @@ def find_log(run: RunSnapshot) -> tuple[str | None, str | None]:
             target = ""
         if target.startswith("/") and os.path.isfile(target):
             return target, log_refusal(target, run.path, p.uid)
+    job = run.job  # a Slurm job (on another node too): its output file, as squeue names it
+    if (
+        job is not None
+        and run.host is None
+        and job.stdout
+        and "%" not in job.stdout
+        and os.path.isfile(job.stdout)
+    ):
+        return job.stdout, log_refusal(job.stdout, run.path, job.uid)
     return command_txt_redirect(run.path)
 
 

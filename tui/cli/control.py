@@ -200,9 +200,11 @@ def _launch(argv: list[str]) -> int:
         prog="happo-top launch",
         usage="happo-top launch PRESET [options]\n"
         "       happo-top launch [--name N] [--cwd DIR] [--env K=V]... [--log FILE] [--shell] "
-        "-- CMD ARGS...",
+        "[--slurm [--sbatch=OPTION]...] -- CMD ARGS...",
         description="Start a training run detached (own session, output to a log file), "
-        "from a config preset or a command. Prints the pid and the log path.",
+        "from a config preset or a command. Prints the pid and the log path. A preset with "
+        "'backend: slurm', or --slurm, submits it as a Slurm job with sbatch instead and "
+        "prints the job id.",
     )
     p.add_argument("preset", nargs="?", metavar="PRESET", help="a preset of the config file")
     p.add_argument("--name", help="a name for the launch (log file name, registry)")
