@@ -13,6 +13,7 @@ COMPLETED = "COMPLETED"
 CANCELLED = "CANCELLED"
 FAILED = "FAILED"
 TIMEOUT = "TIMEOUT"
+UNKNOWN = "UNKNOWN"  # Slurm forgot a job that was active when last seen: it ended, not known how
 ACTIVE_STATES = frozenset(
     {
         PENDING,

@@ -31,11 +31,13 @@ from typing import Any, Protocol
 import psutil
 
 from collectors.model.job import (
+    ACTIVE_STATES,
     BY_ENVIRON,
     BY_REGISTRY,
     BY_WORKDIR,
     CANCELLED,
     PENDING,
+    UNKNOWN,
     JobInfo,
 )
 from collectors.model.run import CONTINUED, CRASHED, FINISHED, STOPPED, RunSnapshot
@@ -587,6 +589,7 @@ class SlurmCollector:
         self._jobs: dict[str, JobInfo] = {}
         self._error: str | None = None
         self._environ: dict[tuple[int, float], str | None] = {}
+        self._queried = False  # a query answered: a job Slurm does not list has ended
 
     def _records(self) -> list[JobRecordLike]:
         if self.registry is None:
@@ -603,9 +606,13 @@ class SlurmCollector:
         self._last = now
         try:
             jobs = {j.id: j for j in self.slurm.squeue(user=os.getuid())}
-            missing = [r.job_id for r in records if r.job_id and r.job_id not in jobs]
-            recent = [i for i in missing if i in self._jobs and self._jobs[i].active]
-            for job_id in recent:  # just left squeue: how did it end?
+            # ours that left squeue while (as far as we know) still active: how did they end?
+            recent = [
+                r.job_id
+                for r in records
+                if r.job_id and r.job_id not in jobs and self._last_active(r)
+            ]
+            for job_id in recent:
                 j = self.slurm.scontrol(job_id)
                 if j is not None:
                     jobs[job_id] = j
@@ -613,6 +620,7 @@ class SlurmCollector:
             for j in self.slurm.sacct(gone):
                 jobs[j.id] = j
             self._error = None
+            self._queried = True
         except SlurmError as e:
             self._error = f"slurm: {e}"
             return
@@ -627,6 +635,14 @@ class SlurmCollector:
                 with contextlib.suppress(OSError, AttributeError):
                     self.registry.note_job(r.id, doc)
 
+    def _last_active(self, r: JobRecordLike) -> bool:
+        """Whether the job was active when last seen (by this collector, else the record)."""
+        j = self._jobs.get(r.job_id or "")
+        if j is not None:
+            return j.active
+        state = (r.job or {}).get("state")
+        return state is None or state in ACTIVE_STATES
+
     def _from_record(self, r: JobRecordLike) -> JobInfo | None:
         j = self._jobs.get(r.job_id or "")
         if j is None and r.job:
@@ -634,6 +650,8 @@ class SlurmCollector:
                 j = replace(JobInfo.from_json(dict(r.job)), source="registry")
             except (KeyError, TypeError, ValueError):
                 return None
+            if j.active and self._queried:  # Slurm forgets only jobs that ended, not how
+                j = replace(j, state=UNKNOWN, reason="Slurm no longer knows this job")
         if j is None:
             return None
         return replace(j, how_found=BY_REGISTRY, launch_id=r.id)

@@ -88,6 +88,7 @@ ALLOWED_ENGINE = {
     "collectors.monitor",
     "collectors.analysis.health",
     "collectors.analysis.config_diff",
+    "collectors.analysis.jobs",  # a Slurm job in words (the table, the panels)
     "collectors.sources.runs",
     "collectors.sources.processes",
     "collectors.sources.tensorboard",

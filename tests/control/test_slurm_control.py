@@ -227,7 +227,9 @@ def test_held_job_and_time_limit_warning(tmp_path, slurm, monkeypatch):
     # held by scontrol: JobHeldUser, or JobHeldAdmin when the holder is root
     assert h["state"] == "PENDING" and h["reason"] in ("JobHeldUser", "JobHeldAdmin")
     text = happo_top("--once", "--config", str(cfg), env=env, check=True).stdout
-    assert f"job {job}'s time limit" in text
+    assert f"job {job}'s time limit" in text  # the warning below the table
+    (jobs,) = [line for line in text.splitlines() if line.startswith("JOBS ")]
+    assert f": job {job} RUNNING on {slurm.node}" in jobs and f"job {hid} PENDING (JobHeld" in jobs
     slurm.tool("scancel", job, hid)
     slurm.wait_state(job, {"CANCELLED"})
     d = _json(cfg, env)
@@ -239,3 +241,53 @@ def test_held_job_and_time_limit_warning(tmp_path, slurm, monkeypatch):
         res = kill_job(job)
         if res.ended_by == "already ended":
             raise ActionError("already ended")
+
+
+def test_another_users_job_is_refused(tmp_path, slurm, monkeypatch):
+    """root submits a held job as nobody (sbatch --uid): stop, kill and the checks before any
+    scancel refuse it, and this user's squeue does not list it."""
+    from collectors.control import kill_job, stop_job
+    from collectors.sources.slurm import Slurm
+
+    if os.geteuid() != 0:
+        pytest.skip("only root can submit a job as another user")
+    monkeypatch.setenv("SLURM_CONF", str(slurm.conf))
+    out = slurm.tool(
+        "sbatch", "--parsable", "--uid=65534", "--gid=65534", "--hold", "--chdir=/tmp",
+        "--output=/dev/null", "--wrap=sleep 30",
+    )  # fmt: skip
+    job = out.stdout.strip()
+    try:
+        assert slurm.state(job) == "PENDING"
+        for act in (lambda: check_job(job), lambda: stop_job(job, grace=1), lambda: kill_job(job)):
+            with pytest.raises(ActionError, match=f"job {job} belongs to nobody.*refusing"):
+                act()
+        assert slurm.state(job) == "PENDING"  # nothing was sent
+        assert job not in {j.id for j in Slurm().squeue(user=os.getuid())}
+    finally:
+        slurm.tool("scancel", job, check=False)
+
+
+def test_the_monitors_launch_dialog_submits_a_slurm_preset(tmp_path, slurm, monkeypatch):
+    """``l`` with a 'backend: slurm' preset (the app's Actions, as the dialog calls them): the
+    confirmation says it is submitted and with which options, the notification names the job;
+    on another host the happo-top there is asked to submit it the same way."""
+    from collectors.config import load_settings
+    from collectors.control import Registry
+    from tui.app.actions import Actions
+
+    monkeypatch.setenv("SLURM_CONF", str(slurm.conf))
+    cfg, _ = _setup(tmp_path, slurm, ["--hold", "--time=5:00"], "--exp-name", "dlg")
+    actions = Actions(load_settings(str(cfg)), Registry(str(tmp_path / "state")))
+    plan = actions.plan_launch(preset="sj")
+    assert "submitted to Slurm (sbatch --hold --time=5:00)" in plan.detail
+    args = plan.remote_args()
+    at = args.index("--")
+    assert args[at - 3 : at] == ["--slurm", "--sbatch=--hold", "--sbatch=--time=5:00"]
+    out = actions.execute(plan)
+    assert out.ok, out.message
+    job = re.search(r"submitted Slurm job (\d+)", out.message).group(1)
+    try:
+        assert slurm.state(job) == "PENDING"
+    finally:
+        slurm.tool("scancel", job, check=False)

@@ -215,7 +215,39 @@ def test_a_job_slurm_forgot_reports_the_registry_record(slurm, monkeypatch, tmp_
             job_id="987654", job=last,
         )
     )  # fmt: skip
+    # a job last seen running, which Slurm no longer lists: it ended, how is not known
+    reg.add(
+        LaunchRecord(
+            id="r2", pid=0, create_time=None, argv=("x",), cwd=str(tmp_path), env={},
+            env_unset=(), log=None, host=reg.host, launched_at=time.time() + 1,
+            backend="slurm", job_id="987655", job={"id": "987655", "state": "RUNNING"},
+        )
+    )  # fmt: skip
     view = SlurmCollector(reg).collect([])
-    (j,) = view.unmatched
+    j, k = view.unmatched
     assert (j.id, j.state, j.source, j.how_found) == ("987654", "TIMEOUT", "registry", "registry")
+    assert (k.id, k.state, k.active) == ("987655", "UNKNOWN", False)
+    assert "no longer knows" in (k.reason or "")
     assert view.error is None
+
+
+def test_pending_on_resources_has_an_expected_start(slurm, monkeypatch):
+    """The node is full (an exclusive job with a 2-minute limit): the next job is PENDING on
+    Resources, and Slurm's backfill estimate of its start is its expected_start."""
+    from collectors.analysis.jobs import job_summary
+
+    monkeypatch.setenv("SLURM_CONF", str(slurm.conf))
+    big = _submit(slurm, "--exclusive", "--time=2", script="sleep 100")
+    slurm.wait_state(big, {"RUNNING"})
+    small = _submit(slurm, "--time=1", script="true")
+    s = Slurm()
+    deadline = time.monotonic() + 20
+    while True:
+        j = next(j for j in s.squeue(user=os.getuid()) if j.id == small)
+        if j.expected_start or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    slurm.tool("scancel", big, small)
+    assert j.state == "PENDING" and j.reason in ("Resources", "Priority")
+    assert j.expected_start and time.time() < j.expected_start <= time.time() + 130
+    assert "expected " in job_summary(j)

@@ -6,11 +6,13 @@ the panel shows the state Slurm reports."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from collectors.control import LaunchSpec, Registry, submit
 from collectors.model.settings import Settings
@@ -19,6 +21,7 @@ from tests.slurm import slurm_cluster  # noqa: F401  (the session fixture)
 from tests.tui.fakes import FakeHost, aio
 from tui.app.app import make_app
 from tui.app.sources import find_log
+from tui.screens.detail import process_text
 from tui.screens.modals import ConfirmModal
 from tui.widgets.run_panel import RunPanel
 
@@ -90,6 +93,12 @@ async def test_pending_then_running_job_in_the_monitor(tmp_path, slurm, monkeypa
             path, why = find_log(dataclasses.replace(panel.run, process=None))
             assert why is None and path == panel.run.job.stdout
             assert "happo-top launch" in Path(path).read_text()
+            # the detail's Process tab: the job first, then the process on this node
+            console = Console(width=150, record=True, file=io.StringIO())
+            console.print(process_text(panel.run, time.time()))
+            tab = console.export_text()
+            assert f"Slurm job {job} RUNNING on {slurm.node}" in tab
+            assert "partition debug" in tab and "limit 30m" in tab and "pid" in tab
             panel.focus()
             await pilot.pause(0.1)
             assert app.check_action("stop", ()) is True

@@ -125,6 +125,8 @@ class Plan:
             args += ["--env", f"{k}={v}"]
         if spec.shell:
             args.append("--shell")
+        if spec.backend == "slurm":  # submitted there with the same sbatch options
+            args += ["--slurm", *(f"--sbatch={o}" for o in spec.sbatch)]
         return [*args, "--", *spec.argv]
 
     def view(self) -> PlanView:
@@ -415,6 +417,11 @@ class Actions:
         detail = f"in {spec.cwd}, detached (own session), output to {log}"
         if spec.shell:
             detail = "through /bin/sh, " + detail
+        if spec.backend == "slurm":
+            detail = (
+                f"submitted to Slurm (sbatch {shlex.join(spec.sbatch)}), in {spec.cwd}, "
+                f"output to {log}"
+            )
         if spec.preset:
             detail = f"preset '{spec.preset}', " + detail
         if host:
