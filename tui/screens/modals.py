@@ -331,6 +331,7 @@ HELP = [
         "Everywhere",
         [
             ("p", "pause / resume refreshing"),
+            ("e", "events log: crashes, stalls, NaN, findings turning bad (Enter: go to run)"),
             ("ctrl+p", "command palette: every action, go to a run"),
             ("?", "this help"),
             ("q", "quit (never stops a run)"),
