@@ -118,8 +118,7 @@ def _state_message(run: RunSnapshot) -> str:
     if run.total_steps:
         at += f" of {fmt.steps(run.total_steps)}"
     if run.state == CRASHED:
-        last = getattr(run, "log_last", None)
-        return f"crashed {at}" + (f": {last}" if last else "")
+        return f"crashed {at}" + (f": {run.log_last}" if run.log_last else "")
     if run.state == STALLED:
         return f"stalled {at}: no new data for {fmt.duration(run.stall_after)}"
     return f"{run.state} {at}"

@@ -200,6 +200,10 @@ class RunSnapshot:
     own_step: int | None = None
     resumed_at: tuple[int, ...] = ()  # chain steps where this run's chain was resumed (chart marks)
     host: str | None = None  # the ssh host it runs on (collectors.sources.remote); None: here
+    # its stdout log when known (collectors.sources.processes.logs), kept after the process died,
+    # and for a crashed or stopped run the line that says why (a traceback's exception line)
+    log: str | None = None
+    log_last: str | None = None
     series: Mapping[str, SeriesView] = field(default_factory=dict, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -236,6 +240,8 @@ class RunSnapshot:
             "chain": list(self.chain),
             "host": self.host,
             "stall_after": self.stall_after,
+            "log": self.log,
+            "log_last": self.log_last,
         }
 
     @classmethod
@@ -281,6 +287,8 @@ class RunSnapshot:
             else None,
             continued_by=doc.get("continued_by"),
             chain=tuple(doc.get("chain") or ()),
+            log=doc.get("log"),
+            log_last=doc.get("log_last"),
         )
 
 

@@ -156,6 +156,8 @@ RUN = _object(
         "chain": _STRINGS,
         "host": _STR_OR_NULL,
         "stall_after": {"type": "number"},
+        "log": _STR_OR_NULL,
+        "log_last": _STR_OR_NULL,
     }
 )
 # GPUs and disks: what the system strip shows; open objects (NVML fields vary by driver).

@@ -313,6 +313,7 @@ HELP = [
             ("+ / -", "more / less EMA smoothing (TensorBoard-style)"),
             ("x", "x axis: step, relative time, wall time"),
             ("t", "chart another tag"),
+            ("/ n N w", "Log tab: find, next / previous match, fold long lines"),
             ("Esc", "back"),
         ],
     ),
