@@ -12,6 +12,7 @@ import textwrap
 import pytest
 
 from collectors.model import events as E
+from collectors.model.events import Event
 from collectors.model.findings import BAD, Finding
 from collectors.model.run import CRASHED, STALLED
 from tests.tui.fakes import NOW, aio, standard_runs
@@ -139,3 +140,19 @@ async def test_the_on_event_command_runs_and_its_failure_is_in_the_log(tmp_path)
 def test_title_text_and_escape():
     assert alerts.title(None) == "happo-top"
     assert alerts.title_sequence("a\x07b\x1b]0;evil") == "\x1b]2;ab]0;evil\x07"
+
+
+def test_good_news_is_logged_not_toasted():
+    def ev(kind, severity=E.INFO, name="r"):
+        return Event(NOW, kind, severity, kind, run_name=name)
+
+    shown = alerts.toasts([ev(E.HEALTH_OK), ev(E.APPEARED), ev(E.FINISHED)])
+    assert [t.title for t in shown] == ["r: finished"]
+    burst = alerts.toasts([ev(E.STALLED, E.WARNING, f"r{i}") for i in range(5)])
+    assert [t.title for t in burst] == [
+        "r0: stalled",
+        "r1: stalled",
+        "r2: stalled",
+        "2 more events",
+    ]
+    assert burst[-1].message == "2 stalled (e: the events log)"

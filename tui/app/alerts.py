@@ -28,6 +28,8 @@ SAVE_TITLE = "\x1b[22;2t"  # xterm: push the window title (restored at exit)
 RESTORE_TITLE = "\x1b[23;2t"
 # Events that ring the bell (when the config asks for it).
 BELL_KINDS = frozenset({E.CRASHED, E.NONFINITE, E.HEALTH_BAD})
+# Good or routine news goes to the events log only, not over the runs.
+QUIET_KINDS = frozenset({E.HEALTH_OK, E.APPEARED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,9 @@ class Alerts:
 
 def toasts(events: Sequence[Event]) -> list[Toast]:
     """The notifications for one poll's events: each on its own, up to
-    :data:`TOASTS_PER_POLL`, then one that counts the rest."""
+    :data:`TOASTS_PER_POLL`, then one that counts the rest (good or routine news,
+    :data:`QUIET_KINDS`, only in the log)."""
+    events = [e for e in events if e.kind not in QUIET_KINDS]
     out = [
         Toast(
             printable(e.message),

@@ -33,7 +33,7 @@ class EventsScreen(Screen[None]):
     """Every event since the monitor started (the last 1000)."""
 
     BINDINGS = [
-        Binding("escape,backspace,q,e", "back", "Back"),
+        Binding("escape,backspace,e", "back", "Back"),
         Binding("enter", "goto", "Go to run", show=True),
     ]
 
@@ -94,8 +94,9 @@ class EventsScreen(Screen[None]):
         head = self.query_one("#events-head", Static)
         if n:
             bad = sum(e.severity == E.ERROR for e in self.events)
+            errors = f"{bad} error{'' if bad == 1 else 's'}"
             head.update(
-                f"Events: {n} since the monitor started ({bad} errors); newest first. "
+                f"Events: {n} since the monitor started ({errors}); newest first. "
                 "Enter: go to the run, Esc: back"
             )
         else:
