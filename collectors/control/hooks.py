@@ -116,6 +116,8 @@ class HookRunner:
             try:
                 if event is None:
                     return
+                if self._closed.is_set():
+                    continue  # closed: what is still queued is dropped, not run
                 with self._lock:
                     missed, self._dropped_since_report = self._dropped_since_report, 0
                 if missed > 1:

@@ -198,3 +198,13 @@ def test_on_event_settings_are_validated_with_file_and_line():
     ):
         with pytest.raises(ConfigError, match=rf"^cfg.yaml:{line}: key '{key}' must be"):
             parse_settings(text, "cfg.yaml")
+
+
+def test_close_drops_what_is_still_queued(tmp_path):
+    runner = HookRunner(f"sleep 2; echo ran >> {tmp_path / 'ran'}", timeout=30)
+    for i in range(5):
+        runner.submit(crash(f"r{i}"))
+    time.sleep(0.3)
+    runner.close()
+    time.sleep(2.5)
+    assert runner.ran == 1 and not (tmp_path / "ran").exists()  # the first was killed
