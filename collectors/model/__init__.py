@@ -2,6 +2,7 @@
 form (which is also what ``--once --json`` prints). No I/O here."""
 
 from collectors.model.disk import DiskSnapshot, Filesystem, RunDiskUsage
+from collectors.model.events import Event
 from collectors.model.gpu import GpuDevice, GpuProcess, GpuSnapshot
 from collectors.model.host import HOST_STATES, HostStats, HostStatus
 from collectors.model.process import (
@@ -48,6 +49,7 @@ from collectors.model.settings import Settings
 from collectors.model.stream import StreamDecoder, StreamEncoder, StreamError
 
 __all__ = [
+    "Event",
     "HOST_STATES",
     "CONTINUED",
     "internal_error",

@@ -88,6 +88,7 @@ ALLOWED_ENGINE = {
     "collectors.monitor",
     "collectors.analysis.health",
     "collectors.analysis.config_diff",
+    "collectors.analysis.events",  # --plain: the events between two polls
     "collectors.sources.runs",
     "collectors.sources.processes",
     "collectors.sources.tensorboard",
