@@ -16,7 +16,7 @@ from collectors.model.events import Event
 from collectors.model.findings import BAD, Finding
 from collectors.model.run import CRASHED, STALLED
 from tests.tui.fakes import NOW, aio, standard_runs
-from tests.tui.test_pilot import build, started, until
+from tests.tui.test_pilot import build, palette, started, top, until
 from tui.app import alerts
 from tui.screens.events import EventsScreen
 from tui.screens.main_screen import MainScreen
@@ -156,3 +156,17 @@ def test_good_news_is_logged_not_toasted():
         "2 more events",
     ]
     assert burst[-1].message == "2 stalled (e: the events log)"
+
+
+@aio
+async def test_the_palette_opens_the_events_log():
+    app, _, _ = build()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        p = await palette(pilot, app, "events log")
+        await until(pilot, lambda: top(p) == "Events log")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, EventsScreen))
+        assert "none yet" in str(app.screen.query_one("#events-head").render())
+        await pilot.press("e")  # e again (or Esc) goes back
+        assert isinstance(app.screen, MainScreen)
