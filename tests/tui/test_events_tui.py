@@ -15,7 +15,8 @@ from collectors.model import events as E
 from collectors.model.events import Event
 from collectors.model.findings import BAD, Finding
 from collectors.model.run import CRASHED, STALLED
-from tests.tui.fakes import NOW, aio, standard_runs
+from collectors.model.settings import Settings
+from tests.tui.fakes import NOW, aio, snapshot, standard_runs
 from tests.tui.test_pilot import build, palette, started, top, until
 from tui.app import alerts
 from tui.screens.events import EventsScreen
@@ -170,3 +171,21 @@ async def test_the_palette_opens_the_events_log():
         assert "none yet" in str(app.screen.query_one("#events-head").render())
         await pilot.press("e")  # e again (or Esc) goes back
         assert isinstance(app.screen, MainScreen)
+
+
+def test_a_finding_flapping_around_its_threshold_is_told_once_in_ten_minutes():
+    runs = standard_runs()
+    bad = Finding("entropy", BAD, "entropy low", metric="entropy", agent="agent0")
+    ok_run, bad_run = runs[1], dataclasses.replace(runs[1], health=(bad,))
+    a = alerts.Alerts(Settings())
+
+    def poll(run, t):
+        return a.observe(dataclasses.replace(snapshot((runs[0], run, runs[2])), time=t), {})
+
+    assert poll(ok_run, NOW) == []  # the baseline
+    assert [e.kind for e in poll(bad_run, NOW + 2)] == [E.HEALTH_BAD]
+    assert [e.kind for e in poll(ok_run, NOW + 60)] == [E.HEALTH_OK]  # told (and logged)
+    assert poll(bad_run, NOW + 120) == []  # bad again 2 min later: logged only
+    assert [e.kind for e in a.log] == [E.HEALTH_BAD, E.HEALTH_OK, E.HEALTH_BAD]
+    poll(ok_run, NOW + 700)
+    assert [e.kind for e in poll(bad_run, NOW + 800)] == [E.HEALTH_BAD]  # 13 min after: told

@@ -81,6 +81,7 @@ async def test_the_log_tab_follows_finds_and_wraps(tmp_path):
         await until(pilot, lambda: view.source_lines[-1:] == ["update 121"])
         await pilot.pause(0.1)
         assert view.scroll_y == 5
+        assert "scrolled up (End follows)" in str(head.render())
 
         # find: the newest match first, n wraps to the oldest, N back
         await pilot.press("slash")

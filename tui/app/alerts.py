@@ -30,6 +30,9 @@ RESTORE_TITLE = "\x1b[23;2t"
 BELL_KINDS = frozenset({E.CRASHED, E.NONFINITE, E.HEALTH_BAD})
 # Good or routine news goes to the events log only, not over the runs.
 QUIET_KINDS = frozenset({E.HEALTH_OK, E.APPEARED})
+# A finding that turns bad again this soon after it last did (it flaps around its threshold) is
+# logged, without a notification, the bell or the on_event command.
+REPEAT_QUIET = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,7 @@ class Alerts:
         self.log: collections.deque[Event] = collections.deque(maxlen=LOG_SIZE)
         self.bell = bool(getattr(settings, "bell", False))
         self.previous: Snapshot | None = None
+        self._told: dict[tuple[str | None, str, str | None], float] = {}  # last loud health-bad
         self.hooks: HookRunner | None = None
         command = getattr(settings, "on_event", "")
         if command:
@@ -63,17 +67,26 @@ class Alerts:
             )
 
     def observe(self, snap: Snapshot, labels: Mapping[str, str]) -> list[Event]:
-        """The events since the previous snapshot (none for the first), logged and handed to
-        the ``on_event`` command. Events name a run by its name (the alias, else experiment,
-        seed and start): ``labels`` (the config keys that tell siblings apart) are not names."""
+        """The events since the previous snapshot (none for the first), all logged; those worth
+        telling (not a finding flapping back to bad within :data:`REPEAT_QUIET`) handed to the
+        ``on_event`` command and returned. Events name a run by its name (the alias, else
+        experiment, seed and start): ``labels`` (the config keys that tell siblings apart) are
+        not names."""
         del labels
         events = list(detect(self.previous, snap))
         self.previous = snap
+        loud = []
         for e in events:
             self.log.append(e)
+            if e.kind == E.HEALTH_BAD:
+                key = (e.host, e.run_path, e.rule)
+                if e.time - self._told.get(key, -1e18) < REPEAT_QUIET:
+                    continue
+                self._told[key] = e.time
+            loud.append(e)
             if self.hooks is not None:
                 self.hooks.submit(e)
-        return events
+        return loud
 
     def add(self, event: Event) -> None:
         """An event from elsewhere (a hook failure)."""

@@ -441,6 +441,10 @@ class RunDetailScreen(ChartOptions, Screen[None]):
         view.focus()
         self._log_head()
 
+    @on(LogView.Moved)
+    def _log_moved(self) -> None:
+        self._log_head()  # "following" or "scrolled up"
+
     def action_log_next(self, step: int) -> None:
         self.query_one("#log-view", LogView).next_match(step)
         self._log_head()

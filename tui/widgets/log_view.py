@@ -12,6 +12,7 @@ from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import ScrollableContainer
+from textual.message import Message
 from textual.widgets import Static
 
 MATCH = "bold black on yellow"
@@ -25,6 +26,9 @@ class LogView(ScrollableContainer, can_focus=True):
     LogView.-wrap > #log-text { width: 100%; }
     """
 
+    class Moved(Message):
+        """The view scrolled (it may have stopped or started following the end)."""
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.source_lines: list[str] = []
@@ -35,6 +39,11 @@ class LogView(ScrollableContainer, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Static(id="log-text", markup=False, expand=False, shrink=False)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if round(old_value) != round(new_value):
+            self.post_message(self.Moved())
 
     @property
     def following(self) -> bool:
