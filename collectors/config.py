@@ -17,6 +17,10 @@ Example::
     remote_command: happo-top   # how happo-top is started on the hosts below
     hosts:                  # other hosts, over ssh (README "Several hosts")
       gpu01: {roots: [~/MAPush/results], remote_command: ~/.local/bin/happo-top, ssh_args: []}
+    on_event: notify-send "happo-top: $HAPPO_TOP_RUN" "$HAPPO_TOP_MESSAGE"   # or an argv list
+    on_event_rate: 10       # at most this many on_event commands a minute
+    on_event_timeout: 10    # seconds an on_event command may run before it is killed
+    bell: false             # ring the terminal bell for a crash, NaN or bad finding (TUI)
 
 A bad file is an error that names the file, the line and the key.
 """
@@ -132,6 +136,22 @@ _SCHEMA: dict[str, tuple[str, Any]] = {
     ),
     "remote_command": ("a command (text)", lambda v: isinstance(v, str) and v.strip() != ""),
     "ssh_args": ("a list of ssh options", lambda v: _strings(v)),
+    "on_event": (
+        "a command run for each event: a shell command (text) or an argv list",
+        lambda v: (
+            (isinstance(v, str) and v.strip() != "")
+            or (isinstance(v, list) and v and all(isinstance(x, str) and x for x in v))
+        ),
+    ),
+    "on_event_rate": (
+        "the most on_event commands a minute: a number from 1 to 10000",
+        lambda v: _finite(v) and 1 <= v <= 10000,
+    ),
+    "on_event_timeout": (
+        f"a finite number of seconds > 0 and <= {MAX_SECONDS:g}",
+        _seconds(0.0, strict=True),
+    ),
+    "bell": ("true or false", lambda v: isinstance(v, bool)),
 }
 
 
@@ -331,7 +351,17 @@ def parse_settings(text: str, path: str = "<config>") -> Settings:
         values["hosts"] = {k: dict(v or {}) for k, v in values["hosts"].items()}
     if "ssh_args" in values:
         values["ssh_args"] = tuple(values["ssh_args"])
-    for k in ("refresh", "stall_timeout", "flush_secs", "stop_grace", "term_grace"):
+    if isinstance(values.get("on_event"), list):
+        values["on_event"] = tuple(values["on_event"])
+    for k in (
+        "refresh",
+        "stall_timeout",
+        "flush_secs",
+        "stop_grace",
+        "term_grace",
+        "on_event_rate",
+        "on_event_timeout",
+    ):
         if k in values:
             values[k] = float(values[k])
     return Settings(path=path, **values)

@@ -46,7 +46,8 @@ from collectors.model.run import (
 from collectors.model.settings import Settings
 from collectors.sources.disk import DiskCollector
 from collectors.sources.gpu import GpuCollector
-from collectors.sources.processes import ProcessCollector
+from collectors.sources.processes import ProcessCollector, command_txt_log
+from collectors.sources.processes.logs import LastLines, guess_nohup
 from collectors.sources.remote import CONNECT_TIMEOUT, RemoteHost, host_roots, specs
 from collectors.sources.runs.tracker import RunsCollector
 from collectors.sources.slurm import SlurmCollector, SlurmView, refine_by_job
@@ -93,6 +94,7 @@ class Monitor:
         self._labels: dict[str, str] = {}
         self._chains = ChainLinker(self._rescore)
         self._label_error: str | None = None
+        self._last_lines = LastLines()
         self.remotes = self._start_remotes(roots)
 
     @property
@@ -287,6 +289,10 @@ class Monitor:
                 changes.update(eta=None, ended=r.last_data)
             elif state in (RUNNING, STARTING, STALLED):
                 changes["ended"] = None
+        try:
+            changes.update(self._log(r, info, state))
+        except Exception as e:  # the log is a convenience: say so, keep the run
+            changes["errors"] = (*r.errors, internal_error("finding the log", e))
         new = with_trusted_best(dataclasses.replace(r, **changes))
         try:
             findings = evaluate(new, self.settings.thresholds, now=self.clock())
@@ -298,6 +304,27 @@ class Monitor:
         new = dataclasses.replace(new, health=tuple(findings))
         self._cache[r.path] = (r, (info, job), state, new)
         return new
+
+    def _log(self, r: RunSnapshot, info: ProcessInfo | None, state: str) -> dict[str, Any]:
+        """The run's stdout log (the live process's; the one its process had, remembered by
+        the process collector; the launch registry's; ``command.txt``'s redirect; a
+        ``nohup.out`` where HARL's working directory was) and, for a run that ended before
+        its last step, the line that says why. Files are only stat'ed while nothing changed."""
+        log = info.log if info is not None else None
+        if log is None and self.procs is not None:
+            log = self.procs.log_of(r.path)
+        ended = state in (CRASHED, STOPPED)
+        if log is None and ended:
+            rec = self.registry.for_run(r.path)
+            log = rec.log if rec is not None and rec.log else None
+            log = log or command_txt_log(r.path)
+            if log is None:
+                log_dir = r.config.get("algo_args.logger.log_dir")
+                log = guess_nohup(
+                    r.path, log_dir if isinstance(log_dir, str) else None, r.last_data
+                )
+        last = self._last_lines.cause(log) if log is not None and ended else None
+        return {"log": log, "log_last": last}
 
     def _rescore(self, run: RunSnapshot) -> RunSnapshot:
         """Health again for a run whose state the chain changed (a parent now ``continued``)."""

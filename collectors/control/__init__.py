@@ -1,12 +1,13 @@
 """Acting on runs: the launch registry (``registry``), signals and their plans (``signals``: what
 will be signalled and why, after positive identification), launching (``launch``), restarting and
-resuming (``restart``), TensorBoard on runs (``tensorboard``). Front ends import from this
-package."""
+resuming (``restart``), TensorBoard on runs (``tensorboard``), the ``on_event`` command
+(``hooks``). Front ends import from this package."""
 
 from collectors.control.errors import (
     ActionError,
     ProcessGone,
 )
+from collectors.control.hooks import HookRunner
 from collectors.control.launch import (
     LaunchResult,
     LaunchSpec,
@@ -76,6 +77,7 @@ __all__ = [
     "start",
     "stop_job",
     "submit",
+    "HookRunner",
     "LAUNCH_NAME",
     "choose_port",
     "launch_spec",

@@ -2,6 +2,7 @@
 form (which is also what ``--once --json`` prints). No I/O here."""
 
 from collectors.model.disk import DiskSnapshot, Filesystem, RunDiskUsage
+from collectors.model.events import Event
 from collectors.model.gpu import GpuDevice, GpuProcess, GpuSnapshot
 from collectors.model.host import HOST_STATES, HostStats, HostStatus
 from collectors.model.job import (
@@ -60,6 +61,7 @@ __all__ = [
     "JOB_METHODS",
     "JOB_SOURCES",
     "JobInfo",
+    "Event",
     "HOST_STATES",
     "CONTINUED",
     "internal_error",

@@ -202,6 +202,10 @@ class RunSnapshot:
     resumed_at: tuple[int, ...] = ()  # chain steps where this run's chain was resumed (chart marks)
     host: str | None = None  # the ssh host it runs on (collectors.sources.remote); None: here
     job: JobInfo | None = None  # its Slurm job (collectors.sources.slurm), None: not a job
+    # its stdout log when known (collectors.sources.processes.logs), kept after the process died,
+    # and for a crashed or stopped run the line that says why (a traceback's exception line)
+    log: str | None = None
+    log_last: str | None = None
     series: Mapping[str, SeriesView] = field(default_factory=dict, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -239,6 +243,8 @@ class RunSnapshot:
             "host": self.host,
             "stall_after": self.stall_after,
             "job": None if self.job is None else self.job.to_json(),
+            "log": self.log,
+            "log_last": self.log_last,
         }
 
     @classmethod
@@ -285,6 +291,8 @@ class RunSnapshot:
             continued_by=doc.get("continued_by"),
             chain=tuple(doc.get("chain") or ()),
             job=JobInfo.from_json(doc["job"]) if doc.get("job") else None,
+            log=doc.get("log"),
+            log_last=doc.get("log_last"),
         )
 
 

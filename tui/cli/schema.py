@@ -183,6 +183,8 @@ RUN = _object(
         "host": _STR_OR_NULL,
         "stall_after": {"type": "number"},
         "job": {"anyOf": [{"type": "null"}, JOB]},
+        "log": _STR_OR_NULL,
+        "log_last": _STR_OR_NULL,
     }
 )
 # GPUs and disks: what the system strip shows; open objects (NVML fields vary by driver).

@@ -313,6 +313,7 @@ HELP = [
             ("+ / -", "more / less EMA smoothing (TensorBoard-style)"),
             ("x", "x axis: step, relative time, wall time"),
             ("t", "chart another tag"),
+            ("/ n N w", "Log tab: find, next / previous match, fold long lines"),
             ("Esc", "back"),
         ],
     ),
@@ -331,6 +332,7 @@ HELP = [
         "Everywhere",
         [
             ("p", "pause / resume refreshing"),
+            ("e", "events log: crashes, stalls, NaN, findings turning bad (Enter: go to run)"),
             ("ctrl+p", "command palette: every action, go to a run"),
             ("?", "this help"),
             ("q", "quit (never stops a run)"),

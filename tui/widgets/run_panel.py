@@ -379,6 +379,10 @@ class _Builder:
             t.append(f"continued by {r.continued_by}", style="dim")
             t.append_text(self._segment("  "))
             return t
+        if p is None and r.state == CRASHED and r.log_last:  # why it crashed, from its log
+            t.append("x ", style="bold red")
+            t.append(fmt.printable(r.log_last), style="red")
+            return t
         if p is None:
             if r.state in LIVE:
                 why = "no process info" if not self.ctx.processes_known else "process not found"
