@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import time
 
 import numpy as np
 import pytest
@@ -283,22 +282,6 @@ def test_a_plain_typed_command_runs_without_a_shell(tmp_path):
     )
     assert not plan.spec.shell and "/bin/sh" not in plan.detail
     assert plan.spec.argv == ("python", "train.py", "--exp_name", "a b", "--note", "", "--lr=3e-4")
-
-
-def test_time_axis_labels_suit_the_span():
-    from tui.widgets.charts import ticks
-
-    def labels(lo, hi, mode):
-        return ticks(lo, hi, mode, now=hi)[1]
-
-    assert labels(0, 0.5, "relative") == ["0m", "8m", "15m", "22m", "30m"]  # 30 minutes
-    assert labels(0, 10, "relative")[-1] == "10.0h"
-    assert labels(0, 0.01, "relative")[-1] == "36s"
-    assert labels(0, 240, "relative")[-1] == "10.0d"
-    t0 = time.mktime((2026, 11, 25, 9, 0, 0, 0, 0, -1))
-    short = labels(t0, t0 + 300, "wall")
-    assert short[0] == "09:00:00" and short[-1] == "09:05:00" and len(set(short)) == 5
-    assert labels(t0, t0 + 4 * 3600, "wall")[-1] == "13:00"
 
 
 def test_compact_panel_shows_the_worst_agent_and_the_clip_value():

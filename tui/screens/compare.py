@@ -243,7 +243,9 @@ class CompareScreen(ChartOptions, Screen[None]):
             if title == "reward" and tag:
                 lines += _band_lines(self.runs, tag)
             ths = next((v for k, v in extra.items() if title.startswith(k)), [])
-            chart.set_lines(lines, ths, smoothing=self.smoothing, x_mode=self.x_mode, t0=None)
+            chart.set_lines(
+                lines, ths, smoothing=self.smoothing, x_mode=self.x_mode, t0=None, view=self.view
+            )
 
     def _update_timeline(self) -> None:
         table = self.query_one("#timeline-table", DataTable)
@@ -407,15 +409,17 @@ class CompareScreen(ChartOptions, Screen[None]):
             table.add_row(name, *cells)
 
     # -- keys
-    def action_smooth(self, up: int) -> None:
-        self.smoothing = self.next_smoothing(bool(up))
+    def charts_changed(self) -> None:
         self._stale.add("curves")
         self._update(self.query_one("#compare-tabs", TabbedContent).active or "config")
 
+    def action_smooth(self, up: int) -> None:
+        self.smoothing = self.next_smoothing(bool(up))
+        self.charts_changed()
+
     def action_x_axis(self) -> None:
         self.x_mode = self.next_x_mode()
-        self._stale.add("curves")
-        self._update(self.query_one("#compare-tabs", TabbedContent).active or "config")
+        self.charts_changed()
 
     def action_pick_tag(self) -> None:
 
