@@ -314,3 +314,12 @@ def test_compact_panel_shows_the_worst_agent_and_the_clip_value():
     assert "ent 2.40!" in line and "/0.5" in line.split("gn ", 1)[1]
     full = "\n".join(t.plain for t in _Builder(run, ctx, 100).full())
     assert "entropy 1.50/2.40!" in full
+
+
+def test_compare_keys_in_full_or_by_their_unique_suffix():
+    from tui.screens.compare import key_texts
+
+    keys = ["algo_args.train.lr", "algo_args.model.lr", "algo_args.algo.max_grad_norm"]
+    assert key_texts(keys, 40) == keys  # they fit: in full
+    assert key_texts(keys, 12) == ["…train.lr", "…model.lr", "…max_grad_norm"]
+    assert key_texts(["x.b", "b"], 1) == ["x.b", "b"]  # "b" alone would be the other key

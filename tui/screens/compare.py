@@ -48,6 +48,23 @@ def compare_charts(runs: Sequence[RunSnapshot]) -> list[tuple[str, str | None]]:
     ]
 
 
+def key_texts(keys: Sequence[str], width: int) -> list[str]:
+    """Each dotted config key in full when it fits ``width``, else its shortest dotted suffix
+    that no other key ends with (``train.lr`` and ``model.lr`` stay apart)."""
+    out = []
+    for key in keys:
+        parts = key.split(".")
+        text = key
+        if len(key) > width:
+            for n in range(1, len(parts) + 1):
+                tail = ".".join(parts[-n:])
+                if not any(k != key and (k == tail or k.endswith("." + tail)) for k in keys):
+                    text = tail if n == len(parts) else "…" + tail
+                    break
+        out.append(text)
+    return out
+
+
 def timeline_steps(runs: Sequence[RunSnapshot]) -> list[tuple[int, str]]:
     """The seed's "Checkpoint Timeline" rows: fixed fractions of the longest plan, plus each live
     run's current step. (step, note); the note names the run by its column number (``#2``)."""
@@ -196,20 +213,29 @@ class CompareScreen(ChartOptions, Screen[None]):
             self._stale.discard(tab)
             getattr(self, f"_update_{tab}")()
 
-    def _reset_table(self, table: DataTable, first: str) -> None:
+    def _reset_table(
+        self, table: DataTable, first: str, cells: Sequence[Sequence[str]] = (), first_w: int = 30
+    ) -> None:
+        """Columns: ``first``, then one a run headed by its own label part, each as wide as its
+        header and ``cells`` (rows of values, one a run) need, within its share of the width."""
         table.clear(columns=True)
         table.add_column(first)
         own = self.short_labels()[1]
-        room = max(8, min(28, ((self.size.width or 120) - 30) // max(len(own), 1) - 2))
-        for label in own:
-            table.add_column(R.abbreviate(label, room))
+        room = max(8, ((self.size.width or 120) - first_w - 2) // max(len(own), 1) - 2)
+        for i, label in enumerate(own):
+            need = max([len(label), *(len(row[i]) for row in cells if i < len(row))])
+            table.add_column(R.abbreviate(label, min(need, room)))
 
     # -- tabs
     def _update_config(self) -> None:
         table = self.query_one("#diff-table", DataTable)
-        self._reset_table(table, "parameter")
         diffs = config_differences(self.runs)
-        for key, values in diffs:
+        width = self.size.width or 120
+        keys = key_texts([k for k, _ in diffs], max(24, width // 3))
+        self._reset_table(
+            table, "parameter", [v for _, v in diffs], max((len(k) for k in keys), default=10)
+        )
+        for key, (_, values) in zip(keys, diffs, strict=True):
             table.add_row(key, *values)
         if not diffs:
             table.add_row("(identical configurations)", *["" for _ in self.runs])

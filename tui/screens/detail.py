@@ -149,6 +149,22 @@ class ChartOptions:
     view = ChartView()
 
     def options_text(self) -> Text:
+        """The chart options on one line: with the keys where the width allows (110 columns),
+        else the values alone (the keys are in the footer and the help)."""
+        width = getattr(getattr(self, "size", None), "width", 0) or 120
+        if width < 110:
+            t = Text(" ")
+            for name, value in (
+                ("smooth", f"{self.smoothing:.2f}"),
+                ("x", self.x_mode),
+                ("y", "log" if self.view.log_y else "lin"),
+                ("window", self.window_text()),
+                ("cursor", "on" if self.view.cursor is not None else "off"),
+            ):
+                t.append(f"{name} ", style="dim")
+                t.append(value, style="bold")
+                t.append("  ")
+            return t
         t = Text()
         t.append(" smoothing ", style="dim")
         t.append(f"{self.smoothing:.2f}", style="bold")
@@ -299,6 +315,7 @@ class RunDetailScreen(ChartOptions, Screen[None]):
 
     def on_resize(self) -> None:
         self._layout_charts()
+        self.query_one("#chart-options", Static).update(self.options_text())  # fits the width
 
     def _layout_charts(self) -> None:
         grid = self.query_one("#charts-grid")

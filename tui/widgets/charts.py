@@ -323,7 +323,7 @@ class SeriesChart(PlotextPlot):
                     y_lo, y_hi = min(y_lo, float(r_y.min())), max(y_hi, float(r_y.max()))
             curves.append((dx, d_sm, raw_pts, ln.colour, marker))  # type: ignore[arg-type]
         if hidden:
-            self.notes.append(f"{hidden} points <= 0 not on the log scale")
+            self.notes.append(f"log y: {hidden} points ≤ 0 left out")
         if not shown:
             self.legend = Text(f"{self.title}: no data in the window", style="bold")
             self.legend.append("".join(f"  {n}" for n in self.notes), style="italic")

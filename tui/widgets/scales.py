@@ -144,19 +144,42 @@ def log_values(values: np.ndarray) -> np.ndarray:
 
 
 def log_axis(lo: float, hi: float, rows: int, max_ticks: int = 5) -> Axis | None:
-    """A y axis over log10 values: ticks at round log values, labelled with the value
-    (``1e-03``, ``0.01``, ``1``)."""
-    axis = y_axis(lo, hi, rows, max_ticks)
-    if axis is None:
+    """A y axis over log10 values [lo, hi]: ticks at round values (decades, or 1-2-5 steps
+    within a decade, or round linear steps when the range is under a decade), kept only where
+    the row they are written on draws their value (a log row's values are not round)."""
+    if rows < 2 or not (math.isfinite(lo) and math.isfinite(hi)):
         return None
-    return Axis(axis.lo, axis.hi, rows, axis.ticks, tuple(power_label(t) for t in axis.ticks))
+    if hi < lo:
+        lo, hi = hi, lo
+    pad = max((hi - lo) * 0.02, 1e-3)
+    lo, hi = lo - pad, hi + pad
+    v_lo, v_hi = 10.0**lo, 10.0**hi
+    if hi - lo >= 1.5:
+        k0, k1 = math.ceil(lo), math.floor(hi)
+        every = max(1, math.ceil((k1 - k0 + 1) / max_ticks))
+        values = [10.0**k for k in range(k0, k1 + 1) if (k - k0) % every == 0]
+        texts = [power_label(math.log10(v)) for v in values]
+    else:
+        values = x_ticks(v_lo, v_hi, max_ticks)
+        step = values[1] - values[0] if len(values) > 1 else v_hi - v_lo
+        texts = labels(values, step)
+    axis = Axis(lo, hi, rows, (), ())
+    kept: dict[int, tuple[float, str]] = {}
+    for v, text in zip(values, texts, strict=True):
+        t = math.log10(v)
+        row = axis.row_of(t)
+        low, high = row_span(axis, row)
+        if 0 <= row < rows and low <= t <= high and row not in kept:
+            kept[row] = (t, text)
+    ticks = tuple(t for t, _ in kept.values())
+    return Axis(lo, hi, rows, ticks, tuple(text for _, text in kept.values()))
 
 
 def power_label(log_v: float) -> str:
     v = 10.0**log_v
     if abs(log_v - round(log_v)) < 1e-9:
         k = round(log_v)
-        return f"{v:g}" if -2 <= k <= 4 else f"1e{k:+03d}"
+        return f"{v:g}" if -3 <= k <= 4 else f"1e{k:+03d}"
     return f"{v:.2g}" if 1e-2 <= v < 1e5 else f"{v:.1e}"
 
 
