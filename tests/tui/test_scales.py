@@ -203,3 +203,12 @@ def test_log_y_window_and_cursor_readout():
     assert chart.window == (100_500.0, 200_000.0)
     assert "@ 200k" in lines[0] and "loss 1.00e-04" in lines[0]
     assert {"1e-04", "0.001"} & set(chart.axis.labels), chart.axis.labels
+
+
+def test_the_legend_names_every_series_before_any_in_full():
+    from tui.widgets.charts import fit_labels
+
+    labels = ["#1 lr=5e-4 seed=1", "#2 lr=3e-4 seed=1", "#3 lr=5e-4 seed=3"]
+    assert fit_labels(labels, 200, 30) == labels
+    assert fit_labels(labels, 60, 30) == ["#1 lr=5e-4", "#2 lr=3e-4", "#3 lr=5e-4"]
+    assert fit_labels(labels, 20, 30) == ["#1", "#2", "#3"]

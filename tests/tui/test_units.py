@@ -323,3 +323,20 @@ def test_compare_keys_in_full_or_by_their_unique_suffix():
     assert key_texts(keys, 40) == keys  # they fit: in full
     assert key_texts(keys, 12) == ["…train.lr", "…model.lr", "…max_grad_norm"]
     assert key_texts(["x.b", "b"], 1) == ["x.b", "b"]  # "b" alone would be the other key
+
+
+def test_run_names_lead_with_the_words_that_tell_them_apart():
+    from tui.widgets.render import telling_order
+
+    labels = [
+        "lr=5e-4 max_grad_norm=10 seed=1",
+        "lr=3e-4 max_grad_norm=0.5 seed=1",
+        "lr=5e-4 max_grad_norm=10 seed=3",
+    ]
+    assert telling_order(labels) == [
+        "lr=5e-4 seed=1 max_grad_norm=10",
+        "lr=3e-4 seed=1 max_grad_norm=0.5",
+        "lr=5e-4 seed=3 max_grad_norm=10",
+    ]
+    assert telling_order(["cuboid s1", "cuboid s2"]) == ["cuboid s1", "cuboid s2"]  # not k=v
+    assert telling_order(["a=1"]) == ["a=1"]

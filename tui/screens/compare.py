@@ -167,6 +167,7 @@ class CompareScreen(ChartOptions, Screen[None]):
     def short_labels(self) -> tuple[str, list[str]]:
         """(what all the runs' labels share, each run's own part, prefixed by its number)."""
         common, rest = R.split_labels([self.run_label(r) for r in self.runs])
+        rest = R.telling_order(rest)  # the words that tell the runs apart first
         return common, [f"#{i + 1} {x}".rstrip() for i, x in enumerate(rest)]
 
     def apply(self, snap: Snapshot, labels: Mapping[str, str] | None = None) -> None:
@@ -219,12 +220,16 @@ class CompareScreen(ChartOptions, Screen[None]):
         """Columns: ``first``, then one a run headed by its own label part, each as wide as its
         header and ``cells`` (rows of values, one a run) need, within its share of the width."""
         table.clear(columns=True)
-        table.add_column(first)
+        # Explicit widths: left to its auto width, this table drew the first column as wide as
+        # its header ("algo_args" of "algo_args.algo.max_grad_norm"), though the column had
+        # measured the key (content_width 32; seen in the pilot at 120x40, cause not pinned).
+        table.add_column(first, width=max(first_w, len(first)) if cells else None)
         own = self.short_labels()[1]
         room = max(8, ((self.size.width or 120) - first_w - 2) // max(len(own), 1) - 2)
         for i, label in enumerate(own):
             need = max([len(label), *(len(row[i]) for row in cells if i < len(row))])
-            table.add_column(R.abbreviate(label, min(need, room)))
+            text = R.abbreviate(label, min(need, room))
+            table.add_column(text, width=max(len(text), min(need, room)) if cells else None)
 
     # -- tabs
     def _update_config(self) -> None:

@@ -177,6 +177,19 @@ def value_text(v: float) -> str:
     return f"{v:.4g}"
 
 
+def fit_labels(labels: Sequence[str], room: int, fixed: int) -> list[str]:
+    """The series labels cut to their first words, as many words as let every entry fit in
+    ``room`` columns (``fixed``: the columns the entries take besides the labels), so that the
+    legend names every series rather than the first one in full (``#1 lr=5e-4`` ... ``#3``)."""
+    words = [s.split() for s in labels]
+    most = max((len(w) for w in words), default=0)
+    for n in range(most, 0, -1):
+        cut = [" ".join(w[:n]) for w in words]
+        if fixed + sum(len(c) for c in cut) <= room:
+            return cut
+    return [w[0] if w else "" for w in words]
+
+
 def reduced_colour(app: Any) -> bool:
     """True under ``NO_COLOR`` or with 16 colours: colour alone cannot tell series apart."""
     console = getattr(app, "console", None)
@@ -398,14 +411,19 @@ class SeriesChart(PlotextPlot):
         t.append(self.title, style="bold")
         if at is not None:
             t.append(f"  @ {x_text(at, self.x_mode, self.clock())}", style="bold")
+        values = []
         for d in shown:
+            point = scales.value_at(d.x, d.y, at if at is not None else math.inf)
+            values.append("" if point is None else f" {value_text(point[1])}")
+        labels = fit_labels(
+            [d.label for d in shown], width - len(t.plain), sum(4 + len(v) for v in values)
+        )
+        for d, label, value in zip(shown, labels, values, strict=True):
             glyph = "━" if d.marker == "braille" else d.marker
             t.append("  ")
             t.append(glyph, style="bold" if reduced else style_of(d.colour))
-            t.append(f" {d.label}")
-            point = scales.value_at(d.x, d.y, at if at is not None else math.inf)
-            if point is not None:
-                t.append(f" {value_text(point[1])}", style="bold")
+            t.append(f" {label}")
+            t.append(value, style="bold")
         for th, _ in drawn_th:
             t.append("  ")
             t.append("─", style="bold" if reduced else style_of(th.colour))
