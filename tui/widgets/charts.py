@@ -330,7 +330,8 @@ class SeriesChart(PlotextPlot):
             raw_pts = None
             if self.smoothing > 0:
                 rok = np.isfinite(py_raw)
-                rx, r_y = downsample(wx[rok], py_raw[rok], width * 2)
+                # one point a column: the faint curve costs plotext half the smoothed one
+                rx, r_y = downsample(wx[rok], py_raw[rok], width)
                 if len(rx):
                     raw_pts = (rx, r_y)
                     y_lo, y_hi = min(y_lo, float(r_y.min())), max(y_hi, float(r_y.max()))
