@@ -200,7 +200,7 @@ def test_log_y_window_and_cursor_readout():
         [Line("loss", data)], smoothing=0.0, view=ChartView(log_y=True, zoom=0.5, cursor=1.0)
     )
     lines = _render(chart)
-    assert chart.window == (100_500.0, 200_000.0)
+    assert chart.window == (100_000.0, 200_000.0)  # the last half of 0..200k
     assert "@ 200k" in lines[0] and "loss 1.00e-04" in lines[0]
     assert {"1e-04", "0.001"} & set(chart.axis.labels), chart.axis.labels
 
@@ -212,3 +212,12 @@ def test_the_legend_names_every_series_before_any_in_full():
     assert fit_labels(labels, 200, 30) == labels
     assert fit_labels(labels, 60, 30) == ["#1 lr=5e-4", "#2 lr=3e-4", "#3 lr=5e-4"]
     assert fit_labels(labels, 20, 30) == ["#1", "#2", "#3"]
+
+
+def test_a_step_axis_starts_at_zero_and_reads_round_steps():
+    chart = SeriesChart("reward")
+    steps = np.arange(1, 87, dtype=np.int64) * 500_000  # 0.5M .. 43M, as HARL logs
+    chart.set_lines([Line("r", view(steps, np.sin(steps / 5e6), 1e9 + steps / 1e4))])
+    lines = _render(chart, (80, 16))
+    assert chart.window == (0.0, 43_000_000.0)
+    assert lines[-1].split() == ["0", "10M", "20M", "30M", "40M"], lines[-1]

@@ -306,6 +306,8 @@ class SeriesChart(PlotextPlot):
         x_lo, x_hi = min(float(x[0]) for x in xs), max(float(x[-1]) for x in xs)
         if x_hi <= x_lo:
             x_hi = x_lo + 1.0
+        if self.x_mode == "step" and 0 < x_lo <= 0.05 * (x_hi - x_lo):
+            x_lo = 0.0  # the first log comes a few steps in: the axis starts at step 0
         w_lo, w_hi = scales.window(x_lo, x_hi, self.view.zoom, self.view.pan)
         self.window = (w_lo, w_hi)
         shown: list[_Drawn] = []
