@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import time
 
 import numpy as np
 import pytest
@@ -285,22 +284,6 @@ def test_a_plain_typed_command_runs_without_a_shell(tmp_path):
     assert plan.spec.argv == ("python", "train.py", "--exp_name", "a b", "--note", "", "--lr=3e-4")
 
 
-def test_time_axis_labels_suit_the_span():
-    from tui.widgets.charts import ticks
-
-    def labels(lo, hi, mode):
-        return ticks(lo, hi, mode, now=hi)[1]
-
-    assert labels(0, 0.5, "relative") == ["0m", "8m", "15m", "22m", "30m"]  # 30 minutes
-    assert labels(0, 10, "relative")[-1] == "10.0h"
-    assert labels(0, 0.01, "relative")[-1] == "36s"
-    assert labels(0, 240, "relative")[-1] == "10.0d"
-    t0 = time.mktime((2026, 11, 25, 9, 0, 0, 0, 0, -1))
-    short = labels(t0, t0 + 300, "wall")
-    assert short[0] == "09:00:00" and short[-1] == "09:05:00" and len(set(short)) == 5
-    assert labels(t0, t0 + 4 * 3600, "wall")[-1] == "13:00"
-
-
 def test_compact_panel_shows_the_worst_agent_and_the_clip_value():
     from collectors.model.findings import Band, Finding
     from collectors.model.run import ScalarLatest
@@ -331,3 +314,29 @@ def test_compact_panel_shows_the_worst_agent_and_the_clip_value():
     assert "ent 2.40!" in line and "/0.5" in line.split("gn ", 1)[1]
     full = "\n".join(t.plain for t in _Builder(run, ctx, 100).full())
     assert "entropy 1.50/2.40!" in full
+
+
+def test_compare_keys_in_full_or_by_their_unique_suffix():
+    from tui.screens.compare import key_texts
+
+    keys = ["algo_args.train.lr", "algo_args.model.lr", "algo_args.algo.max_grad_norm"]
+    assert key_texts(keys, 40) == keys  # they fit: in full
+    assert key_texts(keys, 12) == ["…train.lr", "…model.lr", "…max_grad_norm"]
+    assert key_texts(["x.b", "b"], 1) == ["x.b", "b"]  # "b" alone would be the other key
+
+
+def test_run_names_lead_with_the_words_that_tell_them_apart():
+    from tui.widgets.render import telling_order
+
+    labels = [
+        "lr=5e-4 max_grad_norm=10 seed=1",
+        "lr=3e-4 max_grad_norm=0.5 seed=1",
+        "lr=5e-4 max_grad_norm=10 seed=3",
+    ]
+    assert telling_order(labels) == [
+        "lr=5e-4 seed=1 max_grad_norm=10",
+        "lr=3e-4 seed=1 max_grad_norm=0.5",
+        "lr=5e-4 seed=3 max_grad_norm=10",
+    ]
+    assert telling_order(["cuboid s1", "cuboid s2"]) == ["cuboid s1", "cuboid s2"]  # not k=v
+    assert telling_order(["a=1"]) == ["a=1"]

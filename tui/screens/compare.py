@@ -48,6 +48,23 @@ def compare_charts(runs: Sequence[RunSnapshot]) -> list[tuple[str, str | None]]:
     ]
 
 
+def key_texts(keys: Sequence[str], width: int) -> list[str]:
+    """Each dotted config key in full when it fits ``width``, else its shortest dotted suffix
+    that no other key ends with (``train.lr`` and ``model.lr`` stay apart)."""
+    out = []
+    for key in keys:
+        parts = key.split(".")
+        text = key
+        if len(key) > width:
+            for n in range(1, len(parts) + 1):
+                tail = ".".join(parts[-n:])
+                if not any(k != key and (k == tail or k.endswith("." + tail)) for k in keys):
+                    text = tail if n == len(parts) else "…" + tail
+                    break
+        out.append(text)
+    return out
+
+
 def timeline_steps(runs: Sequence[RunSnapshot]) -> list[tuple[int, str]]:
     """The seed's "Checkpoint Timeline" rows: fixed fractions of the longest plan, plus each live
     run's current step. (step, note); the note names the run by its column number (``#2``)."""
@@ -150,6 +167,7 @@ class CompareScreen(ChartOptions, Screen[None]):
     def short_labels(self) -> tuple[str, list[str]]:
         """(what all the runs' labels share, each run's own part, prefixed by its number)."""
         common, rest = R.split_labels([self.run_label(r) for r in self.runs])
+        rest = R.telling_order(rest)  # the words that tell the runs apart first
         return common, [f"#{i + 1} {x}".rstrip() for i, x in enumerate(rest)]
 
     def apply(self, snap: Snapshot, labels: Mapping[str, str] | None = None) -> None:
@@ -196,20 +214,33 @@ class CompareScreen(ChartOptions, Screen[None]):
             self._stale.discard(tab)
             getattr(self, f"_update_{tab}")()
 
-    def _reset_table(self, table: DataTable, first: str) -> None:
+    def _reset_table(
+        self, table: DataTable, first: str, cells: Sequence[Sequence[str]] = (), first_w: int = 30
+    ) -> None:
+        """Columns: ``first``, then one a run headed by its own label part, each as wide as its
+        header and ``cells`` (rows of values, one a run) need, within its share of the width."""
         table.clear(columns=True)
-        table.add_column(first)
+        # Explicit widths: left to its auto width, this table drew the first column as wide as
+        # its header ("algo_args" of "algo_args.algo.max_grad_norm"), though the column had
+        # measured the key (content_width 32; seen in the pilot at 120x40, cause not pinned).
+        table.add_column(first, width=max(first_w, len(first)) if cells else None)
         own = self.short_labels()[1]
-        room = max(8, min(28, ((self.size.width or 120) - 30) // max(len(own), 1) - 2))
-        for label in own:
-            table.add_column(R.abbreviate(label, room))
+        room = max(8, ((self.size.width or 120) - first_w - 2) // max(len(own), 1) - 2)
+        for i, label in enumerate(own):
+            need = max([len(label), *(len(row[i]) for row in cells if i < len(row))])
+            text = R.abbreviate(label, min(need, room))
+            table.add_column(text, width=max(len(text), min(need, room)) if cells else None)
 
     # -- tabs
     def _update_config(self) -> None:
         table = self.query_one("#diff-table", DataTable)
-        self._reset_table(table, "parameter")
         diffs = config_differences(self.runs)
-        for key, values in diffs:
+        width = self.size.width or 120
+        keys = key_texts([k for k, _ in diffs], max(24, width // 3))
+        self._reset_table(
+            table, "parameter", [v for _, v in diffs], max((len(k) for k in keys), default=10)
+        )
+        for key, (_, values) in zip(keys, diffs, strict=True):
             table.add_row(key, *values)
         if not diffs:
             table.add_row("(identical configurations)", *["" for _ in self.runs])
@@ -243,7 +274,9 @@ class CompareScreen(ChartOptions, Screen[None]):
             if title == "reward" and tag:
                 lines += _band_lines(self.runs, tag)
             ths = next((v for k, v in extra.items() if title.startswith(k)), [])
-            chart.set_lines(lines, ths, smoothing=self.smoothing, x_mode=self.x_mode, t0=None)
+            chart.set_lines(
+                lines, ths, smoothing=self.smoothing, x_mode=self.x_mode, t0=None, view=self.view
+            )
 
     def _update_timeline(self) -> None:
         table = self.query_one("#timeline-table", DataTable)
@@ -407,15 +440,17 @@ class CompareScreen(ChartOptions, Screen[None]):
             table.add_row(name, *cells)
 
     # -- keys
-    def action_smooth(self, up: int) -> None:
-        self.smoothing = self.next_smoothing(bool(up))
+    def charts_changed(self) -> None:
         self._stale.add("curves")
         self._update(self.query_one("#compare-tabs", TabbedContent).active or "config")
 
+    def action_smooth(self, up: int) -> None:
+        self.smoothing = self.next_smoothing(bool(up))
+        self.charts_changed()
+
     def action_x_axis(self) -> None:
         self.x_mode = self.next_x_mode()
-        self._stale.add("curves")
-        self._update(self.query_one("#compare-tabs", TabbedContent).active or "config")
+        self.charts_changed()
 
     def action_pick_tag(self) -> None:
 

@@ -7,6 +7,7 @@ while the Log tab is on screen.
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 import threading
 import time
@@ -45,7 +46,7 @@ from collectors.model.run_config import lookup
 from collectors.model.series import SeriesView
 from tui.screens.modals import TagPicker
 from tui.widgets import render as R
-from tui.widgets.charts import COLOURS, X_MODES, Line, SeriesChart, Threshold
+from tui.widgets.charts import COLOURS, X_MODES, ChartView, Line, SeriesChart, Threshold
 from tui.widgets.log_view import LogView
 
 # (log path or None, its last lines, what went wrong or None): the app's tui.app.sources.read_log
@@ -138,20 +139,54 @@ def short_tag(tag: str) -> str:
     return head if head.startswith("agent") else tag
 
 
+ZOOMS = (1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125)  # the step window: the last 1/2^k of the x range
+
+
 class ChartOptions:
-    """Smoothing and x axis, shared by the detail and compare screens."""
+    """Smoothing, x axis, log y, step window and cursor, shared by the detail and compare
+    screens; a screen redraws its charts in :meth:`charts_changed`."""
 
     smoothing = 0.6
     x_mode = "step"
+    view = ChartView()
 
     def options_text(self) -> Text:
+        """The chart options on one line: with the keys where the width allows (110 columns),
+        else the values alone (the keys are in the footer and the help)."""
+        width = getattr(getattr(self, "size", None), "width", 0) or 120
+        if width < 110:
+            t = Text(" ")
+            for name, value in (
+                ("smooth", f"{self.smoothing:.2f}"),
+                ("x", self.x_mode),
+                ("y", "log" if self.view.log_y else "lin"),
+                ("window", self.window_text()),
+                ("cursor", "on" if self.view.cursor is not None else "off"),
+            ):
+                t.append(f"{name} ", style="dim")
+                t.append(value, style="bold")
+                t.append("  ")
+            return t
         t = Text()
         t.append(" smoothing ", style="dim")
         t.append(f"{self.smoothing:.2f}", style="bold")
-        t.append(" (+/-)  x axis ", style="dim")
+        t.append(" (+/-)  x ", style="dim")
         t.append(self.x_mode, style="bold")
-        t.append(" (x)  t: chart another tag", style="dim")
+        t.append(" (x)  y ", style="dim")
+        t.append("log" if self.view.log_y else "linear", style="bold")
+        t.append(" (y)  window ", style="dim")
+        t.append(self.window_text(), style="bold")
+        t.append(" (z/Z {/})  cursor ", style="dim")
+        t.append("on" if self.view.cursor is not None else "off", style="bold")
+        t.append(" ([/] 0)  t: another tag", style="dim")
         return t
+
+    def window_text(self) -> str:
+        v = self.view
+        if v.zoom >= 1:
+            return "all"
+        part = f"last 1/{round(1 / v.zoom)}"
+        return part if not v.pan else f"{part}, {v.pan:g} back"
 
     def next_smoothing(self, up: bool) -> float:
         steps = SMOOTHING_STEPS
@@ -162,14 +197,51 @@ class ChartOptions:
     def next_x_mode(self) -> str:
         return X_MODES[(X_MODES.index(self.x_mode) + 1) % len(X_MODES)]
 
+    def charts_changed(self) -> None:  # the screen redraws its charts
+        raise NotImplementedError
+
+    def _set_view(self, **kw: Any) -> None:
+        self.view = dataclasses.replace(self.view, **kw)
+        self.charts_changed()
+
+    def action_log_y(self) -> None:
+        self._set_view(log_y=not self.view.log_y)
+
+    def action_zoom(self, deeper: int) -> None:
+        i = min(range(len(ZOOMS)), key=lambda k: abs(ZOOMS[k] - self.view.zoom))
+        i = min(i + 1, len(ZOOMS) - 1) if deeper else max(i - 1, 0)
+        self._set_view(zoom=ZOOMS[i], pan=0.0 if i == 0 else self.view.pan)
+
+    def action_pan(self, back: int) -> None:
+        if self.view.zoom < 1:
+            pan = self.view.pan + (0.5 if back else -0.5)
+            self._set_view(pan=min(max(pan, 0.0), 1 / self.view.zoom - 1))
+
+    def action_cursor(self, right: int) -> None:
+        at = self.view.cursor
+        at = 1.0 if at is None else min(max(at + (0.025 if right else -0.025), 0.0), 1.0)
+        self._set_view(cursor=round(at, 4))
+
+    def action_reset_view(self) -> None:
+        self._set_view(zoom=1.0, pan=0.0, cursor=None)
+
 
 def chart_bindings(tabs: tuple[str, ...], tag_action: str) -> list[Binding]:
-    """The keys of a screen of charts: back, smoothing, x axis, another tag, tabs by number."""
+    """The keys of a screen of charts: back, smoothing, x axis, log y, the step window, the
+    cursor, another tag, tabs by number."""
     return [
         Binding("escape,backspace", "back", "Back"),
         Binding("plus,equals_sign", "smooth(1)", "Smooth+", key_display="+"),
         Binding("minus", "smooth(0)", "Smooth-", key_display="-"),
         Binding("x", "x_axis", "X axis"),
+        Binding("y", "log_y", "Log y"),
+        Binding("z", "zoom(1)", "Zoom", tooltip="Show the last half of the steps shown"),
+        Binding("Z", "zoom(0)", "Unzoom", show=False),
+        Binding("left_curly_bracket", "pan(1)", "Earlier", show=False, key_display="{"),
+        Binding("right_curly_bracket", "pan(0)", "Later", show=False, key_display="}"),
+        Binding("left_square_bracket", "cursor(0)", "Cursor", key_display="[ ]"),
+        Binding("right_square_bracket", "cursor(1)", "Cursor right", show=False),
+        Binding("0", "reset_view", "All steps", show=False),
         Binding("t", tag_action, "Tag"),
         *[
             Binding(str(i + 1), f"tab('{tab}')", tab.capitalize(), show=False)
@@ -258,6 +330,7 @@ class RunDetailScreen(ChartOptions, Screen[None]):
 
     def on_resize(self) -> None:
         self._layout_charts()
+        self.query_one("#chart-options", Static).update(self.options_text())  # fits the width
 
     def _layout_charts(self) -> None:
         grid = self.query_one("#charts-grid")
@@ -384,17 +457,20 @@ class RunDetailScreen(ChartOptions, Screen[None]):
                 x_mode=self.x_mode,
                 t0=t0,
                 marks=r.resumed_at,  # one continuous chain curve, marked where it resumed
+                view=self.view,
             )
+
+    def charts_changed(self) -> None:
+        self._stale.add("charts")
+        self._update_tab(self._active_tab())
 
     def action_smooth(self, up: int) -> None:
         self.smoothing = self.next_smoothing(bool(up))
-        self._stale.add("charts")
-        self._update_tab(self._active_tab())
+        self.charts_changed()
 
     def action_x_axis(self) -> None:
         self.x_mode = self.next_x_mode()
-        self._stale.add("charts")
-        self._update_tab(self._active_tab())
+        self.charts_changed()
 
     def action_add_tag(self) -> None:
 

@@ -48,6 +48,22 @@ def plan_text(plan: PlanView, label: str | None = None) -> Text:
     return t
 
 
+NARROW = 70  # columns below which a dialog's buttons stack, one a line
+
+
+def _narrow(screen: ModalScreen) -> None:
+    screen.set_class(screen.size.width < NARROW, "-narrow")
+
+
+def _move_focus(screen: ModalScreen, step: int) -> None:
+    """The focus to the next (``step`` 1) or previous enabled button, round the ends."""
+    buttons = [b for b in screen.query("#dialog-buttons Button").results(Button) if not b.disabled]
+    if not buttons:
+        return
+    at = next((i for i, b in enumerate(buttons) if b.has_focus), -1)
+    buttons[(at + step) % len(buttons)].focus()
+
+
 class ConfirmModal(ModalScreen[bool]):
     """Yes / No, with the focus on No: Enter right away does nothing harmful."""
 
@@ -66,7 +82,8 @@ class ConfirmModal(ModalScreen[bool]):
         self.danger = danger
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
+        # Scrolls on a small terminal (up/down), the buttons reachable; not a Tab stop itself.
+        with VerticalScroll(id="dialog", can_focus=False):
             yield Label(self.title_text, id="dialog-title")
             yield Static(self.body, id="dialog-body")
             with Horizontal(id="dialog-buttons"):
@@ -80,6 +97,10 @@ class ConfirmModal(ModalScreen[bool]):
     def on_mount(self) -> None:
         self.app.clear_notifications()  # a toast must not hide the answer buttons (80x24)
         self.query_one("#no", Button).focus()
+        _narrow(self)
+
+    def on_resize(self) -> None:
+        _narrow(self)
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
@@ -99,6 +120,8 @@ class RestartModal(ModalScreen[str | None]):
     BINDINGS = [
         Binding("escape", "answer(None)", "Cancel"),
         Binding("n", "answer(None)", "Cancel", show=False),
+        Binding("left", "move_focus(-1)", "Previous", show=False),  # up/down scroll the body
+        Binding("right", "move_focus(1)", "Next", show=False),
     ]
 
     def __init__(self, plan: PlanView, label: str | None = None) -> None:
@@ -108,7 +131,8 @@ class RestartModal(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         plan = self.plan
-        with Vertical(id="dialog"):
+        # Scrolls on a small terminal (up/down), the buttons reachable; not a Tab stop itself.
+        with VerticalScroll(id="dialog", can_focus=False):
             yield Label(f"Restart {self.label or plan.run_name}?", id="dialog-title")
             yield Static(plan_text(plan, self.label), id="dialog-body")
             if plan.resume_from:
@@ -135,6 +159,10 @@ class RestartModal(ModalScreen[str | None]):
     def on_mount(self) -> None:
         self.app.clear_notifications()  # a toast must not hide the answer buttons (80x24)
         self.query_one("#cancel", Button).focus()
+        _narrow(self)
+
+    def on_resize(self) -> None:
+        _narrow(self)
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
@@ -142,6 +170,9 @@ class RestartModal(ModalScreen[str | None]):
 
     def action_answer(self, value: str | None) -> None:
         self.dismiss(value)
+
+    def action_move_focus(self, step: int) -> None:
+        _move_focus(self, step)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +234,10 @@ class LaunchModal(ModalScreen[LaunchRequest | None]):
             self.query_one("#presets", OptionList).focus()
         else:
             self.query_one("#command", Input).focus()
+        _narrow(self)
+
+    def on_resize(self) -> None:
+        _narrow(self)
 
     @on(OptionList.OptionSelected, "#presets")
     def _preset(self, event: OptionList.OptionSelected) -> None:
@@ -312,9 +347,15 @@ HELP = [
             ("1-6", "switch tabs"),
             ("+ / -", "more / less EMA smoothing (TensorBoard-style)"),
             ("x", "x axis: step, relative time, wall time"),
+            ("y", "log / linear y axis"),
+            ("z / Z", "step window: the last half of the steps shown / wider again"),
+            ("{ / }", "move the step window earlier / later"),
+            ("[ / ]", "cursor left / right: the legend reads the values at its step"),
+            ("0", "all steps, cursor off"),
             ("t", "chart another tag"),
             ("/ n N w", "Log tab: find, next / previous match, fold long lines"),
             ("Esc", "back"),
+            ("← / →", "in a dialog: move between its buttons"),
         ],
     ),
     (

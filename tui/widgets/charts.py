@@ -1,9 +1,14 @@
 """Line charts of run series (textual-plotext, one plotext instance per chart).
 
 A :class:`SeriesChart` draws lines given as :class:`Line` values (a series view, a label, a
-colour) with TensorBoard's EMA smoothing, an x axis by step, relative time or wall time, and
-threshold lines. It redraws only when asked with different inputs (the same series views, the same
-size and the same options draw nothing new) and only while it is on screen.
+colour) with TensorBoard's EMA smoothing (the raw curve faint behind the smoothed one), an x axis
+by step, relative time or wall time, threshold lines, a step window, a log y axis and a cursor
+whose values the legend reads out. The legend is a line above the plot, never over the data.
+Ticks come from :mod:`tui.widgets.scales`: round numbers on the rows they label. It redraws only
+when asked with different inputs and only while it is on screen.
+
+With ``NO_COLOR`` or 16 colours the series differ by marker (``•``, ``+``, ``x``...), not only by
+colour, and the raw curves are grey.
 """
 
 from __future__ import annotations
@@ -15,19 +20,65 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from rich.text import Text
 from textual_plotext import PlotextPlot
 
 from collectors import fmt
+from tui.widgets import scales
 
 X_MODES = ("step", "relative", "wall")
-COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "red", "white", "orange")
+# Bright enough on a dark background to tell apart, none near it; red and green are kept for
+# threshold lines.
+COLOURS = (  # the 16-colour terminal's colour in brackets: the first five all differ there
+    "#00d7ff",  # cyan (bright cyan)
+    "#e5d54f",  # yellow (bright yellow)
+    "#5fd75f",  # green (bright green)
+    "#e56ee5",  # magenta (bright magenta)
+    "#dadada",  # white (white)
+    "#ff9f1c",  # orange (bright red)
+    "#6fa8ff",  # light blue (grey)
+    "#ff7f9f",  # pink (bright red)
+)
+NAMED = {
+    "red": (240, 90, 90),
+    "green": (90, 205, 90),
+    "gray": (150, 150, 150),
+    "grey": (150, 150, 150),
+    "cyan": (0, 215, 255),
+    "yellow": (229, 213, 79),
+    "white": (218, 218, 218),
+}
+MARKERS = ("braille", "•", "+", "x", "o", "*", "#", "%")  # series i under NO_COLOR / 16 colours
+GREY = (150, 150, 150)
+CURSOR = (200, 200, 200)
+
+
+def rgb(colour: str | tuple[int, int, int]) -> tuple[int, int, int]:
+    """A colour (``#rrggbb``, one of :data:`NAMED` or an RGB tuple) as plotext's RGB tuple."""
+    if isinstance(colour, tuple):
+        return colour
+    if colour.startswith("#") and len(colour) == 7:
+        return (int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16))
+    return NAMED.get(colour, GREY)
+
+
+def faint(colour: str | tuple[int, int, int]) -> tuple[int, int, int]:
+    """The colour at half strength: the raw curve behind the smoothed one, still well off a dark
+    background."""
+    r, g, b = rgb(colour)
+    return (int(r * 0.5 + 20), int(g * 0.5 + 20), int(b * 0.5 + 20))
+
+
+def style_of(colour: str | tuple[int, int, int]) -> str:
+    r, g, b = rgb(colour)
+    return f"rgb({r},{g},{b})"
 
 
 @dataclass(frozen=True, slots=True)
 class Line:
     label: str
     view: Any  # SeriesView: .steps, .values, .wall
-    colour: str = "cyan"
+    colour: str = COLOURS[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +86,18 @@ class Threshold:
     value: float
     label: str
     colour: str = "red"
+
+
+@dataclass(frozen=True, slots=True)
+class ChartView:
+    """What the viewer chose: a log y axis, the step window (the last ``zoom`` of the x range,
+    ``pan`` windows back from the latest point) and the cursor (a fraction of the window; None
+    when off)."""
+
+    log_y: bool = False
+    zoom: float = 1.0
+    pan: float = 0.0
+    cursor: float | None = None
 
 
 def ema(values: np.ndarray, weight: float) -> np.ndarray:
@@ -75,34 +138,77 @@ def x_values(view: Any, mode: str, t0: float | None) -> np.ndarray:
 
 
 def ticks(lo: float, hi: float, mode: str, now: float, count: int = 5) -> tuple[list, list]:
+    """Round x ticks in [lo, hi] and their labels: steps (``0 10M 20M``), hours since the start
+    in the unit of the step (``0m 15m 30m``, ``0h 6h 12h``), or wall-clock times on the local
+    hour or minute."""
     if not math.isfinite(lo) or not math.isfinite(hi) or hi <= lo:
         return [], []
-    pos = list(np.linspace(lo, hi, count))
     if mode == "step":
-        labels = [fmt.steps(p) if p else "0" for p in pos]
-    elif mode == "relative":  # hours since the start, in the unit the span calls for
-        span = hi - lo
-        if span >= 72:
-            labels = [f"{p / 24:.1f}d" for p in pos]
-        elif span >= 3:
-            labels = [f"{p:.1f}h" for p in pos]
-        elif span >= 3 / 60:
-            labels = [f"{p * 60:.0f}m" for p in pos]
-        else:
-            labels = [f"{p * 3600:.0f}s" for p in pos]
-    elif hi - lo < 600:  # wall time: seconds when the span is minutes
-        labels = [time.strftime("%H:%M:%S", time.localtime(p)) for p in pos]
-    else:
-        labels = [fmt.clock(p, now) for p in pos]
-    return pos, labels
+        pos = scales.x_ticks(lo, hi, count)
+        return pos, [x_text(p, mode, now) for p in pos]
+    if mode == "relative":
+        secs, step = scales.time_ticks(lo * 3600, hi * 3600, count)
+        return [s / 3600 for s in secs], [scales.duration_label(s, step) for s in secs]
+    offset = time.localtime(lo).tm_gmtoff
+    pos, step = scales.time_ticks(lo, hi, count, offset)
+    if step < 60:
+        return pos, [time.strftime("%H:%M:%S", time.localtime(p)) for p in pos]
+    return pos, [fmt.clock(p, now) for p in pos]
+
+
+def x_text(x: float, mode: str, now: float) -> str:
+    """One x value as the readout writes it."""
+    if mode == "step":
+        return fmt.steps(x) if x else "0"
+    if mode == "relative":
+        return fmt.duration(x * 3600)
+    return time.strftime("%H:%M:%S", time.localtime(x))
 
 
 def x_label(mode: str) -> str:
     return {"step": "step", "relative": "time since start", "wall": "wall time"}[mode]
 
 
+def value_text(v: float) -> str:
+    if not math.isfinite(v):
+        return str(v)
+    if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e6):
+        return f"{v:.2e}"
+    return f"{v:.4g}"
+
+
+def fit_labels(labels: Sequence[str], room: int, fixed: int) -> list[str]:
+    """The series labels cut to their first words, as many words as let every entry fit in
+    ``room`` columns (``fixed``: the columns the entries take besides the labels), so that the
+    legend names every series rather than the first one in full (``#1 lr=5e-4`` ... ``#3``)."""
+    words = [s.split() for s in labels]
+    most = max((len(w) for w in words), default=0)
+    for n in range(most, 0, -1):
+        cut = [" ".join(w[:n]) for w in words]
+        if fixed + sum(len(c) for c in cut) <= room:
+            return cut
+    return [w[0] if w else "" for w in words]
+
+
+def reduced_colour(app: Any) -> bool:
+    """True under ``NO_COLOR`` or with 16 colours: colour alone cannot tell series apart."""
+    console = getattr(app, "console", None)
+    system = getattr(console, "color_system", "truecolor")
+    return bool(getattr(app, "no_color", False)) or system in (None, "standard", "windows")
+
+
+@dataclass(slots=True)
+class _Drawn:
+    label: str
+    colour: str
+    marker: str
+    x: np.ndarray  # the window's points, smoothed, linear y
+    y: np.ndarray
+
+
 class SeriesChart(PlotextPlot):
-    """One chart: lines, smoothing, x mode and thresholds; redrawn only on change."""
+    """One chart: a legend line, then lines, smoothing, x mode, window, cursor and thresholds;
+    redrawn only on change."""
 
     DEFAULT_CSS = """
     SeriesChart { height: 1fr; min-height: 8; }
@@ -116,10 +222,15 @@ class SeriesChart(PlotextPlot):
         self.marks: tuple[float, ...] = ()  # x (steps) of vertical marks: where a chain resumed
         self.smoothing = 0.6
         self.x_mode = "step"
+        self.view = ChartView()
         self.t0: float | None = None
         self.clock = time.time
         self._drawn: tuple | None = None
         self.draws = 0
+        self.legend = Text()
+        self.axis: scales.Axis | None = None  # the y axis drawn last (tests read it)
+        self.window: tuple[float, float] | None = None
+        self.notes: list[str] = []  # thresholds off the scale, points a log axis cannot show
 
     def set_lines(
         self,
@@ -130,6 +241,7 @@ class SeriesChart(PlotextPlot):
         x_mode: str | None = None,
         t0: float | None = None,
         marks: Sequence[float] = (),
+        view: ChartView | None = None,
     ) -> None:
         self.lines = tuple(lines)
         self.thresholds = tuple(thresholds)
@@ -138,62 +250,188 @@ class SeriesChart(PlotextPlot):
             self.smoothing = smoothing
         if x_mode is not None:
             self.x_mode = x_mode
+        if view is not None:
+            self.view = view
         self.t0 = t0
         self.refresh()
 
     def render(self):  # type: ignore[override]
+        reduced = reduced_colour(self.app)
         key = (
             tuple((ln.label, id(ln.view), len(ln.view)) for ln in self.lines),
             self.thresholds,
             self.marks,
             self.smoothing,
             self.x_mode,
+            self.view,
+            reduced,
             self.t0,
             self.size,
         )
         if key != self._drawn:
-            self._draw()
+            self._draw(reduced)
             self._drawn = key
-        return super().render()
+        width, height = self.size.width, max(self.size.height - 1, 1)
+        self._plot.plotsize(width, height)
+        self._plot._set_size(width, height)  # see PlotextPlot.render
+        self._plot.theme(self._get_plotext_theme_name(self.app.theme))
+        out = self.legend.copy()
+        out.append("\n")
+        out.append_text(Text.from_ansi(self._plot.build()))
+        return out
 
-    def _draw(self) -> None:
+    def _draw(self, reduced: bool) -> None:
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
         self.draws += 1
-        plt.title(self.title)
+        self.notes = []
+        self.axis = None
         width = max(self.size.width, 10)
-        lo, hi = math.inf, -math.inf
-        shown = 0
+        rows = max(self.size.height - 1 - 3, 2)  # less the legend, the frame and the x ticks
+        log_y = self.view.log_y
+        full: list[tuple[Line, np.ndarray, np.ndarray, np.ndarray]] = []
         for ln in self.lines:
             if ln.view is None or len(ln.view) == 0:
                 continue
             x = x_values(ln.view, self.x_mode, self.t0)
-            y = np.asarray(ln.view.values, dtype=np.float64)
-            if self.smoothing > 0:
-                y = ema(y, self.smoothing)
-            x, y = downsample(x, y, width * 2)
-            ok = np.isfinite(y)
+            raw = np.asarray(ln.view.values, dtype=np.float64)
+            smooth = ema(raw, self.smoothing) if self.smoothing > 0 else raw
+            full.append((ln, x, raw, smooth))
+        xs = [x[np.isfinite(s)] for _, x, _, s in full]
+        xs = [x for x in xs if len(x)]
+        if not xs:
+            self.legend = Text(f"{self.title}: no data", style="bold")
+            return
+        x_lo, x_hi = min(float(x[0]) for x in xs), max(float(x[-1]) for x in xs)
+        if x_hi <= x_lo:
+            x_hi = x_lo + 1.0
+        if self.x_mode == "step" and 0 < x_lo <= 0.05 * (x_hi - x_lo):
+            x_lo = 0.0  # the first log comes a few steps in: the axis starts at step 0
+        w_lo, w_hi = scales.window(x_lo, x_hi, self.view.zoom, self.view.pan)
+        self.window = (w_lo, w_hi)
+        shown: list[_Drawn] = []
+        curves: list[tuple[np.ndarray, np.ndarray, np.ndarray, Any, str]] = []
+        y_lo, y_hi = math.inf, -math.inf
+        hidden = 0
+        for i, (ln, x, raw, smooth) in enumerate(full):
+            inside = (x >= w_lo) & (x <= w_hi)
+            wx, wraw, wsm = x[inside], raw[inside], smooth[inside]
+            if log_y:
+                hidden += int(np.sum(np.isfinite(wraw) & (wraw <= 0)))
+                py_raw, py_sm = scales.log_values(wraw), scales.log_values(wsm)
+            else:
+                py_raw, py_sm = wraw, wsm
+            ok = np.isfinite(py_sm)
             if not ok.any():
                 continue
-            x, y = x[ok], y[ok]
-            lo, hi = min(lo, float(x[0])), max(hi, float(x[-1]))
-            plt.plot(x.tolist(), y.tolist(), label=ln.label, color=ln.colour, marker="braille")
-            shown += 1
-        if shown == 0:
-            plt.title(f"{self.title}: no data")
+            marker = MARKERS[i % len(MARKERS)] if reduced else "braille"
+            shown.append(_Drawn(ln.label, ln.colour, marker, wx[ok], wsm[ok]))
+            dx, d_sm = downsample(wx[ok], py_sm[ok], width * 2)
+            y_lo, y_hi = min(y_lo, float(d_sm.min())), max(y_hi, float(d_sm.max()))
+            raw_pts = None
+            if self.smoothing > 0:
+                rok = np.isfinite(py_raw)
+                # one point a column: the faint curve costs plotext half the smoothed one
+                rx, r_y = downsample(wx[rok], py_raw[rok], width)
+                if len(rx):
+                    raw_pts = (rx, r_y)
+                    y_lo, y_hi = min(y_lo, float(r_y.min())), max(y_hi, float(r_y.max()))
+            curves.append((dx, d_sm, raw_pts, ln.colour, marker))  # type: ignore[arg-type]
+        if hidden:
+            self.notes.append(f"log y: {hidden} points ≤ 0 left out")
+        if not shown:
+            self.legend = Text(f"{self.title}: no data in the window", style="bold")
+            self.legend.append("".join(f"  {n}" for n in self.notes), style="italic")
             return
-        if hi <= lo:
-            hi = lo + 1.0
+        data_lo, data_hi = y_lo, y_hi
+        drawn_th: list[tuple[Threshold, float]] = []
         for th in self.thresholds:
+            if log_y and th.value <= 0:
+                self.notes.append(f"{th.label} not on the log scale")
+                continue
+            tv = math.log10(th.value) if log_y else th.value
+            place = scales.threshold_place(tv, data_lo, data_hi)
+            if place == "in":
+                drawn_th.append((th, tv))
+                y_lo, y_hi = min(y_lo, tv), max(y_hi, tv)
+            else:
+                value = f"{th.value:g}"
+                name = th.label if value in th.label else f"{th.label} {value}"
+                self.notes.append(f"{'↑' if place == 'above' else '↓'} {name} {place}")
+        max_ticks = max(2, min(5, rows // 2 + 1))
+        make_axis = scales.log_axis if log_y else scales.y_axis
+        axis = make_axis(y_lo, y_hi, rows, max_ticks)
+        if axis is not None:
+            self.axis = axis
+            plt.ylim(axis.lo, axis.hi)
+            plt.yticks(list(axis.ticks), list(axis.labels))
+        plt.xlim(w_lo, w_hi)
+        for _, _, raw_pts, colour, _ in curves:  # raw curves first: behind
+            if raw_pts is not None:
+                plt.plot(
+                    raw_pts[0].tolist(),
+                    raw_pts[1].tolist(),
+                    color=GREY if reduced else faint(colour),
+                    marker="braille",
+                )
+        for th, tv in drawn_th:
             plt.plot(
-                [lo, hi], [th.value, th.value], label=th.label, color=th.colour, marker="braille"
+                [w_lo, w_hi],
+                [tv, tv],
+                color=rgb(th.colour),
+                marker="─" if reduced else "braille",
             )
+        for dx, d_sm, _, colour, marker in curves:
+            plt.plot(dx.tolist(), d_sm.tolist(), color=rgb(colour), marker=marker)
         if self.x_mode == "step":
             for m in self.marks:
-                if lo <= m <= hi:
-                    plt.vline(m, "gray")
-        pos, labels = ticks(lo, hi, self.x_mode, self.clock())
+                if w_lo <= m <= w_hi:
+                    plt.vline(m, GREY)
+        at = None
+        if self.view.cursor is not None:
+            at = w_lo + min(max(self.view.cursor, 0.0), 1.0) * (w_hi - w_lo)
+            plt.vline(at, CURSOR)
+        label_w = max((len(s) for s in axis.labels), default=0) + 1 if axis else 4
+        canvas = max(width - 2 - label_w, 4)
+        spacing = 14 if self.x_mode == "wall" else 10  # columns from one x tick to the next
+        pos, labels = ticks(
+            w_lo, w_hi, self.x_mode, self.clock(), max(2, min(6, canvas // spacing))
+        )
         if pos:
             plt.xticks(pos, labels)
-        plt.xlabel(x_label(self.x_mode))
+        self.legend = self._legend(shown, drawn_th, at, reduced, width)
+
+    def _legend(
+        self,
+        shown: list[_Drawn],
+        drawn_th: list[tuple[Threshold, float]],
+        at: float | None,
+        reduced: bool,
+        width: int,
+    ) -> Text:
+        t = Text()
+        t.append(self.title, style="bold")
+        if at is not None:
+            t.append(f"  @ {x_text(at, self.x_mode, self.clock())}", style="bold")
+        values = []
+        for d in shown:
+            point = scales.value_at(d.x, d.y, at if at is not None else math.inf)
+            values.append("" if point is None else f" {value_text(point[1])}")
+        labels = fit_labels(
+            [d.label for d in shown], width - len(t.plain), sum(4 + len(v) for v in values)
+        )
+        for d, label, value in zip(shown, labels, values, strict=True):
+            glyph = "━" if d.marker == "braille" else d.marker
+            t.append("  ")
+            t.append(glyph, style="bold" if reduced else style_of(d.colour))
+            t.append(f" {label}")
+            t.append(value, style="bold")
+        for th, _ in drawn_th:
+            t.append("  ")
+            t.append("─", style="bold" if reduced else style_of(th.colour))
+            t.append(f" {th.label}", style="dim")
+        for note in self.notes:
+            t.append(f"  {note}", style="italic")
+        t.truncate(width, overflow="ellipsis")
+        return t

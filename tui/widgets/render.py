@@ -31,13 +31,15 @@ SPARK = "▁▂▃▄▅▆▇█"
 BAR_FULL = "█"
 BAR_EMPTY = "░"
 
+# Bright variants where the plain ANSI colour is dark on a dark background (blue, magenta);
+# stopped (magenta) and crashed (red) never share a colour.
 STATE_STYLE = {
     RUNNING: "bold green",
-    STARTING: "bold blue",
+    STARTING: "bold bright_blue",
     STALLED: "bold yellow",
     FINISHED: "bold cyan",
-    STOPPED: "bold magenta",
-    CRASHED: "bold red",
+    STOPPED: "bold bright_magenta",
+    CRASHED: "bold bright_red",
     CONTINUED: "cyan",
 }
 LEVEL_MARK = {"ok": "✓", "warn": "!", "bad": "✗", None: "·"}
@@ -197,6 +199,46 @@ def split_labels(labels: Sequence[str]) -> tuple[str, list[str]]:
     common = [w for w in words[0] if all(w in ws for ws in words[1:])]
     rest = [" ".join(w for w in ws if w not in common) for ws in words]
     return " ".join(common), rest
+
+
+def telling_order(labels: Sequence[str]) -> list[str]:
+    """Each ``key=value`` label with its words reordered so that those telling the runs apart
+    come first: keys picked one by one, each time the one separating the most pairs of runs not
+    yet told apart (``lr`` then ``seed`` for three runs where ``max_grad_norm`` always follows
+    ``lr``), then the rest in their order. Labels with a word that is not ``key=value`` are left
+    as they are."""
+    words = [s.split() for s in labels]
+    if len(labels) < 2 or not all("=" in w for ws in words for w in ws):
+        return list(labels)
+    maps = [dict(w.split("=", 1) for w in ws) for ws in words]
+    keys = list(dict.fromkeys(k for m in maps for k in m))
+    n = len(maps)
+    apart: set[tuple[int, int]] = set()
+    chosen: list[str] = []
+    while True:
+        best, gain = None, 0
+        for k in keys:
+            if k in chosen:
+                continue
+            g = sum(
+                1
+                for i in range(n)
+                for j in range(i + 1, n)
+                if (i, j) not in apart and maps[i].get(k) != maps[j].get(k)
+            )
+            if g > gain:
+                best, gain = k, g
+        if best is None:
+            break
+        chosen.append(best)
+        apart |= {
+            (i, j)
+            for i in range(n)
+            for j in range(i + 1, n)
+            if maps[i].get(best) != maps[j].get(best)
+        }
+    order = chosen + [k for k in keys if k not in chosen]
+    return [" ".join(f"{k}={m[k]}" for k in order if k in m) for m in maps]
 
 
 def count_levels(findings: Sequence[Finding]) -> str:

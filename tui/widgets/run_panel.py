@@ -138,9 +138,7 @@ class RunPanel(Widget, can_focus=True):
         if run.host:  # a run on another host (over ssh): "gpu01: name"
             mark += f"{run.host}: "
         room = self.size.width - 6 - len(mark)  # corners, padding and the border's ends
-        text = fmt.printable(self.label)
-        label = R.abbreviate(text, room) if room > 8 else text
-        self.border_title = escape(f"{mark}{label}")
+        self.border_title = escape(mark + panel_title(run.name, self.label, room))
         style = R.STATE_STYLE.get(run.state, "")
         self.border_subtitle = f"[{style}]{escape(R.state_symbol(run.state))} {run.state}[/]"
         for s in (RUNNING, STARTING, STALLED, FINISHED, STOPPED, CRASHED):
@@ -495,6 +493,21 @@ def _cut(t: Text, width: int) -> Text:
         t.truncate(width - 1)
         t.append("…")
     return t
+
+
+def panel_title(name: str, label: str, room: int) -> str:
+    """The run's name (its alias, or experiment, seed and start time) and then what tells it from
+    its siblings (``cuboid s1 11-19 14:02 · lr=5e-4 max_grad_norm=10``): the name first, the
+    label shortened to the room left (``room`` <= 8: not shortened, the border cuts it)."""
+    name, label = fmt.printable(name), fmt.printable(label)
+    if not label or label == name:
+        return R.abbreviate(name, room) if room > 8 else name
+    if room <= 8:
+        return f"{name} · {label}"
+    left = room - len(name) - 3
+    if left < 6:  # the name alone fills it
+        return R.fit(name, room)
+    return f"{name} · {R.abbreviate(label, left)}"
 
 
 def label_for(run: RunSnapshot, labels: Mapping[str, str]) -> str:

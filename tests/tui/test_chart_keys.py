@@ -1,0 +1,87 @@
+"""The chart keys on the detail and compare screens (Pilot): log y, the step window, the cursor
+and its readout, back to all steps; and the launch dialog's buttons at 40x12."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.tui.fakes import aio
+from tests.tui.test_pilot import build, focus_run, panels, started
+from tui.screens.compare import CompareScreen
+from tui.screens.detail import RunDetailScreen
+from tui.screens.modals import LaunchModal
+from tui.widgets.charts import SeriesChart
+
+pytestmark = pytest.mark.slow  # a real app under Pilot
+
+
+@aio
+async def test_detail_chart_keys_log_window_cursor_and_back():
+    app, _, _ = build()
+    async with app.run_test(size=(140, 45)) as pilot:
+        await started(pilot, app)
+        await focus_run(pilot, app, "safe")
+        await pilot.press("enter")
+        detail = app.screen
+        assert isinstance(detail, RunDetailScreen)
+        await pilot.pause(0.3)
+        grad = detail.query_one("#chart-2", SeriesChart)
+        full = grad.window
+        assert full is not None and "@" not in grad.legend.plain
+        await pilot.press("z", "z")
+        await pilot.pause(0.2)
+        lo, hi = grad.window
+        assert hi == full[1] and abs((hi - lo) - (full[1] - full[0]) / 4) < 1.0  # the last 1/4
+        assert "last 1/4" in detail.options_text().plain
+        await pilot.press("left_curly_bracket")
+        await pilot.pause(0.2)
+        assert grad.window[1] < hi  # moved earlier by half a window
+        await pilot.press("left_square_bracket", "left_square_bracket")
+        await pilot.pause(0.2)
+        assert detail.view.cursor == 0.975 and "@ " in grad.legend.plain  # on at the end, one back
+        assert "agent0 " in grad.legend.plain  # the value at the cursor follows the name
+        await pilot.press("y")
+        await pilot.pause(0.2)
+        assert grad.view.log_y and grad.axis is not None
+        assert all(t <= 1 for t in grad.axis.ticks)  # log10 of grad norms below 10
+        await pilot.press("0")
+        await pilot.pause(0.2)
+        assert grad.window == full and detail.view.cursor is None
+        assert "@" not in grad.legend.plain
+
+
+@aio
+async def test_compare_chart_legends_name_every_run():
+    app, _, _ = build()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        for p in panels(app):
+            p.focus()
+            await pilot.pause()
+            await pilot.press("space")
+        await pilot.press("c", "2")
+        await pilot.pause(0.5)
+        assert isinstance(app.screen, CompareScreen)
+        reward = app.screen.query_one("#cmp-chart-0", SeriesChart)
+        legend = reward.legend.plain
+        assert all(f"#{i}" in legend for i in (1, 2, 3)), legend
+        await pilot.press("z")
+        await pilot.pause(0.2)
+        assert reward.view.zoom == 0.5
+
+
+@pytest.mark.parametrize("size", [(40, 12), (60, 20)])
+@aio
+async def test_launch_dialog_buttons_are_reachable_on_a_small_terminal(size):
+    app, _, _ = build()
+    async with app.run_test(size=size) as pilot:
+        await started(pilot, app)
+        await pilot.press("l")
+        dialog = app.screen
+        assert isinstance(dialog, LaunchModal)
+        for button in ("#next", "#cancel"):
+            dialog.query_one(button).focus()
+            await pilot.pause(0.1)
+            r = dialog.query_one(button).region
+            assert r.height > 0 and dialog.region.contains_region(r), (button, r, size)
+        await pilot.press("escape")
