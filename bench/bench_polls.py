@@ -2,6 +2,7 @@
 
     python bench/bench_polls.py            # 20 realistic runs and 300 small runs
     python bench/bench_polls.py --quick    # fewer repeats
+    python bench/bench_polls.py --baseline main   # the idle polls and cold collect beside main
 
 Runs are HARL layout A: 13 tags x 200 points and 40 settled checkpoints (``models/
 rl_model_<steps>_steps/`` with two actors, the critic and the value normaliser), a finished run's
@@ -17,15 +18,19 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import os
 import pstats
 import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# --baseline runs the measurements again in a child on another tree (HAPPO_SRC), interleaved.
+sys.path.insert(0, os.environ.get("HAPPO_SRC") or str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_reader import DATA, make_run  # noqa: E402
@@ -128,11 +133,58 @@ def profile_parts(root: Path) -> dict[str, float]:
     return out
 
 
+def measure(repeat: int) -> dict[str, float]:
+    """The idle polls and the cold collect of this tree, in ms (for --baseline's children)."""
+    out = {}
+    for name, root in (
+        ("20 finished", generate_many(20)),
+        ("20 live", generate_many(20, live=True)),
+        ("300 finished", generate_many(300)),
+    ):
+        out[name] = idle_poll(root, repeat * 5)[0] * 1e3
+    out["cold 300"] = statistics.median(cold(generate_many(300)) for _ in range(repeat)) * 1e3
+    return out
+
+
+def baseline(ref: str, rounds: int) -> None:
+    """Ours and ``ref``'s engine, each in a fresh child, alternately; medians of the rounds."""
+    here = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(
+            ["git", "archive", ref, "collectors"], cwd=here, capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        got: dict[str, list[dict[str, float]]] = {"ours": [], ref: []}
+        for _ in range(rounds):
+            for label, src in (("ours", str(here)), (ref, tmp)):
+                r = subprocess.run(
+                    [sys.executable, __file__, "--measure"],
+                    env=dict(os.environ, HAPPO_SRC=src),
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                got[label].append(json.loads(r.stdout.strip().splitlines()[-1]))
+    print(f"\nidle polls and cold collect beside {ref} ({rounds} alternate rounds, medians, ms)")
+    for key in got["ours"][0]:
+        o = statistics.median(d[key] for d in got["ours"])
+        b = statistics.median(d[key] for d in got[ref])
+        print(f"  {key:<14} ours {o:9.2f}   {ref} {b:9.2f}   ({b / o:.1f}x)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
+    ap.add_argument("--baseline", metavar="REF", help="also measure the engine of this git ref")
+    ap.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     repeat = 3 if args.quick else 7
+    if args.measure:
+        print(json.dumps(measure(3)))
+        return
+    if args.baseline:
+        baseline(args.baseline, 3)
+        return
     twenty = generate_many(20)
     many = generate_many(300)
     rows = []

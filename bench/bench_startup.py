@@ -2,6 +2,7 @@
 
     python bench/bench_startup.py            # 15 interleaved rounds
     python bench/bench_startup.py --rounds 5
+    python bench/bench_startup.py --baseline main   # main's happo-top in the same rounds
 
 Each round starts every command once, in turn (the machines are shared and noisy: interleaving
 puts the anchors and the measured command under the same load). Wall time is measured around
@@ -27,10 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_once(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+def run_once(cmd: list[str], env: dict[str, str], cwd: str | None = None) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env, cwd=cwd or ROOT)
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -40,6 +41,7 @@ def run_once(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--baseline", metavar="REF", help="also start the happo-top of this git ref")
     args = ap.parse_args()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -62,12 +64,28 @@ def main() -> None:
             ],
             "happo-top --help": [py, "-m", "tui.cli", "--help"],
         }
+        envs = dict.fromkeys(cmds, env)
+        cwds: dict[str, str | None] = dict.fromkeys(cmds)
+        base = tempfile.TemporaryDirectory()
+        if args.baseline:  # that ref's tree, run from there (python -m puts the cwd first)
+            archive = subprocess.run(
+                ["git", "archive", args.baseline, "collectors", "tui"],
+                cwd=ROOT,
+                capture_output=True,
+                check=True,
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", base.name], input=archive, check=True)
+            key = f"{args.baseline}: --once --json (empty root)"
+            cmds[key] = [py, "-m", "tui.cli", "--once", "--json", empty]
+            envs[key] = dict(env, PYTHONPATH=base.name)
+            cwds[key] = base.name
         res: dict[str, list[tuple[float, float]]] = {k: [] for k in cmds}
-        for c in cmds.values():  # one warm-up each (page cache, .pyc)
-            run_once(c, env)
+        for k, c in cmds.items():  # one warm-up each (page cache, .pyc)
+            run_once(c, envs[k], cwds[k])
         for _ in range(args.rounds):
             for k, c in cmds.items():
-                res[k].append(run_once(c, env))
+                res[k].append(run_once(c, envs[k], cwds[k]))
+        base.cleanup()
     print(
         f"\nhappo-top start-up ({args.rounds} interleaved rounds, medians; {os.cpu_count()} CPUs)"
     )

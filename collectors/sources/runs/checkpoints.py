@@ -186,7 +186,8 @@ class CheckpointScanner:
         n_agents: int,
     ) -> Checkpoint | None:
         try:
-            dir_mtime_ns = os.stat(path).st_mtime_ns
+            # The newest checkpoint's directory time, for _quiet_newest (not needed for others).
+            dir_mtime_ns = 0 if has_newer else os.stat(path).st_mtime_ns
             listed_ns = time.time_ns()
             size, newest, names = _dir_files(path)
         except OSError:
