@@ -2,6 +2,7 @@
 
     python bench/bench_reader.py            # full run (~2-3 minutes on 2 cores)
     python bench/bench_reader.py --quick    # smaller data set, fewer repeats
+    python bench/bench_reader.py --baseline main   # the cold load beside main's reader
 
 Prints medians of several repetitions, side by side in one run (machines are shared and noisy).
 The data set is generated once into bench/_data/ (git-ignored) and reused. Event records are
@@ -24,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# HAPPO_SRC: another tree to measure (bench_polls.py --baseline runs its children so)
+sys.path.insert(0, os.environ.get("HAPPO_SRC") or str(Path(__file__).resolve().parent.parent))
 
 from collectors.analysis import health  # noqa: E402
 from collectors.model import Settings  # noqa: E402
@@ -161,12 +163,36 @@ def event_paths(root: Path) -> list[str]:
     return sorted(str(p) for p in root.rglob("events.out.tfevents.*"))
 
 
-def load_ours(files: list[str], verify_crc: bool = False) -> tuple[int, int]:
+def baseline_reader(ref: str):
+    """The event reader module as it is at git ``ref`` (``--baseline``), loaded beside ours."""
+    import importlib.util
+    import tempfile
+
+    root = Path(__file__).resolve().parent.parent
+    src = subprocess.run(
+        ["git", "show", f"{ref}:collectors/sources/runs/event_reader.py"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    path = Path(tempfile.mkdtemp()) / "baseline_event_reader.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location("baseline_event_reader", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["baseline_event_reader"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def load_ours(
+    files: list[str], verify_crc: bool = False, reader=EventFileReader
+) -> tuple[int, int]:
     points = 0
     nbytes = 0
     for f in files:
         series: dict = {}
-        batch = EventFileReader(f, verify_crc=verify_crc).poll()
+        batch = reader(f, verify_crc=verify_crc).poll()
         if batch is not None:
             merge_batch(series, batch)
         points += sum(s.offered for s in series.values())
@@ -209,6 +235,7 @@ def append_points(files: list[str], k: int, start_step: int, wall: float) -> Non
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller data, fewer repeats")
+    ap.add_argument("--baseline", metavar="REF", help="also time the reader of this git ref")
     args = ap.parse_args()
     points = 2_000 if args.quick else 10_000
     big = 500_000 if args.quick else 5_000_000
@@ -232,6 +259,26 @@ def main() -> None:
             f"{t_ours * 1e3:.0f} ms = {n_points / t_ours / 1e6:.2f} M points/s",
         )
     )
+    if args.baseline:
+        base = baseline_reader(args.baseline).EventFileReader
+        ours_t, base_t = [], []
+        for _ in range(repeat):  # interleaved: both under the same load
+            t = time.perf_counter()
+            load_ours(files)
+            ours_t.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            n_base, _ = load_ours(files, reader=base)
+            base_t.append(time.perf_counter() - t)
+        assert n_base == n_points, (n_base, n_points)
+        t_o, t_b = statistics.median(ours_t), statistics.median(base_t)
+        rows.append(
+            (
+                f"  beside {args.baseline}'s reader (interleaved)",
+                "",
+                f"{t_o * 1e3:.0f} ms = {n_points / t_o / 1e6:.2f} M/s vs "
+                f"{t_b * 1e3:.0f} ms = {n_points / t_b / 1e6:.2f} M/s ({t_b / t_o:.1f}x)",
+            )
+        )
     rows.append(
         (
             "  same, verify_crc=True",

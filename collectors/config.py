@@ -32,16 +32,25 @@ import math
 import os
 import reprlib
 import stat
-from typing import Any
-
-import yaml
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from collectors.analysis.health import REGISTRY
 from collectors.model.settings import Settings
 
+if TYPE_CHECKING:
+    import yaml
+
 
 class ConfigError(Exception):
     """A configuration file problem, with the file, line and key in the message."""
+
+
+def _yaml() -> ModuleType:
+    """PyYAML, imported on first use: a command without a config file never pays for it."""
+    import yaml  # deferred: ~10 ms of start-up, needed only when a config file is read
+
+    return yaml
 
 
 def default_config_path() -> str:
@@ -177,6 +186,7 @@ def _host_entry(name: Any, entry: Any) -> bool:
 
 def _key_lines(text: str) -> dict[str, int]:
     """Line (1-based) of each top-level key and of each key one level down (``thresholds.x``)."""
+    yaml = _yaml()
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
@@ -287,6 +297,7 @@ def _check_shape(text: str, path: str) -> None:
                 "aliases are expanded (a YAML alias bomb?)"
             )
 
+    yaml = _yaml()
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         line = event.start_mark.line + 1
         if isinstance(event, yaml.AliasEvent):
@@ -312,6 +323,7 @@ def _check_shape(text: str, path: str) -> None:
 
 
 def parse_settings(text: str, path: str = "<config>") -> Settings:
+    yaml = _yaml()
     try:
         _check_shape(text, path)
         doc = yaml.safe_load(text)

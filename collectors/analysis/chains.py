@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -42,6 +43,7 @@ from collectors.model.run import (
 from collectors.model.series import SeriesView
 
 MODEL_DIR_KEY = "algo_args.train.model_dir"
+RELINK_SECONDS = 30.0  # an unchanged set of runs is linked again this often all the same
 _STEP_RE = re.compile(r"rl_model_(\d+)_steps$|^(\d+(?:\.\d+)?)M$")
 
 
@@ -186,11 +188,34 @@ class ChainLinker:
     run whose inputs did not change (front ends skip those), and re-scoring a changed run's
     health (``rescore``: its state or axis moved)."""
 
-    def __init__(self, rescore: Callable[[RunSnapshot], RunSnapshot] | None = None) -> None:
+    def __init__(
+        self,
+        rescore: Callable[[RunSnapshot], RunSnapshot] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.rescore = rescore
+        self.clock = clock
         self._cache: dict[str, tuple[RunSnapshot, dict[str, Any], RunSnapshot]] = {}
+        self._last: tuple[tuple[RunSnapshot, ...], list[RunSnapshot], float] | None = None
 
     def link(self, runs: Sequence[RunSnapshot]) -> list[RunSnapshot]:
+        """The runs linked; the previous answer again when every run is the identical object
+        as last time (an idle poll: no run changed), for up to RELINK_SECONDS (a symlink
+        changed under unchanged runs is seen then). Linking resolves every run's real path."""
+        now = self.clock()
+        last = self._last
+        if (
+            last is not None
+            and now - last[2] < RELINK_SECONDS
+            and len(last[0]) == len(runs)
+            and all(a is b for a, b in zip(last[0], runs, strict=True))
+        ):
+            return list(last[1])
+        out = self._link(runs)
+        self._last = (tuple(runs), out, now)
+        return list(out)
+
+    def _link(self, runs: Sequence[RunSnapshot]) -> list[RunSnapshot]:
         changes = chain_changes(runs)
         links = parents(runs)
         done: dict[str, RunSnapshot] = {}

@@ -1,93 +1,185 @@
 """Acting on runs: the launch registry (``registry``), signals and their plans (``signals``: what
 will be signalled and why, after positive identification), launching (``launch``), restarting and
-resuming (``restart``), TensorBoard on runs (``tensorboard``), the ``on_event`` command
-(``hooks``). Front ends import from this package."""
+resuming (``restart``), TensorBoard on runs (``tensorboard``), the Slurm backend (``slurm``), the
+``on_event`` command (``hooks``). Front ends import from this package.
 
-from collectors.control.errors import (
-    ActionError,
-    ProcessGone,
-)
-from collectors.control.hooks import HookRunner
-from collectors.control.launch import (
-    LaunchResult,
-    LaunchSpec,
-    default_log_path,
-    early_exit,
-    early_exit_message,
-    launch,
-    spec_from_preset,
-)
-from collectors.control.registry import (
-    START_TOLERANCE,
-    LaunchRecord,
-    Registry,
-    state_dir,
-)
-from collectors.control.restart import (
-    RestartPlan,
-    RestartResult,
-    ResumePoint,
-    choose_checkpoint,
-    entry_point,
-    execute_restart,
-    latest_complete_checkpoint,
-    plan_job_restart,
-    plan_record_restart,
-    plan_restart,
-    restart,
-    with_args,
-    with_model_dir,
-)
-from collectors.control.signals import (
-    INT_GRACE,
-    KILL_WAIT,
-    POLL,
-    TERM_GRACE,
-    SignalPlan,
-    SignalResult,
-    Target,
-    check_target,
-    kill,
-    signal_plan,
-    stop,
-)
-from collectors.control.slurm import (
-    JobResult,
-    check_job,
-    kill_job,
-    start,
-    stop_job,
-    submit,
-)
-from collectors.control.tensorboard import (
-    LAUNCH_NAME,
-    choose_port,
-    launch_spec,
-    logdir_spec,
-    run_label,
-    ssh_line,
-    wait_up,
-)
+The names are imported on first use (PEP 562): a command that only reads runs (``--once``)
+imports the registry, not launching, restarting and TensorBoard."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collectors.control.errors import (
+        ActionError,
+        ProcessGone,
+    )
+    from collectors.control.hooks import HookRunner
+    from collectors.control.launch import (
+        LaunchResult,
+        LaunchSpec,
+        default_log_path,
+        early_exit,
+        early_exit_message,
+        launch,
+        spec_from_preset,
+    )
+    from collectors.control.registry import (
+        START_TOLERANCE,
+        LaunchRecord,
+        Registry,
+        state_dir,
+    )
+    from collectors.control.restart import (
+        RestartPlan,
+        RestartResult,
+        ResumePoint,
+        choose_checkpoint,
+        entry_point,
+        execute_restart,
+        latest_complete_checkpoint,
+        plan_job_restart,
+        plan_record_restart,
+        plan_restart,
+        restart,
+        with_args,
+        with_model_dir,
+    )
+    from collectors.control.signals import (
+        INT_GRACE,
+        KILL_WAIT,
+        POLL,
+        TERM_GRACE,
+        SignalPlan,
+        SignalResult,
+        Target,
+        check_target,
+        kill,
+        signal_plan,
+        stop,
+    )
+    from collectors.control.slurm import (
+        JobResult,
+        check_job,
+        kill_job,
+        start,
+        stop_job,
+        submit,
+    )
+    from collectors.control.tensorboard import (
+        LAUNCH_NAME,
+        choose_port,
+        launch_spec,
+        logdir_spec,
+        run_label,
+        ssh_line,
+        wait_up,
+    )
+
+_MODULES: dict[str, tuple[str, ...]] = {
+    "collectors.control.errors": (
+        "ActionError",
+        "ProcessGone",
+    ),
+    "collectors.control.hooks": ("HookRunner",),
+    "collectors.control.launch": (
+        "LaunchResult",
+        "LaunchSpec",
+        "default_log_path",
+        "early_exit",
+        "early_exit_message",
+        "launch",
+        "spec_from_preset",
+    ),
+    "collectors.control.registry": (
+        "START_TOLERANCE",
+        "LaunchRecord",
+        "Registry",
+        "state_dir",
+    ),
+    "collectors.control.restart": (
+        "RestartPlan",
+        "RestartResult",
+        "ResumePoint",
+        "choose_checkpoint",
+        "entry_point",
+        "execute_restart",
+        "latest_complete_checkpoint",
+        "plan_job_restart",
+        "plan_record_restart",
+        "plan_restart",
+        "restart",
+        "with_args",
+        "with_model_dir",
+    ),
+    "collectors.control.signals": (
+        "INT_GRACE",
+        "KILL_WAIT",
+        "POLL",
+        "TERM_GRACE",
+        "SignalPlan",
+        "SignalResult",
+        "Target",
+        "check_target",
+        "kill",
+        "signal_plan",
+        "stop",
+    ),
+    "collectors.control.slurm": (
+        "JobResult",
+        "check_job",
+        "kill_job",
+        "start",
+        "stop_job",
+        "submit",
+    ),
+    "collectors.control.tensorboard": (
+        "LAUNCH_NAME",
+        "choose_port",
+        "launch_spec",
+        "logdir_spec",
+        "run_label",
+        "ssh_line",
+        "wait_up",
+    ),
+}
+_WHERE: dict[str, str] = {name: module for module, names in _MODULES.items() for name in names}
+
+
+class _Package(types.ModuleType):
+    """This package's module: a name is imported from its submodule on first use, and a
+    submodule loaded under a name the package exports (``launch``, ``restart``) leaves the
+    exported function there, as the eager ``from ... import`` used to."""
+
+    def __getattr__(self, name: str) -> Any:
+        module = _WHERE.get(name)
+        if module is None:
+            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+        # Deferred for start-up time: a submodule only when one of its names is used.
+        value = getattr(importlib.import_module(module), name)
+        super().__setattr__(name, value)
+        return value
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _WHERE.get(name) == value.__name__:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
 
 __all__ = [
-    "JobResult",
-    "check_job",
-    "kill_job",
-    "plan_job_restart",
-    "start",
-    "stop_job",
-    "submit",
-    "HookRunner",
-    "LAUNCH_NAME",
-    "choose_port",
-    "launch_spec",
-    "logdir_spec",
-    "run_label",
-    "ssh_line",
-    "wait_up",
     "ActionError",
+    "HookRunner",
     "INT_GRACE",
+    "JobResult",
     "KILL_WAIT",
+    "LAUNCH_NAME",
     "LaunchRecord",
     "LaunchResult",
     "LaunchSpec",
@@ -102,23 +194,35 @@ __all__ = [
     "SignalResult",
     "TERM_GRACE",
     "Target",
+    "check_job",
     "check_target",
+    "choose_checkpoint",
+    "choose_port",
     "default_log_path",
     "early_exit",
     "early_exit_message",
-    "kill",
-    "latest_complete_checkpoint",
-    "launch",
-    "restart",
-    "choose_checkpoint",
     "entry_point",
     "execute_restart",
+    "kill",
+    "kill_job",
+    "latest_complete_checkpoint",
+    "launch",
+    "launch_spec",
+    "logdir_spec",
+    "plan_job_restart",
     "plan_record_restart",
     "plan_restart",
-    "with_args",
+    "restart",
+    "run_label",
     "signal_plan",
     "spec_from_preset",
+    "ssh_line",
+    "start",
     "state_dir",
     "stop",
+    "stop_job",
+    "submit",
+    "wait_up",
+    "with_args",
     "with_model_dir",
 ]

@@ -319,8 +319,10 @@ def test_json_into_a_reader_that_leaves_early(tmp_path):
         stderr=subprocess.PIPE,
         cwd=ROOT,
     )
-    assert proc.stdout.readline().strip() == b"{"
-    proc.stdout.close()  # the rest is never read
+    # One compact line (the C encoder): read its first byte only, the rest (beyond what a
+    # pipe and the reader's buffer hold) is never read.
+    assert proc.stdout.read(1) == b"{"
+    proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0, err
     assert "Traceback" not in err and "BrokenPipe" not in err

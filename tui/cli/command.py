@@ -11,10 +11,9 @@ import argparse
 import contextlib
 import difflib
 import importlib
-import importlib.metadata
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from tui.cli import exit_codes, options
@@ -73,10 +72,31 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
 
 
 def version() -> str:
+    # Deferred for start-up time: importlib.metadata (~20 ms) only when -V asks for it.
+    import importlib.metadata
+
     try:
         return importlib.metadata.version("happo-top")
     except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
         return "unknown"
+
+
+class _VersionAction(argparse.Action):
+    """``-V``: the version, looked up only when asked for (argparse's ``version`` action needs
+    the string when the parser is built, i.e. at every start)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(
+            option_strings,
+            dest,
+            nargs=0,
+            default=argparse.SUPPRESS,
+            help="show the version and exit",
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        sys.stdout.write(f"happo-top {version()}\n")
+        parser.exit()
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -101,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         + exit_codes.epilog(),
         formatter_class=_Formatter,
     )
-    p.add_argument("-V", "--version", action="version", version=f"happo-top {version()}")
+    p.add_argument("-V", "--version", action=_VersionAction)
     options.add_roots(p)
     p.add_argument("--once", action="store_true", help="print one plain-text snapshot and exit")
     options.add_json(p, help="with --once: one JSON document (implies --once)")
@@ -160,13 +180,35 @@ def main(argv: list[str] | None = None) -> int:
         return options.reader_gone()
 
 
+# numpy's OpenBLAS starts one thread per core when it loads (~100 ms of CPU per start on two
+# cores) for matrix products happo-top never computes. Its thread count is read from these once,
+# when numpy is imported.
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def single_thread_blas() -> Iterator[None]:
+    """Import the engine (and numpy) inside this: BLAS gets one thread unless the user set a
+    count. The variables are removed again afterwards, so that processes happo-top starts
+    (a training run, TensorBoard) get the environment the user gave, not ours."""
+    added = [k for k in BLAS_THREADS if k not in os.environ]
+    for k in added:
+        os.environ[k] = "1"
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
 def _main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
         module, func, _ = SUBCOMMANDS[argv[0]]
         try:
             # Deferred for start-up time: a sub-command's module only when it is used.
-            mod = importlib.import_module(module)
+            with single_thread_blas():
+                mod = importlib.import_module(module)
         except ModuleNotFoundError as e:
             if e.name != module:
                 raise
@@ -183,7 +225,8 @@ def _main(argv: list[str] | None = None) -> int:
         args.json = True
     # Deferred for start-up time: the engine (and numpy with it) only once the monitor or one
     # of its headless forms runs, never for --help or a sub-command.
-    from tui.cli import common, watch
+    with single_thread_blas():
+        from tui.cli import common, watch  # deferred: see above
 
     def monitor(args: argparse.Namespace) -> int:
         common.check_roots(args.roots)

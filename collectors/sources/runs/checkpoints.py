@@ -8,6 +8,13 @@
 Sorted numerically by step. A checkpoint's files are written one after another, so it counts as
 complete when a newer checkpoint exists, or when it holds every file a HARL save writes and the
 newest of them is a few seconds old. Settled checkpoints are cached and never stat'ed again.
+
+An idle poll costs two ``stat`` calls (``models/`` and ``checkpoints/``, through the listing
+cache) and one for the newest checkpoint: the step list is parsed again only when a listing
+changed, and the newest checkpoint's files are listed again only when its directory changed,
+while it is still settling, or once a minute. A directory whose mtime is within a second of the
+time it was read may change again within the same mtime tick (filesystem times are coarser than
+the writes), so it is read again at the next scan, not trusted.
 """
 
 from __future__ import annotations
@@ -18,9 +25,11 @@ import time
 from collections.abc import Callable
 
 from collectors.model.run import Checkpoint
-from collectors.sources.runs.fscache import DirCache
+from collectors.sources.runs.fscache import DirCache, Listing
 
 SETTLE_SECONDS = 5.0
+RECHECK_SECONDS = 60.0  # a quiet newest checkpoint is listed again this often all the same
+RACY_NS = 1_000_000_000  # a directory modified this recently may change in the same mtime tick
 _A_RE = re.compile(r"^rl_model_(\d+)_steps$")
 _B_RE = re.compile(r"^(\d+(?:\.\d+)?)M$")
 _ACTOR_RE = re.compile(r"^actor_agent(\d+)\.pt$")
@@ -62,16 +71,68 @@ class CheckpointScanner:
         self.clock = clock
         self._settled: dict[str, Checkpoint] = {}
         self.layout_hint: str | None = None  # "A", "B", "O" or "U" once seen
+        self._listings: tuple[Listing | None, ...] = ()  # what _found and _flat come from
+        self._found: list[tuple[int, str]] = []  # (step, path), sorted
+        self._flat_files: list[str] = []
+        # The newest checkpoint once settled: path -> (its directory's mtime_ns, when it was
+        # listed (time.time_ns), the arguments it was judged with, the checkpoint).
+        self._quiet: dict[str, tuple[int, int, tuple[bool | None, int], Checkpoint]] = {}
+        self._out: tuple[Checkpoint, ...] = ()
+        self._older_settled = False  # every checkpoint but the newest in _settled
 
     def scan(self, use_valuenorm: bool | None = None, n_agents: int = 1) -> tuple[Checkpoint, ...]:
+        """The run's checkpoints, oldest first; the same tuple as last time when nothing changed."""
+        listings = (self._list("models"), self._list("checkpoints"))
+        same = len(self._listings) == 2 and all(
+            a is b for a, b in zip(listings, self._listings, strict=True)
+        )
+        if not same:
+            self._parse(listings)
+        found = self._found
+        out_ = self._out
+        if (  # the usual idle poll: every older checkpoint settled, the newest one quiet
+            same
+            and found
+            and self._older_settled
+            and len(out_) == len(found)
+            and out_[-1].path == found[-1][1]
+            and self._quiet_newest(found[-1][1], use_valuenorm, n_agents) is out_[-1]
+        ):
+            return out_
+        out: list[Checkpoint] = []
+        now = self.clock()
+        for i, (step, path) in enumerate(found):
+            cp = self._settled.get(path)
+            if cp is None:
+                has_newer = i < len(found) - 1
+                cp = None if has_newer else self._quiet_newest(path, use_valuenorm, n_agents)
+                if cp is None:
+                    cp = self._judge(step, path, has_newer, now, use_valuenorm, n_agents)
+                if cp is None:
+                    continue  # deleted between the listing and now
+            out.append(cp)
+        if not found and self._flat_files:
+            out.append(self._flat(self._flat_files, now))
+        self._older_settled = all(p in self._settled for _, p in found[:-1])
+        if len(out) == len(self._out) and all(a is b for a, b in zip(out, self._out, strict=True)):
+            return self._out
+        self._out = tuple(out)
+        return self._out
+
+    def _list(self, sub: str) -> Listing | None:
+        try:
+            return self.cache.list(os.path.join(self.run_dir, sub), recent=True)
+        except OSError:
+            return None
+
+    def _parse(self, listings: tuple[Listing | None, ...]) -> None:
+        """The checkpoint directories (and layout U's files) named in the listings."""
         found: list[tuple[int, str]] = []  # (step, path)
         flat: list[str] = []
-        for sub in ("models", "checkpoints"):
-            d = os.path.join(self.run_dir, sub)
-            try:
-                listing = self.cache.list(d)
-            except OSError:
+        for sub, listing in zip(("models", "checkpoints"), listings, strict=True):
+            if listing is None:
                 continue
+            d = os.path.join(self.run_dir, sub)
             for name in listing.dirs:
                 m = _A_RE.match(name)
                 if m and len(m.group(1)) < 19:  # a step past int64 (40 nines) is no checkpoint
@@ -85,30 +146,62 @@ class CheckpointScanner:
             if sub == "models":
                 flat = [os.path.join(d, f) for f in listing.files if f.endswith(".pt")]
         found.sort()
-        out: list[Checkpoint] = []
         live = {p for _, p in found}
         for p in [p for p in self._settled if p not in live]:
             del self._settled[p]  # deleted checkpoint
-        now = self.clock()
-        for i, (step, path) in enumerate(found):
-            cp = self._settled.get(path)
-            if cp is None:
-                try:
-                    size, newest, names = _dir_files(path)
-                except OSError:
-                    continue  # deleted between the listing and now
-                has_newer = i < len(found) - 1
-                settled = bool(names) and now - newest >= SETTLE_SECONDS
-                complete = bool(names) and (  # an empty directory is never a checkpoint
-                    has_newer or (settled and _has_full_set(names, use_valuenorm, n_agents))
-                )
-                cp = Checkpoint(step, newest, size, complete, path)
-                if complete and has_newer:
-                    self._settled[path] = cp
-            out.append(cp)
-        if not found and flat:
-            out.append(self._flat(flat, now))
-        return tuple(out)
+        for p in [p for p in self._quiet if p not in live]:
+            del self._quiet[p]
+        self._listings, self._found, self._flat_files = listings, found, flat
+
+    def _quiet_newest(
+        self, path: str, use_valuenorm: bool | None, n_agents: int
+    ) -> Checkpoint | None:
+        """The newest checkpoint as last judged, when that still holds: it had settled, its
+        directory has not changed since (and had not changed within a second of being read),
+        and it was read less than RECHECK_SECONDS ago. None: judge it again."""
+        entry = self._quiet.get(path)
+        if entry is None:
+            return None
+        mtime_ns, listed_ns, args, cp = entry
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        if (
+            st.st_mtime_ns != mtime_ns
+            or args != (use_valuenorm, n_agents)
+            or time.time_ns() - listed_ns >= RECHECK_SECONDS * 1e9
+        ):
+            del self._quiet[path]
+            return None
+        return cp
+
+    def _judge(
+        self,
+        step: int,
+        path: str,
+        has_newer: bool,
+        now: float,
+        use_valuenorm: bool | None,
+        n_agents: int,
+    ) -> Checkpoint | None:
+        try:
+            # The newest checkpoint's directory time, for _quiet_newest (not needed for others).
+            dir_mtime_ns = 0 if has_newer else os.stat(path).st_mtime_ns
+            listed_ns = time.time_ns()
+            size, newest, names = _dir_files(path)
+        except OSError:
+            return None
+        settled = bool(names) and now - newest >= SETTLE_SECONDS
+        complete = bool(names) and (  # an empty directory is never a checkpoint
+            has_newer or (settled and _has_full_set(names, use_valuenorm, n_agents))
+        )
+        cp = Checkpoint(step, newest, size, complete, path)
+        if complete and has_newer:
+            self._settled[path] = cp
+        elif settled and not has_newer and dir_mtime_ns < listed_ns - RACY_NS:
+            self._quiet[path] = (dir_mtime_ns, listed_ns, (use_valuenorm, n_agents), cp)
+        return cp
 
     def _flat(self, files: list[str], now: float) -> Checkpoint:
         """Layout U: one set of files, overwritten in place at every save."""

@@ -9,7 +9,13 @@ Framing: ``uint64 length | uint32 masked_crc32c(length) | payload | uint32 maske
 Decoding has two paths:
 
 * a vectorised fast path (numpy) for the plain scalar records that tensorboardX writes,
-  ``Event{wall_time, step, summary{value{tag, simple_value}}}``, recognised byte for byte;
+  ``Event{wall_time, step, summary{value{tag, simple_value}}}``, recognised byte for byte. The
+  framing finds runs of back-to-back records of one length (one tag, one step width) as
+  ``(offset, length, count)``, comparing their length fields as one strided view; a run is
+  checked against its first record in the few 8-byte words that must be equal (field keys, the
+  step varint's continuation bits, the tag and its framing) and decoded through strided views,
+  with no per-record Python and no list of offsets. Records outside such runs are recognised
+  with gathers;
 * a slow path through ``tensorboard.compat.proto.event_pb2`` for anything else (histograms,
   tensor scalars, step 0, long tags). Non-scalar values are skipped.
 
@@ -247,37 +253,36 @@ class EventFileReader:
         """Decode complete records of ``buf``; return bytes consumed (a cut-off tail excluded)."""
         pos = 0
         while True:
-            offs, lens, end = self._frame(buf, pos, at_eof)
-            if not offs:
+            runs, end = self._frame(buf, pos, at_eof)
+            if not runs:
                 return end
-            o = np.asarray(offs, np.int64)
-            ln = np.asarray(lens, np.int64)
-            bad = _decode_records(buf, o, ln, batch, self)
-            good = len(offs) if bad is None else bad
+            total = sum(r[2] for r in runs)
+            bad = _decode_records(buf, runs, total, batch, self)
+            good = total if bad is None else bad[0]
             self.records += good
             batch.records += good
             if bad is None:
                 return end
             # A record that decodes to nothing valid: skip just it when its header is sound,
             # else the length was garbage too and we resynchronise byte by byte.
-            at = offs[bad]
+            _, at, length = bad
             if self._header_ok(buf, at):
-                self._report_corruption(at, at + HEADER + lens[bad] + FOOTER)
-                pos = at + HEADER + lens[bad] + FOOTER
+                self._report_corruption(at, at + HEADER + length + FOOTER)
+                pos = at + HEADER + length + FOOTER
             else:
                 nxt = self._resync(buf, at, at_eof)
                 if nxt is None:
                     return at
                 pos = nxt
 
-    def _frame(self, buf: bytes, pos: int, at_eof: bool) -> tuple[list[int], list[int], int]:
+    def _frame(self, buf: bytes, pos: int, at_eof: bool) -> tuple[list[Run], int]:
         """Find record boundaries from ``pos``. Runs of same-length records are found in bulk.
 
-        Returns offsets, payload lengths and the position after the last complete record.
+        Returns the records as runs ``(offset, payload length, count)`` of back-to-back records
+        of one length (no list of offsets), and the position after the last complete record.
         """
         n = len(buf)
-        offs: list[int] = []
-        lens: list[int] = []
+        runs: list[Run] = []
         probe = n  # first guess: the whole buffer is one run
         cooldown = 0
         unpack = _U64.unpack_from
@@ -296,7 +301,7 @@ class EventFileReader:
                 pos = nxt
                 continue
             if not plausible or end > n:  # garbage: find the next sound record
-                pos = self._back_up(buf, offs, lens, pos)
+                pos = self._back_up(buf, runs, pos)
                 nxt = self._resync(buf, pos, at_eof)
                 if nxt is None:
                     break
@@ -307,33 +312,41 @@ class EventFileReader:
             k = min(probe, (n - pos) // stride) if cooldown == 0 else 0
             if cooldown:
                 cooldown -= 1
+            count = 1
             if k >= 4:
                 # The length fields of the next k records, as a strided view (no copy).
                 got = np.ndarray((k,), "<u8", buf, pos, (stride,))
                 bad = np.flatnonzero(got != length)
                 run = int(bad[0]) if len(bad) else k
                 if run > 1:
-                    offs.extend(range(pos, pos + run * stride, stride))
-                    lens.extend([length] * run)
-                    pos += run * stride
+                    count = run
                     probe = min(probe * 4, 1 << 16) if run == k else 64
+                else:
+                    probe, cooldown = 64, 16  # mixed lengths here: record by record for a while
+            if runs:
+                s0, l0, c0 = runs[-1]
+                if l0 == length and s0 + c0 * stride == pos:  # continues the last run
+                    runs[-1] = (s0, l0, c0 + count)
+                    pos += count * stride
                     continue
-                probe, cooldown = 64, 16  # mixed lengths here: walk record by record for a while
-            offs.append(pos)
-            lens.append(length)
-            pos = end
-        return offs, lens, pos
+            runs.append((pos, length, count))
+            pos += count * stride
+        return runs, pos
 
-    def _back_up(self, buf: bytes, offs: list[int], lens: list[int], pos: int) -> int:
+    def _back_up(self, buf: bytes, runs: list[Run], pos: int) -> int:
         """Garbage at ``pos``: if the record before it has a bad length CRC, that bogus length is
         what led here, so the corruption starts there. Returns where the corruption starts."""
-        while (
-            offs
-            and offs[-1] + HEADER + lens[-1] + FOOTER == pos
-            and not self._header_ok(buf, offs[-1])
-        ):
-            pos = offs.pop()
-            lens.pop()
+        while runs:
+            start, length, count = runs[-1]
+            stride = HEADER + length + FOOTER
+            last = start + (count - 1) * stride
+            if last + stride != pos or self._header_ok(buf, last):
+                break
+            pos = last
+            if count == 1:
+                runs.pop()
+            else:
+                runs[-1] = (start, length, count - 1)
         return pos
 
     def _header_ok(self, buf: bytes, pos: int) -> bool:
@@ -436,61 +449,68 @@ def _event_pb2():
     return _SLOW_PROTO
 
 
-Parts = dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]]
+Run = tuple[int, int, int]  # (offset of the first record, payload length, records back to back)
+# A chunk of one tag's points: (record indices, steps, values, wall times). The indices (their
+# order across chunks) are a range for a uniform run, an array otherwise.
+Chunk = tuple[range | np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+Parts = dict[str, list[Chunk]]
 _SHIFTS = np.arange(10, dtype=np.uint64) * np.uint64(7)
 
 
 def _decode_records(
-    buf: bytes, offs: np.ndarray, lens: np.ndarray, batch: Batch, reader: EventFileReader
-) -> int | None:
-    """Decode the framed records at ``offs`` into ``batch``.
+    buf: bytes, runs: list[Run], total: int, batch: Batch, reader: EventFileReader
+) -> tuple[int, int, int] | None:
+    """Decode the framed records (``runs``, ``total`` records in all) into ``batch``.
 
-    Returns None when every record was sound, else the index of the first record that is not a
-    valid event; only the records before it are added to ``batch``.
+    Returns None when every record was sound, else (index, offset, payload length) of the first
+    record that is not a valid event; only the records before it are added to ``batch``.
     """
-    a = np.frombuffer(buf, np.uint8)
-    n = len(offs)
     parts: Parts = {}
-    rest: list[np.ndarray] = []
+    rest: list[tuple[int, Run]] = []  # (index of the run's first record, run)
     # Runs of back-to-back records of one length are, in practice, one tag with one step width:
-    # decoded against the first record as a template, with no gathering at all.
-    if n >= 4:
-        l0 = int(lens[0])
-        if int(offs[-1] - offs[0]) == (n - 1) * (l0 + HEADER + FOOTER) and (lens == l0).all():
-            bounds = [0, n]  # the usual case: one run
-        else:
-            gap = offs[1:] - offs[:-1] != lens[:-1] + HEADER + FOOTER
-            brk = np.flatnonzero((lens[1:] != lens[:-1]) | gap) + 1
-            bounds = [0, *brk.tolist(), n]
-        for s, e in zip(bounds[:-1], bounds[1:], strict=True):
-            if e - s < 4 or not _decode_uniform(buf, a, offs, lens, s, e, parts, reader):
-                rest.append(np.arange(s, e))
-    else:
-        rest.append(np.arange(n))
+    # checked against the first record in the bytes that cannot differ, decoded with strided
+    # views (no gathering, no per-record work).
+    base = 0
+    for run in runs:
+        if run[2] < 4 or not _decode_uniform(buf, run, base, parts, reader):
+            rest.append((base, run))
+        base += run[2]
     bad = None
     if rest:
-        idx = np.concatenate(rest) if len(rest) > 1 else rest[0]
-        if len(idx) <= FEW:  # a poll of a live run: a record or two per file
-            idx = _decode_few(buf, offs, lens, idx, parts, reader)
-        if len(idx):
-            bad = _decode_general(buf, a, offs, lens, idx, parts, reader)
-
-    for tag, chunks in parts.items():
-        if bad is not None:
-            chunks = [
-                (c[0][c[0] < bad], c[1][c[0] < bad], c[2][c[0] < bad], c[3][c[0] < bad])
-                for c in chunks
+        recs = sum(r[2] for _, r in rest)
+        if recs <= FEW:  # a poll of a live run: a record or two per file
+            few = [
+                (b + j, s + j * (HEADER + ln + FOOTER), ln)
+                for b, (s, ln, c) in rest
+                for j in range(c)
             ]
-            chunks = [c for c in chunks if len(c[0])]
+            few = _decode_few(buf, few, parts, reader)
+            if few:  # not plain scalars (the header record, a histogram): protobuf for those
+                g, o, ln = (np.array(x, np.int64) for x in zip(*few, strict=True))
+                reader.slow_records += len(few)
+                bad = _decode_slow(buf, o, ln, g, parts, reader)
+        else:
+            g = np.concatenate([np.arange(b, b + c) for b, (_, _, c) in rest])
+            o = np.concatenate(
+                [
+                    np.arange(s, s + c * (HEADER + ln + FOOTER), HEADER + ln + FOOTER)
+                    for _, (s, ln, c) in rest
+                ]
+            )
+            ln = np.concatenate([np.full(c, ln_, np.int64) for _, (_, ln_, c) in rest])
+            bad = _decode_general(buf, o, ln, g, parts, reader)
+
+    cut = None if bad is None else bad[0]
+    for tag, chunks in parts.items():
+        if cut is not None:
+            chunks = [_before(c, cut) for c in chunks]
+            chunks = [c for c in chunks if len(c[1])]
             if not chunks:
                 continue
         if len(chunks) == 1:
             _, st, v, w = chunks[0]
-        else:  # one tag from several runs or paths: back into record order
-            order = np.argsort(np.concatenate([c[0] for c in chunks]), kind="stable")
-            st = np.concatenate([c[1] for c in chunks])[order]
-            v = np.concatenate([c[2] for c in chunks])[order]
-            w = np.concatenate([c[3] for c in chunks])[order]
+        else:
+            st, v, w = _in_record_order(chunks)
         if not _walls_ok(w):
             ok = (w >= WALL_MIN) & (w < WALL_MAX)
             reader.bad_wall += int(len(ok) - ok.sum())
@@ -503,6 +523,37 @@ def _decode_records(
         batch.series[tag] = (st, v, w)
         batch.points += len(st) - (len(prev[0]) if prev is not None else 0)
     return bad
+
+
+def _before(c: Chunk, cut: int) -> Chunk:
+    """The points of a chunk from records before index ``cut``."""
+    idx = c[0]
+    if isinstance(idx, range):
+        keep = max(0, min(len(idx), cut - idx.start))
+        return (idx[:keep], c[1][:keep], c[2][:keep], c[3][:keep])
+    m = idx < cut
+    return (idx[m], c[1][m], c[2][m], c[3][m])
+
+
+def _in_record_order(chunks: list[Chunk]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One tag's points from several chunks (runs of several step widths, paths), in record
+    order: concatenated when the chunks follow one another, else sorted by record index."""
+    bounds = [(int(c[0][0]), int(c[0][-1])) for c in chunks]
+    order = sorted(range(len(chunks)), key=lambda i: bounds[i][0])
+    if all(bounds[a][1] < bounds[b][0] for a, b in zip(order, order[1:], strict=False)):
+        cs = [chunks[i] for i in order]
+        return (
+            np.concatenate([c[1] for c in cs]),
+            np.concatenate([c[2] for c in cs]),
+            np.concatenate([c[3] for c in cs]),
+        )
+    idx = np.concatenate([np.asarray(c[0]) for c in chunks])
+    srt = np.argsort(idx, kind="stable")
+    return (
+        np.concatenate([c[1] for c in chunks])[srt],
+        np.concatenate([c[2] for c in chunks])[srt],
+        np.concatenate([c[3] for c in chunks])[srt],
+    )
 
 
 def _walls_ok(w: np.ndarray) -> bool:
@@ -545,16 +596,17 @@ _F64 = struct.Struct("<d")
 _F32 = struct.Struct("<f")
 
 
-def _decode_few(buf, offs, lens, idx, parts: Parts, reader) -> np.ndarray:
-    """A few records, one by one: the plain scalars go to ``parts``; returns the others."""
-    left: list[int] = []
+def _decode_few(buf, recs: list[tuple[int, int, int]], parts: Parts, reader) -> list:
+    """A few records ``(index, offset, length)``, one by one: the plain scalars go to ``parts``;
+    returns the others."""
+    left: list[tuple[int, int, int]] = []
     acc: dict[str, tuple[list, list, list, list]] = {}
-    for i in idx.tolist():
-        o, ln = int(offs[i]), int(lens[i])
+    for rec in recs:
+        i, o, ln = rec
         payload = buf[o + HEADER : o + HEADER + ln]
         t = _scalar_template(payload)
         if t is None or (reader.verify_crc and not reader._payload_ok(buf, o, ln)):
-            left.append(i)
+            left.append(rec)
             continue
         sv, tl = t
         step = 0
@@ -580,59 +632,94 @@ def _decode_few(buf, offs, lens, idx, parts: Parts, reader) -> np.ndarray:
                 np.array(ww, np.float64),
             )
         )
-    return np.array(left, np.int64)
+    return left
+
+
+_FULL = (1 << 64) - 1
 
 
 @functools.lru_cache(maxsize=256)
-def _record_mask(length: int, sv: int, tl: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per byte of a framed scalar record: which bits must equal the first record's (all of the
-    framing, tag and field keys; the continuation bits of the step varint; nothing of the wall
-    time, the step digits, the value and the CRCs), and the weights of the step's 7-bit digits."""
-    mask = np.zeros(HEADER + length + FOOTER, np.uint8)
-    mask[:8] = 0xFF  # the length
+def _constant_words(length: int, sv: int, tl: int) -> tuple[tuple[int, np.uint64, bool], ...]:
+    """What every framed scalar record of this shape must have in common with the first one and
+    can differ in, as 8-byte words ``(offset in the record, mask, whole word)``: the field keys,
+    the continuation bits of the step varint, the summary / value / tag framing and the tag.
+    Not the length (the framing compared every record's already), nor what differs: the wall
+    time, the step digits, the value, the CRCs (checked with ``verify_crc``)."""
+    stride = HEADER + length + FOOTER
+    mask = bytearray(stride)
     mask[HEADER] = mask[HEADER + 9] = 0xFF  # wall_time and step field keys
-    mask[HEADER + 10 : HEADER + 10 + sv] = 0x80  # varint continuation bits
+    for j in range(HEADER + 10, HEADER + 10 + sv):
+        mask[j] = 0x80  # varint continuation bits
     q = HEADER + 10 + sv
-    mask[q : q + 7 + tl] = 0xFF  # summary / value / tag framing, the tag, the value's key
-    weights = np.array([1 << (7 * i) for i in range(sv)], np.int64)
-    return mask, weights
+    mask[q : q + 7 + tl] = b"\xff" * (7 + tl)  # summary / value / tag framing, the tag, value key
+    offsets = list(range(0, stride - 7, 8))
+    if stride % 8:
+        offsets.append(stride - 8)  # the last word overlaps the one before it
+    words = []
+    covered = bytearray(stride)
+    for off in offsets:
+        m = bytearray(mask[off : off + 8])
+        for j in range(8):
+            if covered[off + j]:
+                m[j] = 0
+            covered[off + j] = 1
+        value = int.from_bytes(m, "little")
+        if value:
+            words.append((off, np.uint64(value), value == _FULL))
+    return tuple(words)
 
 
-def _decode_uniform(buf, a, offs, lens, s, e, parts: Parts, reader) -> bool:
-    """Records s..e-1: consecutive, same length. True when all are plain scalars of one tag."""
-    o0 = int(offs[s])
-    length = int(lens[s])
+def _decode_uniform(buf, run: Run, base: int, parts: Parts, reader) -> bool:
+    """The records of ``run``: back to back, one length. True when all are plain scalars of one
+    tag (then decoded into ``parts``, record indices from ``base``)."""
+    o0, length, k = run
     t = _scalar_template(buf[o0 + HEADER : o0 + HEADER + length])
     if t is None:
         return False
     sv, tl = t
-    if sv > 9:  # a step beyond 2**63: not for the int64 weights
+    if sv > 9:  # a step beyond 2**63: not for the int64 arithmetic below
         return False
     stride = HEADER + length + FOOTER
-    k = e - s
-    rows = np.ndarray((k, stride), np.uint8, buf, o0, (stride, 1))  # a view, no copy
-    # Every record must match the first (a valid scalar) in every bit the mask keeps.
-    mask, weights = _record_mask(length, sv, tl)
-    if ((rows ^ rows[0]) & mask).any():
-        return False
+    # Every record must match the first (a valid scalar) in every bit that may not differ: a
+    # few strided 8-byte words per record, not every byte.
+    for off, m, whole in _constant_words(length, sv, tl):
+        col = np.ndarray((k,), "<u8", buf, o0 + off, (stride,))  # a view, no copy
+        first = col[0]
+        if whole:
+            if (col != first).any():
+                return False
+        elif ((col & m) != (first & m)).any():
+            return False
     if reader.verify_crc and not all(
         reader._payload_ok(buf, o, length) for o in range(o0, o0 + k * stride, stride)
     ):
         return False
     wall = np.ndarray((k,), "<f8", buf, o0 + HEADER + 1, (stride,))
     values = np.ndarray((k,), "<f4", buf, o0 + HEADER + length - 4, (stride,))
-    vb = rows[:, HEADER + 10 : HEADER + 10 + sv]
-    steps = (vb & 0x7F) @ weights if sv > 1 else vb[:, 0].astype(np.int64)
+    p = o0 + HEADER + 10  # the step's varint
+    if sv == 1:
+        steps = np.ndarray((k,), "u1", buf, p, (stride,)).astype(np.int64)
+    elif sv <= 8:  # its digits from one 8-byte word per record (the payload is longer than that)
+        word = np.ndarray((k,), "<u8", buf, p, (stride,))
+        acc = word & np.uint64(0x7F)
+        for i in range(1, sv):
+            acc |= (word >> np.uint64(i)) & np.uint64(0x7F << (7 * i))
+        steps = acc.view(np.int64)
+    else:
+        vb = np.ndarray((k, sv), np.uint8, buf, p, (stride, 1))
+        weights = np.array([1 << (7 * i) for i in range(sv)], np.int64)
+        steps = (vb & 0x7F) @ weights
     q = HEADER + 10 + sv
     tag = bytes(buf[o0 + q + 6 : o0 + q + 6 + tl]).decode("utf-8", "replace")
-    parts.setdefault(tag, []).append((np.arange(s, e), steps, values, wall))
+    parts.setdefault(tag, []).append((range(base, base + k), steps, values, wall))
     return True
 
 
-def _decode_general(buf, a, offs_all, lens_all, idx, parts: Parts, reader) -> int | None:
-    """Records at ``idx`` (any lengths, any order of tags): vectorised scalar recognition with
-    gathers, then protobuf for the rest. Returns the first bad record index, or None."""
-    offs, lens = offs_all[idx], lens_all[idx]
+def _decode_general(buf, offs, lens, gidx, parts: Parts, reader) -> tuple[int, int, int] | None:
+    """Records at ``offs`` with payload lengths ``lens`` and record indices ``gidx`` (any
+    lengths, any order of tags): vectorised scalar recognition with gathers, then protobuf for
+    the rest. Returns (index, offset, length) of the first bad record, or None."""
+    a = np.frombuffer(buf, np.uint8)
     n = len(buf)
     p = offs + HEADER  # payload start
 
@@ -664,7 +751,7 @@ def _decode_general(buf, a, offs_all, lens_all, idx, parts: Parts, reader) -> in
 
     si = np.flatnonzero(~fast)
     reader.slow_records += len(si)
-    bad = _decode_slow(buf, offs_all, lens_all, idx[si], parts, reader) if len(si) else None
+    bad = _decode_slow(buf, offs[si], lens[si], gidx[si], parts, reader) if len(si) else None
     fi = np.flatnonzero(fast)
     if len(fi):
         pf, qf, tlf, svf = p[fi], q[fi], tl[fi], sv[fi]
@@ -690,31 +777,31 @@ def _decode_general(buf, a, offs_all, lens_all, idx, parts: Parts, reader) -> in
                     groups = {bytes(u): sel[inverse == i] for i, u in enumerate(uniq)}
             for tag_b, g in groups.items():
                 tag = tag_b.decode("utf-8", "replace")
-                parts.setdefault(tag, []).append((idx[fi[g]], steps[g], values[g], wall[g]))
+                parts.setdefault(tag, []).append((gidx[fi[g]], steps[g], values[g], wall[g]))
     return bad
 
 
 _FILE_VERSION = 0x1A  # Event.file_version (field 3, length-delimited)
 
 
-def _decode_slow(buf, offs, lens, rec_idx, parts, reader) -> int | None:
+def _decode_slow(buf, offs, lens, gidx, parts, reader) -> tuple[int, int, int] | None:
     """Records that are not plain tensorboardX scalars, through the real protobuf classes.
 
-    Returns the index of the first record that is not a valid event (bad CRC or unparsable).
+    Returns (index, offset, length) of the first record that is not a valid event (bad CRC or
+    unparsable).
     """
-    for i in rec_idx.tolist():
-        o, ln = int(offs[i]), int(lens[i])
+    for i, o, ln in zip(gidx.tolist(), offs.tolist(), lens.tolist(), strict=True):
         s = o + HEADER
         payload = buf[s : s + ln]
         if not reader._payload_ok(buf, o, ln):
-            return i
+            return i, o, ln
         # The header record (wall_time + file_version, step 0): nothing to keep, no protobuf.
         if ln > 10 and payload[0] == 0x09 and payload[9] == _FILE_VERSION:
             continue
         try:
             ev = _event_pb2().Event.FromString(payload)
         except Exception:
-            return i
+            return i, o, ln
         if not ev.HasField("summary"):
             continue
         for val in ev.summary.value:

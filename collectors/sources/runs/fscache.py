@@ -3,12 +3,20 @@
 Adding or removing an entry changes a directory's mtime, so one ``stat`` tells whether a cached
 listing is still good. A rescan of an unchanged tree costs one ``stat`` per directory and no
 ``scandir`` at all.
+
+Filesystem times are coarser than writes (a kernel tick), so an entry added just after the
+listing was read can leave the mtime as it was. With ``recent=True`` a listing read within a
+second of its directory's mtime is read again at the next call (from then on the mtime says it
+all): the checkpoint scanner asks for that, a new checkpoint must not wait for the next one.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
+
+RACY_NS = 1_000_000_000  # a listing read this soon after its directory changed is not trusted
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,16 +30,24 @@ class Listing:
 class DirCache:
     def __init__(self) -> None:
         self._cache: dict[str, Listing] = {}
+        self._racy: set[str] = set()  # listings read too soon after their mtime: read again
 
     def __len__(self) -> int:
         return len(self._cache)
 
-    def list(self, path: str) -> Listing:
-        """The listing of ``path``. Raises OSError (gone, permission denied, not a directory)."""
+    def list(self, path: str, recent: bool = False) -> Listing:
+        """The listing of ``path``. Raises OSError (gone, permission denied, not a directory).
+
+        ``recent``: do not trust a listing read within a second of its directory's mtime."""
         st = os.stat(path)
         cached = self._cache.get(path)
-        if cached is not None and cached.mtime_ns == st.st_mtime_ns:
+        if (
+            cached is not None
+            and cached.mtime_ns == st.st_mtime_ns
+            and not (recent and path in self._racy)
+        ):
             return cached
+        listed_ns = time.time_ns()
         dirs: list[str] = []
         files: list[str] = []
         links: set[str] = set()
@@ -50,6 +66,12 @@ class DirCache:
         listing = Listing(
             tuple(sorted(dirs)), tuple(sorted(files)), frozenset(links), st.st_mtime_ns
         )
+        if st.st_mtime_ns >= listed_ns - RACY_NS:
+            self._racy.add(path)
+        else:
+            self._racy.discard(path)
+        if cached == listing:
+            listing = cached  # the same object: callers may compare listings by identity
         self._cache[path] = listing
         return listing
 
@@ -58,3 +80,4 @@ class DirCache:
         sep = prefix.rstrip(os.sep) + os.sep
         for p in [p for p in self._cache if p == prefix or p.startswith(sep)]:
             del self._cache[p]
+            self._racy.discard(p)
