@@ -17,6 +17,10 @@ Example::
     remote_command: happo-top   # how happo-top is started on the hosts below
     hosts:                  # other hosts, over ssh (README "Several hosts")
       gpu01: {roots: [~/MAPush/results], remote_command: ~/.local/bin/happo-top, ssh_args: []}
+    on_event: notify-send "happo-top: $HAPPO_TOP_RUN" "$HAPPO_TOP_MESSAGE"   # or an argv list
+    on_event_rate: 10       # at most this many on_event commands a minute
+    on_event_timeout: 10    # seconds an on_event command may run before it is killed
+    bell: false             # ring the terminal bell for a crash, NaN or bad finding (TUI)
 
 A bad file is an error that names the file, the line and the key.
 """
@@ -123,7 +127,7 @@ _SCHEMA: dict[str, tuple[str, Any]] = {
         ),
     ),
     "presets": (
-        "a mapping of preset name to {argv, cwd, env, log, shell}",
+        "a mapping of preset name to {argv, cwd, env, log, shell, backend, sbatch}",
         lambda v: isinstance(v, dict) and all(isinstance(x, dict) for x in v.values()),
     ),
     "hosts": (
@@ -132,6 +136,22 @@ _SCHEMA: dict[str, tuple[str, Any]] = {
     ),
     "remote_command": ("a command (text)", lambda v: isinstance(v, str) and v.strip() != ""),
     "ssh_args": ("a list of ssh options", lambda v: _strings(v)),
+    "on_event": (
+        "a command run for each event: a shell command (text) or an argv list",
+        lambda v: (
+            (isinstance(v, str) and v.strip() != "")
+            or (isinstance(v, list) and v and all(isinstance(x, str) and x for x in v))
+        ),
+    ),
+    "on_event_rate": (
+        "the most on_event commands a minute: a number from 1 to 10000",
+        lambda v: _finite(v) and 1 <= v <= 10000,
+    ),
+    "on_event_timeout": (
+        f"a finite number of seconds > 0 and <= {MAX_SECONDS:g}",
+        _seconds(0.0, strict=True),
+    ),
+    "bell": ("true or false", lambda v: isinstance(v, bool)),
 }
 
 
@@ -188,6 +208,55 @@ def _check_thresholds(mapping: dict[str, Any], lines: dict[str, int], path: str)
         first = next((k for k in order.names if k in mapping), None)
         line = lines.get(f"thresholds.{first}", top) if first else top
         raise ConfigError(f"{path}:{line}: key 'thresholds': " + "; ".join(p for _, p in broken))
+
+
+PRESET_KEYS = ("argv", "cwd", "env", "log", "shell", "name", "backend", "sbatch")
+BACKENDS = ("local", "slurm")
+
+
+def _preset_lines(text: str) -> dict[str, int]:
+    """Line of each ``presets.NAME.KEY``."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return {}
+    out: dict[str, int] = {}
+    if not isinstance(node, yaml.MappingNode):
+        return out
+    for k, v in node.value:
+        if getattr(k, "value", None) != "presets" or not isinstance(v, yaml.MappingNode):
+            continue
+        for name, body in v.value:
+            if isinstance(body, yaml.MappingNode):
+                for key, _ in body.value:
+                    out[f"{name.value}.{key.value}"] = key.start_mark.line + 1
+    return out
+
+
+def _check_presets(presets: dict[str, Any], text: str, lines: dict[str, int], path: str) -> None:
+    """Each preset's keys: ``backend`` local or slurm, ``sbatch`` a list of sbatch options
+    (only with ``backend: slurm``); an unknown key is an error at its line."""
+    at = _preset_lines(text)
+    for name, body in presets.items():
+        here = lines.get(f"presets.{name}", lines.get("presets", 1))
+
+        def fail(key: str, what: str, name: str = name, here: int = here) -> None:
+            line = at.get(f"{name}.{key}", here)
+            raise ConfigError(f"{path}:{line}: preset '{name}': {what}")
+
+        for key in body:
+            if key not in PRESET_KEYS:
+                fail(str(key), f"unknown key '{key}' (known keys: {', '.join(PRESET_KEYS)})")
+        backend = body.get("backend", "local")
+        if backend not in BACKENDS:
+            fail("backend", f"key 'backend' must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        sbatch = body.get("sbatch")
+        if sbatch is not None:
+            if not (_strings(sbatch) and all(a.startswith("-") for a in sbatch)):
+                got = _short.repr(sbatch)
+                fail("sbatch", f"key 'sbatch' must be a list of sbatch options (--x=y), got {got}")
+            if backend != "slurm":
+                fail("sbatch", "key 'sbatch' needs 'backend: slurm'")
 
 
 def _invalid(e: yaml.YAMLError, path: str) -> ConfigError:
@@ -270,6 +339,8 @@ def parse_settings(text: str, path: str = "<config>") -> Settings:
         values[key] = value
     if "thresholds" in values:
         _check_thresholds(values["thresholds"], lines, path)
+    if "presets" in values:
+        _check_presets(values["presets"], text, lines, path)
     if "roots" in values:
         values["roots"] = tuple(os.path.expanduser(r) for r in values["roots"])
     if isinstance(values.get("harl_train"), str):
@@ -280,7 +351,17 @@ def parse_settings(text: str, path: str = "<config>") -> Settings:
         values["hosts"] = {k: dict(v or {}) for k, v in values["hosts"].items()}
     if "ssh_args" in values:
         values["ssh_args"] = tuple(values["ssh_args"])
-    for k in ("refresh", "stall_timeout", "flush_secs", "stop_grace", "term_grace"):
+    if isinstance(values.get("on_event"), list):
+        values["on_event"] = tuple(values["on_event"])
+    for k in (
+        "refresh",
+        "stall_timeout",
+        "flush_secs",
+        "stop_grace",
+        "term_grace",
+        "on_event_rate",
+        "on_event_timeout",
+    ):
         if k in values:
             values[k] = float(values[k])
     return Settings(path=path, **values)

@@ -31,6 +31,7 @@ from collectors.control.registry import Registry
 from collectors.model.disk import DiskSnapshot
 from collectors.model.gpu import GpuSnapshot
 from collectors.model.host import CONNECTING
+from collectors.model.job import JobInfo
 from collectors.model.process import ProcessInfo
 from collectors.model.run import (
     CRASHED,
@@ -45,9 +46,12 @@ from collectors.model.run import (
 from collectors.model.settings import Settings
 from collectors.sources.disk import DiskCollector
 from collectors.sources.gpu import GpuCollector
-from collectors.sources.processes import ProcessCollector
+from collectors.sources.processes import ProcessCollector, command_txt_log
+from collectors.sources.processes.logs import LastLines, guess_nohup
 from collectors.sources.remote import CONNECT_TIMEOUT, RemoteHost, host_roots, specs
 from collectors.sources.runs.tracker import RunsCollector
+from collectors.sources.slurm import SlurmCollector, SlurmView, refine_by_job
+from collectors.sources.slurm import available as slurm_available
 
 _Part = TypeVar("_Part")
 
@@ -70,6 +74,7 @@ class Monitor:
         processes: bool = True,
         gpu: bool = True,
         disk: bool = True,
+        slurm: bool = True,
         registry: Registry | None = None,
     ) -> None:
         self.settings = settings or Settings()
@@ -80,11 +85,16 @@ class Monitor:
         self.procs = self._start("processes", processes, self._make_procs)
         self.gpu = self._start("gpu", gpu, self._make_gpu)
         self.disk = self._start("disk", disk, self._make_disk)
-        self._cache: dict[str, tuple[RunSnapshot, ProcessInfo | None, str, RunSnapshot]] = {}
+        # Slurm only where it is set up (squeue and a slurm.conf): elsewhere no tool is run
+        self.slurm = self._start("slurm", slurm and slurm_available() is None, self._make_slurm)
+        self._cache: dict[
+            str, tuple[RunSnapshot, tuple[ProcessInfo | None, JobInfo | None], str, RunSnapshot]
+        ] = {}
         self._labels_key: tuple[tuple[str, int], ...] = ()
         self._labels: dict[str, str] = {}
         self._chains = ChainLinker(self._rescore)
         self._label_error: str | None = None
+        self._last_lines = LastLines()
         self.remotes = self._start_remotes(roots)
 
     @property
@@ -107,6 +117,9 @@ class Monitor:
 
     def _make_gpu(self) -> GpuCollector:
         return GpuCollector(clock=self.clock)
+
+    def _make_slurm(self) -> SlurmCollector:
+        return SlurmCollector(self.registry, clock=self.clock)
 
     def _make_disk(self) -> DiskCollector:
         return DiskCollector(self.roots, clock=self.clock)
@@ -135,7 +148,8 @@ class Monitor:
             except Exception as e:
                 errors.append(f"process collector failed: {type(e).__name__}: {e}")
         stopped = self._stopped_runs()
-        runs = [self._run_isolated(r, infos, stopped) for r in snap.runs]
+        view = self._jobs(snap.runs, infos, errors)
+        runs = [self._run_isolated(r, infos, stopped, view.by_run.get(r.path)) for r in snap.runs]
         live = {r.path for r in runs}
         for path in [p for p in self._cache if p not in live]:
             del self._cache[path]
@@ -150,9 +164,34 @@ class Monitor:
             except Exception as e:
                 errors.append(f"disk collector failed: {type(e).__name__}: {e}")
         snap = dataclasses.replace(
-            snap, runs=tuple(runs), gpus=gpus, disks=disks, errors=tuple(errors)
+            snap,
+            runs=tuple(runs),
+            gpus=gpus,
+            disks=disks,
+            errors=tuple(errors),
+            jobs=view.unmatched,
         )
         return self._merge_remotes(snap)
+
+    def _jobs(
+        self,
+        runs: Sequence[RunSnapshot],
+        infos: dict[str, ProcessInfo] | None,
+        errors: list[str],
+    ) -> SlurmView:
+        """The Slurm job of each run that is one (collectors.sources.slurm), and happo-top's
+        jobs tied to no run; nothing where Slurm is not set up."""
+        if self.slurm is None:
+            return SlurmView({}, ())
+        procs = {path: (i.pid, i.started) for path, i in (infos or {}).items() if i.host is None}
+        try:
+            view = self.slurm.collect(runs, procs)
+        except Exception as e:
+            errors.append(f"slurm collector failed: {type(e).__name__}: {e}")
+            return SlurmView({}, ())
+        if view.error:
+            errors.append(view.error)
+        return view
 
     # -- other hosts (collectors.sources.remote) -----------------------------------------------
 
@@ -209,20 +248,28 @@ class Monitor:
             return set()
 
     def _run_isolated(
-        self, r: RunSnapshot, infos: dict[str, ProcessInfo] | None, stopped: set[str]
+        self,
+        r: RunSnapshot,
+        infos: dict[str, ProcessInfo] | None,
+        stopped: set[str],
+        job: JobInfo | None = None,
     ) -> RunSnapshot:
         """:meth:`_run`, and when that raises, the run as its files tell it, with the error:
         one run's odd data never costs the others."""
         try:
-            return self._run(r, infos, stopped)
+            return self._run(r, infos, stopped, job)
         except Exception as e:
             message = internal_error("adding the process and health", e)
             return dataclasses.replace(r, errors=(*r.errors, message))
 
     def _run(
-        self, r: RunSnapshot, infos: dict[str, ProcessInfo] | None, stopped: set[str]
+        self,
+        r: RunSnapshot,
+        infos: dict[str, ProcessInfo] | None,
+        stopped: set[str],
+        job: JobInfo | None = None,
     ) -> RunSnapshot:
-        """The run with its process, the state that implies, and its health findings."""
+        """The run with its process, its Slurm job, the state they imply, and its health."""
         info = infos.get(r.path) if infos is not None else None
         state = r.state
         if infos is not None and self.procs is not None:
@@ -230,16 +277,22 @@ class Monitor:
                 state = self.procs.refine(r, info, r.path in stopped)
             except Exception:
                 state = r.state
+        if job is not None:  # a job that ended ends the run, as Slurm says (not the files)
+            state = refine_by_job(state, r, job, r.path in stopped)
         cached = self._cache.get(r.path)
-        if cached and cached[0] is r and cached[1] == info and cached[2] == state:
+        if cached and cached[0] is r and cached[1] == (info, job) and cached[2] == state:
             return cached[3]
-        changes: dict[str, Any] = {"process": info}
+        changes: dict[str, Any] = {"process": info, "job": job}
         if state != r.state:
             changes["state"] = state
             if state in (CRASHED, STOPPED):
                 changes.update(eta=None, ended=r.last_data)
             elif state in (RUNNING, STARTING, STALLED):
                 changes["ended"] = None
+        try:
+            changes.update(self._log(r, info, state))
+        except Exception as e:  # the log is a convenience: say so, keep the run
+            changes["errors"] = (*r.errors, internal_error("finding the log", e))
         new = with_trusted_best(dataclasses.replace(r, **changes))
         try:
             findings = evaluate(new, self.settings.thresholds, now=self.clock())
@@ -249,8 +302,29 @@ class Monitor:
                 new, errors=(*new.errors, internal_error("evaluating the health rules", e))
             )
         new = dataclasses.replace(new, health=tuple(findings))
-        self._cache[r.path] = (r, info, state, new)
+        self._cache[r.path] = (r, (info, job), state, new)
         return new
+
+    def _log(self, r: RunSnapshot, info: ProcessInfo | None, state: str) -> dict[str, Any]:
+        """The run's stdout log (the live process's; the one its process had, remembered by
+        the process collector; the launch registry's; ``command.txt``'s redirect; a
+        ``nohup.out`` where HARL's working directory was) and, for a run that ended before
+        its last step, the line that says why. Files are only stat'ed while nothing changed."""
+        log = info.log if info is not None else None
+        if log is None and self.procs is not None:
+            log = self.procs.log_of(r.path)
+        ended = state in (CRASHED, STOPPED)
+        if log is None and ended:
+            rec = self.registry.for_run(r.path)
+            log = rec.log if rec is not None and rec.log else None
+            log = log or command_txt_log(r.path)
+            if log is None:
+                log_dir = r.config.get("algo_args.logger.log_dir")
+                log = guess_nohup(
+                    r.path, log_dir if isinstance(log_dir, str) else None, r.last_data
+                )
+        last = self._last_lines.cause(log) if log is not None and ended else None
+        return {"log": log, "log_last": last}
 
     def _rescore(self, run: RunSnapshot) -> RunSnapshot:
         """Health again for a run whose state the chain changed (a parent now ``continued``)."""
@@ -283,7 +357,7 @@ class Monitor:
         return out
 
     def close(self) -> None:
-        for part in (self.procs, self.gpu, self.disk):
+        for part in (self.procs, self.gpu, self.disk, self.slurm):
             if part is not None:
                 with contextlib.suppress(Exception):
                     part.close()

@@ -1,12 +1,13 @@
 """Acting on runs: the launch registry (``registry``), signals and their plans (``signals``: what
 will be signalled and why, after positive identification), launching (``launch``), restarting and
-resuming (``restart``), TensorBoard on runs (``tensorboard``). Front ends import from this
-package."""
+resuming (``restart``), TensorBoard on runs (``tensorboard``), the ``on_event`` command
+(``hooks``). Front ends import from this package."""
 
 from collectors.control.errors import (
     ActionError,
     ProcessGone,
 )
+from collectors.control.hooks import HookRunner
 from collectors.control.launch import (
     LaunchResult,
     LaunchSpec,
@@ -30,6 +31,7 @@ from collectors.control.restart import (
     entry_point,
     execute_restart,
     latest_complete_checkpoint,
+    plan_job_restart,
     plan_record_restart,
     plan_restart,
     restart,
@@ -49,6 +51,14 @@ from collectors.control.signals import (
     signal_plan,
     stop,
 )
+from collectors.control.slurm import (
+    JobResult,
+    check_job,
+    kill_job,
+    start,
+    stop_job,
+    submit,
+)
 from collectors.control.tensorboard import (
     LAUNCH_NAME,
     choose_port,
@@ -60,6 +70,14 @@ from collectors.control.tensorboard import (
 )
 
 __all__ = [
+    "JobResult",
+    "check_job",
+    "kill_job",
+    "plan_job_restart",
+    "start",
+    "stop_job",
+    "submit",
+    "HookRunner",
     "LAUNCH_NAME",
     "choose_port",
     "launch_spec",

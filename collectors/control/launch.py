@@ -35,6 +35,8 @@ class LaunchSpec:
     preset: str | None = None
     source: str = "command"  # preset | command | registry | parent | self | command.txt
     restart_of: str | None = None
+    backend: str = "local"  # local | slurm (submitted with sbatch: collectors.control.slurm)
+    sbatch: tuple[str, ...] = ()  # sbatch options of a Slurm launch (--partition=gpu, ...)
 
     def environment(self) -> dict[str, str]:
         env = dict(os.environ if self.env is None else self.env)
@@ -53,9 +55,12 @@ class LaunchResult:
     spec: LaunchSpec
     record: LaunchRecord
     popen: subprocess.Popen[bytes] | None = field(default=None, compare=False, repr=False)
+    job_id: str | None = None  # a Slurm job (collectors.control.slurm): pid 0, no popen
+    script: str | None = None  # the batch script it was submitted with
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "job_id": self.job_id,
             "pid": self.pid,
             "create_time": self.create_time,
             "log": self.log,
@@ -65,6 +70,7 @@ class LaunchResult:
         }
 
 
+BACKENDS = ("local", "slurm")
 _NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -91,7 +97,7 @@ def spec_from_preset(
         known = ", ".join(sorted(presets)) or "none defined"
         raise ActionError(f"no launch preset '{name}' (presets: {known})")
     p = presets[name]
-    unknown = set(p) - {"argv", "cwd", "env", "log", "shell", "name"}
+    unknown = set(p) - {"argv", "cwd", "env", "log", "shell", "name", "backend", "sbatch"}
     if unknown:
         raise ActionError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
     shell = p.get("shell", False)
@@ -113,6 +119,14 @@ def spec_from_preset(
     log = p.get("log")
     if log is not None and not isinstance(log, str):
         raise ActionError(f"{where}: key 'log' must be a file path")
+    backend = p.get("backend", "local")
+    if backend not in BACKENDS:
+        raise ActionError(f"{where}: key 'backend' must be one of {', '.join(BACKENDS)}")
+    sbatch = p.get("sbatch") or []
+    if not (isinstance(sbatch, list) and all(isinstance(a, str) and a for a in sbatch)):
+        raise ActionError(f"{where}: key 'sbatch' must be a list of sbatch options")
+    if sbatch and backend != "slurm":
+        raise ActionError(f"{where}: key 'sbatch' needs 'backend: slurm'")
     merged = {str(k): str(v) for k, v in env.items()}
     merged.update(overrides or {})
     return LaunchSpec(
@@ -124,6 +138,8 @@ def spec_from_preset(
         log=log,
         preset=name,
         source="preset",
+        backend=backend,
+        sbatch=tuple(sbatch),
     )
 
 

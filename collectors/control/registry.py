@@ -20,6 +20,8 @@ from typing import Any
 
 import psutil
 
+from collectors.model.job import ACTIVE_STATES
+
 START_TOLERANCE = 0.05  # seconds: psutil's create time is exact to the clock tick
 
 
@@ -67,6 +69,13 @@ class LaunchRecord:
     run_dir: str | None = None  # noted once the process was tied to its run
     restart_of: str | None = None  # the record (or run directory) this launch restarted
     exit_code: int | None = None  # when the launcher outlived the run and saw it end
+    # A Slurm job (collectors.control.slurm): pid 0 and no create time (the process runs on a
+    # node, under slurmstepd); its job id, the sbatch options it was submitted with, and the
+    # last state Slurm reported (JobInfo.to_json), kept for when Slurm forgets the job
+    backend: str = "local"  # local | slurm
+    job_id: str | None = None
+    sbatch: tuple[str, ...] = ()
+    job: Mapping[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -88,6 +97,10 @@ class LaunchRecord:
             "run_dir": self.run_dir,
             "restart_of": self.restart_of,
             "exit_code": self.exit_code,
+            "backend": self.backend,
+            "job_id": self.job_id,
+            "sbatch": list(self.sbatch),
+            "job": None if self.job is None else dict(self.job),
         }
 
     @classmethod
@@ -111,6 +124,10 @@ class LaunchRecord:
             run_dir=doc.get("run_dir"),
             restart_of=doc.get("restart_of"),
             exit_code=doc.get("exit_code"),
+            backend=str(doc.get("backend") or "local"),
+            job_id=None if doc.get("job_id") is None else str(doc["job_id"]),
+            sbatch=tuple(str(a) for a in doc.get("sbatch") or ()),
+            job=dict(doc["job"]) if isinstance(doc.get("job"), dict) else None,
         )
 
     def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -195,6 +212,13 @@ class Registry:
     def note_run(self, record_id: str, run_path: str) -> None:
         self.update(record_id, run_dir=os.path.abspath(run_path))
 
+    def note_job(self, record_id: str, job: Mapping[str, Any]) -> None:
+        """The last state Slurm reported of a submitted job (JobInfo.to_json)."""
+        self.update(record_id, job=dict(job))
+
+    def for_job(self, job_id: str) -> LaunchRecord | None:
+        return next((r for r in reversed(self.records()) if r.job_id == job_id), None)
+
     def note_exit(self, record_id: str, code: int) -> None:
         self.update(record_id, exit_code=code)
 
@@ -229,6 +253,8 @@ class Registry:
         for r in list(self.records()):
             if now - r.launched_at < max_age:
                 continue
+            if r.job is not None and r.job.get("state") in ACTIVE_STATES:
+                continue  # a Slurm job that may still run (pending for a month)
             if r.create_time is not None and self.find(r.pid, process_create_time(r.pid)):
                 continue
             with contextlib.suppress(OSError):

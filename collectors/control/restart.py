@@ -37,13 +37,13 @@ import math
 import os
 import shlex
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psutil
 
 from collectors.control.errors import ActionError, ProcessGone
-from collectors.control.launch import LaunchResult, LaunchSpec, launch, spec_from_preset
+from collectors.control.launch import LaunchResult, LaunchSpec, spec_from_preset
 from collectors.control.registry import Registry, process_create_time
 from collectors.control.signals import (
     INT_GRACE,
@@ -53,6 +53,8 @@ from collectors.control.signals import (
     check_target,
     stop,
 )
+from collectors.control.slurm import JobResult, slurm_spec, start, stop_job
+from collectors.model.job import JobInfo
 from collectors.model.process import ProcessInfo
 from collectors.model.run import Checkpoint, RunSnapshot
 from collectors.sources.processes import is_wrapper, read_command_txt, untrusted
@@ -198,13 +200,20 @@ class RestartPlan:
     resume: ResumePoint | None = None
     env_changes: Mapping[str, str | None] = field(default_factory=dict)  # vs our environment
     notes: tuple[str, ...] = ()
+    job_id: str | None = None  # a Slurm job to stop first (scancel), instead of ``target``
 
     def lines(self) -> list[str]:
         """The plan as text: what will be stopped, the argv, the cwd, the environment changes."""
         out = []
         if self.target is not None:
             out.append(f"stop:    {self.target.describe()} (SIGINT, SIGTERM, SIGKILL)")
+        if self.job_id is not None:
+            out.append(
+                f"stop:    Slurm job {self.job_id} (scancel --signal=INT --full, then scancel)"
+            )
         out.append(f"run:     {self.spec.display()}")
+        if self.spec.backend == "slurm":
+            out.append(f"submit:  sbatch {shlex.join(self.spec.sbatch)} (a new Slurm job)")
         out.append(f"cwd:     {self.spec.cwd}")
         if self.env_changes:
             shown = " ".join(
@@ -230,6 +239,9 @@ class RestartPlan:
             "cwd": self.spec.cwd,
             "env_changes": dict(self.env_changes),
             "stop_pid": None if self.target is None else self.target.pid,
+            "stop_job": self.job_id,
+            "backend": self.spec.backend,
+            "sbatch": list(self.spec.sbatch),
             "entry": list(self.entry),
             "entry_source": self.entry_source,
             "resume": None
@@ -442,9 +454,44 @@ def plan_record_restart(target: Target, registry: Registry) -> RestartPlan:
     )
 
 
+def plan_job_restart(
+    run: RunSnapshot,
+    job: JobInfo,
+    *,
+    resume: bool = False,
+    checkpoint: int | None = None,
+    registry: Registry,
+    harl_train: Sequence[str] = (),
+    presets: Mapping[str, Mapping[str, Any]] | None = None,
+) -> RestartPlan:
+    """A run that is a Slurm job restarts (or resumes) as a new job: the same entry point,
+    working directory and environment as :func:`plan_restart` finds them, submitted with the
+    sbatch options of the job's launch record; a job still active is cancelled first."""
+    plan = plan_restart(
+        run,
+        None,
+        resume=resume,
+        checkpoint=checkpoint,
+        registry=registry,
+        harl_train=harl_train,
+        presets=presets,
+    )
+    rec = registry.for_job(job.id)
+    spec = slurm_spec(plan.spec, rec)
+    notes = plan.notes
+    if rec is None:
+        notes += (f"job {job.id} was not submitted by happo-top: no sbatch options on record",)
+    return replace(
+        plan,
+        spec=spec,
+        job_id=job.id if job.active else None,
+        notes=notes,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class RestartResult:
-    stop: SignalResult | None  # None when the run had no live process
+    stop: SignalResult | JobResult | None  # None when the run had no live process
     launch: LaunchResult
     notes: tuple[str, ...] = ()
     plan: RestartPlan | None = None
@@ -456,14 +503,18 @@ def execute_restart(
     registry: Registry,
     int_grace: float = INT_GRACE,
     term_grace: float = TERM_GRACE,
-    before_launch: Callable[[SignalResult | None], None] | None = None,
+    before_launch: Callable[[SignalResult | JobResult | None], None] | None = None,
     before_stop: Callable[[Target], None] | None = None,
 ) -> RestartResult:
-    """Execute ``plan`` as it is: stop its target (re-checked before every signal), then launch
-    its spec. Nothing is read from disk again."""
+    """Execute ``plan`` as it is: stop its target (re-checked before every signal) or its
+    Slurm job, then launch (or submit) its spec. Nothing is read from disk again."""
     if not os.path.isdir(plan.spec.cwd):
         raise ActionError(f"working directory {plan.spec.cwd} does not exist any more")
-    result = None
+    result: SignalResult | JobResult | None = None
+    if plan.job_id is not None:
+        result = stop_job(plan.job_id, grace=int_grace, run_path=plan.run_path, registry=registry)
+        if result.alive:
+            raise ActionError(f"{result.message}: not relaunched")
     target = plan.target
     if target is not None:
         try:
@@ -478,7 +529,7 @@ def execute_restart(
             raise ActionError(f"{target.describe()} did not end ({result.message}): not relaunched")
     if before_launch is not None:
         before_launch(result)
-    launched = launch(plan.spec, registry)
+    launched = start(plan.spec, registry)
     notes = list(plan.notes)
     if plan.resume is not None:
         notes.append(f"resuming from {plan.resume.path}")
@@ -496,7 +547,7 @@ def restart(
     presets: Mapping[str, Mapping[str, Any]] | None = None,
     int_grace: float = INT_GRACE,
     term_grace: float = TERM_GRACE,
-    before_launch: Callable[[SignalResult | None], None] | None = None,
+    before_launch: Callable[[SignalResult | JobResult | None], None] | None = None,
     before_stop: Callable[[Target], None] | None = None,
 ) -> RestartResult:
     """:func:`plan_restart`, then :func:`execute_restart` of that plan."""

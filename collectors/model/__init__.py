@@ -2,8 +2,16 @@
 form (which is also what ``--once --json`` prints). No I/O here."""
 
 from collectors.model.disk import DiskSnapshot, Filesystem, RunDiskUsage
+from collectors.model.events import Event
 from collectors.model.gpu import GpuDevice, GpuProcess, GpuSnapshot
 from collectors.model.host import HOST_STATES, HostStats, HostStatus
+from collectors.model.job import (
+    ACTIVE_STATES,
+    FAILED_STATES,
+    JOB_METHODS,
+    JOB_SOURCES,
+    JobInfo,
+)
 from collectors.model.process import (
     METHODS,
     OPEN_FILES,
@@ -48,6 +56,12 @@ from collectors.model.settings import Settings
 from collectors.model.stream import StreamDecoder, StreamEncoder, StreamError
 
 __all__ = [
+    "ACTIVE_STATES",
+    "FAILED_STATES",
+    "JOB_METHODS",
+    "JOB_SOURCES",
+    "JobInfo",
+    "Event",
     "HOST_STATES",
     "CONTINUED",
     "internal_error",

@@ -15,6 +15,7 @@ from collectors.model.disk import DiskSnapshot
 from collectors.model.findings import Finding as Finding  # re-exported: it lives there
 from collectors.model.gpu import GpuSnapshot
 from collectors.model.host import HostStatus
+from collectors.model.job import JobInfo
 from collectors.model.process import ProcessInfo
 from collectors.model.series import SeriesView
 
@@ -200,6 +201,11 @@ class RunSnapshot:
     own_step: int | None = None
     resumed_at: tuple[int, ...] = ()  # chain steps where this run's chain was resumed (chart marks)
     host: str | None = None  # the ssh host it runs on (collectors.sources.remote); None: here
+    job: JobInfo | None = None  # its Slurm job (collectors.sources.slurm), None: not a job
+    # its stdout log when known (collectors.sources.processes.logs), kept after the process died,
+    # and for a crashed or stopped run the line that says why (a traceback's exception line)
+    log: str | None = None
+    log_last: str | None = None
     series: Mapping[str, SeriesView] = field(default_factory=dict, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -236,6 +242,9 @@ class RunSnapshot:
             "chain": list(self.chain),
             "host": self.host,
             "stall_after": self.stall_after,
+            "job": None if self.job is None else self.job.to_json(),
+            "log": self.log,
+            "log_last": self.log_last,
         }
 
     @classmethod
@@ -281,6 +290,9 @@ class RunSnapshot:
             else None,
             continued_by=doc.get("continued_by"),
             chain=tuple(doc.get("chain") or ()),
+            job=JobInfo.from_json(doc["job"]) if doc.get("job") else None,
+            log=doc.get("log"),
+            log_last=doc.get("log_last"),
         )
 
 
@@ -296,6 +308,9 @@ class Snapshot:
     # The other hosts watched over ssh (collectors.sources.remote), each with its own GPUs, disks
     # and errors; ``gpus`` and ``disks`` above are this host's. Their runs are in ``runs``.
     hosts: tuple[HostStatus, ...] = ()
+    # Slurm jobs happo-top submitted that no run directory is tied to yet (pending, or not
+    # writing yet), and those that ended before writing one (collectors.sources.slurm)
+    jobs: tuple[JobInfo, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -309,6 +324,7 @@ class Snapshot:
         doc["gpus"] = _to_json(self.gpus)
         doc["disks"] = _to_json(self.disks)
         doc["hosts"] = [h.to_json() for h in self.hosts]
+        doc["jobs"] = [j.to_json() for j in self.jobs]
         return doc
 
     @classmethod
@@ -330,6 +346,7 @@ class Snapshot:
             gpus=None if gpus is None else GpuSnapshot.from_json(gpus, t),
             disks=None if disks is None else DiskSnapshot.from_json(disks, t),
             hosts=tuple(HostStatus.from_json(h) for h in doc.get("hosts") or ()),
+            jobs=tuple(JobInfo.from_json(j) for j in doc.get("jobs") or ()),
         )
 
 

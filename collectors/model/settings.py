@@ -29,3 +29,10 @@ class Settings:
     hosts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     remote_command: str = "happo-top"
     ssh_args: tuple[str, ...] = ()  # added to every ssh command (before a host's own)
+    # Events (collectors.analysis.events): the command run for each (a shell command, or an
+    # argv list; collectors.control.hooks), at most this many a minute, each for at most
+    # this long; and whether the TUI rings the terminal bell for a crash or a bad finding.
+    on_event: str | tuple[str, ...] = ""
+    on_event_rate: float = 10.0
+    on_event_timeout: float = 10.0
+    bell: bool = False

@@ -71,6 +71,8 @@ def test_every_rule_declares_its_thresholds_and_names_are_unique():
         "stall",
         "crashed",
         "stopped",
+        "job_time_limit",
+        "job",
         "nonfinite",
         "reward",
         "entropy",

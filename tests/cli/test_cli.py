@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from collectors.simulator.process import command
 from collectors.simulator.trainer import spawn, write_instant_run
 from tests.support import ROOT
 from tests.support import happo_top as run_cli
@@ -323,3 +324,55 @@ def test_json_into_a_reader_that_leaves_early(tmp_path):
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0, err
     assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+@pytest.mark.slow
+def test_plain_logs_events_and_runs_on_event(tmp_path):
+    """``happo-top --plain > log`` as a headless notifier: a simulated trainer crashes while it
+    watches; the log gets an event line with the traceback's cause, the on_event command runs."""
+    root = tmp_path / "results"
+    train_log = tmp_path / "train.log"
+    got = tmp_path / "hook.txt"
+    config = tmp_path / "config.yaml"
+    config.write_text(f"on_event: 'echo \"$HAPPO_TOP_EVENT $HAPPO_TOP_MESSAGE\" >> {got}'\n")
+    argv = command(root, exp_name="plain-crash", duration=6.0, crash_at=0.5, flush_secs=0.5)
+    with open(train_log, "wb") as out:
+        trainer = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while b"run dir" not in train_log.read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tui.cli",
+                "--plain",
+                "--refresh",
+                "0.3",
+                "--config",
+                str(config),
+                str(root),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=dict(os.environ, NO_COLOR="1", COLUMNS="120"),
+        )
+        assert trainer.wait(30) == 1
+        deadline = time.monotonic() + 30
+        while not (got.exists() and "crashed" in got.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if trainer.poll() is None:
+            trainer.kill()
+        trainer.wait(10)
+    assert proc.returncode == 0, err
+    cause = "RuntimeError: CUDA error: an illegal memory access was encountered"
+    lines = [ln for ln in out.splitlines() if ln.startswith("event ") and " crashed: " in ln]
+    assert len(lines) == 1 and lines[0].endswith(cause), out[-2000:]
+    assert "crashed crashed at " in got.read_text() and cause in got.read_text()

@@ -88,6 +88,8 @@ ALLOWED_ENGINE = {
     "collectors.monitor",
     "collectors.analysis.health",
     "collectors.analysis.config_diff",
+    "collectors.analysis.jobs",  # a Slurm job in words (the table, the panels)
+    "collectors.analysis.events",  # --plain: the events between two polls
     "collectors.sources.runs",
     "collectors.sources.processes",
     "collectors.sources.tensorboard",

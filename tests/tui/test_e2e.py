@@ -15,6 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from collectors.simulator.process import command
 from collectors.simulator.trainer import spawn, write_instant_run
 
 pytestmark = [
@@ -203,3 +204,53 @@ def test_demo_cleans_up_when_its_terminal_goes_away(tmux, tmp_path):
     while base.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not base.exists()
+
+
+def test_a_crash_while_watching_titles_the_terminal_runs_on_event_and_shows_the_cause(
+    tmux, tmp_path
+):
+    root = tmp_path / "results"
+    log = tmp_path / "train.log"
+    got = tmp_path / "hook.txt"
+    config = tmp_path / "config" / "happo-top" / "config.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f"on_event: 'echo \"$HAPPO_TOP_EVENT $HAPPO_TOP_RUN\" >> {got}'\n")
+    argv = command(
+        root,
+        exp_name="e2e-crash",
+        duration=10.0,
+        crash_at=0.6,
+        flush_secs=0.5,
+        n_rollout_threads=100,
+    )
+    with open(log, "wb") as out:  # python -m collectors.simulator ... > train.log 2>&1
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while b"run dir" not in log.read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        env = {**monitor_env(), "XDG_CONFIG_HOME": str(config.parent.parent)}
+        tmux.start([*happo_top_argv(), str(root), "--refresh", "0.5"], 120, 40, env)
+        tmux.wait_for(lambda s: f"pid {proc.pid}" in s, what="the run with its process")
+
+        def title() -> str:  # what OSC 2 set: tmux keeps it as the pane title
+            return tmux.run("display", "-p", "-t", tmux.session, "#{pane_title}").stdout
+
+        assert title().strip() == "happo-top: 1 running"
+        screen = tmux.wait_for(
+            lambda s: "x RuntimeError: CUDA error" in s, timeout=30, what="the crash's cause"
+        )
+        assert "x crashed" in screen
+        assert title().strip() == "happo-top: 1 crashed"
+        deadline = time.monotonic() + 10
+        while not (got.exists() and "crashed" in got.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert any(ln.startswith("crashed e2e-crash s1 ") for ln in got.read_text().splitlines())
+        tmux.keys("e")
+        tmux.wait_for(lambda s: "crashed at" in s and "RuntimeError" in s, what="the events log")
+        tmux.keys("q")
+        tmux.wait_for(lambda s: tmux.dead(), timeout=10, what="the monitor to quit")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)

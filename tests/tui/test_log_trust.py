@@ -139,4 +139,4 @@ async def test_the_log_tab_says_why_a_log_is_not_shown(tmp_path):
         head = app.screen.query_one("#log-path")
         await until(pilot, lambda: "not shown" in str(head.render()))
         assert "uid 65534" in str(head.render())
-        assert "root only" not in "\n".join(app.screen.query_one("#log-view").lines)
+        assert "root only" not in "\n".join(app.screen.query_one("#log-view").source_lines)

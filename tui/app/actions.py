@@ -91,6 +91,7 @@ class Plan:
     resume_plan: RestartPlan | None = field(default=None, compare=False, repr=False)
     host: str | None = None  # a run on another host: the happo-top there acts
     remote: RemoteSpec | None = field(default=None, compare=False, repr=False)
+    job_id: str | None = None  # stop, kill: a Slurm job (scancel), not a process
 
     def remote_args(
         self,
@@ -124,6 +125,8 @@ class Plan:
             args += ["--env", f"{k}={v}"]
         if spec.shell:
             args.append("--shell")
+        if spec.backend == "slurm":  # submitted there with the same sbatch options
+            args += ["--slurm", *(f"--sbatch={o}" for o in spec.sbatch)]
         return [*args, "--", *spec.argv]
 
     def view(self) -> PlanView:
@@ -203,6 +206,8 @@ class Actions:
         """The run has a process that could become a target (positively identified, alive; on
         another host: alive, as its happo-top saw it, which identifies it again itself)."""
         info = run.process if run is not None else None
+        if run is not None and run.job is not None and run.job.active and run.host is None:
+            return True  # a Slurm job: scancel
         if info is None or not info.alive:
             return False
         return info.positive or run is not None and run.host is not None
@@ -258,6 +263,8 @@ class Actions:
         self._check_writable()
         if run is None:
             raise ActionRefused("no run selected")
+        if run.job is not None and run.host is None:
+            return self._plan_job(action, run)
         info = run.process
         if info is None:
             raise ActionRefused(
@@ -287,6 +294,23 @@ class Actions:
             info=info,
         )
 
+    def _plan_job(self, action: str, run: RunSnapshot) -> Plan:
+        """Stop or kill a run's Slurm job (collectors.control.slurm: ours only, checked again
+        right before each scancel)."""
+        job = run.job
+        assert job is not None
+        if not job.active:
+            raise ActionRefused(f"run {run.name}: job {job.id} has ended ({job.state})")
+        if action == STOP:
+            detail = (
+                f"SIGINT to the job's processes now (scancel --signal=INT --full), scancel "
+                f"after {self.int_grace:g} s"
+            )
+        else:
+            detail = "scancel at once (Slurm sends SIGTERM, then SIGKILL)"
+        what = f"Slurm job {job.id} ({job.state}{' on ' + job.node if job.node else ''})"
+        return Plan(action, run.name, run.path, None, what, detail, run=run, job_id=job.id)
+
     def plan_restart(self, run: RunSnapshot | None) -> Plan:
         self._check_writable()
         if run is None:
@@ -300,25 +324,26 @@ class Actions:
                 target = Target.from_process(info, run)
             except ActionError as e:
                 raise ActionRefused(str(e)) from None
-        try:
-            scratch = plan_restart(
-                run,
-                info,
-                registry=self.registry,
-                harl_train=self.settings.harl_train,
-                presets=self.settings.presets,
+        job = run.job
+
+        def planned(resume: bool) -> RestartPlan:
+            reg, train, presets = self.registry, self.settings.harl_train, self.settings.presets
+            if job is not None:  # a Slurm job: a new job with the same sbatch options
+                return control.plan_job_restart(
+                    run, job, resume=resume, registry=reg, harl_train=train, presets=presets
+                )
+            return plan_restart(
+                run, info, resume=resume, registry=reg, harl_train=train, presets=presets
             )
+
+        if job is not None:
+            target = None
+        try:
+            scratch = planned(False)
         except ActionError as e:
             raise ActionRefused(str(e)) from None
         try:
-            resumed: RestartPlan | None = plan_restart(
-                run,
-                info,
-                resume=True,
-                registry=self.registry,
-                harl_train=self.settings.harl_train,
-                presets=self.settings.presets,
-            )
+            resumed: RestartPlan | None = planned(True)
         except ActionError as e:
             resumed, no_resume = None, str(e)
         else:
@@ -392,6 +417,11 @@ class Actions:
         detail = f"in {spec.cwd}, detached (own session), output to {log}"
         if spec.shell:
             detail = "through /bin/sh, " + detail
+        if spec.backend == "slurm":
+            detail = (
+                f"submitted to Slurm (sbatch {shlex.join(spec.sbatch)}), in {spec.cwd}, "
+                f"output to {log}"
+            )
         if spec.preset:
             detail = f"preset '{spec.preset}', " + detail
         if host:
@@ -412,6 +442,8 @@ class Actions:
         if plan.remote is not None:
             return self._execute_remote(plan, resume=resume, escalate=escalate)
         try:
+            if plan.action in (STOP, KILL) and plan.job_id is not None:
+                return self._execute_job(plan, escalate)
             if plan.action in (STOP, KILL) and plan.target is None:
                 return Outcome(False, f"{plan.action}: the plan names no process", plan=plan)
             if plan.action == LAUNCH and plan.spec is None:
@@ -438,21 +470,25 @@ class Actions:
                     return Outcome(
                         False, msg + control.early_exit_message(rr.launch, code), plan=plan
                     )
-                msg = f"restarted {plan.run_name}: pid {rr.launch.pid}, log {rr.launch.log}"
+                what = (
+                    f"Slurm job {rr.launch.job_id}" if rr.launch.job_id else f"pid {rr.launch.pid}"
+                )
+                msg = f"restarted {plan.run_name}: {what}, log {rr.launch.log}"
                 if rr.stop is not None:
                     msg = f"{rr.stop.message}; " + msg
                 if rr.notes:
                     msg += " (" + "; ".join(rr.notes) + ")"
                 return Outcome(True, msg, plan=plan, launched_pid=rr.launch.pid)
             if plan.action == LAUNCH:
-                lr = control.launch(plan.spec, self.registry)
+                lr = control.start(plan.spec, self.registry)  # here, or sbatch (backend: slurm)
                 self.launched.append(lr)
                 code = control.early_exit(lr)
                 if code is not None:
                     return Outcome(False, control.early_exit_message(lr, code), plan=plan)
+                what = f"submitted Slurm job {lr.job_id}" if lr.job_id else f"launched pid {lr.pid}"
                 return Outcome(
                     True,
-                    f"launched pid {lr.pid}: {plan.command}\nlog: {lr.log}",
+                    f"{what}: {plan.command}\nlog: {lr.log}",
                     plan=plan,
                     launched_pid=lr.pid,
                 )
@@ -524,6 +560,21 @@ class Actions:
             plan=plan,
             launched_pid=lr.pid,
         )
+
+    def _execute_job(self, plan: Plan, escalate: bool = True) -> Outcome:
+        assert plan.job_id is not None
+        if plan.action == STOP:
+            res = control.stop_job(
+                plan.job_id,
+                grace=self.int_grace,
+                run_path=plan.run_path,
+                registry=self.registry,
+                escalate=True,  # scancel after the grace: the job's way to SIGTERM, SIGKILL
+            )
+        else:
+            res = control.kill_job(plan.job_id, run_path=plan.run_path, registry=self.registry)
+        msg = f"{plan.action} {plan.run_name}: {res.message}"
+        return Outcome(not res.alive, msg, still_alive=res.alive, plan=plan)
 
     def _graces(self) -> dict[str, float]:
         return {"int_grace": self.int_grace, "term_grace": self.term_grace}

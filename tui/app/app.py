@@ -31,14 +31,17 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from collectors.analysis.health import thresholds_with_defaults
 from collectors.analysis.selection import display_labels
 from collectors.fmt import printable
+from collectors.model.events import Event
 from collectors.model.host import HostStats
 from collectors.model.run import RunSnapshot, Snapshot
 from collectors.sources.host import HostCollector
+from tui.app import alerts
 from tui.app.actions import KILL, STOP, ActionRefused, Actions, Outcome, Plan
 from tui.app.commands import RunCommands
 from tui.app.sources import Source, live_sources, read_log
 from tui.screens.compare import CompareScreen
 from tui.screens.detail import RunDetailScreen
+from tui.screens.events import EventsScreen
 from tui.screens.main_screen import MainScreen
 from tui.screens.modals import (
     ConfirmModal,
@@ -73,6 +76,7 @@ class HappoTopApp(App[int]):
             tooltip="Start TensorBoard on the marked runs, or the selected one (asks first)",
         ),
         Binding("p", "pause", "Pause"),
+        Binding("e", "events", "Events", show=False, tooltip="The events log"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit", tooltip="Quit (never stops a run)"),
     ]
@@ -96,6 +100,13 @@ class HappoTopApp(App[int]):
             super().__init__()
             self.source = source
             self.error = error
+
+    class HookReport(Message):
+        """The on_event command failed (posted from its thread)."""
+
+        def __init__(self, event: Event) -> None:
+            super().__init__()
+            self.event = event
 
     class ActionDone(Message):
         def __init__(self, outcome: Outcome) -> None:
@@ -131,6 +142,10 @@ class HappoTopApp(App[int]):
         self.main = MainScreen(clock=clock, read_only=self.read_only)
         self.main.thresholds = dict(thresholds_with_defaults(settings.thresholds))
         self.main.processes_known = bool(getattr(sources, "tracks_processes", False))
+        self.alerts = alerts.Alerts(
+            settings, report=lambda e: self.post_message(self.HookReport(e))
+        )
+        self.terminal_title = ""  # what the title escape last said (tests read it)
 
     def notify(
         self,
@@ -152,6 +167,7 @@ class HappoTopApp(App[int]):
 
     # -- polling ---------------------------------------------------------------------------------
     def on_mount(self) -> None:
+        self._set_terminal_title(alerts.TITLE)
         self._start_poller("runs", self.sources, self._runs_message)
         if self.host_source is not None:
             self._start_poller("host", self.host_source, self.HostReady)
@@ -209,6 +225,59 @@ class HappoTopApp(App[int]):
                 except Exception as e:  # a screen that cannot show this snapshot says why
                     self._problems["screen"] = f"cannot show the runs: {type(e).__name__}: {e}"
                     self.main.set_problem("; ".join(self._problems.values()))
+        self._note_events(msg.snapshot, msg.labels)
+
+    # -- events (tui.app.alerts) -----------------------------------------------------------------
+    def _note_events(self, snap: Snapshot, labels: Mapping[str, str]) -> None:
+        """This snapshot's events: notifications, the bell, the title, the on_event command."""
+        try:
+            events = self.alerts.observe(snap, labels)
+        except Exception as e:  # events are a convenience: never cost the runs
+            self._problems["events"] = f"events: {type(e).__name__}: {e}"
+            self.main.set_problem("; ".join(self._problems.values()))
+            return
+        for toast in alerts.toasts(events):
+            self.notify(
+                toast.message, title=toast.title, severity=toast.severity, timeout=toast.timeout
+            )
+        if self.alerts.rings(events):
+            self.bell()
+        self._set_terminal_title(alerts.title(snap))
+        if events and isinstance(self.screen, EventsScreen):
+            self.screen.show()
+
+    def _set_terminal_title(self, text: str) -> None:
+        """The terminal's window title (OSC 2; tmux: the pane title), written when it changes.
+        Textual's ``App.title`` is the header's, not the terminal's."""
+        if text == self.terminal_title:
+            return
+        first = "" if self.terminal_title else alerts.SAVE_TITLE
+        self.terminal_title = text
+        driver = self._driver
+        if driver is not None and not self.is_headless:
+            driver.write(first + alerts.title_sequence(text))
+            driver.flush()
+
+    @on(HookReport)
+    def _hook_report(self, msg: HookReport) -> None:
+        self.alerts.add(msg.event)
+        self.notify(msg.event.message, title="on_event", severity="warning", timeout=8)
+        if isinstance(self.screen, EventsScreen):
+            self.screen.show()
+
+    def action_events(self) -> None:
+        if isinstance(self.screen, EventsScreen):
+            self.pop_screen()
+        elif not isinstance(self.screen, ModalScreen):
+            self.push_screen(EventsScreen(self.alerts.log, self.clock, goto=self.goto_run))
+
+    def on_unmount(self) -> None:
+        self.alerts.close()
+        if self.terminal_title and self._driver is not None and not self.is_headless:
+            # not "happo-top: 1 crashed" for good: cleared, and the title saved at start back
+            # (xterm's title stack; terminals without one ignore it)
+            self._driver.write(alerts.title_sequence("") + alerts.RESTORE_TITLE)
+            self._driver.flush()
 
     @on(HostReady)
     def _host(self, msg: HostReady) -> None:

@@ -29,6 +29,7 @@ ACTIONS = (
     ("filter", "Filter runs", "by name, label, state, id or path (/)"),
     ("pause", "Pause / resume refreshing", "(p)"),
     ("layout", "Change the panel layout", "auto, compact, full (v)"),
+    ("events", "Events log", "crashes, stalls, NaN/inf, findings turning bad (e)"),
     ("help", "Keys", "help screen (?)"),
 )
 

@@ -16,9 +16,7 @@ and in plain tests.
 
 from __future__ import annotations
 
-import errno
 import os
-import stat
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -27,6 +25,7 @@ from collectors.model.run import RunSnapshot
 from collectors.model.settings import Settings
 from collectors.monitor import Monitor
 from collectors.sources.processes import command_txt_redirect, log_refusal
+from collectors.sources.processes.logs import TAIL_BYTES, tail_lines
 
 
 class Source(Protocol):
@@ -60,7 +59,8 @@ def find_log(run: RunSnapshot) -> tuple[str | None, str | None]:
     else the file the live process writes its stdout to, else a ``> file`` / ``tee file`` in
     ``command.txt``. A file that is neither ours nor the run's owner's (nor, for stdout, the
     process's) is not shown, and the reason says whose it is
-    (:func:`collectors.sources.processes.log_refusal`)."""
+    (:func:`collectors.sources.processes.log_refusal`). A Slurm job's output file comes after
+    the process's stdout (the job may run on another node: no process here)."""
     p = run.process
     if p is not None and p.log:
         return p.log, None
@@ -71,27 +71,25 @@ def find_log(run: RunSnapshot) -> tuple[str | None, str | None]:
             target = ""
         if target.startswith("/") and os.path.isfile(target):
             return target, log_refusal(target, run.path, p.uid)
+    job = run.job  # a Slurm job (on another node too): its output file, as squeue names it
+    if (
+        job is not None
+        and run.host is None
+        and job.stdout
+        and "%" not in job.stdout
+        and os.path.isfile(job.stdout)
+    ):
+        return job.stdout, log_refusal(job.stdout, run.path, job.uid)
+    if run.log and run.host is None:  # the engine's: the log its process had (it is gone)
+        return run.log, log_refusal(run.log, run.path)
     return command_txt_redirect(run.path)
 
 
-def tail_file(path: str, max_bytes: int = 65536, max_lines: int = 400) -> list[str]:
+def tail_file(path: str, max_bytes: int = TAIL_BYTES, max_lines: int = 400) -> list[str]:
     """The last lines of a text file (blocking: call it from a worker thread); only a regular
-    file is read (a FIFO swapped in would block the worker)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
-        f.seek(0, os.SEEK_END)
-        size = f.tell()
-        f.seek(max(size - max_bytes, 0))
-        data = f.read(max_bytes)
-    lines = data.decode("utf-8", "replace").split("\n")  # not splitlines(): it splits at \r
-    if lines and lines[-1] == "":
-        lines.pop()
-    if size > max_bytes and lines:
-        lines = lines[1:]  # the first line is probably cut
-    # Progress bars rewrite a line with \r: keep what a terminal would show.
-    return [ln.rsplit("\r", 1)[-1] for ln in lines[-max_lines:]]
+    file is read (a FIFO swapped in would block the worker). See
+    :func:`collectors.sources.processes.logs.tail_lines`."""
+    return tail_lines(path, max_bytes, max_lines)
 
 
 def read_log(run: RunSnapshot) -> tuple[str | None, list[str], str | None]:

@@ -41,6 +41,14 @@ thresholds: {{}}
 # Launch presets (happo-top launch PRESET, the l key).
 presets: {{}}
 #  cuboid: {{argv: [python, train.py, --exp_name, cuboid], cwd: ~/MAPush}}
+
+# Events (a run crashed, stalled, finished, logged NaN, a health finding turned bad): a command
+# run for each, with the event as JSON on stdin and HAPPO_TOP_EVENT, HAPPO_TOP_RUN,
+# HAPPO_TOP_MESSAGE, ... in its environment (README: Events).
+#on_event: notify-send "happo-top: $HAPPO_TOP_RUN" "$HAPPO_TOP_MESSAGE"
+on_event_rate: {_D.on_event_rate:g}       # at most this many on_event commands a minute
+on_event_timeout: {_D.on_event_timeout:g}    # seconds before an on_event command is killed
+bell: {str(_D.bell).lower()}             # ring the terminal bell for a crash, NaN, bad finding
 """
 
 

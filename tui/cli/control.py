@@ -43,11 +43,14 @@ from collectors.control import (
     early_exit_message,
     execute_restart,
     kill,
-    launch,
+    kill_job,
+    plan_job_restart,
     plan_record_restart,
     plan_restart,
     spec_from_preset,
+    start,
     stop,
+    stop_job,
 )
 from collectors.model import RunSnapshot, Settings
 from collectors.sources.remote import RemoteSpec, spec_for
@@ -197,9 +200,11 @@ def _launch(argv: list[str]) -> int:
         prog="happo-top launch",
         usage="happo-top launch PRESET [options]\n"
         "       happo-top launch [--name N] [--cwd DIR] [--env K=V]... [--log FILE] [--shell] "
-        "-- CMD ARGS...",
+        "[--slurm [--sbatch=OPTION]...] -- CMD ARGS...",
         description="Start a training run detached (own session, output to a log file), "
-        "from a config preset or a command. Prints the pid and the log path.",
+        "from a config preset or a command. Prints the pid and the log path. A preset with "
+        "'backend: slurm', or --slurm, submits it as a Slurm job with sbatch instead and "
+        "prints the job id.",
     )
     p.add_argument("preset", nargs="?", metavar="PRESET", help="a preset of the config file")
     p.add_argument("--name", help="a name for the launch (log file name, registry)")
@@ -209,6 +214,19 @@ def _launch(argv: list[str]) -> int:
     )
     p.add_argument("--log", metavar="FILE", help="log file (default: the XDG state directory)")
     p.add_argument("--shell", action="store_true", help="run CMD through /bin/sh")
+    p.add_argument(
+        "--slurm",
+        action="store_true",
+        help="submit it as a Slurm job (sbatch) instead of starting it here; prints the job id",
+    )
+    p.add_argument(
+        "--sbatch",
+        action="append",
+        default=[],
+        metavar="OPTION",
+        help="an sbatch option for --slurm, e.g. --sbatch=--time=12:00:00 (repeatable; added "
+        "to a preset's sbatch list)",
+    )
     p.add_argument(
         "--host",
         metavar="HOST",
@@ -238,6 +256,8 @@ def _launch(argv: list[str]) -> int:
             changes["log"] = args.log
         if args.name:
             changes["name"] = args.name
+        if args.slurm or args.sbatch:
+            changes.update(backend="slurm", sbatch=(*spec.sbatch, *args.sbatch))
         spec = dataclasses.replace(spec, **changes)
     elif cmd:
         argv_t = (" ".join(cmd),) if args.shell else tuple(cmd)
@@ -249,15 +269,22 @@ def _launch(argv: list[str]) -> int:
             name=args.name,
             log=args.log,
             source="command",
+            backend="slurm" if args.slurm or args.sbatch else "local",
+            sbatch=tuple(args.sbatch),
         )
     else:
         known = ", ".join(sorted(settings.presets)) or "none in the config file"
         raise UsageError(f"give a PRESET ({known}) or -- CMD ARGS...")
-    res = launch(spec, common.registry())
+    res = start(spec, common.registry())
     return _launched(args, {"launch": res.to_json()}, "", res, flat=True)
 
 
 def _launched_text(res: LaunchResult) -> str:
+    if res.job_id is not None:
+        return (
+            f"submitted Slurm job {res.job_id}: {res.spec.display()}\nlog: {res.log}\n"
+            f"script: {res.script}"
+        )
     return f"launched pid {res.pid}: {res.spec.display()}\nlog: {res.log}"
 
 
@@ -309,6 +336,22 @@ def _stop(argv: list[str]) -> int:
     if isinstance(r, RemoteRun):
         extra = [*_grace_args(args), *(["--no-kill"] if args.no_kill else [])]
         return _remote(args, r, "stop", *extra)
+    if r.run is not None and r.run.job is not None:
+        job = r.run.job
+        if not args.json:
+            plan = "SIGINT (scancel --signal=INT --full)"
+            if not args.no_kill:
+                plan += f", scancel after {settings.stop_grace:g} s"
+            print(f"stopping Slurm job {job.id} of run {r.run.name}: {plan}", flush=True)
+        jres = stop_job(
+            job.id,
+            grace=settings.stop_grace,
+            run_path=r.run.path,
+            registry=registry,
+            escalate=not args.no_kill,
+        )
+        _out(args, jres.to_json(), jres.message)
+        return exit_codes.ACTION_FAILED if jres.alive else exit_codes.OK
     if r.target is None:
         raise _no_process(r.run)
     _checked(r.target, r.run)
@@ -341,6 +384,10 @@ def _kill(argv: list[str]) -> int:
     r = resolve_action(args.run, settings, registry, args.root)
     if isinstance(r, RemoteRun):
         return _remote(args, r, "kill")
+    if r.run is not None and r.run.job is not None:
+        jres = kill_job(r.run.job.id, run_path=r.run.path, registry=registry)
+        _out(args, jres.to_json(), jres.message)
+        return exit_codes.ACTION_FAILED if jres.alive else exit_codes.OK
     if r.target is None:
         raise _no_process(r.run)
     _checked(r.target, r.run)
@@ -397,6 +444,16 @@ def _restart(argv: list[str]) -> int:
         plan = plan_record_restart(r.target, registry)
     elif r.run is None:
         raise ActionError(f"{args.run} is not a run: cannot restart")
+    elif r.run.job is not None:  # a Slurm job: a new job (the same sbatch options)
+        plan = plan_job_restart(
+            r.run,
+            r.run.job,
+            resume=args.resume,
+            checkpoint=args.checkpoint,
+            registry=registry,
+            harl_train=settings.harl_train,
+            presets=settings.presets,
+        )
     else:
         plan = plan_restart(
             r.run,

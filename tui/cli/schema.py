@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from collectors.analysis.health import LEVELS
-from collectors.model import HOST_STATES, SCHEMA, STATES
+from collectors.model import HOST_STATES, JOB_METHODS, JOB_SOURCES, SCHEMA, STATES
 from tui.cli import exit_codes
 
 _NUM: dict[str, Any] = {"type": ["number", "null"]}  # NaN and infinity are written as null
@@ -81,6 +81,32 @@ CHECKPOINT = _object(
         "bytes": _INT_OR_NULL,
         "complete": {"type": "boolean"},
         "path": {"type": "string"},
+    }
+)
+# A Slurm job (collectors.model.job.JobInfo): times unix seconds, time_left/time_limit seconds
+# (null: no limit); state as Slurm names it (PENDING, RUNNING, COMPLETED, CANCELLED, TIMEOUT,
+# FAILED, ...); how_found: how it was tied to its run; source: what last reported it.
+JOB = _object(
+    {
+        "id": {"type": "string"},
+        "state": {"type": "string"},
+        "reason": _STR_OR_NULL,
+        "partition": _STR_OR_NULL,
+        "node": _STR_OR_NULL,
+        "time_left": _NUM,
+        "submitted": _NUM,
+        "started": _NUM,
+        "expected_start": _NUM,
+        "ended": _NUM,
+        "time_limit": _NUM,
+        "user": _STR_OR_NULL,
+        "name": _STR_OR_NULL,
+        "workdir": _STR_OR_NULL,
+        "stdout": _STR_OR_NULL,
+        "exit_code": _INT_OR_NULL,
+        "how_found": {"enum": list(JOB_METHODS)},
+        "source": {"enum": list(JOB_SOURCES)},
+        "launch_id": _STR_OR_NULL,
     }
 )
 RUN = _object(
@@ -156,6 +182,9 @@ RUN = _object(
         "chain": _STRINGS,
         "host": _STR_OR_NULL,
         "stall_after": {"type": "number"},
+        "job": {"anyOf": [{"type": "null"}, JOB]},
+        "log": _STR_OR_NULL,
+        "log_last": _STR_OR_NULL,
     }
 )
 # GPUs and disks: what the system strip shows; open objects (NVML fields vary by driver).
@@ -245,6 +274,8 @@ SNAPSHOT: dict[str, Any] = {
             "gpus": GPUS,
             "disks": DISKS,
             "hosts": {"type": "array", "items": HOST},
+            # Slurm jobs happo-top submitted that no run directory is tied to (yet)
+            "jobs": {"type": "array", "items": JOB},
         }
     ),
 }

@@ -1,21 +1,25 @@
 """The monitor's headless forms: ``happo-top --once`` (one plain-text snapshot, like
 ``top -b -n 1``), ``--once --json`` (the same as one JSON document) and ``--plain`` (a refreshing
-plain-text view for dumb terminals and logs). No Textual: the full-screen monitor is started by
+plain-text view for dumb terminals and logs, with the events as they happen, and the config's
+``on_event`` command run for each, as the monitor does). No Textual: the full-screen monitor is started by
 :mod:`tui.cli.command` only when a terminal is there to hold it.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import shutil
 import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
 
+from collectors.analysis.events import detect
 from collectors.config import default_roots
-from collectors.control import Registry
-from collectors.model import Settings, Snapshot
+from collectors.control import HookRunner, Registry
+from collectors.fmt import printable
+from collectors.model import Event, Settings, Snapshot
 from collectors.monitor import Monitor
 from collectors.sources.remote import config_roots
 from tui.cli import common, exit_codes
@@ -97,28 +101,63 @@ def watch_text(
     # another under a time stamp (a log of the runs, no escape codes).
     clear = "\x1b[H\x1b[2J" if sys.stdout.isatty() else ""
     previous = None
+    last: Snapshot | None = None
+    recent: collections.deque[Event] = collections.deque(maxlen=5)  # shown under the table
+    reports: collections.deque[Event] = collections.deque(maxlen=100)  # from the hook's thread
+    hooks = None
+    if settings.on_event:
+        hooks = HookRunner(
+            settings.on_event,
+            per_minute=settings.on_event_rate,
+            timeout=settings.on_event_timeout,
+            report=reports.append,
+        )
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     try:
         while True:
             size = shutil.get_terminal_size((120, 24))
+            new: list[Event] = []
             try:
-                text = render(collector.collect(), width=size.columns, colour=colour)
+                snap = collector.collect()
+                new = list(detect(last, snap))
+                last = snap
+                text = render(snap, width=size.columns, colour=colour)
             except Exception as e:  # a bug on odd data: say so each frame, keep refreshing
                 text = f"happo-top: internal error (a bug): {type(e).__name__}: {e}"
-            if text != previous:  # no flicker when nothing changed
-                if clear:
-                    sys.stdout.write(clear + text + "\n(Ctrl-C to quit)\n")
-                else:
-                    sys.stdout.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}\n{text}\n")
+            for e in new:
+                if hooks is not None:
+                    hooks.submit(e)
+            while reports:
+                new.append(reports.popleft())
+            recent.extend(new)
+            if clear and (text != previous or new):  # no flicker when nothing changed
+                lines = [event_line(e) for e in recent]
+                events = "\n" + "\n".join(lines) if lines else ""
+                sys.stdout.write(clear + text + events + "\n(Ctrl-C to quit)\n")
                 sys.stdout.flush()
-                previous = text
+            elif not clear and (text != previous or new):
+                frame = f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}\n{text}\n"
+                sys.stdout.write(frame if text != previous else "")
+                sys.stdout.write("".join(event_line(e) + "\n" for e in new))
+                sys.stdout.flush()
+            previous = text
             if stop_when is not None and stop_when():
                 return exit_codes.OK
             time.sleep(settings.refresh)
     except KeyboardInterrupt:
         return exit_codes.OK
     finally:
+        if hooks is not None:
+            hooks.close()
         collector.close()
+
+
+def event_line(e: Event) -> str:
+    """``event 14:02:11 cuboid s3 11-15 15:34 crashed: crashed at 30.5M: RuntimeError: ...``"""
+    when = time.strftime("%H:%M:%S", time.localtime(e.time))
+    who = f"{e.run_name} " if e.run_name else ""
+    host = f"@{e.host} " if e.host else ""
+    return printable(f"event {when} {who}{host}{e.kind}: {e.message}")
 
 
 __all__ = [

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -27,7 +28,6 @@ from textual.widgets import (
     DataTable,
     Footer,
     Input,
-    Log,
     Static,
     TabbedContent,
     TabPane,
@@ -38,6 +38,7 @@ from textual.worker import get_current_worker
 from collectors import fmt
 from collectors.analysis.chains import segments, segments_text
 from collectors.analysis.health import thresholds_with_defaults
+from collectors.analysis.jobs import job_summary
 from collectors.analysis.quarters import QuarterTable, clip_value, metric_quarters
 from collectors.analysis.reward import best_reward, reward_verdict
 from collectors.model.run import RunSnapshot, Snapshot
@@ -46,6 +47,7 @@ from collectors.model.series import SeriesView
 from tui.screens.modals import TagPicker
 from tui.widgets import render as R
 from tui.widgets.charts import COLOURS, X_MODES, ChartView, Line, SeriesChart, Threshold
+from tui.widgets.log_view import LogView
 
 # (log path or None, its last lines, what went wrong or None): the app's tui.app.sources.read_log
 LogReader = Callable[[RunSnapshot], tuple[str | None, list[str], str | None]]
@@ -248,8 +250,18 @@ def chart_bindings(tabs: tuple[str, ...], tag_action: str) -> list[Binding]:
     ]
 
 
+# The Log tab's keys (offered only there): find, next / previous match, fold long lines.
+LOG_KEYS = ("log_search", "log_next", "log_wrap")
+
+
 class RunDetailScreen(ChartOptions, Screen[None]):
-    BINDINGS = chart_bindings(TABS, "add_tag")
+    BINDINGS = [
+        *chart_bindings(TABS, "add_tag"),
+        Binding("slash", "log_search", "Find", key_display="/"),
+        Binding("n", "log_next(1)", "Next"),
+        Binding("N", "log_next(-1)", "Prev", key_display="N"),
+        Binding("w", "log_wrap", "Wrap"),
+    ]
 
     class LogTail(Message):
         def __init__(self, path: str | None, lines: list[str], error: str | None) -> None:
@@ -279,6 +291,7 @@ class RunDetailScreen(ChartOptions, Screen[None]):
         self._config_key: Any = None
         self._ckpt_key: Any = None
         self._log_lines: list[str] | None = None
+        self._log_msg: RunDetailScreen.LogTail | None = None
         self._log_wake = threading.Event()
         self.gone = False
 
@@ -301,7 +314,8 @@ class RunDetailScreen(ChartOptions, Screen[None]):
                 yield Static(id="process-body")
             with TabPane("Log", id="log"):
                 yield Static(id="log-path")
-                yield Log(id="log-view", max_lines=2000)
+                yield Input(placeholder="find in the log (Enter; Esc closes)", id="log-search")
+                yield LogView(id="log-view")
             with TabPane("Health", id="health"), VerticalScroll():
                 yield Static(id="health-body")
         yield Footer()
@@ -311,6 +325,7 @@ class RunDetailScreen(ChartOptions, Screen[None]):
         t.add_columns("#", "step", "time", "from", "interval", "steps", "size", "complete")
         self._layout_charts()
         self._refresh_all()
+        self.query_one("#log-search", Input).display = False
         self._log_loop()
 
     def on_resize(self) -> None:
@@ -472,7 +487,49 @@ class RunDetailScreen(ChartOptions, Screen[None]):
         self.query_one("#detail-tabs", TabbedContent).active = tab
 
     def action_back(self) -> None:
+        search = self.query_one("#log-search", Input)
+        if search.display and search.has_focus:  # Esc closes the find line first
+            search.display = False
+            self.query_one("#log-view", LogView).focus()
+            return
         self.dismiss(None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in LOG_KEYS:
+            try:
+                on_log = self._active_tab() == "log"
+            except Exception:
+                return False
+            if not on_log or (action != "log_search" and self.query_one("#log-search").has_focus):
+                return False  # typed into the find line, or another tab: not ours
+        return True
+
+    # -- log: find, next / previous, wrap
+    def action_log_search(self) -> None:
+        search = self.query_one("#log-search", Input)
+        search.display = True
+        search.focus()
+
+    @on(Input.Submitted, "#log-search")
+    def _log_find(self, msg: Input.Submitted) -> None:
+        msg.stop()
+        view = self.query_one("#log-view", LogView)
+        view.search(msg.value)
+        msg.input.display = False
+        view.focus()
+        self._log_head()
+
+    @on(LogView.Moved)
+    def _log_moved(self) -> None:
+        self._log_head()  # "following" or "scrolled up"
+
+    def action_log_next(self, step: int) -> None:
+        self.query_one("#log-view", LogView).next_match(step)
+        self._log_head()
+
+    def action_log_wrap(self) -> None:
+        self.query_one("#log-view", LogView).toggle_wrap()
+        self._log_head()
 
     # -- checkpoints
     def _update_checkpoints(self) -> None:
@@ -556,6 +613,16 @@ class RunDetailScreen(ChartOptions, Screen[None]):
     def _show_log(self, msg: LogTail) -> None:
         if not self.is_attached:
             return
+        self._log_msg = msg
+        if msg.lines != self._log_lines:
+            self._log_lines = msg.lines
+            self.query_one("#log-view", LogView).set_lines(msg.lines)
+        self._log_head()
+
+    def _log_head(self) -> None:
+        msg = self._log_msg
+        if msg is None:
+            return
         head = self.query_one("#log-path", Static)
         if msg.path is None:
             head.update(
@@ -565,15 +632,20 @@ class RunDetailScreen(ChartOptions, Screen[None]):
                     style="dim",
                 )
             )
-        elif msg.error:
-            head.update(Text(f" {msg.error}", style="yellow"))
-        else:
-            head.update(Text(f" {msg.path}", style="dim"))
-        if msg.lines != self._log_lines:
-            self._log_lines = msg.lines
-            log = self.query_one("#log-view", Log)
-            log.clear()
-            log.write_lines(msg.lines)
+            return
+        if msg.error:
+            head.update(Text(f" {fmt.printable(msg.error)}", style="yellow"))
+            return
+        view = self.query_one("#log-view", LogView)
+        line = Text(f" {fmt.printable(msg.path)}", style="dim")
+        state = [
+            "following" if view.following else "scrolled up (End follows)",
+            "wrap" if view.wrap else "no wrap (w)",
+        ]
+        if view.status():
+            state.append(view.status())
+        line.append("  " + " · ".join(state))
+        head.update(line)
 
 
 def build_config_tree(tree: Tree, config: Mapping[str, Any], query: str = "") -> None:
@@ -607,6 +679,21 @@ def build_config_tree(tree: Tree, config: Mapping[str, Any], query: str = "") ->
 
 
 def process_text(run: RunSnapshot, now: float) -> Any:
+    """The Slurm job (when the run is one), then the process as a two-column grid."""
+    if run.job is None:
+        return _process_grid(run, now)
+    j = run.job
+    head = Text(f"Slurm {job_summary(j, now)}\n", style="bold")
+    head.append(
+        f"partition {j.partition or '-'}  submitted {fmt.clock(j.submitted, now)}  "
+        f"started {fmt.clock(j.started, now)}  limit {fmt.duration(j.time_limit)}  "
+        f"found by {j.how_found}  (from {j.source})\n\n",
+        style="dim",
+    )
+    return Group(head, _process_grid(run, now))
+
+
+def _process_grid(run: RunSnapshot, now: float) -> Any:
     """The process as a two-column grid (long commands wrap under their value)."""
 
     p = run.process

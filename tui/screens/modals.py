@@ -353,6 +353,7 @@ HELP = [
             ("[ / ]", "cursor left / right: the legend reads the values at its step"),
             ("0", "all steps, cursor off"),
             ("t", "chart another tag"),
+            ("/ n N w", "Log tab: find, next / previous match, fold long lines"),
             ("Esc", "back"),
             ("← / →", "in a dialog: move between its buttons"),
         ],
@@ -372,6 +373,7 @@ HELP = [
         "Everywhere",
         [
             ("p", "pause / resume refreshing"),
+            ("e", "events log: crashes, stalls, NaN, findings turning bad (Enter: go to run)"),
             ("ctrl+p", "command palette: every action, go to a run"),
             ("?", "this help"),
             ("q", "quit (never stops a run)"),

@@ -20,6 +20,7 @@ import sys
 import time
 
 from collectors import fmt
+from collectors.analysis.jobs import job_summary
 from collectors.model import (
     CRASHED,
     FINISHED,
@@ -127,6 +128,11 @@ def _system_lines(snapshot: Snapshot) -> list[str]:
             out += [f"{h.name}  {line}" for line in _machine_lines(h.gpus, h.disks)]
     if snapshot.hosts:
         out.append("HOSTS " + ", ".join(f"{h.name} {h.state}" for h in snapshot.hosts))
+    # Slurm: each run's job, and the submitted jobs tied to no run yet (a pending job)
+    jobs = [f"{r.name}: {job_summary(r.job, snapshot.time)}" for r in snapshot.runs if r.job]
+    jobs += [job_summary(j, snapshot.time) for j in snapshot.jobs]
+    if jobs:
+        out.append("JOBS " + "; ".join(jobs))
     return out
 
 

@@ -21,6 +21,7 @@ from textual.widget import Widget
 
 from collectors import fmt
 from collectors.analysis.chains import segments, segments_text
+from collectors.analysis.jobs import job_summary
 from collectors.analysis.quarters import clip_value
 from collectors.model.run import (
     CONTINUED,
@@ -367,9 +368,18 @@ class _Builder:
         r = self.r
         p = r.process
         t = Text()
+        if r.job is not None:  # a Slurm job: its state, node, time left first
+            style = "yellow" if r.job.pending or r.job.failed else ""
+            t.append(job_summary(r.job, self.now, short=short) + ("  " if p else ""), style=style)
+            if p is None:
+                return t
         if p is None and r.state == CONTINUED:
             t.append(f"continued by {r.continued_by}", style="dim")
             t.append_text(self._segment("  "))
+            return t
+        if p is None and r.state == CRASHED and r.log_last:  # why it crashed, from its log
+            t.append("x ", style="bold red")
+            t.append(fmt.printable(r.log_last), style="red")
             return t
         if p is None:
             if r.state in LIVE:

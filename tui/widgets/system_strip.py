@@ -13,6 +13,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from collectors import fmt
+from collectors.analysis.jobs import job_summary
 from collectors.model.host import CONNECTING, UP, HostStats, HostStatus
 from collectors.model.run import STATES, Snapshot
 from tui.widgets import render as R
@@ -38,6 +39,7 @@ class HeaderBar(Widget):
         self.read_only = False
         self.problem = ""  # a collector that failed
         self.notes = ""  # problems the snapshot reports (unreadable roots)
+        self.jobs = ""  # Slurm jobs tied to no run yet (pending)
         self._text: Text | None = None
 
     def set_state(self, **values: Any) -> None:
@@ -54,7 +56,8 @@ class HeaderBar(Widget):
         counts: dict[str, int] = {}
         for r in snap.runs:
             counts[r.state] = counts.get(r.state, 0) + 1
-        self.set_state(host=snap.host, counts=counts, total=len(snap.runs), shown=shown)
+        jobs = " · ".join(job_summary(j, snap.time) for j in snap.jobs[:3])
+        self.set_state(host=snap.host, counts=counts, total=len(snap.runs), shown=shown, jobs=jobs)
 
     def tick(self) -> None:
         """Called every second: redraws only when the clock text changed."""
@@ -101,6 +104,8 @@ class HeaderBar(Widget):
             flags.append(f"! {self.problem} ", style="bold red")
         if self.notes:
             flags.append(f"! {self.notes} ", style="yellow")
+        if self.jobs:
+            flags.append(f"{self.jobs} ", style="cyan")
         clock = Text(" " + self._clock_text() + " ", style="bold")
         line = left.copy()
         line.append(" ")

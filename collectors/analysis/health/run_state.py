@@ -83,6 +83,8 @@ def crashed(ctx: Context) -> list[Finding]:
     run = ctx.run
     if run.state != CRASHED or _died_early(run):
         return []  # a process that exited early is the process rule's finding
+    if run.job is not None and not run.job.active and run.job.state != "COMPLETED":
+        return []  # Slurm said how it ended: the job rule's finding
     since = _since(ctx)
     silent = ctx.now - run.last_data if run.last_data else math.inf
     if _process_alive(run.process):
@@ -100,6 +102,40 @@ def stopped(ctx: Context) -> list[Finding]:
     if run.state != STOPPED or not _ended_early(run):
         return []
     return [Finding("stopped", OK, f"stopped at {fmt.steps(run.step)}{_of_total(run)}", run.step)]
+
+
+def job_limit(ctx: Context) -> list[Finding]:
+    """A running Slurm job whose time limit comes before the run's ETA: Slurm will end it
+    (TIMEOUT) with steps still to train."""
+    run, job = ctx.run, ctx.run.job
+    if job is None or job.state != "RUNNING" or job.time_left is None or run.eta is None:
+        return []
+    end = ctx.now + job.time_left
+    if run.eta <= end:
+        return []
+    short = ""
+    if run.steps_per_hour and math.isfinite(run.steps_per_hour):
+        short = f", about {fmt.steps(int((run.eta - end) * run.steps_per_hour / 3600))} short"
+    msg = (
+        f"job {job.id}'s time limit ends it at {fmt.clock(end, ctx.now)}, before the run's ETA "
+        f"{fmt.clock(run.eta, ctx.now)}{short}"
+    )
+    return [Finding("job_time_limit", WARN, msg, run.step, None)]
+
+
+def job_end(ctx: Context) -> list[Finding]:
+    """A Slurm job that ended before the run's last step, as Slurm tells it."""
+    run, job = ctx.run, ctx.run.job
+    if job is None or job.active or run.state == FINISHED or not _ended_early(run):
+        return []
+    when = f" at {fmt.clock(job.ended, ctx.now)}" if job.ended else ""
+    code = f", exit {job.exit_code}" if job.exit_code not in (None, 0) else ""
+    what = f"job {job.id} {job.state}{when}{code} at {fmt.steps(run.step)}{_of_total(run)}"
+    if job.state == "TIMEOUT" and job.time_limit:
+        what += f" (time limit {fmt.duration(job.time_limit)})"
+    if job.state == "CANCELLED" or run.state == STOPPED:
+        return [Finding("job", OK, what, run.step, None)]
+    return [Finding("job", BAD, what, run.step, None)]
 
 
 RULES = (
@@ -127,4 +163,19 @@ RULES = (
         crashed,
     ),
     Rule("stopped", FAMILY, "ok: the run was stopped before its last step", (), stopped),
+    Rule(
+        "job_time_limit",
+        FAMILY,
+        "warn: the run's Slurm job will reach its time limit before the run's ETA",
+        (),
+        job_limit,
+    ),
+    Rule(
+        "job",
+        FAMILY,
+        "bad: the run's Slurm job ended before the last step (TIMEOUT, FAILED, NODE_FAIL, ...); "
+        "ok when it was cancelled or stopped",
+        (),
+        job_end,
+    ),
 )

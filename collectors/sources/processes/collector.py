@@ -61,6 +61,7 @@ from collectors.sources.processes.commands import (
     read_command_txt,
     training_args,
 )
+from collectors.sources.processes.logs import process_log
 from collectors.sources.processes.table import Backend, Proc, ProcFS, PsutilProcs, default_backend
 
 __all__ = [  # the collector, and what its callers and tests reach through this module
@@ -190,6 +191,7 @@ class ProcessCollector:
         self._tracked: dict[str, _Tracked] = {}
         self._covered: set[str] = set()  # runs the last full scan looked for
         self._seen: set[str] = set()  # runs whose process was seen at some time
+        self._logs: dict[str, str] = {}  # run path -> its process's log, kept after it exits
         self._config_cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self._owner: dict[str, int | None] = {}
         self._realpaths: dict[str, str] = {}
@@ -210,6 +212,8 @@ class ProcessCollector:
         paths = {k.path for k in keys}
         for p in [p for p in self._tracked if p not in paths]:
             del self._tracked[p]
+        for p in [p for p in self._logs if p not in paths]:
+            del self._logs[p]
         fresh = any(k.path not in self._covered for k in keys)
         due = now - self.last_scan >= self.scan_interval
         if due or (fresh and now - self.last_scan >= MIN_SCAN_GAP):
@@ -256,6 +260,12 @@ class ProcessCollector:
         return refine_state(
             run.state, run, proc, stopped_by_us, process_visible=self.can_judge(run.path)
         )
+
+    def log_of(self, run_path: str) -> str | None:
+        """The log file of the run's process as it was seen (its launch log, the regular file
+        its stdout or stderr went to, or ``nohup.out`` in its cwd): still known after the
+        process died."""
+        return self._logs.get(os.path.abspath(run_path))
 
     def find_pid(self, pid: int) -> str | None:
         """The run path whose process (or its launcher) is ``pid``, among those tracked."""
@@ -622,12 +632,21 @@ class ProcessCollector:
         if rec is not None and self.registry is not None and rec.run_dir != key.path:
             with contextlib.suppress(OSError):
                 self.registry.note_run(rec.id, key.path)
+        cwd = self.backend.cwd(pid)
+        log = rec.log if rec is not None and rec.log else None
+        if log is None:
+            try:
+                log = process_log(pid, cwd, key.path, p.uid)
+            except OSError:
+                log = None
+        if log is not None:
+            self._logs[key.path] = log
         static = ProcessInfo(
             pid=pid,
             title=title,
             cmdline=cmdline,
             cmdline_source=source,
-            cwd=self.backend.cwd(pid),
+            cwd=cwd,
             started=started,
             uid=p.uid,
             user=self.cache.user_name(p.uid),
@@ -642,7 +661,7 @@ class ProcessCollector:
             sid=p.sid,
             launcher=launcher,
             launch_id=rec.id if rec is not None else None,
-            log=rec.log if rec is not None else None,
+            log=log,
             run_path=key.path,
         )
         return _Tracked(pid, p.start, how, ps, static)
