@@ -226,6 +226,7 @@ BACKENDS = ("local", "slurm")
 
 def _preset_lines(text: str) -> dict[str, int]:
     """Line of each ``presets.NAME.KEY``."""
+    yaml = _yaml()
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
