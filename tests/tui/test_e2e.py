@@ -142,7 +142,7 @@ def test_stop_a_run_from_the_monitor(tmux, trainer):
         lambda s: f"pid {proc.pid}" in s and "running" in s, what="the run with its process"
     )
     assert "happo-top" in screen and "1 run" in screen
-    tmux.keys("s")
+    tmux.keys("T")  # nvitop's terminate: a stop, SIGINT first
     dialog = tmux.wait_for(lambda s: "Stop run" in s, what="the stop confirmation")
     assert str(proc.pid) in dialog  # the pid ...
     assert "e2e" in dialog  # ... the run ...
@@ -170,7 +170,7 @@ def test_compact_80x24_and_quit_leaves_runs_alone(tmux, trainer, tmp_path):
     lines = screen.splitlines()
     assert len(lines) <= 24 and all(len(line) <= 80 for line in lines)
     assert "2 runs" in lines[0]
-    assert "s Stop" in screen and "q Quit" in screen  # the keys fit
+    assert "l Launch" in screen and "q Quit" in screen  # the keys fit
     assert "= finished" in screen
     assert "> running" in screen or "~ starting" in screen
     tmux.run("resize-window", "-t", tmux.session, "-x", "60", "-y", "20")

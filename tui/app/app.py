@@ -61,8 +61,15 @@ class HappoTopApp(App[int]):
     TITLE = "happo-top"
     COMMANDS = App.COMMANDS | {RunCommands}
     BINDINGS = [
-        Binding("s", "stop", "Stop", tooltip="Stop the selected run (asks first)"),
-        Binding("k", "kill", "Kill", tooltip="SIGKILL the selected run (asks first)"),
+        # nvitop's keys: capitals, off every movement key (k is up); each asks first.
+        Binding(
+            "T",
+            "stop",
+            "Stop",
+            tooltip="Terminate the selected run: SIGINT, SIGTERM after the grace (asks first)",
+        ),
+        Binding("I,s", "stop", "Interrupt", show=False),  # the same stop, by other names
+        Binding("K", "kill", "Kill", tooltip="SIGKILL the selected run (asks first)"),
         Binding("r", "restart", "Restart", tooltip="Restart the selected run (asks first)"),
         Binding("l", "launch", "Launch", tooltip="Launch a run (asks first)"),
         Binding(
@@ -270,19 +277,28 @@ class HappoTopApp(App[int]):
 
     # -- bindings --------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer shows only what applies to the selected run on this screen: an action that
+        does not is hidden (False), and its key falls through to ``key_*`` below, which says
+        why nothing happens."""
         if action not in RUN_ACTIONS:
             return True
         if isinstance(self.screen, ModalScreen):
             return False  # not behind a dialog
         if isinstance(self.screen, CompareScreen) and action not in ("launch", "tensorboard"):
             return False  # several runs: no "selected" one to act on
-        return self.action_allowed(action)
+        return bool(self.action_allowed(action))
 
-    # A greyed-out binding's key falls through to these: say why nothing happens.
+    # A hidden binding's key falls through to these: say why nothing happens.
+    def key_upper_t(self) -> None:
+        self._why_not("stop")
+
+    def key_upper_i(self) -> None:
+        self._why_not("stop")
+
     def key_s(self) -> None:
         self._why_not("stop")
 
-    def key_k(self) -> None:
+    def key_upper_k(self) -> None:
         self._why_not("kill")
 
     def key_r(self) -> None:
@@ -312,7 +328,7 @@ class HappoTopApp(App[int]):
         self.notify(f"cannot {action}: {why}", severity="warning", timeout=4)
 
     def action_allowed(self, action: str) -> bool | None:
-        """True: offered; None: shown greyed out (read-only, nothing selected, no process)."""
+        """True: offered; None: not offered (read-only, nothing selected, no process)."""
         if self.read_only:
             return None
         if action == "launch":

@@ -14,8 +14,8 @@ if TYPE_CHECKING:
 
 # (action, title, help) in the order shown
 ACTIONS = (
-    ("stop", "Stop the selected run", "SIGINT, SIGTERM after a grace period, then SIGKILL (s)"),
-    ("kill", "Kill the selected run", "SIGKILL its process group (k)"),
+    ("stop", "Stop the selected run", "SIGINT, SIGTERM after a grace period, then SIGKILL (T)"),
+    ("kill", "Kill the selected run", "SIGKILL its process group (K)"),
     ("restart", "Restart the selected run", "stop, then start the same command (r)"),
     ("launch", "Launch a run", "a preset from the config file, or a command (l)"),
     (

@@ -13,20 +13,22 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from collectors.analysis.chains import chain_heads, head_of, segments
 from collectors.analysis.selection import filter_runs
 from collectors.fmt import printable
 from collectors.model.host import HostStats
 from collectors.model.run import RunSnapshot, Snapshot
-from tui.widgets.run_panel import PanelContext, RunPanel, label_for
+from tui.widgets.footer import QuietFooter
+from tui.widgets.run_panel import COMPACT_LINES, FULL_LINES, PanelContext, RunPanel, label_for
 from tui.widgets.system_strip import HeaderBar, SystemStrip
 
 LAYOUTS = ("auto", "compact", "full")
 FULL_MIN_WIDTH = 58  # a full panel needs this many columns
 COMPACT_MIN_WIDTH = 62
 COMPACT_BELOW_HEIGHT = 32  # terminals shorter than this get compact panels
+CLEAR_MARKS_WITHIN = 3.0  # seconds: a second Esc this soon after the first clears the marks
 
 
 def grid_shape(width: int, height: int, n: int, layout: str) -> tuple[bool, int]:
@@ -42,16 +44,23 @@ def grid_shape(width: int, height: int, n: int, layout: str) -> tuple[bool, int]
     return compact, cols
 
 
+class RunGrid(VerticalScroll, inherit_bindings=False):
+    """The panels' grid. It has none of a scroll view's keys: Up, Down, PgUp, PgDn, Home and End
+    are the screen's and move the selection (the view follows it), never the view alone."""
+
+
 class MainScreen(Screen[None]):
     BINDINGS = [
         Binding("c", "compare", "Compare", tooltip="Compare the marked runs"),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("escape", "clear", "Clear", show=False),
         Binding("v", "layout", "Layout", show=False),
-        Binding("home", "first", "First", show=False),
-        Binding("end", "last", "Last", show=False),
-        Binding("up", "move(0, -1)", "Up", show=False),
-        Binding("down", "move(0, 1)", "Down", show=False),
+        Binding("home,g", "first", "First", show=False),
+        Binding("end,G", "last", "Last", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("up,k", "move(0, -1)", "Up", show=False),
+        Binding("down,j", "move(0, 1)", "Down", show=False),
         Binding("left", "move(-1, 0)", "Left", show=False),
         Binding("right", "move(1, 0)", "Right", show=False),
     ]
@@ -73,14 +82,16 @@ class MainScreen(Screen[None]):
         self.shown: list[RunSnapshot] = []
         self.paused = False
         self._sel_key: tuple | None = None
+        self._pending: str | None = None  # a selection whose focus has not arrived yet
+        self._esc_at = -1e9  # when Esc last offered to clear the marks (monotonic)
 
     def compose(self) -> ComposeResult:
         yield HeaderBar(clock=self.clock, id="header")
         yield SystemStrip(id="strip")
-        with VerticalScroll(id="grid"):
+        with RunGrid(id="grid"):
             yield Static("Looking for runs…", id="empty")
         yield Input(placeholder="filter: words in name, label, state, id or path", id="filter")
-        yield Footer()
+        yield QuietFooter()
 
     def on_mount(self) -> None:
         self.query_one("#grid").can_focus = False  # the panels take the focus; it scrolls to them
@@ -237,11 +248,7 @@ class MainScreen(Screen[None]):
         elif self.focused is None or not isinstance(self.focused, RunPanel | Input):
             self._restore_focus(focused_id)
         # The selected run's process may have come or gone: the footer's actions follow it.
-        sel = self.selected_run()
-        key = (sel.id, sel.process is None, sel.state) if sel is not None else None
-        if key != self._sel_key:
-            self._sel_key = key
-            self.app.refresh_bindings()
+        self._bindings_for_selection()
 
     async def _focus_after(self, removals: list[Any], run_id: str) -> None:
         for aw in removals:
@@ -271,7 +278,7 @@ class MainScreen(Screen[None]):
         compact, cols = grid_shape(self.size.width, self.size.height, n, self.layout_mode)
         changed = (compact, cols) != (self.compact, self.columns)
         self.compact, self.columns = compact, cols
-        footer = self.query_one(Footer)
+        footer = self.query_one(QuietFooter)
         footer.compact = self.size.width < 140
         footer.show_command_palette = self.size.width >= 100
         self.query_one(SystemStrip).set_max_lines(
@@ -301,9 +308,13 @@ class MainScreen(Screen[None]):
         # after a removal) must not move the selection away from the panel that has it now.
         if self._focused_id() not in (None, msg.run_id):
             return
+        if self._pending is not None:  # keys moved the selection: only its own focus counts
+            if msg.run_id == self._pending:
+                self._pending = None
+            return
         if msg.run_id != self.selected_id:
             self.selected_id = msg.run_id
-            self.app.refresh_bindings()
+            self._bindings_for_selection()
 
     @on(RunPanel.Open)
     def _open(self, msg: RunPanel.Open) -> None:
@@ -345,7 +356,7 @@ class MainScreen(Screen[None]):
         if panel is None:
             self.selected_id = run_id
             return False
-        panel.focus(scroll_visible=True)
+        self.select(run_id)
         return True
 
     # -- keys
@@ -397,8 +408,18 @@ class MainScreen(Screen[None]):
             self._set_filter("")
             self.call_after_refresh(self._restore_focus, self.selected_id)
         elif self.marked:
+            # Marks are work (a compare being set up): the first Esc says what a second does.
+            n = len(self.marked)
+            now = time.monotonic()
+            if now - self._esc_at > CLEAR_MARKS_WITHIN:
+                self._esc_at = now
+                s = "s" if n > 1 else ""
+                self.notify(f"Esc again clears the {n} mark{s}", timeout=CLEAR_MARKS_WITHIN)
+                return
+            self._esc_at = -1e9
             self.marked.clear()
             self._refresh_marks()
+            self.notify(f"cleared {n} mark{'s' if n > 1 else ''}", timeout=2)
 
     def action_layout(self) -> None:
         self.layout_mode = LAYOUTS[(LAYOUTS.index(self.layout_mode) + 1) % len(LAYOUTS)]
@@ -409,24 +430,72 @@ class MainScreen(Screen[None]):
         """The panels on screen (not hidden by the filter), in order."""
         return [p for p in self.query(RunPanel) if p.display and not p.removing]
 
+    # The selection moves by run id, at once: the focus follows later (Textual defers it), so
+    # keys typed ahead or repeated each step from where the previous one left the selection.
+    def _order(self) -> list[str]:
+        """The runs on screen, in the order the view shows them."""
+        return [p.run_id for p in self._panels()]
+
+    def select(self, run_id: str) -> None:
+        """Make ``run_id`` the selected run and scroll it into view."""
+        panel = next((p for p in self._panels() if p.run_id == run_id), None)
+        if panel is None:
+            return
+        changed = run_id != self.selected_id
+        self.selected_id = run_id
+        if self.focused is not panel:
+            self._pending = run_id
+            panel.focus(scroll_visible=True)
+        else:
+            self._pending = None
+            panel.scroll_visible()
+        if changed:
+            self._bindings_for_selection()
+
+    def _bindings_for_selection(self) -> None:
+        """The footer follows the selected run's actions (refreshed only if they change)."""
+        sel = self.selected_run()
+        key = (sel.id, sel.process is None, sel.state) if sel is not None else None
+        if key != self._sel_key:
+            self._sel_key = key
+            self.app.refresh_bindings()
+
+    def _step(self, delta: int) -> None:
+        order = self._order()
+        if not order:
+            return
+        if self.selected_id not in order:
+            self.select(order[0])
+            return
+        i = order.index(self.selected_id) + delta
+        self.select(order[max(0, min(i, len(order) - 1))])
+
+    def _page_rows(self) -> int:
+        """How many rows of panels one screenful of the grid shows."""
+        height = self.query_one("#grid").size.height or self.size.height
+        per = (COMPACT_LINES if self.compact else FULL_LINES) + 2  # the border
+        return max(1, height // per)
+
     def action_move(self, dx: int, dy: int) -> None:
-        panels = self._panels()
-        if not panels:
+        order = self._order()
+        if not order:
             return
-        cur = next((i for i, p in enumerate(panels) if p.has_focus), None)
-        if cur is None:
-            panels[0].focus()
+        if self.selected_id not in order:
+            self.select(order[0])
             return
-        i = cur + dx + dy * self.columns
-        if 0 <= i < len(panels):
-            panels[i].focus(scroll_visible=True)
+        i = order.index(self.selected_id) + dx + dy * self.columns
+        if 0 <= i < len(order):
+            self.select(order[i])
+
+    def action_page(self, direction: int) -> None:
+        self._step(direction * self._page_rows() * self.columns)
 
     def action_first(self) -> None:
-        panels = self._panels()
-        if panels:
-            panels[0].focus(scroll_visible=True)
+        order = self._order()
+        if order:
+            self.select(order[0])
 
     def action_last(self) -> None:
-        panels = self._panels()
-        if panels:
-            panels[-1].focus(scroll_visible=True)
+        order = self._order()
+        if order:
+            self.select(order[-1])

@@ -288,19 +288,21 @@ HELP = [
     (
         "Main screen",
         [
-            ("arrows / Tab", "move between run panels"),
+            ("arrows, j k, Tab", "move the selection (the view follows it)"),
+            ("PgUp PgDn, Home End, g G", "a screenful, the first run, the last run"),
             ("Enter", "open the run: charts, checkpoints, config, process, log, health"),
             ("Space", "mark / unmark the run for comparison"),
             ("c", "compare the marked runs"),
             ("/", "filter runs by name, label, state, id or path (Esc clears)"),
+            ("Esc Esc", "clear the marks (the first Esc says how many)"),
             ("v", "panel layout: auto, compact, full"),
         ],
     ),
     (
         "Actions (on the selected run; each asks first, default No)",
         [
-            ("s", "stop: SIGINT, SIGTERM after a grace period, then SIGKILL is offered"),
-            ("k", "kill: SIGKILL the run's process group"),
+            ("T (I, s)", "stop: SIGINT, SIGTERM after a grace period, then SIGKILL is offered"),
+            ("K", "kill: SIGKILL the run's process group"),
             ("r", "restart: stop, then start the same command (optionally resume)"),
             ("l", "launch: a preset from the config file, or a command"),
             ("b", "TensorBoard on the marked runs (or the selected one); gives the ssh -L line"),
