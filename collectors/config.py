@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from collectors.analysis.health import REGISTRY
-from collectors.model.settings import Settings
+from collectors.model.settings import TABLE_COLUMNS, Settings
 
 
 class ConfigError(Exception):
@@ -132,6 +132,10 @@ _SCHEMA: dict[str, tuple[str, Any]] = {
     ),
     "remote_command": ("a command (text)", lambda v: isinstance(v, str) and v.strip() != ""),
     "ssh_args": ("a list of ssh options", lambda v: _strings(v)),
+    "table_columns": (
+        "a list of the table view's columns (" + ", ".join(TABLE_COLUMNS) + ")",
+        lambda v: isinstance(v, list) and len(v) > 0 and all(isinstance(x, str) for x in v),
+    ),
 }
 
 
@@ -280,10 +284,29 @@ def parse_settings(text: str, path: str = "<config>") -> Settings:
         values["hosts"] = {k: dict(v or {}) for k, v in values["hosts"].items()}
     if "ssh_args" in values:
         values["ssh_args"] = tuple(values["ssh_args"])
+    if "table_columns" in values:
+        values["table_columns"] = _table_columns(values["table_columns"], lines, path)
     for k in ("refresh", "stall_timeout", "flush_secs", "stop_grace", "term_grace"):
         if k in values:
             values[k] = float(values[k])
     return Settings(path=path, **values)
+
+
+def _table_columns(names: list[str], lines: dict[str, int], path: str) -> tuple[str, ...]:
+    """The table's columns as named: each a known one, none twice."""
+    line = lines.get("table_columns", 1)
+    for name in names:
+        if name not in TABLE_COLUMNS:
+            close = difflib.get_close_matches(name, TABLE_COLUMNS, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            known = ", ".join(TABLE_COLUMNS)
+            raise ConfigError(
+                f"{path}:{line}: table_columns: unknown column '{name}'{hint} (known: {known})"
+            )
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"{path}:{line}: table_columns: '{twice[0]}' is named twice")
+    return tuple(names)
 
 
 def load_settings(path: str | None = None) -> Settings:

@@ -6,6 +6,44 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+# The monitor's table view (tui.widgets.run_table draws them), in their default order. The
+# config's ``table_columns:`` picks and orders them; ``name`` is the alias or run name,
+# ``label`` what tells a run apart from its siblings (config keys that differ).
+TABLE_COLUMNS = (
+    "state",
+    "name",
+    "experiment",
+    "label",
+    "progress",
+    "step",
+    "speed",
+    "eta",
+    "reward",
+    "best",
+    "trend",
+    "ckpt",
+    "health",
+    "pid",
+    "gpu",
+)
+# What tells runs apart and how they do first: a narrow terminal still shows the reward.
+DEFAULT_TABLE_COLUMNS = (
+    "state",
+    "name",
+    "label",
+    "progress",
+    "reward",
+    "best",
+    "trend",
+    "step",
+    "speed",
+    "eta",
+    "ckpt",
+    "health",
+    "pid",
+    "gpu",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -29,3 +67,4 @@ class Settings:
     hosts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     remote_command: str = "happo-top"
     ssh_args: tuple[str, ...] = ()  # added to every ssh command (before a host's own)
+    table_columns: tuple[str, ...] = ()  # the table view's columns (empty: the default ones)

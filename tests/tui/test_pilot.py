@@ -510,6 +510,7 @@ def visible(app: HappoTopApp, panel: RunPanel) -> bool:
 @aio
 async def test_keys_move_the_selection_and_the_view_follows_it():
     app, _, actions = build(FakeSources(snapshot(many_runs(12))))
+    app.main.view_mode = "panels"  # 12 runs would not fit: the table (tests/tui/test_table_tui)
     async with app.run_test(size=(120, 40)) as pilot:  # 2 columns
         await started(pilot, app)
         ids = [p.run_id for p in panels(app)]

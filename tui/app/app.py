@@ -50,6 +50,7 @@ from tui.screens.modals import (
     plan_text,
 )
 from tui.widgets import render as R
+from tui.widgets.run_table import column_names
 
 RUN_ACTIONS = ("stop", "kill", "restart", "launch", "tensorboard")
 
@@ -138,6 +139,7 @@ class HappoTopApp(App[int]):
         self.main = MainScreen(clock=clock, read_only=self.read_only)
         self.main.thresholds = dict(thresholds_with_defaults(settings.thresholds))
         self.main.processes_known = bool(getattr(sources, "tracks_processes", False))
+        self.main.table_columns = column_names(getattr(settings, "table_columns", ()))
 
     def notify(
         self,
@@ -355,7 +357,7 @@ class HappoTopApp(App[int]):
         return True
 
     def palette_run(self, action: str) -> None:
-        if action in ("open", "mark", "compare", "filter", "layout"):
+        if action in ("open", "mark", "compare", "filter", "layout", "view"):
             if self.screen is not self.main:
                 self.goto_run(self.main.selected_id or "")
             if action == "open" and self.main.selected_id:

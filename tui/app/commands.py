@@ -28,7 +28,8 @@ ACTIONS = (
     ("compare", "Compare the marked runs", "config differences, curves, timeline (c)"),
     ("filter", "Filter runs", "by name, label, state, id or path (/)"),
     ("pause", "Pause / resume refreshing", "(p)"),
-    ("layout", "Change the panel layout", "auto, compact, full (v)"),
+    ("view", "Table or panels", "one line a run, or a panel a run (v)"),
+    ("layout", "Change the panel layout", "auto, compact, full (V)"),
     ("help", "Keys", "help screen (?)"),
 )
 

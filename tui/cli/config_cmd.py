@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from collectors.config import default_config_path, origins, parse_settings
-from collectors.model import Settings
+from collectors.model import DEFAULT_TABLE_COLUMNS, Settings
 from tui.cli import common, exit_codes, options
 
 _D = Settings()
@@ -41,6 +41,10 @@ thresholds: {{}}
 # Launch presets (happo-top launch PRESET, the l key).
 presets: {{}}
 #  cuboid: {{argv: [python, train.py, --exp_name, cuboid], cwd: ~/MAPush}}
+
+# The monitor's table view: its columns, in order (empty list or absent: these).
+# table_columns: [{", ".join(DEFAULT_TABLE_COLUMNS)}]
+#   also: experiment
 """
 
 

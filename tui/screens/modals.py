@@ -295,7 +295,11 @@ HELP = [
             ("c", "compare the marked runs"),
             ("/", "filter runs by name, label, state, id or path (Esc clears)"),
             ("Esc Esc", "clear the marks (the first Esc says how many)"),
-            ("v", "panel layout: auto, compact, full"),
+            ("v", "table or panels (the table when the panels do not fit)"),
+            ("< > / F6", "table: sort by the previous / next column, or choose one"),
+            ("e", "table: group by experiment, by seed group, or not"),
+            ("a", "mark every run on screen"),
+            ("V", "panel layout: auto, compact, full"),
         ],
     ),
     (
