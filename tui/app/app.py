@@ -37,8 +37,6 @@ from collectors.sources.host import HostCollector
 from tui.app.actions import KILL, STOP, ActionRefused, Actions, Outcome, Plan
 from tui.app.commands import RunCommands
 from tui.app.sources import Source, live_sources, read_log
-from tui.screens.compare import CompareScreen
-from tui.screens.detail import RunDetailScreen
 from tui.screens.main_screen import MainScreen
 from tui.screens.modals import (
     ConfirmModal,
@@ -53,6 +51,13 @@ from tui.widgets import render as R
 from tui.widgets.run_table import column_names
 
 RUN_ACTIONS = ("stop", "kill", "restart", "launch", "tensorboard")
+
+
+def _is_compare(screen: object) -> bool:
+    """The compare screen is on top. Its module (and the detail's: charts, plotext) is imported
+    when first opened, not at start-up: before that, no screen can be one."""
+    mod = sys.modules.get("tui.screens.compare")
+    return mod is not None and isinstance(screen, mod.CompareScreen)
 
 
 class HappoTopApp(App[int]):
@@ -262,6 +267,9 @@ class HappoTopApp(App[int]):
         run = self._run(run_id)
         if run is None:
             return
+        # deferred: start-up time (the charts and plotext), imported when a detail first opens
+        from tui.screens.detail import RunDetailScreen
+
         if isinstance(self.screen, RunDetailScreen) and self.screen.run_id == run_id:
             return
         label = self.labels.get(run.path) or run.name
@@ -270,6 +278,9 @@ class HappoTopApp(App[int]):
         )
 
     def open_compare(self, runs: list[RunSnapshot]) -> None:
+        # deferred: start-up time (the charts and plotext), imported when compare first opens
+        from tui.screens.compare import CompareScreen
+
         self.push_screen(CompareScreen(runs, self.settings, self.clock, self.labels))
 
     def goto_run(self, run_id: str) -> None:
@@ -286,7 +297,7 @@ class HappoTopApp(App[int]):
             return True
         if isinstance(self.screen, ModalScreen):
             return False  # not behind a dialog
-        if isinstance(self.screen, CompareScreen) and action not in ("launch", "tensorboard"):
+        if _is_compare(self.screen) and action not in ("launch", "tensorboard"):
             return False  # several runs: no "selected" one to act on
         return bool(self.action_allowed(action))
 
@@ -313,7 +324,7 @@ class HappoTopApp(App[int]):
         self._why_not("tensorboard")
 
     def _why_not(self, action: str) -> None:
-        if isinstance(self.screen, (ModalScreen, CompareScreen)):
+        if isinstance(self.screen, ModalScreen) or _is_compare(self.screen):
             return
         if self.read_only:
             why = "read-only mode: actions on runs are disabled"
@@ -464,8 +475,8 @@ class HappoTopApp(App[int]):
     def _tensorboard_runs(self) -> list[RunSnapshot]:
         """The runs ``b`` serves: those of the compare screen, else the marked runs, else the
         selected one."""
-        if isinstance(self.screen, CompareScreen):
-            return list(self.screen.runs)
+        if _is_compare(self.screen):
+            return list(self.screen.runs)  # type: ignore[attr-defined]
         return self.main.marked_runs() or [r for r in (self.selected_run(),) if r is not None]
 
     def action_tensorboard(self) -> None:

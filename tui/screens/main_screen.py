@@ -13,7 +13,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.css.query import NoMatches
+from textual.reactive import Reactive
 from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -100,6 +102,11 @@ class SortModal(ModalScreen[str | None]):
 
 
 class MainScreen(Screen[None]):
+    # Textual repaints the whole screen when its focus moves (Screen.focused repaints): at
+    # 200x50 that is most of a selection step's cost (issue 16). The widgets whose look depends
+    # on the focus (the panel left and the panel reached: :focus) restyle and repaint themselves.
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
+
     BINDINGS = [
         Binding("c", "compare", "Compare", tooltip="Compare the marked runs"),
         Binding("slash", "filter", "Filter", key_display="/"),
