@@ -203,3 +203,26 @@ def test_demo_cleans_up_when_its_terminal_goes_away(tmux, tmp_path):
     while base.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not base.exists()
+
+
+def test_a_burst_of_keys_moves_the_selection_by_every_key(tmux, tmp_path):
+    """Keys sent in one write (typed ahead, or held down) each move the selection, in the table
+    and in the panels; Enter then opens the run the selection reached."""
+    root = tmp_path / "results"
+    for seed in range(1, 9):
+        write_instant_run(root, exp_name="burst", seed=seed, num_env_steps=2_000_000)
+    tmux.start([*happo_top_argv(), str(root), "--refresh", "0.5"], 80, 24, monitor_env())
+    # eight runs do not fit as panels at 80x24: the table, sorted by name within a state
+    tmux.wait_for(lambda s: s.count("burst s") >= 8, what="the table of eight runs")
+    tmux.keys("End", "Home", "Down", "Down", "Enter")  # one burst
+    tmux.wait_for(lambda s: "seed 3" in s and "Checkpoints" in s, what="run 3's detail")
+    tmux.keys("Escape")
+    tmux.wait_for(lambda s: s.count("burst s") >= 8, what="the table again")
+    tmux.keys("v")  # the panels: one column of compact panels
+    tmux.wait_for(lambda s: "╭" in s or "┏" in s, what="the panels")
+    tmux.keys("End", "Home", "Down", "Down", "Down", "Up", "Enter")
+    tmux.wait_for(lambda s: "seed 3" in s and "Checkpoints" in s, what="run 3's detail")
+    tmux.keys("Escape")  # alone: Escape and q in one write would read as Alt+q
+    tmux.wait_for(lambda s: "Checkpoints" not in s, what="the main screen")
+    tmux.keys("q")
+    tmux.wait_for(lambda s: tmux.dead(), timeout=10, what="the monitor to quit")

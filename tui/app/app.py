@@ -140,6 +140,7 @@ class HappoTopApp(App[int]):
         self.paused = False
         self.polls = 0  # snapshots received (tests, benchmarks)
         self.busy_pids: set[int] = set()  # processes with an action in flight
+        self.after_first_frame: Callable[[], None] | None = None  # run_app's
         self._problems: dict[str, str] = {}
         self.main = MainScreen(clock=clock, read_only=self.read_only)
         self.main.thresholds = dict(thresholds_with_defaults(settings.thresholds))
@@ -169,6 +170,8 @@ class HappoTopApp(App[int]):
         self._start_poller("runs", self.sources, self._runs_message)
         if self.host_source is not None:
             self._start_poller("host", self.host_source, self.HostReady)
+        if self.after_first_frame is not None:
+            self.call_after_refresh(self.after_first_frame)
 
     def _start_poller(self, name: str, source: Source, to_message: Callable[..., Message]) -> None:
         self.run_worker(
@@ -561,9 +564,16 @@ def make_app(
     return HappoTopApp(sources, settings, actions=actions, host=host, clock=clock, refresh=refresh)
 
 
-def run_app(roots: list[str], settings: Any, actions: Actions | None = None) -> int:
+def run_app(
+    roots: list[str],
+    settings: Any,
+    actions: Actions | None = None,
+    after_first_frame: Callable[[], None] | None = None,
+) -> int:
     """Open the monitor on ``roots`` (the CLI's and the demo's entry point). The monitor builds
-    the launch registry (unless ``actions`` brings one) and run control shares it."""
+    the launch registry (unless ``actions`` brings one) and run control shares it.
+    ``after_first_frame`` is called once the first frame is on the screen (the demo starts its
+    trainers then, so that their start does not delay it)."""
     if sys.stdout.isatty():
         # Exported COLUMNS/LINES would pin Textual to that size: the grid must follow resizes.
         os.environ.pop("COLUMNS", None)
@@ -575,5 +585,6 @@ def run_app(roots: list[str], settings: Any, actions: Actions | None = None) -> 
     elif actions is not None:
         actions.attach_registry(sources.registry)
     app = make_app(sources, settings, actions=actions, host=HostCollector())
+    app.after_first_frame = after_first_frame
     app.run()
     return int(app.return_code or 0)

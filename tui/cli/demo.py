@@ -262,7 +262,6 @@ def main(argv: list[str] | None = None) -> int:
             name="demo-trainers",
             daemon=True,
         )
-        starter.start()
     actions = None
     try:
         if args.once:
@@ -275,10 +274,17 @@ def main(argv: list[str] | None = None) -> int:
         from tui.app.app import run_app
 
         actions = None if settings.read_only else Actions(settings)
-        return run_app(roots, settings, actions=actions)
+        # the trainers start once the first frame is on the screen (their writing competes for
+        # the CPU); a monitor that fails before it starts none
+        return run_app(
+            roots,
+            settings,
+            actions=actions,
+            after_first_frame=starter.start if starter is not None else None,
+        )
     finally:
         stopping.set()
-        if starter is not None:  # a trainer it is starting now is in procs once it returns
+        if starter is not None and starter.is_alive():  # a trainer it is starting: in procs
             starter.join(30)
         stop_launched(procs + (actions.launched if actions is not None else []))
         if args.keep or args.dir:
