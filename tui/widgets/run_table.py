@@ -135,7 +135,7 @@ COLUMNS: dict[str, Column] = {
     "speed": Column("speed", 7, _speed, lambda r, _: _num(r.steps_per_hour)),
     "eta": Column("ETA", 6, _eta, lambda r, _: _num(r.eta) if r.state in (RUNNING,) else None),
     "reward": Column(
-        "reward", 7, _reward, lambda r, _: _num(r.reward.latest) if r.reward else None
+        "reward", 11, _reward, lambda r, _: _num(r.reward.latest) if r.reward else None
     ),
     "best": Column("best", 7, _best, lambda r, _: _num(r.reward.best) if r.reward else None),
     "trend": Column("trend", 10, _trend, lambda r, _: None),
