@@ -12,8 +12,16 @@ Measures, with the installed ``happo-top`` (not a test harness):
   directory on disk (100M steps each, 200 points per tag, 40 checkpoints), read from tmux every
   10 ms. Also the first paint of anything.
 * **RSS** of the monitor with those 20 runs on screen.
+* **30 runs at 200x50**: start to the first paint and to the first frame with every run (5
+  starts); key to frame: from ``send-keys`` to the screen (its colours included, the header's
+  clock left out) changing, for a selection step (Down, Up) in the table and in the panels, with
+  refreshing paused so that only the key changes it; the monitor's CPU time per step, its frame
+  included; opening a detail (Enter to its tabs on screen); ``+``/``-`` and ``x`` on its charts.
+  Medians and p95; tmux is read as fast as it answers (2-4 ms a read), which the figures include.
+* **demo**: ``happo-top demo`` to its first paint (its trainers start behind the screen), and to
+  its first live run on screen.
 
-The 20 runs are generated once into bench/_data/tui20/ (git-ignored) and reused. The machine is
+The 20 and 30 runs are generated once into bench/_data/tui20/ and tui30/ (git-ignored) and reused. The machine is
 shared: run it when it is quiet, and read the numbers as orders of magnitude.
 """
 
@@ -102,15 +110,18 @@ def measure_cpu(p: psutil.Process, window: float) -> float:
     return 100.0 * (cpu_seconds(p) - c0) / (time.monotonic() - t0)
 
 
-def make_twenty() -> Path:
-    marker = DATA / ".complete"
+def make_runs(n: int) -> Path:
+    """``n`` finished or crashed runs on disk (100M steps, 200 points a tag, 40 checkpoints),
+    written once into bench/_data/tui{n}/ and reused."""
+    data = DATA.parent / f"tui{n}"
+    marker = data / ".complete"
     if marker.exists():
-        return DATA / "results"
-    shutil.rmtree(DATA, ignore_errors=True)
-    root = DATA / "results"
+        return data / "results"
+    shutil.rmtree(data, ignore_errors=True)
+    root = data / "results"
     now = time.time()
     t0 = time.perf_counter()
-    for i in range(20):
+    for i in range(n):
         write_instant_run(
             root,
             exp_name=f"exp{i // 4}",
@@ -121,8 +132,122 @@ def make_twenty() -> Path:
             stop_at=0.6,
         )
     marker.write_text("ok\n")
-    print(f"(wrote 20 runs to {root} in {time.perf_counter() - t0:.1f} s)")
+    print(f"(wrote {n} runs to {root} in {time.perf_counter() - t0:.1f} s)")
     return root
+
+
+def make_twenty() -> Path:
+    return make_runs(20)
+
+
+def quantiles(xs: list[float]) -> tuple[float, float]:
+    """(median, p95) of ``xs`` (p95 by the nearest rank)."""
+    s = sorted(xs)
+    return statistics.median(s), s[min(len(s) - 1, max(0, round(0.95 * len(s)) - 1))]
+
+
+def body(text: str) -> str:
+    """The screen without its first line (the header's clock ticks every second)."""
+    return "\n".join(text.splitlines()[1:])
+
+
+def styled() -> str:
+    """The screen with its colours (a selection move changes only the highlight)."""
+    return tmux("capture-pane", "-p", "-e", "-t", "b", check=False).stdout
+
+
+def key_to_frame(key: str, before: str, timeout: float = 5.0) -> tuple[float, str]:
+    """Seconds from sending ``key`` to the screen (its colours included, the header left out)
+    differing from ``before``, read from tmux as fast as it answers (about 2-4 ms a read)."""
+    t0 = time.perf_counter()
+    tmux("send-keys", "-t", "b", key)
+    while time.perf_counter() - t0 < timeout:
+        now = body(styled())
+        if now != before:
+            return time.perf_counter() - t0, now
+    raise TimeoutError(f"no new frame after {key!r}")
+
+
+def settle(quiet: float = 0.3, timeout: float = 10.0) -> str:
+    """The screen once it has not changed for ``quiet`` seconds."""
+    last, since, t0 = body(styled()), time.perf_counter(), time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        time.sleep(0.02)
+        now = body(styled())
+        if now != last:
+            last, since = now, time.perf_counter()
+        elif time.perf_counter() - since >= quiet:
+            return now
+    return last
+
+
+def bench_thirty(quick: bool) -> dict[str, tuple[float, float]]:
+    """30 runs at 200x50: first frame, key to frame in the table and the panels, CPU per
+    selection step, opening a detail, ``+`` and ``x`` on its charts."""
+    root = make_runs(30)
+    out: dict[str, list[float]] = {"paint": [], "first": []}
+    for _ in range(3 if quick else 5):
+        t0 = time.perf_counter()
+        start([*happo_top(), str(root)], 200, 50)
+        wait_for(lambda s: "happo-top" in s, step=0.005)
+        out["paint"].append(time.perf_counter() - t0)
+        wait_for(lambda s: "30 runs" in s and s.count("finished") >= 24, step=0.005)
+        out["first"].append(time.perf_counter() - t0)
+        stop()
+    p = start([*happo_top(), str(root)], 200, 50)
+    try:
+        wait_for(lambda s: "30 runs" in s and s.count("finished") >= 24)
+        time.sleep(2)
+        tmux("send-keys", "-t", "b", "p")  # paused: only the keys change the screen
+        time.sleep(1)
+        n = 10 if quick else 25
+        for view in ("table", "panels"):
+            if view == "panels":
+                tmux("send-keys", "-t", "b", "v")
+                time.sleep(1.5)
+            screen_now = settle()
+            times = []
+            c0 = cpu_seconds(p)
+            for i in range(2 * n):
+                t, screen_now = key_to_frame("Down" if i % 2 == 0 else "Up", screen_now)
+                times.append(t)
+                screen_now = settle(0.15)
+            out[f"key {view}"] = times
+            # CPU of the monitor per step, its frame included (the reads above cost it nothing)
+            out[f"cpu {view}"] = [(cpu_seconds(p) - c0) / (2 * n)]
+        opened, plus, xaxis = [], [], []
+        for _ in range(3 if quick else 6):
+            t0 = time.perf_counter()
+            tmux("send-keys", "-t", "b", "Enter")
+            wait_for(lambda s: "Checkpoints" in s and "smoothing" in s, step=0.002)
+            opened.append(time.perf_counter() - t0)
+            screen_now = settle()
+            for key, into in (("+", plus), ("x", xaxis), ("-", plus), ("x", xaxis), ("x", xaxis)):
+                t, screen_now = key_to_frame(key, screen_now)
+                into.append(t)
+                screen_now = settle(0.2)
+            tmux("send-keys", "-t", "b", "Escape")
+            time.sleep(0.5)
+            settle()
+        out["detail"], out["plus"], out["x"] = opened, plus, xaxis
+    finally:
+        stop()
+    return {k: quantiles(v) for k, v in out.items()}
+
+
+def bench_demo(quick: bool) -> tuple[tuple[float, float], tuple[float, float]]:
+    """``happo-top demo``: start to its first paint, and to its first live run on screen."""
+    paint, live = [], []
+    for _ in range(2 if quick else 4):
+        t0 = time.perf_counter()
+        start([*happo_top(), "demo", "--duration", "300"], 120, 40)
+        wait_for(lambda s: "happo-top" in s, step=0.005)
+        paint.append(time.perf_counter() - t0)
+        wait_for(lambda s: "> running" in s or "~ starting" in s, step=0.02)
+        live.append(time.perf_counter() - t0)
+        stop()
+        time.sleep(3)  # the demo stops its trainers and removes its directory
+    return quantiles(paint), quantiles(live)
 
 
 def bench_cpu_live(window: float) -> float:
@@ -154,7 +279,7 @@ def bench_twenty(idle_window: float) -> tuple[float, float, float, float]:
         p = start([*happo_top(), str(root)], 200, 50)
         wait_for(lambda s: "happo-top" in s)
         paints.append(time.perf_counter() - t0)
-        wait_for(lambda s: "20 runs" in s and "seed" in s)
+        wait_for(lambda s: "20 runs" in s and s.count("finished") >= 16)  # the table's rows
         firsts.append(time.perf_counter() - t0)
         if attempt == 0:
             time.sleep(3)
@@ -173,6 +298,29 @@ def main() -> int:
         return 2
     window = 20.0 if args.quick else 60.0
     idle_window = 10.0 if args.quick else 30.0
+    r = bench_thirty(args.quick)
+    print("30 runs on disk, 200x50 (medians, p95; key to frame read from tmux):")
+    print(f"  first paint {r['paint'][0] * 1000:.0f} ms (p95 {r['paint'][1] * 1000:.0f} ms)")
+    print(
+        f"  first frame with all runs {r['first'][0] * 1000:.0f} ms (p95 {r['first'][1] * 1000:.0f} ms)"
+    )
+    for view in ("table", "panels"):
+        k = r[f"key {view}"]
+        print(
+            f"  key to frame, selection step in the {view}: {k[0] * 1000:.0f} ms "
+            f"(p95 {k[1] * 1000:.0f} ms); CPU per step {r[f'cpu {view}'][0] * 1000:.1f} ms"
+        )
+    for name, what in (
+        ("detail", "opening a detail (Enter)"),
+        ("plus", "+/- on the charts"),
+        ("x", "x on the charts"),
+    ):
+        print(f"  {what}: {r[name][0] * 1000:.0f} ms (p95 {r[name][1] * 1000:.0f} ms)")
+    demo_paint, demo_live = bench_demo(args.quick)
+    print(
+        f"demo: first paint {demo_paint[0] * 1000:.0f} ms (p95 {demo_paint[1] * 1000:.0f} ms), "
+        f"first live run on screen {demo_live[0]:.1f} s"
+    )
     first, paint, rss, idle = bench_twenty(idle_window)
     print(f"20 runs on disk: first frame with all runs {first:.2f} s (first paint {paint:.2f} s)")
     print(f"20 runs on disk: RSS {rss:.0f} MiB; CPU idle {idle:.2f}% of one core")

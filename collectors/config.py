@@ -36,7 +36,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from collectors.analysis.health import REGISTRY
-from collectors.model.settings import Settings
+from collectors.model.settings import TABLE_COLUMNS, Settings
 
 if TYPE_CHECKING:
     import yaml
@@ -161,6 +161,10 @@ _SCHEMA: dict[str, tuple[str, Any]] = {
         _seconds(0.0, strict=True),
     ),
     "bell": ("true or false", lambda v: isinstance(v, bool)),
+    "table_columns": (
+        "a list of the table view's columns (" + ", ".join(TABLE_COLUMNS) + ")",
+        lambda v: isinstance(v, list) and len(v) > 0 and all(isinstance(x, str) for x in v),
+    ),
 }
 
 
@@ -366,6 +370,8 @@ def parse_settings(text: str, path: str = "<config>") -> Settings:
         values["ssh_args"] = tuple(values["ssh_args"])
     if isinstance(values.get("on_event"), list):
         values["on_event"] = tuple(values["on_event"])
+    if "table_columns" in values:
+        values["table_columns"] = _table_columns(values["table_columns"], lines, path)
     for k in (
         "refresh",
         "stall_timeout",
@@ -378,6 +384,23 @@ def parse_settings(text: str, path: str = "<config>") -> Settings:
         if k in values:
             values[k] = float(values[k])
     return Settings(path=path, **values)
+
+
+def _table_columns(names: list[str], lines: dict[str, int], path: str) -> tuple[str, ...]:
+    """The table's columns as named: each a known one, none twice."""
+    line = lines.get("table_columns", 1)
+    for name in names:
+        if name not in TABLE_COLUMNS:
+            close = difflib.get_close_matches(name, TABLE_COLUMNS, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            known = ", ".join(TABLE_COLUMNS)
+            raise ConfigError(
+                f"{path}:{line}: table_columns: unknown column '{name}'{hint} (known: {known})"
+            )
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"{path}:{line}: table_columns: '{twice[0]}' is named twice")
+    return tuple(names)
 
 
 def load_settings(path: str | None = None) -> Settings:

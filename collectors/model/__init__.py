@@ -52,7 +52,7 @@ from collectors.model.run import (
 from collectors.model.run_config import RunConfig
 from collectors.model.run_dir import RUN_DIR_RE, parse_run_dir_name
 from collectors.model.series import SeriesView
-from collectors.model.settings import Settings
+from collectors.model.settings import DEFAULT_TABLE_COLUMNS, TABLE_COLUMNS, Settings
 from collectors.model.stream import StreamDecoder, StreamEncoder, StreamError
 
 __all__ = [
@@ -106,6 +106,8 @@ __all__ = [
     "ScalarLatest",
     "SeriesView",
     "Settings",
+    "DEFAULT_TABLE_COLUMNS",
+    "TABLE_COLUMNS",
     "Snapshot",
     "StreamDecoder",
     "StreamEncoder",

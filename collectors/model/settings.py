@@ -6,6 +6,44 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+# The monitor's table view (tui.widgets.run_table draws them), in their default order. The
+# config's ``table_columns:`` picks and orders them; ``name`` is the alias or run name,
+# ``label`` what tells a run apart from its siblings (config keys that differ).
+TABLE_COLUMNS = (
+    "state",
+    "name",
+    "experiment",
+    "label",
+    "progress",
+    "step",
+    "speed",
+    "eta",
+    "reward",
+    "best",
+    "trend",
+    "ckpt",
+    "health",
+    "pid",
+    "gpu",
+)
+# What tells runs apart and how they do first: a narrow terminal still shows the reward.
+DEFAULT_TABLE_COLUMNS = (
+    "state",
+    "name",
+    "label",
+    "progress",
+    "reward",
+    "best",
+    "trend",
+    "step",
+    "speed",
+    "eta",
+    "ckpt",
+    "health",
+    "pid",
+    "gpu",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -36,3 +74,4 @@ class Settings:
     on_event_rate: float = 10.0
     on_event_timeout: float = 10.0
     bell: bool = False
+    table_columns: tuple[str, ...] = ()  # the table view's columns (empty: the default ones)

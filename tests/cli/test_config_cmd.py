@@ -45,3 +45,27 @@ def test_print_with_a_bad_key_suggests_the_right_one(tmp_path):
     r = happo_top("config", "--print", "--config", str(cfg))
     assert r.returncode == exit_codes.USAGE
     assert "c.yaml:2: unknown key 'read_onyl'; did you mean 'read_only'?" in r.stderr
+
+
+def test_table_columns_are_checked_with_the_file_and_line(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("refresh: 5\ntable_columns: [state, name, reward]\n")
+    assert load_settings(str(cfg)).table_columns == ("state", "name", "reward")
+    doc = json.loads(happo_top("config", "--print", "--json", "--config", str(cfg)).stdout)
+    assert doc["settings"]["table_columns"] == ["state", "name", "reward"]
+    assert doc["origins"]["table_columns"] == f"{cfg}:2"
+    for text, says in [
+        (
+            "table_columns: [state, rewrad]\n",
+            "c.yaml:1: table_columns: unknown column 'rewrad'; did you mean 'reward'?",
+        ),
+        (
+            "refresh: 5\n\ntable_columns: [state, state]\n",
+            "c.yaml:3: table_columns: 'state' is named twice",
+        ),
+        ("table_columns: state\n", "c.yaml:1: key 'table_columns' must be a list of the table"),
+        ("table_columns: []\n", "c.yaml:1: key 'table_columns' must be a list"),
+    ]:
+        cfg.write_text(text)
+        r = happo_top("config", "--print", "--config", str(cfg))
+        assert r.returncode == exit_codes.USAGE and says in r.stderr, r.stderr

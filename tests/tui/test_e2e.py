@@ -143,7 +143,7 @@ def test_stop_a_run_from_the_monitor(tmux, trainer):
         lambda s: f"pid {proc.pid}" in s and "running" in s, what="the run with its process"
     )
     assert "happo-top" in screen and "1 run" in screen
-    tmux.keys("s")
+    tmux.keys("T")  # nvitop's terminate: a stop, SIGINT first
     dialog = tmux.wait_for(lambda s: "Stop run" in s, what="the stop confirmation")
     assert str(proc.pid) in dialog  # the pid ...
     assert "e2e" in dialog  # ... the run ...
@@ -171,7 +171,7 @@ def test_compact_80x24_and_quit_leaves_runs_alone(tmux, trainer, tmp_path):
     lines = screen.splitlines()
     assert len(lines) <= 24 and all(len(line) <= 80 for line in lines)
     assert "2 runs" in lines[0]
-    assert "s Stop" in screen and "q Quit" in screen  # the keys fit
+    assert "l Launch" in screen and "q Quit" in screen  # the keys fit
     assert "= finished" in screen
     assert "> running" in screen or "~ starting" in screen
     tmux.run("resize-window", "-t", tmux.session, "-x", "60", "-y", "20")
@@ -254,3 +254,26 @@ def test_a_crash_while_watching_titles_the_terminal_runs_on_event_and_shows_the_
         if proc.poll() is None:
             proc.kill()
         proc.wait(10)
+
+
+def test_a_burst_of_keys_moves_the_selection_by_every_key(tmux, tmp_path):
+    """Keys sent in one write (typed ahead, or held down) each move the selection, in the table
+    and in the panels; Enter then opens the run the selection reached."""
+    root = tmp_path / "results"
+    for seed in range(1, 9):
+        write_instant_run(root, exp_name="burst", seed=seed, num_env_steps=2_000_000)
+    tmux.start([*happo_top_argv(), str(root), "--refresh", "0.5"], 80, 24, monitor_env())
+    # eight runs do not fit as panels at 80x24: the table, sorted by name within a state
+    tmux.wait_for(lambda s: s.count("burst s") >= 8, what="the table of eight runs")
+    tmux.keys("End", "Home", "Down", "Down", "Enter")  # one burst
+    tmux.wait_for(lambda s: "seed 3" in s and "Checkpoints" in s, what="run 3's detail")
+    tmux.keys("Escape")
+    tmux.wait_for(lambda s: s.count("burst s") >= 8, what="the table again")
+    tmux.keys("v")  # the panels: one column of compact panels
+    tmux.wait_for(lambda s: "╭" in s or "┏" in s, what="the panels")
+    tmux.keys("End", "Home", "Down", "Down", "Down", "Up", "Enter")
+    tmux.wait_for(lambda s: "seed 3" in s and "Checkpoints" in s, what="run 3's detail")
+    tmux.keys("Escape")  # alone: Escape and q in one write would read as Alt+q
+    tmux.wait_for(lambda s: "Checkpoints" not in s, what="the main screen")
+    tmux.keys("q")
+    tmux.wait_for(lambda s: tmux.dead(), timeout=10, what="the monitor to quit")

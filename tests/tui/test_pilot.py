@@ -241,7 +241,7 @@ async def test_missing_gpu_and_process_info_render_gracefully():
         assert "no process info" in text(safe)
         assert "GPU -" in text(app.main.query_one(SystemStrip))
         await focus_run(pilot, app, "safe")
-        assert app.check_action("stop", ()) is None  # greyed out: no process to signal
+        assert app.check_action("stop", ()) is False  # not offered: no process to signal
 
 
 @aio
@@ -288,7 +288,7 @@ async def test_kill_and_notification():
     async with app.run_test(size=(120, 40)) as pilot:
         await started(pilot, app)
         await focus_run(pilot, app, "safe")
-        await pilot.press("k")
+        await pilot.press("K")
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("tab", "enter")  # from No to Yes
         await until(pilot, lambda: actions.executed)
@@ -324,8 +324,8 @@ async def test_actions_are_greyed_out_without_a_process():
     async with app.run_test(size=(120, 40)) as pilot:
         await started(pilot, app)
         await focus_run(pilot, app, "basic")  # finished: no process
-        assert app.check_action("stop", ()) is None
-        assert app.check_action("kill", ()) is None
+        assert app.check_action("stop", ()) is False
+        assert app.check_action("kill", ()) is False
         assert app.check_action("restart", ()) is True
         await pilot.press("s")
         assert isinstance(app.screen, MainScreen)
@@ -465,8 +465,8 @@ async def test_read_only_greys_out_and_refuses_every_action():
         await started(pilot, app)
         await focus_run(pilot, app, "safe")
         for action in ("stop", "kill", "restart", "launch"):
-            assert app.check_action(action, ()) is None
-        for key in ("s", "k", "r", "l"):
+            assert app.check_action(action, ()) is False  # not in the footer
+        for key in ("T", "K", "r", "l"):
             await pilot.press(key)
             assert isinstance(app.screen, MainScreen)
         assert notes(app, "cannot launch: read-only mode")  # the key said why
@@ -493,6 +493,85 @@ async def test_actions_are_not_offered_behind_a_dialog():
 
 
 # -- navigation, filter, marks, screens ----------------------------------------------------------
+
+
+def many_runs(n: int) -> tuple:
+    return tuple(
+        make_run(f"run{i:02d}", seed=i, run_id=f"id{i:04d}", pid=2000 + i, step=(i + 1) * 1_000_000)
+        for i in range(n)
+    )
+
+
+def visible(app: HappoTopApp, panel: RunPanel) -> bool:
+    grid = app.main.query_one("#grid")
+    return grid.region.contains_region(panel.region)
+
+
+@aio
+async def test_keys_move_the_selection_and_the_view_follows_it():
+    app, _, actions = build(FakeSources(snapshot(many_runs(12))))
+    app.main.view_mode = "panels"  # 12 runs would not fit: the table (tests/tui/test_table_tui)
+    async with app.run_test(size=(120, 40)) as pilot:  # 2 columns
+        await started(pilot, app)
+        ids = [p.run_id for p in panels(app)]
+        await pilot.press("end")
+        await pilot.pause()
+        assert app.main.selected_id == ids[-1] == app.focused.run_id
+        assert visible(app, app.focused)  # the view scrolled to it, not only the selection
+        assert app.main.query_one("#grid").scroll_y > 0
+        await pilot.press("K")  # acts on the run on screen, the last one
+        assert isinstance(app.screen, ConfirmModal)
+        assert "run11" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.press("g")  # vim: top
+        await pilot.pause()
+        assert app.main.selected_id == ids[0] and visible(app, app.focused)
+        await pilot.press("j", "j", "k")  # down a row twice (2 columns), up once
+        await pilot.pause()
+        assert app.main.selected_id == ids[2]
+        await pilot.press("pagedown")
+        await pilot.pause()
+        rows = app.main._page_rows()
+        assert app.main.selected_id == ids[min(2 + 2 * rows, 11)] and visible(app, app.focused)
+        await pilot.press("pageup", "G")
+        await pilot.pause()
+        assert app.main.selected_id == ids[-1]
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        assert app.screen.run_id == ids[-1]
+    assert actions.executed == []
+
+
+@aio
+async def test_keys_typed_ahead_are_never_dropped():
+    app, _, _ = build(FakeSources(snapshot(many_runs(9))))
+    async with app.run_test(size=(200, 50)) as pilot:  # 3 columns
+        await started(pilot, app)
+        ids = [p.run_id for p in panels(app)]
+        # one burst, no pause between the keys: each steps from where the last one left it
+        await pilot.press("end", "home", "right", "right")
+        await pilot.pause()
+        assert app.main.selected_id == ids[2] == app.focused.run_id
+        await pilot.press(*["down"] * 2, "left")
+        await pilot.pause()
+        assert app.main.selected_id == ids[7] == app.focused.run_id
+
+
+@aio
+async def test_a_selection_step_does_not_rebuild_the_footer():
+    from tui.widgets.footer import QuietFooter
+
+    app, _, _ = build(FakeSources(snapshot(many_runs(9))))
+    async with app.run_test(size=(200, 50)) as pilot:
+        await started(pilot, app)
+        await pilot.press("home")
+        await pilot.pause()
+        footer = app.main.query_one(QuietFooter)
+        before = footer.rebuilds
+        await pilot.press("right", "right", "down", "left")  # every run alike: same keys
+        await pilot.pause()
+        assert footer.rebuilds == before
+        assert "T Stop" in screen_text(app)
 
 
 @aio
@@ -565,7 +644,10 @@ async def test_mark_runs_and_compare_them():
         assert "reward" in screen_text(app)
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
-        await pilot.press("escape")  # clears the marks
+        await pilot.press("escape")  # says what a second Esc does; the marks stay
+        assert len(app.main.marked_runs()) == 2
+        assert notes(app, "Esc again clears the 2 marks")
+        await pilot.press("escape")  # clears them
         assert app.main.marked_runs() == []
 
 
@@ -805,7 +887,12 @@ async def test_sizes(size, compact, columns):
         if size == (80, 24):
             # everything useful fits: three compact panels and the action keys
             assert sum(1 for p in panels(app) if p.region.bottom <= 23) == 3
-            assert "s Stop" in shown and "l Launch" in shown
+            # the footer has only what applies: the finished run first selected has no process
+            assert "l Launch" in shown and "r Restart" in shown and "Stop" not in shown
+            await pilot.press("down")  # the running one: its stop and kill keys appear
+            await until(
+                pilot, lambda: "T Stop" in screen_text(app) and "K Kill" in screen_text(app)
+            )
 
 
 @aio

@@ -39,8 +39,6 @@ from tui.app import alerts
 from tui.app.actions import KILL, STOP, ActionRefused, Actions, Outcome, Plan
 from tui.app.commands import RunCommands
 from tui.app.sources import Source, live_sources, read_log
-from tui.screens.compare import CompareScreen
-from tui.screens.detail import RunDetailScreen
 from tui.screens.events import EventsScreen
 from tui.screens.main_screen import MainScreen
 from tui.screens.modals import (
@@ -53,8 +51,16 @@ from tui.screens.modals import (
     plan_text,
 )
 from tui.widgets import render as R
+from tui.widgets.run_table import column_names
 
 RUN_ACTIONS = ("stop", "kill", "restart", "launch", "tensorboard")
+
+
+def _is_compare(screen: object) -> bool:
+    """The compare screen is on top. Its module (and the detail's: charts, plotext) is imported
+    when first opened, not at start-up: before that, no screen can be one."""
+    mod = sys.modules.get("tui.screens.compare")
+    return mod is not None and isinstance(screen, mod.CompareScreen)
 
 
 class HappoTopApp(App[int]):
@@ -64,8 +70,15 @@ class HappoTopApp(App[int]):
     TITLE = "happo-top"
     COMMANDS = App.COMMANDS | {RunCommands}
     BINDINGS = [
-        Binding("s", "stop", "Stop", tooltip="Stop the selected run (asks first)"),
-        Binding("k", "kill", "Kill", tooltip="SIGKILL the selected run (asks first)"),
+        # nvitop's keys: capitals, off every movement key (k is up); each asks first.
+        Binding(
+            "T",
+            "stop",
+            "Stop",
+            tooltip="Terminate the selected run: SIGINT, SIGTERM after the grace (asks first)",
+        ),
+        Binding("I,s", "stop", "Interrupt", show=False),  # the same stop, by other names
+        Binding("K", "kill", "Kill", tooltip="SIGKILL the selected run (asks first)"),
         Binding("r", "restart", "Restart", tooltip="Restart the selected run (asks first)"),
         Binding("l", "launch", "Launch", tooltip="Launch a run (asks first)"),
         Binding(
@@ -138,6 +151,7 @@ class HappoTopApp(App[int]):
         self.paused = False
         self.polls = 0  # snapshots received (tests, benchmarks)
         self.busy_pids: set[int] = set()  # processes with an action in flight
+        self.after_first_frame: Callable[[], None] | None = None  # run_app's
         self._problems: dict[str, str] = {}
         self.main = MainScreen(clock=clock, read_only=self.read_only)
         self.main.thresholds = dict(thresholds_with_defaults(settings.thresholds))
@@ -146,6 +160,7 @@ class HappoTopApp(App[int]):
             settings, report=lambda e: self.post_message(self.HookReport(e))
         )
         self.terminal_title = ""  # what the title escape last said (tests read it)
+        self.main.table_columns = column_names(getattr(settings, "table_columns", ()))
 
     def notify(
         self,
@@ -171,6 +186,8 @@ class HappoTopApp(App[int]):
         self._start_poller("runs", self.sources, self._runs_message)
         if self.host_source is not None:
             self._start_poller("host", self.host_source, self.HostReady)
+        if self.after_first_frame is not None:
+            self.call_after_refresh(self.after_first_frame)
 
     def _start_poller(self, name: str, source: Source, to_message: Callable[..., Message]) -> None:
         self.run_worker(
@@ -322,6 +339,9 @@ class HappoTopApp(App[int]):
         run = self._run(run_id)
         if run is None:
             return
+        # deferred: start-up time (the charts and plotext), imported when a detail first opens
+        from tui.screens.detail import RunDetailScreen
+
         if isinstance(self.screen, RunDetailScreen) and self.screen.run_id == run_id:
             return
         label = self.labels.get(run.path) or run.name
@@ -330,6 +350,9 @@ class HappoTopApp(App[int]):
         )
 
     def open_compare(self, runs: list[RunSnapshot]) -> None:
+        # deferred: start-up time (the charts and plotext), imported when compare first opens
+        from tui.screens.compare import CompareScreen
+
         self.push_screen(CompareScreen(runs, self.settings, self.clock, self.labels))
 
     def goto_run(self, run_id: str) -> None:
@@ -339,19 +362,28 @@ class HappoTopApp(App[int]):
 
     # -- bindings --------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer shows only what applies to the selected run on this screen: an action that
+        does not is hidden (False), and its key falls through to ``key_*`` below, which says
+        why nothing happens."""
         if action not in RUN_ACTIONS:
             return True
         if isinstance(self.screen, ModalScreen):
             return False  # not behind a dialog
-        if isinstance(self.screen, CompareScreen) and action not in ("launch", "tensorboard"):
+        if _is_compare(self.screen) and action not in ("launch", "tensorboard"):
             return False  # several runs: no "selected" one to act on
-        return self.action_allowed(action)
+        return bool(self.action_allowed(action))
 
-    # A greyed-out binding's key falls through to these: say why nothing happens.
+    # A hidden binding's key falls through to these: say why nothing happens.
+    def key_upper_t(self) -> None:
+        self._why_not("stop")
+
+    def key_upper_i(self) -> None:
+        self._why_not("stop")
+
     def key_s(self) -> None:
         self._why_not("stop")
 
-    def key_k(self) -> None:
+    def key_upper_k(self) -> None:
         self._why_not("kill")
 
     def key_r(self) -> None:
@@ -364,7 +396,7 @@ class HappoTopApp(App[int]):
         self._why_not("tensorboard")
 
     def _why_not(self, action: str) -> None:
-        if isinstance(self.screen, (ModalScreen, CompareScreen)):
+        if isinstance(self.screen, ModalScreen) or _is_compare(self.screen):
             return
         if self.read_only:
             why = "read-only mode: actions on runs are disabled"
@@ -381,7 +413,7 @@ class HappoTopApp(App[int]):
         self.notify(f"cannot {action}: {why}", severity="warning", timeout=4)
 
     def action_allowed(self, action: str) -> bool | None:
-        """True: offered; None: shown greyed out (read-only, nothing selected, no process)."""
+        """True: offered; None: not offered (read-only, nothing selected, no process)."""
         if self.read_only:
             return None
         if action == "launch":
@@ -408,7 +440,7 @@ class HappoTopApp(App[int]):
         return True
 
     def palette_run(self, action: str) -> None:
-        if action in ("open", "mark", "compare", "filter", "layout"):
+        if action in ("open", "mark", "compare", "filter", "layout", "view"):
             if self.screen is not self.main:
                 self.goto_run(self.main.selected_id or "")
             if action == "open" and self.main.selected_id:
@@ -515,8 +547,8 @@ class HappoTopApp(App[int]):
     def _tensorboard_runs(self) -> list[RunSnapshot]:
         """The runs ``b`` serves: those of the compare screen, else the marked runs, else the
         selected one."""
-        if isinstance(self.screen, CompareScreen):
-            return list(self.screen.runs)
+        if _is_compare(self.screen):
+            return list(self.screen.runs)  # type: ignore[attr-defined]
         return self.main.marked_runs() or [r for r in (self.selected_run(),) if r is not None]
 
     def action_tensorboard(self) -> None:
@@ -601,9 +633,16 @@ def make_app(
     return HappoTopApp(sources, settings, actions=actions, host=host, clock=clock, refresh=refresh)
 
 
-def run_app(roots: list[str], settings: Any, actions: Actions | None = None) -> int:
+def run_app(
+    roots: list[str],
+    settings: Any,
+    actions: Actions | None = None,
+    after_first_frame: Callable[[], None] | None = None,
+) -> int:
     """Open the monitor on ``roots`` (the CLI's and the demo's entry point). The monitor builds
-    the launch registry (unless ``actions`` brings one) and run control shares it."""
+    the launch registry (unless ``actions`` brings one) and run control shares it.
+    ``after_first_frame`` is called once the first frame is on the screen (the demo starts its
+    trainers then, so that their start does not delay it)."""
     if sys.stdout.isatty():
         # Exported COLUMNS/LINES would pin Textual to that size: the grid must follow resizes.
         os.environ.pop("COLUMNS", None)
@@ -615,5 +654,6 @@ def run_app(roots: list[str], settings: Any, actions: Actions | None = None) -> 
     elif actions is not None:
         actions.attach_registry(sources.registry)
     app = make_app(sources, settings, actions=actions, host=HostCollector())
+    app.after_first_frame = after_first_frame
     app.run()
     return int(app.return_code or 0)

@@ -14,8 +14,8 @@ if TYPE_CHECKING:
 
 # (action, title, help) in the order shown
 ACTIONS = (
-    ("stop", "Stop the selected run", "SIGINT, SIGTERM after a grace period, then SIGKILL (s)"),
-    ("kill", "Kill the selected run", "SIGKILL its process group (k)"),
+    ("stop", "Stop the selected run", "SIGINT, SIGTERM after a grace period, then SIGKILL (T)"),
+    ("kill", "Kill the selected run", "SIGKILL its process group (K)"),
     ("restart", "Restart the selected run", "stop, then start the same command (r)"),
     ("launch", "Launch a run", "a preset from the config file, or a command (l)"),
     (
@@ -28,7 +28,8 @@ ACTIONS = (
     ("compare", "Compare the marked runs", "config differences, curves, timeline (c)"),
     ("filter", "Filter runs", "by name, label, state, id or path (/)"),
     ("pause", "Pause / resume refreshing", "(p)"),
-    ("layout", "Change the panel layout", "auto, compact, full (v)"),
+    ("view", "Table or panels", "one line a run, or a panel a run (v)"),
+    ("layout", "Change the panel layout", "auto, compact, full (V)"),
     ("events", "Events log", "crashes, stalls, NaN/inf, findings turning bad (e)"),
     ("help", "Keys", "help screen (?)"),
 )

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from collectors.config import default_config_path, origins, parse_settings
-from collectors.model import Settings
+from collectors.model import DEFAULT_TABLE_COLUMNS, Settings
 from tui.cli import common, exit_codes, options
 
 _D = Settings()
@@ -49,6 +49,9 @@ presets: {{}}
 on_event_rate: {_D.on_event_rate:g}       # at most this many on_event commands a minute
 on_event_timeout: {_D.on_event_timeout:g}    # seconds before an on_event command is killed
 bell: {str(_D.bell).lower()}             # ring the terminal bell for a crash, NaN, bad finding
+# The monitor's table view: its columns, in order (empty list or absent: these).
+# table_columns: [{", ".join(DEFAULT_TABLE_COLUMNS)}]
+#   also: experiment
 """
 
 

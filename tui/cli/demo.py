@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import collectors
@@ -45,11 +46,16 @@ def start_demo_runs(
     registry: Registry,
     quiet: bool = False,
     specs: list[dict] | None = None,
+    launched: list | None = None,
+    stop: threading.Event | None = None,
 ) -> list:
     """The finished basic run, then three live simulated trainers (or ``specs``) started as
     ``l`` would start them (collectors.control.launch: own session, a log file, a launch
     record), so that the monitor knows their command (restart works) and their log (the Log
-    tab)."""
+    tab). Each trainer goes into ``launched`` as soon as it is started (the demo starts them
+    behind the monitor's first frame, in a thread); ``stop`` set: no more are started."""
+    launched = [] if launched is None else launched
+    stop = stop or threading.Event()
     now = time.time()
     write_instant_run(
         root, exp_name="cuboid", preset="basic", seed=1, start_time=now - 6 * 3600, finished=True
@@ -60,8 +66,9 @@ def start_demo_runs(
             dict(exp_name="cuboid", preset="basic", seed=2, duration=duration),
             dict(exp_name="cuboid", preset="basic", seed=3, duration=duration, crash_at=0.35),
         ]
-    launched = []
     for spec in specs:
+        if stop.is_set():
+            break
         name = f"{os.path.basename(os.path.dirname(root))}-{spec['preset']}-seed{spec['seed']}"
         launched.append(
             launch(
@@ -76,7 +83,7 @@ def start_demo_runs(
                 registry,
             )
         )
-        time.sleep(1.05)  # distinct run directory timestamps
+        stop.wait(1.05)  # distinct run directory timestamps
     if not quiet:
         for lr in launched:
             print(f"started simulated trainer pid {lr.pid}, log {lr.log}")
@@ -230,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["XDG_STATE_HOME"] = os.path.join(base, "state")
     registry = common.registry()
     roots = [root]
+    procs: list = []
+    stopping = threading.Event()
+    starter: threading.Thread | None = None
     if args.hosts:
         roots, remote, procs = start_demo_hosts(base, args.duration, registry, not args.once)
         settings = Settings(
@@ -239,8 +249,19 @@ def main(argv: list[str] | None = None) -> int:
             read_only=args.read_only,
             remote_command=remote,
         )
-    else:
+    elif args.once or args.plain:
         procs = start_demo_runs(root, base, args.duration, registry, quiet=not args.once)
+    else:
+        # The monitor's first frame at once: the trainers start behind it (about 3.5 s of
+        # writing the finished run and spacing the run directories' timestamps), and appear
+        # on the screen as they start.
+        starter = threading.Thread(
+            target=start_demo_runs,
+            args=(root, base, args.duration, registry),
+            kwargs={"quiet": True, "launched": procs, "stop": stopping},
+            name="demo-trainers",
+            daemon=True,
+        )
     actions = None
     try:
         if args.once:
@@ -253,8 +274,18 @@ def main(argv: list[str] | None = None) -> int:
         from tui.app.app import run_app
 
         actions = None if settings.read_only else Actions(settings)
-        return run_app(roots, settings, actions=actions)
+        # the trainers start once the first frame is on the screen (their writing competes for
+        # the CPU); a monitor that fails before it starts none
+        return run_app(
+            roots,
+            settings,
+            actions=actions,
+            after_first_frame=starter.start if starter is not None else None,
+        )
     finally:
+        stopping.set()
+        if starter is not None and starter.is_alive():  # a trainer it is starting: in procs
+            starter.join(30)
         stop_launched(procs + (actions.launched if actions is not None else []))
         if args.keep or args.dir:
             print(
