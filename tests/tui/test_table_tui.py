@@ -199,3 +199,25 @@ async def test_the_columns_come_from_the_config():
         await shown(pilot, app)
         head = next(ln for ln in screen_text(app).splitlines() if ln.lstrip().startswith("state"))
         assert head.split() == ["state", "▲", "run", "reward", "pid"]
+
+
+@aio
+async def test_columns_that_do_not_fit_give_way_and_come_back_when_the_terminal_widens():
+    """At 80 columns nothing has to be scrolled sideways to be seen: the pid and GPU columns go
+    before the run's name, progress and reward, and the label is shortened by its keys'
+    initials; at 200 columns every default column is back."""
+    app, _, _ = build(FakeSources(snapshot(thirty())))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await shown(pilot, app)
+        shown_cols = table(app).columns_shown
+        assert {"state", "name", "progress", "reward"} <= set(shown_cols)
+        assert "pid" not in shown_cols and "gpu" not in shown_cols
+        widths = sum(c.get_render_width(table(app)) for c in table(app).columns.values())
+        assert widths <= 80, (shown_cols, widths)
+        lines = screen_text(app).splitlines()
+        row = next(ln for ln in lines if "run00" in ln)
+        assert "3M/100M" not in row or "%" in row  # progress is on screen
+        assert "max_grad_n" not in screen_text(app)  # max_grad_norm is written mgn
+        await pilot.resize_terminal(200, 50)
+        await until(pilot, lambda: "gpu" in table(app).columns_shown)
+        assert table(app).columns_shown == app.main.table_columns

@@ -32,6 +32,7 @@ from tui.widgets.run_table import (
     GROUPINGS,
     RunTable,
     column_names,
+    fit_columns,
     table_rows,
 )
 from tui.widgets.system_strip import HeaderBar, SystemStrip
@@ -289,10 +290,12 @@ class MainScreen(Screen[None]):
         table = self.query_one(RunTable)
         by_id = {r.id: r for r in snap.runs}
         labels = [self._run_name(r, by_id) for r in runs]
+        columns = self._fitted_columns()
+        table.set_columns(columns, self.sort_column, self.sort_reverse)
         rows = table_rows(
             runs,
             labels,
-            self.table_columns,
+            columns,
             sort=self.sort_column,
             reverse=self.sort_reverse,
             group=self.grouping,
@@ -445,6 +448,10 @@ class MainScreen(Screen[None]):
             for p in self._panels():
                 p.update_run(p.run, p.label, ctx, compact, p.marked)
         self._apply_shape()
+        table = self.query_one(RunTable)
+        if self.table_view and self.snapshot is not None:
+            if self._fitted_columns() != table.columns_shown:  # wider or narrower: refit
+                self._sync_table(self.shown, self.snapshot)
         if self.snapshot is not None:
             n = len(chain_heads(self.snapshot.runs))
             if (self._wants_table(n) and bool(self.shown)) != self.table_view:
@@ -605,6 +612,10 @@ class MainScreen(Screen[None]):
         if not self.table_view:
             self.call_after_refresh(self._restore_focus, self.selected_id)
 
+    def _fitted_columns(self) -> tuple[str, ...]:
+        """The configured columns that fit the terminal's width (the others give way)."""
+        return fit_columns(self.table_columns, self.size.width or 200)
+
     def _sortable(self) -> list[str]:
         return [c for c in self.table_columns if c != "trend"]
 
@@ -634,7 +645,7 @@ class MainScreen(Screen[None]):
 
     def _set_sort(self, column: str, reverse: bool) -> None:
         self.sort_column, self.sort_reverse = column, reverse
-        self.query_one(RunTable).set_columns(self.table_columns, column, reverse)
+        self.query_one(RunTable).set_columns(self._fitted_columns(), column, reverse)
         order = "high to low" if reverse else "low to high"
         if column == "state":
             order = "high to low: finished first" if reverse else "running first"

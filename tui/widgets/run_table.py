@@ -120,7 +120,7 @@ def _num(x: float | None) -> float | None:
 
 COLUMNS: dict[str, Column] = {
     "state": Column("state", 10, _state, lambda r, _: STATE_ORDER.get(r.state, 9)),
-    "name": Column("run", 20, lambda r, lab, _: fmt.printable(lab), lambda r, lab: lab.lower()),
+    "name": Column("run", 21, lambda r, lab, _: fmt.printable(lab), lambda r, lab: lab.lower()),
     "experiment": Column(
         "experiment",
         12,
@@ -128,7 +128,10 @@ COLUMNS: dict[str, Column] = {
         lambda r, _: r.exp_name.lower(),
     ),
     "label": Column(
-        "label", 18, lambda r, _l, _n: fmt.printable(r.label), lambda r, _: r.label.lower()
+        "label",
+        18,
+        lambda r, _l, _n: fmt.abbreviate(fmt.printable(r.label), 18),  # mgn=0.5, not max_grad_n
+        lambda r, _: r.label.lower(),
     ),
     "progress": Column("progress", 11, _progress, lambda r, _: _num(r.progress)),
     "step": Column("step", 11, _steps, lambda r, _: r.step),
@@ -426,5 +429,46 @@ def _starred(row: Row, marked: set[str], i: int) -> Row:
     return Row(row.key, tuple(cells), row.runs)
 
 
+# Which columns give way first when the terminal is too narrow for all of them (the last named
+# goes first): what a run is and how far it is stay; pid and GPU memory go before the reward.
+PRIORITY = (
+    "state",
+    "name",
+    "progress",
+    "reward",
+    "step",
+    "eta",
+    "health",
+    "label",
+    "best",
+    "speed",
+    "trend",
+    "ckpt",
+    "experiment",
+    "pid",
+    "gpu",
+)
+PADDING = 2  # DataTable's cell padding, one column each side
+
+
+def fit_columns(columns: Sequence[str], width: int) -> tuple[str, ...]:
+    """``columns`` (their order kept) less the lowest-priority ones that do not fit in
+    ``width`` cells, so that nothing has to be scrolled sideways to be seen (htop drops nothing,
+    but its columns are narrow; here a run's name and progress matter more than its pid)."""
+    kept = list(columns)
+    rank = {c: i for i, c in enumerate(PRIORITY)}
+
+    def need(cols: Sequence[str]) -> int:
+        return sum(max(COLUMNS[c].width, len(COLUMNS[c].title) + 2) + PADDING for c in cols)
+
+    room = width - 2  # the vertical scrollbar when the rows do not fit
+    while len(kept) > 2 and need(kept) > room:
+        kept.remove(max(kept, key=lambda c: rank.get(c, len(PRIORITY))))
+    return tuple(kept)
+
+
 def column_names(config: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(config) if config else DEFAULT_TABLE_COLUMNS
+
+
+assert set(PRIORITY) == set(TABLE_COLUMNS), "every column has a place in PRIORITY"
