@@ -448,10 +448,9 @@ class MainScreen(Screen[None]):
             for p in self._panels():
                 p.update_run(p.run, p.label, ctx, compact, p.marked)
         self._apply_shape()
-        table = self.query_one(RunTable)
-        if self.table_view and self.snapshot is not None:
-            if self._fitted_columns() != table.columns_shown:  # wider or narrower: refit
-                self._sync_table(self.shown, self.snapshot)
+        refit = self._fitted_columns() != self.query_one(RunTable).columns_shown
+        if self.table_view and self.snapshot is not None and refit:  # wider or narrower
+            self._sync_table(self.shown, self.snapshot)
         if self.snapshot is not None:
             n = len(chain_heads(self.snapshot.runs))
             if (self._wants_table(n) and bool(self.shown)) != self.table_view:
