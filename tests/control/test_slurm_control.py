@@ -230,7 +230,14 @@ def test_held_job_and_time_limit_warning(tmp_path, slurm, monkeypatch):
     assert f"job {job}'s time limit" in text  # the warning below the table
     (jobs,) = [line for line in text.splitlines() if line.startswith("JOBS ")]
     assert f": job {job} RUNNING on {slurm.node}" in jobs and f"job {hid} PENDING (JobHeld" in jobs
-    slurm.tool("scancel", job, hid)
+    # the held job has no run to name it by: --job; refused where it is not a job id
+    bad = happo_top("stop", "--job", "x1", "--config", str(cfg), env=env)
+    assert bad.returncode == 2 and "a Slurm job id is a number" in bad.stderr
+    gone = happo_top("stop", "--job", hid, "--config", str(cfg), "--json", env=env)
+    assert gone.returncode == 0, gone.stderr
+    assert json.loads(gone.stdout)["state"] == "CANCELLED"  # pending: cancelled at once
+    assert slurm.state(hid) == "CANCELLED"
+    slurm.tool("scancel", job)
     slurm.wait_state(job, {"CANCELLED"})
     d = _json(cfg, env)
     (r,) = [r for r in d["runs"] if r["path"] == run["path"]]
@@ -262,6 +269,10 @@ def test_another_users_job_is_refused(tmp_path, slurm, monkeypatch):
         for act in (lambda: check_job(job), lambda: stop_job(job, grace=1), lambda: kill_job(job)):
             with pytest.raises(ActionError, match=f"job {job} belongs to nobody.*refusing"):
                 act()
+        for verb in ("stop", "kill"):  # the command line too, by job id
+            env = {"SLURM_CONF": str(slurm.conf), "XDG_STATE_HOME": str(tmp_path)}
+            cli = happo_top(verb, "--job", job, env=env)
+            assert cli.returncode == 1 and "belongs to nobody" in cli.stderr, cli
         assert slurm.state(job) == "PENDING"  # nothing was sent
         assert job not in {j.id for j in Slurm().squeue(user=os.getuid())}
     finally:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -64,15 +65,36 @@ def _common(p: argparse.ArgumentParser) -> None:
     options.add_json(p, help="print the result as JSON")
 
 
-def _run_options(p: argparse.ArgumentParser, yes: bool = False) -> None:
+def _run_options(p: argparse.ArgumentParser, yes: bool = False, job: bool = False) -> None:
     p.add_argument(
-        "run", metavar="RUN", help="run directory, id, name, or pid; HOST:RUN for another host"
+        "run",
+        metavar="RUN",
+        nargs="?" if job else None,
+        help="run directory, id, name, or pid; HOST:RUN for another host",
     )
+    if job:  # a job still pending has no run directory to name it by
+        p.add_argument(
+            "--job",
+            metavar="ID",
+            help="a Slurm job of yours instead of a run (one still pending, say)",
+        )
     options.add_root(p, replaces_defaults=True)
     if yes:  # the same line works for stop, kill and restart (a remote action passes --yes)
         p.add_argument(
             "--yes", "-y", action="store_true", help="accepted for symmetry with restart (no-op)"
         )
+
+
+def _run_or_job(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Exactly one of RUN and --job (argparse's usage error otherwise)."""
+    if (args.run is None) == (args.job is None):
+        p.error(
+            "name a run (RUN) or a Slurm job (--job ID), not both"
+            if args.run
+            else "name a run (RUN) or a Slurm job (--job ID)"
+        )
+    if args.job is not None and not re.fullmatch(r"\d+(_\d+)?", args.job):
+        p.error(f"--job {args.job!r}: a Slurm job id is a number")
 
 
 def _remote(args: argparse.Namespace, r: RemoteRun, action: str, *extra: str) -> int:
@@ -325,13 +347,20 @@ def _stop(argv: list[str]) -> int:
         description="Stop a run gracefully: SIGINT to its process group (the trainer flushes its "
         "files), SIGTERM after a grace period, SIGKILL after another.",
     )
-    _run_options(p, yes=True)
+    _run_options(p, yes=True, job=True)
     _grace_options(p)
     p.add_argument("--no-kill", action="store_true", help="never escalate to SIGKILL")
     _common(p)
     args = p.parse_args(argv)
+    _run_or_job(p, args)
     settings = _settings(args)
     registry = common.registry()
+    if args.job:
+        jres = stop_job(
+            args.job, grace=settings.stop_grace, registry=registry, escalate=not args.no_kill
+        )
+        _out(args, jres.to_json(), jres.message)
+        return exit_codes.ACTION_FAILED if jres.alive else exit_codes.OK
     r = resolve_action(args.run, settings, registry, args.root)
     if isinstance(r, RemoteRun):
         extra = [*_grace_args(args), *(["--no-kill"] if args.no_kill else [])]
@@ -376,11 +405,16 @@ def _kill(argv: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="happo-top kill", description="SIGKILL a run's process group at once."
     )
-    _run_options(p, yes=True)
+    _run_options(p, yes=True, job=True)
     _common(p)
     args = p.parse_args(argv)
+    _run_or_job(p, args)
     settings = _settings(args)
     registry = common.registry()
+    if args.job:
+        jres = kill_job(args.job, registry=registry)
+        _out(args, jres.to_json(), jres.message)
+        return exit_codes.ACTION_FAILED if jres.alive else exit_codes.OK
     r = resolve_action(args.run, settings, registry, args.root)
     if isinstance(r, RemoteRun):
         return _remote(args, r, "kill")
