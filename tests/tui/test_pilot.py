@@ -30,6 +30,7 @@ from tui.screens.detail import RunDetailScreen
 from tui.screens.main_screen import MainScreen, grid_shape
 from tui.screens.modals import ConfirmModal, HelpScreen, LaunchModal, RestartModal
 from tui.widgets.run_panel import RunPanel
+from tui.widgets.run_table import RunTable
 from tui.widgets.system_strip import HeaderBar, SystemStrip
 
 pytestmark = pytest.mark.slow  # end to end: a real app, terminal or processes
@@ -63,11 +64,17 @@ async def until(pilot, cond, timeout: float = 5.0) -> None:
 
 
 async def started(pilot, app: HappoTopApp) -> None:
-    # one panel a run, a chain's earlier segments left out (collectors.analysis.chains)
-    await until(
-        pilot,
-        lambda: app.polls > 0 and len(panels(app)) == len(chain_heads(app.snapshot.runs)),
-    )
+    # one panel a run, a chain's earlier segments left out (collectors.analysis.chains); or, on
+    # a terminal too small for the panels, one table row a run
+    def shown() -> bool:
+        if app.polls == 0:
+            return False
+        want = len(chain_heads(app.snapshot.runs))
+        if app.main.table_view:
+            return len(app.main.query_one(RunTable).keys) == want
+        return len(panels(app)) == want
+
+    await until(pilot, shown)
     await pilot.pause()
 
 
@@ -79,7 +86,17 @@ def text(widget) -> str:
     return widget.render().plain
 
 
-async def focus_run(pilot, app: HappoTopApp, name: str) -> RunPanel:
+async def focus_run(pilot, app: HappoTopApp, name: str) -> RunPanel | None:
+    """Select the run called ``name`` as a user would: its panel focused, or in the table its
+    row reached with Home and Down (None: no panel)."""
+    if app.main.table_view:
+        table = app.main.query_one(RunTable)
+        by_id = {r.id: r for r in app.snapshot.runs}
+        i = next(i for i, k in enumerate(table.keys) if k in by_id and by_id[k].name == name)
+        await pilot.press("home", *["down"] * i)
+        await pilot.pause()
+        assert app.main.selected_id == table.keys[i]
+        return None
     panel = next(p for p in panels(app) if p.run.name == name)
     panel.focus()
     await pilot.pause()
