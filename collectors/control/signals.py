@@ -1,5 +1,5 @@
 """Signalling a run's process: targets, the re-check before every signal, the process-group
-plan, and stop (SIGINT, SIGTERM, SIGKILL) and kill.
+plan, and stop (SIGINT, SIGTERM, SIGKILL), interrupt (one SIGINT, nothing after it) and kill.
 
 Safety rules (design.md, Actions):
 
@@ -42,6 +42,7 @@ from collectors.sources.processes import (
 INT_GRACE = 30.0  # seconds between SIGINT and SIGTERM
 TERM_GRACE = 15.0  # seconds between SIGTERM and SIGKILL
 KILL_WAIT = 5.0  # seconds to wait for a SIGKILLed process to be gone
+INTERRUPT_WAIT = 5.0  # seconds to watch an interrupted process (nothing is sent after them)
 POLL = 0.05
 
 
@@ -315,6 +316,15 @@ def kill(
 ) -> SignalResult:
     """SIGKILL the run's process group (or the process alone) at once."""
     return _signal_steps("kill", target, [(signal.SIGKILL, kill_wait)], registry)
+
+
+def interrupt(
+    target: Target, *, registry: Registry | None = None, wait: float = INTERRUPT_WAIT
+) -> SignalResult:
+    """One SIGINT (nvitop's ``I``, like Ctrl-C in the trainer's terminal) and nothing after it:
+    the result says whether the process ended within ``wait`` seconds; one still running is
+    left to decide for itself (stop it with :func:`stop`)."""
+    return _signal_steps("interrupt", target, [(signal.SIGINT, wait)], registry)
 
 
 def _signal_steps(

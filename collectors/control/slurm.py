@@ -11,7 +11,9 @@ in the launch registry has the job id, the sbatch options and pid 0 (no local pr
 
 **Stop** (:func:`stop_job`): ``scancel --signal=INT --full`` (SIGINT to every process of the job,
 the batch step included: the trainer flushes its files), then ``scancel`` once the grace period
-is over; a pending job is cancelled at once. **Kill** (:func:`kill_job`): ``scancel`` at once.
+is over; a pending job is cancelled at once. **Interrupt** (:func:`interrupt_job`): the same
+``scancel --signal=INT --full`` once and nothing after it (a pending job has no process to
+interrupt: refused). **Kill** (:func:`kill_job`): ``scancel`` at once.
 Before each ``scancel`` the job is read again and must belong to the user running happo-top
 (its UserId): another user's job is refused before anything is sent.
 """
@@ -291,6 +293,38 @@ def stop_job(
         raise
     done = _wait_ended(job_id, kill_wait, slurm)
     return _result("stop", job_id, run_path, "scancel", sent, t0, done, registry)
+
+
+def interrupt_job(
+    job_id: str,
+    *,
+    wait: float = KILL_WAIT,
+    run_path: str | None = None,
+    registry: Registry | None = None,
+    slurm: Slurm | None = None,
+) -> JobResult:
+    """``scancel --signal=INT --full`` once (SIGINT to every process of the job) and no
+    ``scancel`` after it: the result says whether the job ended within ``wait`` seconds. A
+    pending job has no process to interrupt: refused (stop or kill cancels it)."""
+    slurm = slurm or Slurm()
+    t0 = time.monotonic()
+    job = check_job(job_id, slurm)
+    if not job.active:
+        return JobResult("interrupt", job_id, run_path, "already ended", (), 0.0, False, job.state)
+    if job.state != "RUNNING":
+        raise ActionError(
+            f"job {job_id} is {job.state}: no process to interrupt (stop or kill cancels it)"
+        )
+    if registry is not None and run_path:
+        with contextlib.suppress(OSError):  # first: a poll meanwhile shows "stopped"
+            registry.record_stop(run_path, 0, 0.0, "interrupt")
+    sent = [_scancel(job_id, "--signal=INT", "--full", slurm=slurm)]
+    done = _wait_ended(job_id, wait, slurm)
+    if done is None:
+        return JobResult(
+            "interrupt", job_id, run_path, None, tuple(sent), time.monotonic() - t0, True, "RUNNING"
+        )
+    return _result("interrupt", job_id, run_path, "SIGINT", sent, t0, done, registry)
 
 
 def kill_job(

@@ -253,7 +253,7 @@ def test_held_job_and_time_limit_warning(tmp_path, slurm, monkeypatch):
 def test_another_users_job_is_refused(tmp_path, slurm, monkeypatch):
     """root submits a held job as nobody (sbatch --uid): stop, kill and the checks before any
     scancel refuse it, and this user's squeue does not list it."""
-    from collectors.control import kill_job, stop_job
+    from collectors.control import interrupt_job, kill_job, stop_job
     from collectors.sources.slurm import Slurm
 
     if os.geteuid() != 0:
@@ -266,7 +266,12 @@ def test_another_users_job_is_refused(tmp_path, slurm, monkeypatch):
     job = out.stdout.strip()
     try:
         assert slurm.state(job) == "PENDING"
-        for act in (lambda: check_job(job), lambda: stop_job(job, grace=1), lambda: kill_job(job)):
+        for act in (
+            lambda: check_job(job),
+            lambda: stop_job(job, grace=1),
+            lambda: interrupt_job(job, wait=1),
+            lambda: kill_job(job),
+        ):
             with pytest.raises(ActionError, match=f"job {job} belongs to nobody.*refusing"):
                 act()
         for verb in ("stop", "kill"):  # the command line too, by job id
@@ -300,5 +305,30 @@ def test_the_monitors_launch_dialog_submits_a_slurm_preset(tmp_path, slurm, monk
     job = re.search(r"submitted Slurm job (\d+)", out.message).group(1)
     try:
         assert slurm.state(job) == "PENDING"
+    finally:
+        slurm.tool("scancel", job, check=False)
+
+
+def test_interrupt_job_is_one_scancel_signal_int_and_nothing_after(tmp_path, slurm, monkeypatch):
+    """``I`` on a Slurm run: ``scancel --signal=INT --full`` once, no ``scancel`` after it. The
+    job's shell records SIGINT and keeps running, so a later scancel would show as CANCELLED."""
+    from collectors.control import interrupt_job
+
+    monkeypatch.setenv("SLURM_CONF", str(slurm.conf))
+    mark = tmp_path / "got-int"
+    script = f"trap 'echo INT >> {mark}' INT; for i in $(seq 600); do sleep 0.1; done"
+    out = slurm.tool(
+        "sbatch", "--parsable", f"--chdir={tmp_path}", "--output=/dev/null", f"--wrap={script}",
+    )  # fmt: skip
+    job = out.stdout.strip()
+    try:
+        assert slurm.wait_state(job, {"RUNNING"}) == "RUNNING"
+        time.sleep(0.5)  # the shell has set its trap
+        res = interrupt_job(job, wait=1.0)
+        assert res.sent == ("scancel --signal=INT --full",) and res.alive
+        assert res.ended_by is None
+        assert _wait(lambda: mark.exists(), timeout=10)
+        time.sleep(1.5)
+        assert slurm.state(job) == "RUNNING"  # nothing cancelled it after the SIGINT
     finally:
         slurm.tool("scancel", job, check=False)

@@ -46,6 +46,7 @@ from tui.widgets.plan_view import PlanView
 
 STOP = "stop"
 KILL = "kill"
+INTERRUPT = "interrupt"  # one SIGINT, nothing after it (nvitop's I)
 RESTART = "restart"
 LAUNCH = "launch"
 TENSORBOARD = "tensorboard"
@@ -271,6 +272,10 @@ class Actions:
                 f"run {run.name} has no live process (no process info; state {run.state})"
             )
         if run.host is not None:
+            if action == INTERRUPT:  # the happo-top there has no one-SIGINT command
+                raise ActionRefused(
+                    f"run {run.name} is on {run.host}: interrupt is not offered there (T stops it)"
+                )
             return self._plan_remote(action, run)
         try:
             target = Target.from_process(info, run)
@@ -279,6 +284,11 @@ class Actions:
         if action == STOP:
             detail = (
                 f"SIGINT now, SIGTERM after {self.int_grace:g} s; SIGKILL is offered if it survives"
+            )
+        elif action == INTERRUPT:
+            detail = (
+                "one SIGINT (like Ctrl-C) and nothing after it: the trainer decides whether to "
+                "exit; no SIGTERM, no SIGKILL (T stops it for sure)"
             )
         else:
             detail = "SIGKILL at once: the trainer cannot save anything"
@@ -305,6 +315,15 @@ class Actions:
             detail = (
                 f"SIGINT to the job's processes now (scancel --signal=INT --full), scancel "
                 f"after {self.int_grace:g} s"
+            )
+        elif action == INTERRUPT:
+            if job.state != "RUNNING":
+                raise ActionRefused(
+                    f"run {run.name}: job {job.id} is {job.state}, no process to interrupt"
+                )
+            detail = (
+                "one SIGINT to the job's processes (scancel --signal=INT --full) and nothing "
+                "after it: no scancel (T stops it for sure)"
             )
         else:
             detail = "scancel at once (Slurm sends SIGTERM, then SIGKILL)"
@@ -442,9 +461,9 @@ class Actions:
         if plan.remote is not None:
             return self._execute_remote(plan, resume=resume, escalate=escalate)
         try:
-            if plan.action in (STOP, KILL) and plan.job_id is not None:
+            if plan.action in (STOP, KILL, INTERRUPT) and plan.job_id is not None:
                 return self._execute_job(plan, escalate)
-            if plan.action in (STOP, KILL) and plan.target is None:
+            if plan.action in (STOP, KILL, INTERRUPT) and plan.target is None:
                 return Outcome(False, f"{plan.action}: the plan names no process", plan=plan)
             if plan.action == LAUNCH and plan.spec is None:
                 return Outcome(False, "launch: the plan names no command", plan=plan)
@@ -455,6 +474,9 @@ class Actions:
             if plan.action == KILL:
                 res = control.kill(plan.target, registry=self.registry)
                 return self._signal_outcome(plan, res)
+            if plan.action == INTERRUPT:
+                res = control.interrupt(plan.target, registry=self.registry)
+                return self._interrupt_outcome(plan, res.signals, res.ended_by, res.seconds)
             if plan.action == TENSORBOARD:
                 return self._execute_tensorboard(plan)
             if plan.action == RESTART:
@@ -571,6 +593,9 @@ class Actions:
                 registry=self.registry,
                 escalate=True,  # scancel after the grace: the job's way to SIGTERM, SIGKILL
             )
+        elif plan.action == INTERRUPT:
+            res = control.interrupt_job(plan.job_id, run_path=plan.run_path, registry=self.registry)
+            return self._interrupt_outcome(plan, res.sent, res.ended_by, res.seconds)
         else:
             res = control.kill_job(plan.job_id, run_path=plan.run_path, registry=self.registry)
         msg = f"{plan.action} {plan.run_name}: {res.message}"
@@ -578,6 +603,23 @@ class Actions:
 
     def _graces(self) -> dict[str, float]:
         return {"int_grace": self.int_grace, "term_grace": self.term_grace}
+
+    @staticmethod
+    def _interrupt_outcome(
+        plan: Plan, sent: Sequence[str], ended_by: str | None, seconds: float
+    ) -> Outcome:
+        """An interrupt that was sent is done, whether or not the run ended: nothing follows it
+        (no SIGKILL is offered; T stops it)."""
+        who = f"Slurm job {plan.job_id}" if plan.job_id else f"pid {plan.pid}"
+        if ended_by == "already ended" or ended_by == "already gone":
+            return Outcome(False, f"interrupt {plan.run_name}: {who} had already ended", plan=plan)
+        if not sent:
+            return Outcome(False, f"interrupt {plan.run_name}: nothing was sent", plan=plan)
+        if ended_by is None:
+            msg = f"{who} is still running {seconds:.1f} s after SIGINT (T stops it)"
+        else:
+            msg = f"{who} ended {seconds:.1f} s after SIGINT"
+        return Outcome(True, f"interrupt {plan.run_name}: SIGINT sent; {msg}", plan=plan)
 
     @staticmethod
     def _signal_outcome(plan: Plan, res: SignalResult) -> Outcome:

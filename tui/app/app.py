@@ -36,7 +36,7 @@ from collectors.model.host import HostStats
 from collectors.model.run import RunSnapshot, Snapshot
 from collectors.sources.host import HostCollector
 from tui.app import alerts
-from tui.app.actions import KILL, STOP, ActionRefused, Actions, Outcome, Plan
+from tui.app.actions import INTERRUPT, KILL, STOP, ActionRefused, Actions, Outcome, Plan
 from tui.app.commands import RunCommands
 from tui.app.sources import Source, live_sources, read_log
 from tui.screens.events import EventsScreen
@@ -53,7 +53,7 @@ from tui.screens.modals import (
 from tui.widgets import render as R
 from tui.widgets.run_table import column_names
 
-RUN_ACTIONS = ("stop", "kill", "restart", "launch", "tensorboard")
+RUN_ACTIONS = ("stop", "interrupt", "kill", "restart", "launch", "tensorboard")
 
 
 def _is_compare(screen: object) -> bool:
@@ -77,7 +77,14 @@ class HappoTopApp(App[int]):
             "Stop",
             tooltip="Terminate the selected run: SIGINT, SIGTERM after the grace (asks first)",
         ),
-        Binding("I,s", "stop", "Interrupt", show=False),  # the same stop, by other names
+        Binding("s", "stop", "Stop", show=False),  # the same stop, by another name
+        Binding(
+            "I",
+            "interrupt",
+            "Interrupt",
+            show=False,  # the footer is full: the help screen and the palette list it
+            tooltip="One SIGINT to the selected run and nothing after it (asks first)",
+        ),
         Binding("K", "kill", "Kill", tooltip="SIGKILL the selected run (asks first)"),
         Binding("r", "restart", "Restart", tooltip="Restart the selected run (asks first)"),
         Binding("l", "launch", "Launch", tooltip="Launch a run (asks first)"),
@@ -378,7 +385,7 @@ class HappoTopApp(App[int]):
         self._why_not("stop")
 
     def key_upper_i(self) -> None:
-        self._why_not("stop")
+        self._why_not("interrupt")
 
     def key_s(self) -> None:
         self._why_not("stop")
@@ -404,9 +411,9 @@ class HappoTopApp(App[int]):
             run = self.selected_run()
             if run is None:
                 why = "no run selected"
-            elif action in ("stop", "kill") and not Actions.signallable(run):
+            elif action in ("stop", "interrupt", "kill") and not Actions.signallable(run):
                 why = f"{run.name} has no live, identified process ({run.state})"
-            elif action in ("stop", "kill"):
+            elif action in ("stop", "interrupt", "kill"):
                 why = f"{run.name}: an action on its process is still under way"
             else:
                 return
@@ -423,7 +430,7 @@ class HappoTopApp(App[int]):
         run = self.selected_run()
         if run is None:
             return None
-        if action in ("stop", "kill"):
+        if action in ("stop", "interrupt", "kill"):
             if not Actions.signallable(run):
                 return None
             pid = getattr(run.process, "pid", None)
@@ -488,6 +495,9 @@ class HappoTopApp(App[int]):
     def action_kill(self) -> None:
         self._signal_action(KILL)
 
+    def action_interrupt(self) -> None:
+        self._signal_action(INTERRUPT)
+
     def _signal_action(self, action: str) -> None:
         if self.actions is None:
             return self._refused(ActionRefused("read-only mode: actions are disabled"))
@@ -497,10 +507,13 @@ class HappoTopApp(App[int]):
             return self._refused(e)
         if plan.pid in self.busy_pids:
             return self._refused(ActionRefused(f"an action on pid {plan.pid} is in progress"))
-        verb = "Stop" if action == STOP else "Kill"
+        verb = {STOP: "Stop", INTERRUPT: "Interrupt"}.get(action, "Kill")
         label = self._label(plan.run_path)
+        title = f"{verb} run {label}?"
+        if action == INTERRUPT:
+            title = f"Interrupt run {label}: one SIGINT, nothing after it?"
         self.push_screen(
-            ConfirmModal(f"{verb} run {label}?", plan_text(plan.view(), label), yes=verb),
+            ConfirmModal(title, plan_text(plan.view(), label), yes=verb),
             lambda ok: self._confirmed(plan, ok),
         )
 

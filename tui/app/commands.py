@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 # (action, title, help) in the order shown
 ACTIONS = (
     ("stop", "Stop the selected run", "SIGINT, SIGTERM after a grace period, then SIGKILL (T)"),
+    ("interrupt", "Interrupt the selected run", "one SIGINT and nothing after it (I)"),
     ("kill", "Kill the selected run", "SIGKILL its process group (K)"),
     ("restart", "Restart the selected run", "stop, then start the same command (r)"),
     ("launch", "Launch a run", "a preset from the config file, or a command (l)"),

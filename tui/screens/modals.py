@@ -340,7 +340,8 @@ HELP = [
     (
         "Actions (on the selected run; each asks first, default No)",
         [
-            ("T (I, s)", "stop: SIGINT, SIGTERM after a grace period, then SIGKILL is offered"),
+            ("T (s)", "stop: SIGINT, SIGTERM after a grace period, then SIGKILL is offered"),
+            ("I", "interrupt: one SIGINT (like Ctrl-C) and nothing after it"),
             ("K", "kill: SIGKILL the run's process group"),
             ("r", "restart: stop, then start the same command (optionally resume)"),
             ("l", "launch: a preset from the config file, or a command"),

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from plotext import _utility as plotext_utility
+from rich.style import Style
 from rich.text import Text
 from textual_plotext import PlotextPlot
 
@@ -120,11 +122,87 @@ def ema(values: np.ndarray, weight: float) -> np.ndarray:
 
 
 def downsample(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """At most ``n`` points, evenly picked (the last point always kept)."""
-    if len(x) <= n or n < 2:
+    """At most about ``n`` points: the points split into ``n // 2`` runs of consecutive points,
+    each run kept as its lowest and highest point in step order (so a one-point spike stays on
+    the chart), the first and last points always kept."""
+    if len(x) <= n or n < 4:
         return x, y
-    idx = np.linspace(0, len(x) - 1, n).round().astype(np.int64)
+    buckets = n // 2
+    edges = np.linspace(0, len(x), buckets + 1).astype(np.int64)
+    starts = edges[:-1]
+    lo = np.minimum.reduceat(y, starts)
+    hi = np.maximum.reduceat(y, starts)
+    # the index of each bucket's min and max (the first such point in the bucket)
+    which = np.repeat(np.arange(buckets), np.diff(edges))
+    is_lo = y == lo[which]
+    is_hi = y == hi[which]
+    idx_lo = np.full(buckets, len(x), dtype=np.int64)
+    idx_hi = np.full(buckets, len(x), dtype=np.int64)
+    pos = np.arange(len(x))
+    np.minimum.at(idx_lo, which[is_lo], pos[is_lo])
+    np.minimum.at(idx_hi, which[is_hi], pos[is_hi])
+    idx = np.unique(np.concatenate(([0, len(x) - 1], idx_lo, idx_hi)))
+    idx = idx[idx < len(x)]
     return x[idx], y[idx]
+
+
+_STYLES: dict[tuple, Style] = {}
+
+
+def _cell_style(fg: Any, style: Any, bg: Any) -> Style:
+    """The rich style of one plotext cell's colours, as Text.from_ansi reads plotext's codes."""
+    key = (fg, style, bg)
+    got = _STYLES.get(key)
+    if got is None:
+        probe = Text.from_ansi(
+            plotext_utility.colors_to_ansi(fg, style, bg) + "x" + plotext_utility.ansi_end
+        )
+        styles = [span.style for span in probe.spans if isinstance(span.style, Style)]
+        got = Style.combine(styles) if styles else Style()
+        _STYLES[key] = got
+    return got
+
+
+def matrix_text(matrix: Any) -> Text:
+    """A built plotext matrix as rich Text, cell runs of one colour as one span: what
+    ``Text.from_ansi(matrix.set_canvas())`` gives, without writing and parsing the escape codes
+    (which cost more than plotext's own drawing)."""
+    out = Text()
+    rows = matrix.rows
+    for row in range(rows - 1, -1, -1):
+        markers = matrix.marker[row]
+        fgs, sts, bgs = matrix.fullground[row], matrix.style[row], matrix.background[row]
+        start = 0
+        cols = len(markers)
+        for col in range(1, cols + 1):
+            if col == cols or (fgs[col], sts[col], bgs[col]) != (
+                fgs[start],
+                sts[start],
+                bgs[start],
+            ):
+                style = _cell_style(fgs[start], sts[start], bgs[start])
+                out.append("".join(markers[start:col]), style or None)
+                start = col
+        out.append("\n")  # after the last row too, as plotext's canvas ends
+    return out
+
+
+_SMOOTHED: dict[tuple, tuple[Any, np.ndarray]] = {}
+
+
+def smoothed(view: Any, raw: np.ndarray, weight: float) -> np.ndarray:
+    """:func:`ema` of a series view, computed once per (view, length, weight): the views are
+    immutable and a new point makes a new view, so a chart key that changes only the x mode or
+    the window does not smooth again."""
+    key = (id(view), len(raw), weight)
+    got = _SMOOTHED.get(key)
+    if got is not None and got[0] is view:  # the view is held here: its id is not reused
+        return got[1]
+    if len(_SMOOTHED) > 256:
+        _SMOOTHED.clear()
+    out = ema(raw, weight)
+    _SMOOTHED[key] = (view, out)
+    return out
 
 
 def x_values(view: Any, mode: str, t0: float | None) -> np.ndarray:
@@ -226,6 +304,8 @@ class SeriesChart(PlotextPlot):
         self.t0: float | None = None
         self.clock = time.time
         self._drawn: tuple | None = None
+        self._rendered: Text | None = None  # the last render and its inputs
+        self._rendered_key: tuple | None = None
         self.draws = 0
         self.legend = Text()
         self.axis: scales.Axis | None = None  # the y axis drawn last (tests read it)
@@ -258,7 +338,8 @@ class SeriesChart(PlotextPlot):
     def render(self):  # type: ignore[override]
         reduced = reduced_colour(self.app)
         key = (
-            tuple((ln.label, id(ln.view), len(ln.view)) for ln in self.lines),
+            self.title,
+            tuple((ln.label, id(ln.view), len(ln.view), ln.colour) for ln in self.lines),
             self.thresholds,
             self.marks,
             self.smoothing,
@@ -268,16 +349,23 @@ class SeriesChart(PlotextPlot):
             self.t0,
             self.size,
         )
+        theme = self._get_plotext_theme_name(self.app.theme)
+        if (key, theme) == self._rendered_key and self._rendered is not None:
+            return self._rendered  # nothing changed: plotext does not draw it again
         if key != self._drawn:
             self._draw(reduced)
             self._drawn = key
         width, height = self.size.width, max(self.size.height - 1, 1)
-        self._plot.plotsize(width, height)
-        self._plot._set_size(width, height)  # see PlotextPlot.render
-        self._plot.theme(self._get_plotext_theme_name(self.app.theme))
+        plot = self._plot
+        plot.plotsize(width, height)
+        plot._set_size(width, height)  # see PlotextPlot.render
+        plot.theme(theme)
+        plot._set_sizes()  # plotext's build(), less its escape codes (see matrix_text)
+        plot._build_matrix()
         out = self.legend.copy()
         out.append("\n")
-        out.append_text(Text.from_ansi(self._plot.build()))
+        out.append_text(matrix_text(plot.monitor.matrix))
+        self._rendered, self._rendered_key = out, (key, theme)
         return out
 
     def _draw(self, reduced: bool) -> None:
@@ -296,7 +384,7 @@ class SeriesChart(PlotextPlot):
                 continue
             x = x_values(ln.view, self.x_mode, self.t0)
             raw = np.asarray(ln.view.values, dtype=np.float64)
-            smooth = ema(raw, self.smoothing) if self.smoothing > 0 else raw
+            smooth = smoothed(ln.view, raw, self.smoothing) if self.smoothing > 0 else raw
             full.append((ln, x, raw, smooth))
         xs = [x[np.isfinite(s)] for _, x, _, s in full]
         xs = [x for x in xs if len(x)]
@@ -332,8 +420,8 @@ class SeriesChart(PlotextPlot):
             raw_pts = None
             if self.smoothing > 0:
                 rok = np.isfinite(py_raw)
-                # one point a column: the faint curve costs plotext half the smoothed one
-                rx, r_y = downsample(wx[rok], py_raw[rok], width)
+                # the lowest and highest point a column: a spike stays on the faint curve
+                rx, r_y = downsample(wx[rok], py_raw[rok], width * 2)
                 if len(rx):
                     raw_pts = (rx, r_y)
                     y_lo, y_hi = min(y_lo, float(r_y.min())), max(y_hi, float(r_y.max()))
