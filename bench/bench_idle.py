@@ -20,84 +20,29 @@ measures what bench_tui.py does not (key latency lives there).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import psutil
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _tmux  # noqa: E402
+from _tmux import cpu_percent, happo_top, stop  # noqa: E402
 from bench_polls import generate_many  # noqa: E402
 
 from collectors.simulator.trainer import spawn  # noqa: E402
 
-SOCKET = f"happo-idle-{os.getpid()}"
 
-
-def happo_top() -> list[str]:
-    script = Path(sys.executable).with_name("happo-top")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "tui.cli"]
-
-
-def tmux(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["tmux", "-L", SOCKET, *args], capture_output=True, text=True, check=check
-    )
-
-
-def start(argv: list[str], width: int = 200, height: int = 50) -> psutil.Process:
-    env = {
-        "TERM": "xterm-256color",
-        "XDG_STATE_HOME": tempfile.mkdtemp(prefix="happo-idle-state-"),
-        "XDG_CONFIG_HOME": tempfile.mkdtemp(prefix="happo-idle-config-"),
-        "PYTHONPATH": str(ROOT),
-    }
-    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-    cmd = (
-        f"cd {shlex.quote(str(ROOT))} && exec env -u COLUMNS -u LINES {exports} {shlex.join(argv)}"
-    )
-    tmux("new-session", "-d", "-s", "b", "-x", str(width), "-y", str(height), cmd)
-    pid = int(tmux("list-panes", "-t", "b", "-F", "#{pane_pid}").stdout.strip())
-    return psutil.Process(pid)
-
-
-def screen() -> str:
-    return tmux("capture-pane", "-p", "-t", "b", check=False).stdout
-
-
-def stop(keys: str = "q") -> None:
-    tmux("send-keys", "-t", "b", keys, check=False)
-    time.sleep(1.0)
-    tmux("kill-server", check=False)
-    base = os.environ.get("TMUX_TMPDIR") or "/tmp"
-    with contextlib.suppress(OSError):
-        os.unlink(os.path.join(base, f"tmux-{os.getuid()}", SOCKET))
+def start(argv: list[str], width: int = 200, height: int = 50):
+    return _tmux.start(argv, width, height)  # this bench's terminal: 200x50
 
 
 def wait_for(pred, timeout: float = 120.0, step: float = 0.02) -> float:
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < timeout:
-        if pred(screen()):
-            return time.perf_counter() - t0
-        time.sleep(step)
-    raise TimeoutError(f"screen never matched; last:\n{screen()}")
-
-
-def cpu_percent(p: psutil.Process, window: float) -> float:
-    t = p.cpu_times()
-    c0, t0 = t.user + t.system, time.monotonic()
-    time.sleep(window)
-    t = p.cpu_times()
-    return 100.0 * (t.user + t.system - c0) / (time.monotonic() - t0)
+    return _tmux.wait_for(pred, timeout, step)
 
 
 def watch(root: Path, n: int, settle: float, window: float) -> tuple[float, float, float]:

@@ -28,18 +28,12 @@ shared: run it when it is quiet, and read the numbers as orders of magnitude.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import shlex
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -47,67 +41,15 @@ sys.path.insert(0, str(ROOT))
 from collectors.simulator.trainer import spawn, write_instant_run  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "_data" / "tui20"
-SOCKET = f"happo-bench-{os.getpid()}"
-
-
-def happo_top() -> list[str]:
-    script = Path(sys.executable).with_name("happo-top")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "tui.cli"]
-
-
-def tmux(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["tmux", "-L", SOCKET, *args], capture_output=True, text=True, check=check
-    )
-
-
-def start(argv: list[str], width: int = 120, height: int = 40) -> psutil.Process:
-    env = {
-        "TERM": "xterm-256color",
-        "XDG_STATE_HOME": tempfile.mkdtemp(prefix="happo-bench-state-"),
-        "XDG_CONFIG_HOME": tempfile.mkdtemp(prefix="happo-bench-config-"),
-        "PYTHONPATH": str(ROOT),
-    }
-    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-    cmd = (
-        f"cd {shlex.quote(str(ROOT))} && exec env -u COLUMNS -u LINES {exports} {shlex.join(argv)}"
-    )
-    tmux("new-session", "-d", "-s", "b", "-x", str(width), "-y", str(height), cmd)
-    pid = int(tmux("list-panes", "-t", "b", "-F", "#{pane_pid}").stdout.strip())
-    return psutil.Process(pid)
-
-
-def screen() -> str:
-    return tmux("capture-pane", "-p", "-t", "b", check=False).stdout
-
-
-def stop() -> None:
-    tmux("send-keys", "-t", "b", "q", check=False)
-    time.sleep(1.0)
-    tmux("kill-server", check=False)
-    base = os.environ.get("TMUX_TMPDIR") or "/tmp"
-    with contextlib.suppress(OSError):  # the private socket file
-        os.unlink(os.path.join(base, f"tmux-{os.getuid()}", SOCKET))
-
-
-def wait_for(pred, timeout: float = 60.0, step: float = 0.01) -> float:
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < timeout:
-        if pred(screen()):
-            return time.perf_counter() - t0
-        time.sleep(step)
-    raise TimeoutError(f"screen never matched; last:\n{screen()}")
-
-
-def cpu_seconds(p: psutil.Process) -> float:
-    t = p.cpu_times()
-    return t.user + t.system
-
-
-def measure_cpu(p: psutil.Process, window: float) -> float:
-    c0, t0 = cpu_seconds(p), time.monotonic()
-    time.sleep(window)
-    return 100.0 * (cpu_seconds(p) - c0) / (time.monotonic() - t0)
+from _tmux import cpu_percent as measure_cpu  # noqa: E402
+from _tmux import (  # noqa: E402
+    cpu_seconds,
+    happo_top,
+    start,
+    stop,
+    tmux,
+    wait_for,
+)
 
 
 def make_runs(n: int) -> Path:
