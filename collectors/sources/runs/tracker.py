@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from collectors.model.disk import SharedListings
 from collectors.model.run import (
     CRASHED,
     FINISHED,
@@ -86,12 +87,18 @@ def steps_per_hour(
 class RunTracker:
     """Everything known about one run directory, kept up to date incrementally."""
 
-    def __init__(self, path: str, settings: Settings, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        path: str,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        shared: SharedListings | None = None,
+    ):
         self.path = os.path.abspath(path)
         self.id = run_id(self.path)
         self.settings = settings
         self.clock = clock
-        self.cache = DirCache()
+        self.cache = DirCache(shared)  # shared: the directories read this poll, for disk sizing
         self.config = RunConfig()
         self.readers: dict[str, EventFileReader] = {}  # event file path -> reader
         self.series: dict[str, ScalarSeries] = {}
@@ -669,8 +676,10 @@ class RunsCollector:
         settings: Settings | None = None,
         clock: Callable[[], float] = time.time,
         rescan_interval: float = 5.0,
+        shared: SharedListings | None = None,
     ):
         self.settings = settings or Settings()
+        self.shared = shared  # the monitor's: directories read this poll, for the disk sizing
         self.clock = clock
         self.discovery = Discovery(roots)
         self.rescan_interval = rescan_interval
@@ -699,7 +708,7 @@ class RunsCollector:
         for path in result.runs:
             if path not in self.trackers:
                 try:
-                    self.trackers[path] = RunTracker(path, self.settings, self.clock)
+                    self.trackers[path] = RunTracker(path, self.settings, self.clock, self.shared)
                 except Exception as e:
                     self._broken[path] = f"{path}: {internal_error('opening the run', e)}"
                 else:
