@@ -9,6 +9,8 @@ import shutil
 import time
 from pathlib import Path
 
+from tensorboardX import SummaryWriter
+
 from collectors.model import Settings
 from collectors.model.run import CRASHED, FINISHED, RUNNING, STALLED, Checkpoint
 from collectors.monitor import Monitor
@@ -291,5 +293,44 @@ def test_monitor_sizes_runs_from_the_listings_its_readers_made(tmp_path, clock):
         # and the same as a sizer that shares nothing
         alone = TreeSizer(str(run), clock).sizes()
         assert sizer.sizes() == alone
+    finally:
+        mon.close()
+
+
+def test_event_readers_take_the_walks_stat_and_still_see_new_files(tmp_path, clock, monkeypatch):
+    """In the monitor, the logs/ walk's listing stats each event file once and its reader takes
+    that stat: no event file is stat'ed twice in a cold collect. A file that tensorboardX adds
+    afterwards (a new writer, as a restarted run makes) is read at the next walk, through the
+    same path."""
+    root = tmp_path / "results"
+    run = write_instant_run(root, num_env_steps=2_000_000, finished=False, stop_at=0.8)
+    calls: list[str] = []
+    real_stat = os.stat
+
+    def counting_stat(path, *a, **k):
+        calls.append(os.fspath(path))
+        return real_stat(path, *a, **k)
+
+    mon = Monitor([str(root)], Settings(), clock, processes=False, gpu=False, slurm=False)
+    try:
+        monkeypatch.setattr(os, "stat", counting_stat)
+        snap = mon.collect()
+        monkeypatch.setattr(os, "stat", real_stat)
+        (r,) = snap.runs
+        events = [c for c in calls if "tfevents" in os.path.basename(c)]
+        assert not events  # every event file's stat came from the walk (DirEntry.stat)
+        tags = mon.runs.trackers[r.path].series
+        assert "train_episode_rewards" in tags
+        before = len(tags["train_episode_rewards"])
+
+        w = SummaryWriter(str(run / "logs" / "extra_tag" / "extra_tag"), flush_secs=3600)
+        w.add_scalar("extra_tag", 7.5, 123)
+        w.close()
+        clock.now += 11  # past the walk's interval
+        snap = mon.collect()
+        (r,) = snap.runs
+        assert r.scalars["extra_tag"].value == 7.5
+        assert len(mon.runs.trackers[r.path].series["train_episode_rewards"]) == before
+        assert not mon.runs.trackers[r.path].cache.fresh  # taken by the readers or dropped
     finally:
         mon.close()

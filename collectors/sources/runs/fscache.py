@@ -36,6 +36,9 @@ class Listing:
 class DirCache:
     def __init__(self, shared: SharedListings | None = None) -> None:
         self.shared = shared
+        # With ``shared``: the lstat of every regular file in a directory read since the owner
+        # last emptied it (an event file's reader takes it instead of a stat of its own).
+        self.fresh: dict[str, os.stat_result] = {}
         self._cache: dict[str, Listing] = {}
         self._racy: set[str] = set()  # listings read too soon after their mtime: read again
 
@@ -80,6 +83,7 @@ class DirCache:
                             if e.is_file(follow_symlinks=False):
                                 fst = e.stat(follow_symlinks=False)
                                 sizes[e.name] = (fst.st_size, fst.st_mtime)
+                                self.fresh[e.path] = fst
                         except OSError:
                             pass
         if shared is not None:

@@ -140,6 +140,7 @@ class RunTracker:
     def poll(self) -> RunSnapshot:
         """Read whatever changed and return the run's snapshot (the same object if nothing did)."""
         now = self.clock()
+        self.cache.fresh.clear()  # a stat from an earlier poll is stale
         self.reading = self._config_path
         cfg = load_config(self.reading, self.config)
         if cfg is not self.config:
@@ -218,11 +219,12 @@ class RunTracker:
             return False
         self._files_polled = True
         changed = False
+        fresh = self.cache.fresh  # the walk just stat'ed these regular files: no second stat
         for path in list(self.readers):
             reader = self.readers[path]
             self.reading = path
             try:
-                batch = reader.poll()
+                batch = reader.poll(fresh.pop(path, None))
             except FileNotFoundError:
                 del self.readers[path]  # deleted (the series keep what was read)
                 self._set_error(path, None)
