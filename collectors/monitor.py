@@ -28,7 +28,7 @@ from collectors.analysis.config_diff import run_labels
 from collectors.analysis.health import evaluate
 from collectors.analysis.reward import with_trusted_best
 from collectors.control.registry import Registry
-from collectors.model.disk import DiskSnapshot
+from collectors.model.disk import DiskSnapshot, SharedListings
 from collectors.model.gpu import GpuSnapshot
 from collectors.model.host import CONNECTING
 from collectors.model.job import JobInfo
@@ -79,7 +79,10 @@ class Monitor:
     ) -> None:
         self.settings = settings or Settings()
         self.clock = clock
-        self.runs = RunsCollector(host_roots(roots)[0], self.settings, clock)
+        # The directories the run readers list in a poll, kept for that poll's disk sizing (which
+        # then lists and stats none of them again); emptied at the start of every poll.
+        self._shared: SharedListings = {}
+        self.runs = RunsCollector(host_roots(roots)[0], self.settings, clock, shared=self._shared)
         self.registry: Registry = registry if registry is not None else Registry()
         self._failed: dict[str, str] = {}  # part -> why it could not even start
         self.procs = self._start("processes", processes, self._make_procs)
@@ -122,7 +125,7 @@ class Monitor:
         return SlurmCollector(self.registry, clock=self.clock)
 
     def _make_disk(self) -> DiskCollector:
-        return DiskCollector(self.roots, clock=self.clock)
+        return DiskCollector(self.roots, clock=self.clock, shared=self._shared)
 
     @property
     def tracks_processes(self) -> bool:
@@ -132,6 +135,7 @@ class Monitor:
     # -- polling -----------------------------------------------------------------------------
 
     def collect(self) -> Snapshot:
+        self._shared.clear()
         snap = self.runs.collect()
         errors = [*snap.errors, *self._failed.values()]
         gpus: GpuSnapshot | None = None
@@ -163,6 +167,7 @@ class Monitor:
                 disks = self.disk.collect(runs)
             except Exception as e:
                 errors.append(f"disk collector failed: {type(e).__name__}: {e}")
+        self._shared.clear()  # this poll's listings are stale by the next one
         snap = dataclasses.replace(
             snap,
             runs=tuple(runs),

@@ -7,6 +7,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+# One directory as read during the current poll, shared by the readers of the run's files and the
+# disk sizing so that no directory is listed (nor a file stat'ed) twice in one poll:
+# (the directory's st_mtime_ns, taken before the listing; its real sub-directories, symlinks
+# excluded; its regular files, symlinks excluded, as name -> (st_size, st_mtime)).
+DirSizes = tuple[int, tuple[str, ...], dict[str, tuple[int, float]]]
+# directory path -> what this poll read of it; the monitor empties it at the start of each poll.
+SharedListings = dict[str, DirSizes]
+
 
 @dataclass(frozen=True, slots=True)
 class RunDiskUsage:

@@ -6,7 +6,9 @@
 * Run sizes are kept incrementally (:class:`TreeSizer`): a directory is listed again only when its
   mtime changed (an entry was added or removed); files that changed recently ("hot": event files
   being appended to) are re-``stat``-ed every time, settled files only every few minutes. Runs
-  that are not running are refreshed rarely.
+  that are not running are refreshed rarely. A directory the run readers already read in this
+  poll (the monitor's ``shared`` listings: logs/, models/, checkpoint directories) is taken from
+  there, with its files' sizes, at no syscall at all.
 * Projection: for each running run, the checkpoints still to come times the size of its last
   checkpoint, plus its log growth (log bytes per step so far times the steps left), summed per
   filesystem and compared with the free space. A filesystem that will not hold it gets a warning.
@@ -20,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from collectors.fmt import nbytes
-from collectors.model.disk import DiskSnapshot, Filesystem, RunDiskUsage
+from collectors.model.disk import DiskSnapshot, Filesystem, RunDiskUsage, SharedListings
 from collectors.model.run import RUNNING, STALLED, STARTING, RunSnapshot
 from collectors.model.run_config import LAYOUT_B_SAVE_STEPS
 from collectors.model.run_config import as_int as _int
@@ -58,8 +60,10 @@ class TreeSizer:
         clock: Callable[[], float] = time.time,
         hot_window: float = HOT_WINDOW,
         full_refresh: float = FULL_REFRESH,
+        shared: SharedListings | None = None,
     ) -> None:
         self.root = root
+        self.shared = shared
         self.clock = clock
         self.hot_window = hot_window
         self.full_refresh = full_refresh
@@ -103,6 +107,16 @@ class TreeSizer:
 
     def _dir_bytes(self, d: str, now: float, full: bool, seen: set[str]) -> int | None:
         """Bytes of the files directly in ``d`` (None: gone or unreadable)."""
+        read = self.shared.get(d) if self.shared is not None else None
+        if read is not None:  # listed, and its files stat'ed, in this very poll
+            mtime_ns, real, files = read
+            node = self._dirs.get(d)
+            if node is None or node.mtime_ns != mtime_ns:
+                node = self._dirs[d] = _Dir(mtime_ns)
+            node.subdirs = real
+            node.files = files  # the poll's own dict: the shared entry is dropped after sizing
+            seen.add(d)
+            return sum(s for s, _ in node.files.values())
         try:
             st = os.stat(d)
         except OSError:
@@ -203,11 +217,13 @@ class DiskCollector:
         clock: Callable[[], float] = time.time,
         live_interval: float = LIVE_INTERVAL,
         idle_interval: float = IDLE_INTERVAL,
+        shared: SharedListings | None = None,
     ) -> None:
         self.roots = [os.path.abspath(r) for r in roots]
         self.clock = clock
         self.live_interval = live_interval
         self.idle_interval = idle_interval
+        self.shared = shared
         self._sizers: dict[str, TreeSizer] = {}
         self._sized: dict[str, tuple[float, dict[str, int], int | None]] = {}
         self._mounts: dict[int, str] = {}
@@ -282,7 +298,7 @@ class DiskCollector:
         if cached is None or now - cached[0] >= every:
             sizer = self._sizers.get(run.path)
             if sizer is None:
-                sizer = self._sizers[run.path] = TreeSizer(run.path, self.clock)
+                sizer = self._sizers[run.path] = TreeSizer(run.path, self.clock, shared=self.shared)
             sizes = sizer.sizes()
             if not sizes:
                 self._sized.pop(run.path, None)

@@ -9,7 +9,11 @@ import shutil
 import time
 from pathlib import Path
 
+from tensorboardX import SummaryWriter
+
+from collectors.model import Settings
 from collectors.model.run import CRASHED, FINISHED, RUNNING, STALLED, Checkpoint
+from collectors.monitor import Monitor
 from collectors.simulator.trainer import write_instant_run
 from collectors.sources import disk
 from collectors.sources.disk import DiskCollector, TreeSizer, project_run, save_interval
@@ -238,3 +242,95 @@ def test_cadence_idle_runs_rarely(tmp_path, clock):
 def test_nothing_to_watch(tmp_path):
     ds = DiskCollector([str(tmp_path / "missing-root")]).collect([])
     assert ds.filesystems == () and ds.errors and ds.to_json()["filesystems"] == []
+
+
+# --------------------------------------------------------------------------- shared listings
+
+
+def _usage_by_du(run: Path) -> tuple[int, int, int]:
+    logs = _du(run / "logs")
+    ckpt = sum(_du(run / d) for d in ("models", "checkpoints") if (run / d).exists())
+    return logs, ckpt, _du(run) - logs - ckpt
+
+
+def test_monitor_sizes_runs_from_the_listings_its_readers_made(tmp_path, clock):
+    """The monitor's disk sizing takes logs/, models/ and every checkpoint directory from what
+    the run readers listed in the same poll: the sizes are what du says (symlinks not counted,
+    a checkpoint's own sub-directory counted), and the sizer lists only what no reader
+    lists (the run directory itself, the checkpoint's sub-directory). After an event file grows and a checkpoint is added, the next sizing is right too."""
+    root = tmp_path / "results"
+    run = write_instant_run(
+        root, num_env_steps=2_000_000, finished=False, stop_at=0.8, eval_interval=2
+    )
+    models = run / "models"
+    cps = sorted(p for p in models.iterdir() if p.is_dir())
+    assert len(cps) >= 2
+    _write(cps[0] / "extra" / "optimizer.pt", 700)  # a sub-directory inside a checkpoint
+    (cps[0] / "link.pt").symlink_to(cps[0] / "extra" / "optimizer.pt")  # counted by nobody
+    (run / "logs" / "ln").symlink_to(run / "models")
+    mon = Monitor([str(root)], Settings(), clock, processes=False, gpu=False, slurm=False)
+    try:
+        snap = mon.collect()
+        (r,) = snap.runs
+        u = snap.disks.runs[r.path]
+        assert (u.logs, u.checkpoints, u.other) == _usage_by_du(run)
+        assert mon.disk is not None
+        sizer = mon.disk._sizers[r.path]
+        # the run directory: one stat, one listing, one stat per file in it; below it only the
+        # checkpoint's sub-directory, which no reader lists (a stat, a listing, its one file)
+        files = [e for e in os.scandir(run) if e.is_file(follow_symlinks=False)]
+        assert sizer.syscalls == 2 + len(files) + 3
+        assert not mon._shared  # dropped after the poll
+
+        events = sorted((run / "logs").rglob("events.out.tfevents.*"))
+        with open(events[-1], "ab") as f:
+            f.write(b"z" * 1000)
+        _write(models / "rl_model_999999999_steps" / "actor_agent0.pt", 333, old=False)
+        clock.now += 3600
+        snap = mon.collect()
+        u = snap.disks.runs[r.path]
+        assert (u.logs, u.checkpoints, u.other) == _usage_by_du(run)
+        # and the same as a sizer that shares nothing
+        alone = TreeSizer(str(run), clock).sizes()
+        assert sizer.sizes() == alone
+    finally:
+        mon.close()
+
+
+def test_event_readers_take_the_walks_stat_and_still_see_new_files(tmp_path, clock, monkeypatch):
+    """In the monitor, the logs/ walk's listing stats each event file once and its reader takes
+    that stat: no event file is stat'ed twice in a cold collect. A file that tensorboardX adds
+    afterwards (a new writer, as a restarted run makes) is read at the next walk, through the
+    same path."""
+    root = tmp_path / "results"
+    run = write_instant_run(root, num_env_steps=2_000_000, finished=False, stop_at=0.8)
+    calls: list[str] = []
+    real_stat = os.stat
+
+    def counting_stat(path, *a, **k):
+        calls.append(os.fspath(path))
+        return real_stat(path, *a, **k)
+
+    mon = Monitor([str(root)], Settings(), clock, processes=False, gpu=False, slurm=False)
+    try:
+        monkeypatch.setattr(os, "stat", counting_stat)
+        snap = mon.collect()
+        monkeypatch.setattr(os, "stat", real_stat)
+        (r,) = snap.runs
+        events = [c for c in calls if "tfevents" in os.path.basename(c)]
+        assert not events  # every event file's stat came from the walk (DirEntry.stat)
+        tags = mon.runs.trackers[r.path].series
+        assert "train_episode_rewards" in tags
+        before = len(tags["train_episode_rewards"])
+
+        w = SummaryWriter(str(run / "logs" / "extra_tag" / "extra_tag"), flush_secs=3600)
+        w.add_scalar("extra_tag", 7.5, 123)
+        w.close()
+        clock.now += 11  # past the walk's interval
+        snap = mon.collect()
+        (r,) = snap.runs
+        assert r.scalars["extra_tag"].value == 7.5
+        assert len(mon.runs.trackers[r.path].series["train_episode_rewards"]) == before
+        assert not mon.runs.trackers[r.path].cache.fresh  # taken by the readers or dropped
+    finally:
+        mon.close()

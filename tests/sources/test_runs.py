@@ -16,6 +16,7 @@ from collectors.model.run import CRASHED, FINISHED, RUNNING, STALLED, STARTING
 from collectors.model.run_config import flatten
 from collectors.model.run_dir import parse_run_dir_name
 from collectors.model.settings import Settings
+from collectors.simulator.trainer import write_instant_run
 from collectors.sources.runs.checkpoints import CheckpointScanner
 from collectors.sources.runs.config_file import load_config
 from collectors.sources.runs.discovery import Discovery
@@ -363,3 +364,20 @@ def test_discovery_from_the_filesystem_root_never_walks_into_proc_sys_dev(tmp_pa
         for bad in ("/proc", "/sys", "/dev"):
             assert not [p for p in listed if p == bad or p.startswith(bad + "/")], bad
         assert not [p for p in listed if p.startswith(str(tmp_path / "to_proc"))]
+
+
+def test_discovery_one_run_through_symlinked_roots_and_run_dirs(tmp_path):
+    """A run reached through a root that is a symlink, through a symlinked parent, and through a
+    symlink to the run directory itself is one run, under its shortest real-path way there."""
+
+    real = write_instant_run(tmp_path / "results", num_env_steps=2_000_000, finished=True)
+    other = write_instant_run(tmp_path / "results", num_env_steps=2_000_000, finished=True, seed=2)
+    (tmp_path / "alias").symlink_to(real.parent)  # a root that is a symlink to the runs' parent
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "linked-run").symlink_to(real)  # a symlink to one run itself
+    roots = [str(tmp_path / "results"), str(tmp_path / "alias"), str(tmp_path / "more")]
+    found = Discovery(roots).scan().runs
+    assert sorted(os.path.realpath(p) for p in found) == sorted(
+        os.path.realpath(p) for p in (real, other)
+    )
+    assert len(found) == 2

@@ -24,6 +24,7 @@ import re
 import time
 from collections.abc import Callable
 
+from collectors.model.disk import SharedListings
 from collectors.model.run import Checkpoint
 from collectors.sources.runs.fscache import DirCache, Listing
 
@@ -35,20 +36,38 @@ _B_RE = re.compile(r"^(\d+(?:\.\d+)?)M$")
 _ACTOR_RE = re.compile(r"^actor_agent(\d+)\.pt$")
 
 
-def _dir_files(path: str) -> tuple[int, float, set[str]]:
-    """Total bytes, newest mtime and file names of a checkpoint directory (one level)."""
+def _dir_files(
+    path: str, shared: SharedListings | None = None, mtime_ns: int = 0
+) -> tuple[int, float, set[str]]:
+    """Total bytes, newest mtime and file names of a checkpoint directory (one level).
+
+    With ``shared``, the directory's real sub-directories and regular files' sizes are left there
+    for the disk sizing of this poll (``mtime_ns``: the directory's, taken before the listing, or 0
+    when not known: the sizing then lists it again at its next refresh)."""
     total, newest, names = 0, 0.0, set()
+    real: list[str] = []
+    sizes: dict[str, tuple[int, float]] = {}
     with os.scandir(path) as it:
         for e in it:
             try:
-                if not e.is_file():
+                if e.is_symlink():
+                    if not e.is_file():
+                        continue
+                    st = e.stat()  # a link to a file counts here, not in the disk sizing
+                elif e.is_file(follow_symlinks=False):
+                    st = e.stat(follow_symlinks=False)
+                    sizes[e.name] = (st.st_size, st.st_mtime)
+                else:
+                    if e.is_dir(follow_symlinks=False):
+                        real.append(e.name)
                     continue
-                st = e.stat()
             except OSError:
                 continue
             total += st.st_size
             newest = max(newest, st.st_mtime)
             names.add(e.name)
+    if shared is not None:
+        shared[path] = (mtime_ns, tuple(sorted(real)), sizes)
     return total, newest, names
 
 
@@ -186,10 +205,12 @@ class CheckpointScanner:
         n_agents: int,
     ) -> Checkpoint | None:
         try:
-            # The newest checkpoint's directory time, for _quiet_newest (not needed for others).
+            # The newest checkpoint's directory time, for _quiet_newest (not needed for others:
+            # the disk sizing that takes their listing gets 0, "unknown", and lists them again
+            # once at its next refresh rather than every cold start paying a stat for each).
             dir_mtime_ns = 0 if has_newer else os.stat(path).st_mtime_ns
             listed_ns = time.time_ns()
-            size, newest, names = _dir_files(path)
+            size, newest, names = _dir_files(path, self.cache.shared, dir_mtime_ns)
         except OSError:
             return None
         settled = bool(names) and now - newest >= SETTLE_SECONDS

@@ -142,7 +142,18 @@ class Discovery:
                     stack.append((sub, depth + 1))
         # The same run reached through two roots (or a symlink) is one run.
         # The shortest way there wins (the one without a detour through a symlink).
+        # Sibling runs share their parent's resolution (realpath of each run alone is a stat per
+        # component of its path: ~10 per run and scan); the run's own name is resolved only when
+        # it is a symlink.
         unique: dict[str, str] = {}
+        parents: dict[str, str] = {}
         for r in sorted(runs, key=lambda p: (p.count(os.sep), p)):
-            unique.setdefault(os.path.realpath(r), r)
+            parent, name = os.path.split(r)
+            real_parent = parents.get(parent)
+            if real_parent is None:
+                real_parent = parents[parent] = os.path.realpath(parent)
+            real = os.path.join(real_parent, name)
+            if os.path.islink(r):
+                real = os.path.realpath(real)
+            unique.setdefault(real, r)
         return ScanResult(sorted(unique.values()), errors, visited)

@@ -8,6 +8,10 @@ Filesystem times are coarser than writes (a kernel tick), so an entry added just
 listing was read can leave the mtime as it was. With ``recent=True`` a listing read within a
 second of its directory's mtime is read again at the next call (from then on the mtime says it
 all): the checkpoint scanner asks for that, a new checkpoint must not wait for the next one.
+
+With a ``shared`` dict (:data:`~collectors.model.disk.SharedListings`, the monitor's), every
+directory actually read also leaves its real sub-directories and its regular files' sizes there
+for the disk sizing of the same poll, which then neither lists nor stats it again.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+
+from collectors.model.disk import SharedListings
 
 RACY_NS = 1_000_000_000  # a listing read this soon after its directory changed is not trusted
 
@@ -28,7 +34,11 @@ class Listing:
 
 
 class DirCache:
-    def __init__(self) -> None:
+    def __init__(self, shared: SharedListings | None = None) -> None:
+        self.shared = shared
+        # With ``shared``: the lstat of every regular file in a directory read since the owner
+        # last emptied it (an event file's reader takes it instead of a stat of its own).
+        self.fresh: dict[str, os.stat_result] = {}
         self._cache: dict[str, Listing] = {}
         self._racy: set[str] = set()  # listings read too soon after their mtime: read again
 
@@ -51,6 +61,9 @@ class DirCache:
         dirs: list[str] = []
         files: list[str] = []
         links: set[str] = set()
+        shared = self.shared
+        real: list[str] = []
+        sizes: dict[str, tuple[int, float]] = {}
         with os.scandir(path) as it:
             for e in it:
                 try:
@@ -61,8 +74,20 @@ class DirCache:
                     dirs.append(e.name)
                     if e.is_symlink():
                         links.add(e.name)
+                    elif shared is not None:
+                        real.append(e.name)
                 else:
                     files.append(e.name)
+                    if shared is not None:
+                        try:
+                            if e.is_file(follow_symlinks=False):
+                                fst = e.stat(follow_symlinks=False)
+                                sizes[e.name] = (fst.st_size, fst.st_mtime)
+                                self.fresh[e.path] = fst
+                        except OSError:
+                            pass
+        if shared is not None:
+            shared[path] = (st.st_mtime_ns, tuple(sorted(real)), sizes)
         listing = Listing(
             tuple(sorted(dirs)), tuple(sorted(files)), frozenset(links), st.st_mtime_ns
         )

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from collectors.model.disk import SharedListings
 from collectors.model.run import (
     CRASHED,
     FINISHED,
@@ -86,12 +87,18 @@ def steps_per_hour(
 class RunTracker:
     """Everything known about one run directory, kept up to date incrementally."""
 
-    def __init__(self, path: str, settings: Settings, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        path: str,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        shared: SharedListings | None = None,
+    ):
         self.path = os.path.abspath(path)
         self.id = run_id(self.path)
         self.settings = settings
         self.clock = clock
-        self.cache = DirCache()
+        self.cache = DirCache(shared)  # shared: the directories read this poll, for disk sizing
         self.config = RunConfig()
         self.readers: dict[str, EventFileReader] = {}  # event file path -> reader
         self.series: dict[str, ScalarSeries] = {}
@@ -133,6 +140,7 @@ class RunTracker:
     def poll(self) -> RunSnapshot:
         """Read whatever changed and return the run's snapshot (the same object if nothing did)."""
         now = self.clock()
+        self.cache.fresh.clear()  # a stat from an earlier poll is stale
         self.reading = self._config_path
         cfg = load_config(self.reading, self.config)
         if cfg is not self.config:
@@ -211,11 +219,12 @@ class RunTracker:
             return False
         self._files_polled = True
         changed = False
+        fresh = self.cache.fresh  # the walk just stat'ed these regular files: no second stat
         for path in list(self.readers):
             reader = self.readers[path]
             self.reading = path
             try:
-                batch = reader.poll()
+                batch = reader.poll(fresh.pop(path, None))
             except FileNotFoundError:
                 del self.readers[path]  # deleted (the series keep what was read)
                 self._set_error(path, None)
@@ -669,8 +678,10 @@ class RunsCollector:
         settings: Settings | None = None,
         clock: Callable[[], float] = time.time,
         rescan_interval: float = 5.0,
+        shared: SharedListings | None = None,
     ):
         self.settings = settings or Settings()
+        self.shared = shared  # the monitor's: directories read this poll, for the disk sizing
         self.clock = clock
         self.discovery = Discovery(roots)
         self.rescan_interval = rescan_interval
@@ -699,7 +710,7 @@ class RunsCollector:
         for path in result.runs:
             if path not in self.trackers:
                 try:
-                    self.trackers[path] = RunTracker(path, self.settings, self.clock)
+                    self.trackers[path] = RunTracker(path, self.settings, self.clock, self.shared)
                 except Exception as e:
                     self._broken[path] = f"{path}: {internal_error('opening the run', e)}"
                 else:
