@@ -143,6 +143,39 @@ def spec_from_preset(
     )
 
 
+def launch_record(
+    spec: LaunchSpec,
+    cwd: str,
+    env: dict[str, str],
+    log: str,
+    now: float,
+    registry: Registry,
+    suffix: str,
+    **more: Any,
+) -> LaunchRecord:
+    """The registry's record of ``spec`` started (or submitted) at ``now`` with ``env``: the
+    environment kept as its difference from happo-top's own; ``more`` for what the backend
+    knows (the pid and its start time, or the Slurm job)."""
+    base = os.environ
+    return LaunchRecord(
+        id=f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{suffix}",
+        argv=tuple(spec.argv),
+        cwd=cwd,
+        env={k: v for k, v in env.items() if base.get(k) != v},
+        env_unset=tuple(sorted(k for k in base if k not in env)),
+        log=log,
+        shell=spec.shell,
+        name=spec.name,
+        preset=spec.preset,
+        host=registry.host,
+        uid=os.geteuid(),
+        launched_at=now,
+        log_requested=spec.log,
+        restart_of=spec.restart_of,
+        **more,
+    )
+
+
 def launch(
     spec: LaunchSpec,
     registry: Registry,
@@ -217,24 +250,8 @@ def launch(
             with contextlib.suppress(OSError):
                 os.remove(log)
     ct = process_create_time(popen.pid)
-    base = os.environ
-    record = LaunchRecord(
-        id=f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{popen.pid}",
-        pid=popen.pid,
-        create_time=ct,
-        argv=tuple(spec.argv),
-        cwd=cwd,
-        env={k: v for k, v in env.items() if base.get(k) != v},
-        env_unset=tuple(sorted(k for k in base if k not in env)),
-        log=log,
-        shell=spec.shell,
-        name=spec.name,
-        preset=spec.preset,
-        host=registry.host,
-        uid=os.geteuid(),
-        launched_at=now,
-        log_requested=spec.log,
-        restart_of=spec.restart_of,
+    record = launch_record(
+        spec, cwd, env, log, now, registry, str(popen.pid), pid=popen.pid, create_time=ct
     )
     with contextlib.suppress(OSError):  # started; just not findable through the registry
         registry.add(record)

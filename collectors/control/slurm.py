@@ -31,7 +31,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from collectors.control.errors import ActionError
-from collectors.control.launch import LaunchResult, LaunchSpec, default_log_path, launch
+from collectors.control.launch import (
+    LaunchResult,
+    LaunchSpec,
+    default_log_path,
+    launch,
+    launch_record,
+)
 from collectors.control.registry import LaunchRecord, Registry, state_dir
 from collectors.model.job import JobInfo
 from collectors.sources.slurm import Slurm, SlurmError, available
@@ -138,24 +144,16 @@ def submit(spec: LaunchSpec, registry: Registry) -> LaunchResult:
     if not job_id:
         err = proc.stderr.strip() or f"exit {proc.returncode}"
         raise ActionError(f"sbatch refused the job: {err}")
-    base = os.environ
-    record = LaunchRecord(
-        id=f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-job{job_id}",
+    record = launch_record(
+        spec,
+        cwd,
+        env,
+        log,
+        now,
+        registry,
+        f"job{job_id}",
         pid=0,
         create_time=None,
-        argv=tuple(spec.argv),
-        cwd=cwd,
-        env={k: v for k, v in env.items() if base.get(k) != v},
-        env_unset=tuple(sorted(k for k in base if k not in env)),
-        log=log,
-        shell=spec.shell,
-        name=spec.name,
-        preset=spec.preset,
-        host=registry.host,
-        uid=os.geteuid(),
-        launched_at=now,
-        log_requested=spec.log,
-        restart_of=spec.restart_of,
         backend="slurm",
         job_id=job_id,
         sbatch=tuple(spec.sbatch),
