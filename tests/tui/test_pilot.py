@@ -575,6 +575,28 @@ async def test_keys_typed_ahead_are_never_dropped():
 
 
 @aio
+async def test_keys_handled_before_the_focus_they_asked_for_arrives_still_count():
+    """Textual moves the focus after the handler that asked for it: keys read in one go (a
+    loaded machine, tmux delivering a burst) run before End's focus lands. Home back to the
+    panel that still has the focus must win over End's late focus."""
+    app, _, _ = build(FakeSources(snapshot(many_runs(9))))
+    async with app.run_test(size=(200, 50)) as pilot:  # 3 columns
+        await started(pilot, app)
+        ids = [p.run_id for p in panels(app)]
+        app.main.action_first()
+        await pilot.pause()
+        assert app.focused.run_id == ids[0]
+        app.main.action_last()  # no await between them: End's focus has not arrived yet
+        app.main.action_first()
+        await pilot.pause()
+        await pilot.pause()
+        assert app.main.selected_id == ids[0] == app.focused.run_id
+        await pilot.press("right")
+        await pilot.pause()
+        assert app.main.selected_id == ids[1] == app.focused.run_id
+
+
+@aio
 async def test_a_selection_step_does_not_rebuild_the_footer():
     from tui.widgets.footer import QuietFooter
 

@@ -733,14 +733,24 @@ class MainScreen(Screen[None]):
             return
         changed = run_id != self.selected_id
         self.selected_id = run_id
-        if self.focused is not panel:
+        # Textual moves the focus after this handler: while an earlier key's focus is still on
+        # its way (``_pending``), the panel that has the focus now must be asked again, or that
+        # late focus would take the selection back.
+        if self.focused is not panel or self._pending is not None:
             self._pending = run_id
             panel.focus(scroll_visible=True)
+            self.app.call_later(self._focus_landed, run_id)  # after the focus (one queue)
         else:
             self._pending = None
             panel.scroll_visible()
         if changed:
             self._bindings_for_selection()
+
+    def _focus_landed(self, run_id: str) -> None:
+        """The focus asked for ``run_id`` is set: nothing is on its way any more (a focus that
+        changed nothing sends no message to clear ``_pending``)."""
+        if self._pending == run_id and self._focused_id() == run_id:
+            self._pending = None
 
     def _bindings_for_selection(self) -> None:
         """The footer follows the selected run's actions (refreshed only if they change)."""
