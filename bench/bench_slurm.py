@@ -17,11 +17,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's code
@@ -32,14 +29,8 @@ from collectors.simulator.trainer import write_instant_run  # noqa: E402
 from collectors.sources.slurm import Slurm, SlurmCollector  # noqa: E402
 from tests.slurm import Unavailable, cluster  # noqa: E402
 
-
-def median_ms(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000.0)
-    return statistics.median(times), max(times)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_system import median_ms  # noqa: E402  (one timing loop for the poll benches)
 
 
 def main(argv: list[str] | None = None) -> int:
