@@ -7,6 +7,7 @@ import contextlib
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -197,7 +198,14 @@ def test_demo_cleans_up_when_its_terminal_goes_away(tmux, tmp_path):
     # the simulated trainers: started in the demo's directory (they renamed themselves)
     trainers = [p for p in psutil.process_iter(["cwd"]) if p.info["cwd"] == str(base)]
     assert len(trainers) == 3
+    (pane_pid,) = map(int, tmux.run("list-panes", "-F", "#{pane_pid}").stdout.split())
+    demo = psutil.Process(pane_pid)  # the demo itself (exec'd by env): its start time is known
     tmux.run("kill-server", check=False)  # the terminal closes: SIGHUP
+    # tmux's SIGHUP and the one the kernel sends as the pty closes can come a moment apart: a
+    # second signal must not cut the cleanup short (psutil checks the start time before it)
+    time.sleep(0.3)
+    with contextlib.suppress(psutil.NoSuchProcess):
+        demo.send_signal(signal.SIGHUP)
     gone, alive = psutil.wait_procs(trainers, timeout=30)
     assert not alive
     deadline = time.monotonic() + 20

@@ -178,8 +178,47 @@ def stop_launched(launched: list, grace: float = 5.0) -> None:
                 os.killpg(p.pid, signal.SIGKILL)
 
 
-def _leave(signum: int, frame: object) -> None:
-    raise SystemExit(exit_codes.by_signal(signum))
+LEAVE_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
+
+
+class _Leaving:
+    """The demo's cleanup, run once: from the ``finally`` of a normal exit, or, on SIGHUP or
+    SIGTERM, from a thread of its own that does not wait for the monitor to shut down.
+
+    A closed terminal raises the signal's SystemExit wherever the main thread is, possibly
+    inside Textual, whose shutdown may then never finish (it writes to a terminal that is
+    gone, or waits for a task the stopped loop never runs): the trainers would outlive the
+    demo. So the signal starts the cleanup at once in a thread, and ends the process itself
+    (``os._exit``) if the main thread has not ended ``LINGER`` seconds after it. A second
+    signal (tmux sends SIGHUP to the pane and the kernel sends one more when the pty closes)
+    is ignored rather than interrupting the cleanup half-way."""
+
+    LINGER = 10.0
+
+    def __init__(self, cleanup) -> None:
+        self._cleanup = cleanup
+        self._lock = threading.Lock()
+        self._done = False
+
+    def run(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+            self._cleanup()
+
+    def on_signal(self, signum: int, frame: object) -> None:
+        for sig in LEAVE_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        code = exit_codes.by_signal(signum)
+
+        def finish() -> None:
+            self.run()
+            time.sleep(self.LINGER)  # the main thread's own exit (the terminal restored) first
+            os._exit(code)
+
+        threading.Thread(target=finish, name="demo-leaving", daemon=True).start()
+        raise SystemExit(code)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,10 +268,6 @@ def main(argv: list[str] | None = None) -> int:
         read_only=args.read_only,
         presets=demo_presets(root, base, args.duration),
     )
-    # A closed terminal (SIGHUP: the SSH connection dropped, the tmux pane killed) or SIGTERM
-    # ends the demo like q does: its trainers stopped, its directory removed.
-    for sig in (signal.SIGHUP, signal.SIGTERM):
-        signal.signal(sig, _leave)
     # The demo's launch records live (and go) with its directory, not in the user's registry.
     os.environ["XDG_STATE_HOME"] = os.path.join(base, "state")
     registry = common.registry()
@@ -240,6 +275,27 @@ def main(argv: list[str] | None = None) -> int:
     procs: list = []
     stopping = threading.Event()
     starter: threading.Thread | None = None
+    actions = None
+
+    def cleanup() -> None:
+        stopping.set()
+        if starter is not None and starter.is_alive():  # a trainer it is starting: in procs
+            starter.join(30)
+        stop_launched(procs + (actions.launched if actions is not None else []))
+        if args.keep or args.dir:
+            with contextlib.suppress(OSError):  # the terminal may be gone
+                print(
+                    f"simulated runs kept in {os.path.dirname(root) if args.hosts else root}",
+                    file=sys.stderr,
+                )
+        else:
+            shutil.rmtree(base, ignore_errors=True)
+
+    leaving = _Leaving(cleanup)
+    # A closed terminal (SIGHUP: the SSH connection dropped, the tmux pane killed) or SIGTERM
+    # ends the demo like q does: its trainers stopped, its directory removed.
+    for sig in LEAVE_SIGNALS:
+        signal.signal(sig, leaving.on_signal)
     if args.hosts:
         roots, remote, procs = start_demo_hosts(base, args.duration, registry, not args.once)
         settings = Settings(
@@ -262,7 +318,6 @@ def main(argv: list[str] | None = None) -> int:
             name="demo-trainers",
             daemon=True,
         )
-    actions = None
     try:
         if args.once:
             time.sleep(4)
@@ -283,14 +338,4 @@ def main(argv: list[str] | None = None) -> int:
             after_first_frame=starter.start if starter is not None else None,
         )
     finally:
-        stopping.set()
-        if starter is not None and starter.is_alive():  # a trainer it is starting: in procs
-            starter.join(30)
-        stop_launched(procs + (actions.launched if actions is not None else []))
-        if args.keep or args.dir:
-            print(
-                f"simulated runs kept in {os.path.dirname(root) if args.hosts else root}",
-                file=sys.stderr,
-            )
-        else:
-            shutil.rmtree(base, ignore_errors=True)
+        leaving.run()
