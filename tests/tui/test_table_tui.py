@@ -68,6 +68,21 @@ async def test_the_table_is_the_default_when_the_panels_do_not_fit():
 
 
 @aio
+async def test_a_filter_down_to_a_few_runs_shows_their_panels():
+    """The view follows the runs the filter lets through: 30 runs are a table, the two of them
+    that a filter leaves are panels, and clearing the filter brings the table back."""
+    app, _, _ = build(FakeSources(snapshot(thirty())))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await shown(pilot, app)
+        assert app.main.table_view
+        await pilot.press("slash", *"run0", "1")  # run01 (and nothing else)
+        await until(pilot, lambda: not app.main.table_view and app.main.query(RunPanel))
+        assert [p.run.name for p in app.main.query(RunPanel) if p.display] == ["run01"]
+        await pilot.press("escape")  # the filter cleared
+        await until(pilot, lambda: app.main.table_view and table(app).display)
+
+
+@aio
 async def test_v_switches_views_and_the_selection_is_shared():
     app, _, _ = build(FakeSources(snapshot(thirty())))
     async with app.run_test(size=(200, 50)) as pilot:

@@ -276,8 +276,8 @@ class MainScreen(Screen[None]):
         self._pending = None if table_view else self.selected_id
 
     def _sync(self, runs: Sequence[RunSnapshot], snap: Snapshot) -> None:
-        everyone = chain_heads(snap.runs)
-        table_view = self._wants_table(len(everyone)) and bool(runs)
+        # the runs the filter lets through decide: filtered down to a few, they get panels
+        table_view = self._wants_table(len(runs))
         if table_view != self.table_view:
             self._switch_view(table_view)
         if table_view:
@@ -451,10 +451,8 @@ class MainScreen(Screen[None]):
         refit = self._fitted_columns() != self.query_one(RunTable).columns_shown
         if self.table_view and self.snapshot is not None and refit:  # wider or narrower
             self._sync_table(self.shown, self.snapshot)
-        if self.snapshot is not None:
-            n = len(chain_heads(self.snapshot.runs))
-            if (self._wants_table(n) and bool(self.shown)) != self.table_view:
-                self._resync()  # the panels fit now (or no longer do)
+        if self.snapshot is not None and self._wants_table(len(self.shown)) != self.table_view:
+            self._resync()  # the panels fit now (or no longer do)
 
     def _apply_shape(self) -> None:
         grid = self.query_one("#grid", VerticalScroll)

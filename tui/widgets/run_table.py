@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
@@ -118,20 +120,31 @@ def _num(x: float | None) -> float | None:
     return x if isinstance(x, (int, float)) and math.isfinite(x) else None
 
 
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural(text: str) -> tuple:
+    """A sort key that orders whole numbers inside names by value (``seed 9`` before ``seed 11``,
+    ``11-9 14:02`` before ``11-10 09:00``), case aside: the text split into words and numbers,
+    which alternate, so that two keys always compare like with like."""
+    parts = _DIGITS.split(text.lower())
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts))
+
+
 COLUMNS: dict[str, Column] = {
     "state": Column("state", 10, _state, lambda r, _: STATE_ORDER.get(r.state, 9)),
-    "name": Column("run", 21, lambda r, lab, _: fmt.printable(lab), lambda r, lab: lab.lower()),
+    "name": Column("run", 21, lambda r, lab, _: fmt.printable(lab), lambda r, lab: natural(lab)),
     "experiment": Column(
         "experiment",
         12,
         lambda r, _l, _n: fmt.printable(r.exp_name),
-        lambda r, _: r.exp_name.lower(),
+        lambda r, _: natural(r.exp_name),
     ),
     "label": Column(
         "label",
         18,
         lambda r, _l, _n: fmt.abbreviate(fmt.printable(r.label), 18),  # mgn=0.5, not max_grad_n
-        lambda r, _: r.label.lower(),
+        lambda r, _: natural(r.label),
     ),
     "progress": Column("progress", 11, _progress, lambda r, _: _num(r.progress)),
     "step": Column("step", 11, _steps, lambda r, _: r.step),
@@ -172,12 +185,12 @@ def sort_runs(
     col = COLUMNS[column]
 
     def tie(i: int) -> tuple:
-        return (STATE_ORDER.get(runs[i].state, 9), labels[i].lower(), runs[i].id)
+        return (STATE_ORDER.get(runs[i].state, 9), natural(labels[i]), runs[i].id)
 
-    have = [i for i in range(len(runs)) if col.key(runs[i], labels[i]) is not None]
-    missing = sorted((i for i in range(len(runs)) if i not in set(have)), key=tie)
-    have.sort(key=tie)
-    have.sort(key=lambda i: col.key(runs[i], labels[i]), reverse=reverse)  # stable: ties kept
+    keys = [col.key(r, lab) for r, lab in zip(runs, labels, strict=True)]
+    have = sorted((i for i, k in enumerate(keys) if k is not None), key=tie)
+    missing = sorted((i for i, k in enumerate(keys) if k is None), key=tie)
+    have.sort(key=lambda i: keys[i], reverse=reverse)  # stable: ties kept
     return have + missing
 
 
@@ -242,9 +255,46 @@ def _group_cells(
             cells.append(fmt.printable(exps[0]) if len(exps) == 1 else f"{len(exps)} exps")
         elif c == "ckpt":
             cells.append(str(sum(len(m.checkpoints) for m in members)))
+        elif c == "trend":
+            cells.append(Text(_group_trend(members), style="cyan"))
+        elif c == "eta":  # the group is done when its last seed is
+            etas = [m.eta for m in members if m.eta is not None and m.state in (RUNNING, STALLED)]
+            cells.append(R.short_duration(max(etas) - now) if etas else "-")
+        elif c == "health":
+            findings = [f for m in members for f in m.health]
+            worst = next((lv for lv in ("bad", "warn") if any(f.level == lv for f in findings)), "")
+            cells.append(Text(R.count_levels(findings), style=R.LEVEL_STYLE.get(worst, "")))
+        elif c == "pid":  # how many of its seeds have a training process
+            n = sum(m.process is not None for m in members)
+            cells.append(f"{n} proc" if n else "-")
+        elif c == "gpu":
+            used = [m.process.gpu_memory for m in members if m.process is not None]
+            total = sum(u for u in used if u is not None)
+            cells.append(fmt.nbytes(total) if total else "-")
         else:
             cells.append("")
     return tuple(cells)
+
+
+def _group_trend(members: Sequence[RunSnapshot], width: int = 10) -> str:
+    """The sparkline of the seeds' mean reward over the steps they all reached (each seed's
+    curve interpolated onto one grid of steps): what the group's trend is, not one seed's."""
+    curves = []
+    for m in members:
+        view = m.series.get(m.reward.tag) if m.reward else None
+        if view is not None and len(view) >= 2:
+            ok = np.isfinite(view.values)
+            if ok.sum() >= 2:
+                curves.append((view.steps[ok], view.values[ok]))
+    if not curves:
+        return ""
+    lo = max(float(st[0]) for st, _ in curves)
+    hi = min(float(st[-1]) for st, _ in curves)
+    if hi <= lo:  # no common range yet: the longest seed's curve
+        return R.sparkline(max(curves, key=lambda c: len(c[0]))[1], width)
+    grid = np.linspace(lo, hi, 4 * width)
+    mean = np.mean([np.interp(grid, st, v) for st, v in curves], axis=0)
+    return R.sparkline(mean, width)
 
 
 def _with_progress(run: RunSnapshot, progress: float | None) -> RunSnapshot:
