@@ -10,7 +10,7 @@ from rich.text import Text
 
 from tests.tui.fakes import NOW, make_run
 from tui.widgets import render as R
-from tui.widgets.run_table import GROUP, natural, sort_runs, table_rows
+from tui.widgets.run_table import GROUP, column_widths, natural, sort_runs, table_rows
 
 COLUMNS = ("state", "name", "trend", "eta", "health", "pid", "gpu")
 
@@ -63,3 +63,20 @@ def test_a_seed_group_with_no_curve_and_no_process_shows_dashes():
     cells = dict(zip(COLUMNS, map(plain, group.cells), strict=True))
     assert cells["trend"] == "" and cells["eta"] == "-" and cells["pid"] == "-"
     assert cells["gpu"] == "-"
+
+
+def test_a_wide_terminal_gives_its_spare_width_to_labels_then_names():
+    cols = ("state", "name", "label", "progress", "reward")
+    base = column_widths(cols, 80, {"label": 50, "name": 30})
+    assert base[2] == 18  # nothing to spare at 80 columns
+    wide = dict(zip(cols, column_widths(cols, 200, {"label": 50, "name": 30}), strict=True))
+    assert wide["label"] == 50 and wide["name"] == 30  # up to their longest content
+    assert wide["state"] == 10 and wide["reward"] == 11
+    # short content: the column keeps its own width
+    assert column_widths(cols, 200, {"label": 5, "name": 5})[2] == 18
+    # a long label is abbreviated to the width it gets, not to 18
+    label = "lr=5e-4 max_grad_norm=10 use_adv_normalize=True entropy_coef=0.01"
+    run = make_run("a", run_id="ida")
+    run = dataclasses.replace(run, label=label)
+    (row,) = table_rows([run], ["a"], ("label",), label_width=50)
+    assert 18 < len(plain(row.cells[0])) <= 50

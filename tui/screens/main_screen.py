@@ -32,6 +32,7 @@ from tui.widgets.run_table import (
     GROUPINGS,
     RunTable,
     column_names,
+    column_widths,
     fit_columns,
     table_rows,
 )
@@ -288,10 +289,8 @@ class MainScreen(Screen[None]):
     def _sync_table(self, runs: Sequence[RunSnapshot], snap: Snapshot) -> None:
         """The table's rows for the runs shown (sorted, grouped), the cursor on the selection."""
         table = self.query_one(RunTable)
-        by_id = {r.id: r for r in snap.runs}
-        labels = [self._run_name(r, by_id) for r in runs]
-        columns = self._fitted_columns()
-        table.set_columns(columns, self.sort_column, self.sort_reverse)
+        columns, widths, labels = self._table_layout(runs, snap)
+        table.set_columns(columns, self.sort_column, self.sort_reverse, widths)
         rows = table_rows(
             runs,
             labels,
@@ -301,6 +300,7 @@ class MainScreen(Screen[None]):
             group=self.grouping,
             opened=frozenset(self.opened),
             now=snap.time,
+            label_width=widths[columns.index("label")] if "label" in columns else 18,
         )
         keys = [r.key for r in rows]
         if self.selected_id not in keys:  # in a closed group: the group; gone: the first row
@@ -448,9 +448,11 @@ class MainScreen(Screen[None]):
             for p in self._panels():
                 p.update_run(p.run, p.label, ctx, compact, p.marked)
         self._apply_shape()
-        refit = self._fitted_columns() != self.query_one(RunTable).columns_shown
-        if self.table_view and self.snapshot is not None and refit:  # wider or narrower
-            self._sync_table(self.shown, self.snapshot)
+        table = self.query_one(RunTable)
+        if self.table_view and self.snapshot is not None:  # wider or narrower: refit the columns
+            columns, widths, _ = self._table_layout(self.shown, self.snapshot)
+            if (columns, widths) != (table.columns_shown, table.widths):
+                self._sync_table(self.shown, self.snapshot)
         if self.snapshot is not None and self._wants_table(len(self.shown)) != self.table_view:
             self._resync()  # the panels fit now (or no longer do)
 
@@ -612,6 +614,20 @@ class MainScreen(Screen[None]):
     def _fitted_columns(self) -> tuple[str, ...]:
         """The configured columns that fit the terminal's width (the others give way)."""
         return fit_columns(self.table_columns, self.size.width or 200)
+
+    def _table_layout(
+        self, runs: Sequence[RunSnapshot], snap: Snapshot
+    ) -> tuple[tuple[str, ...], tuple[int, ...], list[str]]:
+        """The table's columns for this width, their widths (a wide terminal's spare cells go to
+        the labels and names) and the runs' names."""
+        by_id = {r.id: r for r in snap.runs}
+        labels = [self._run_name(r, by_id) for r in runs]
+        columns = self._fitted_columns()
+        content = {
+            "label": max((len(printable(r.label)) for r in runs), default=0),
+            "name": max((len(printable(lab)) for lab in labels), default=0),
+        }
+        return columns, column_widths(columns, self.size.width or 200, content), labels
 
     def _sortable(self) -> list[str]:
         return [c for c in self.table_columns if c != "trend"]

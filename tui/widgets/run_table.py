@@ -120,6 +120,12 @@ def _num(x: float | None) -> float | None:
     return x if isinstance(x, (int, float)) and math.isfinite(x) else None
 
 
+def label_cell(label: str, width: int) -> str:
+    """A config label in ``width`` cells, abbreviated word by word (``mgn=0.5``, not a cut
+    ``max_grad_n``)."""
+    return fmt.abbreviate(fmt.printable(label), width)
+
+
 _DIGITS = re.compile(r"(\d+)")
 
 
@@ -143,7 +149,7 @@ COLUMNS: dict[str, Column] = {
     "label": Column(
         "label",
         18,
-        lambda r, _l, _n: fmt.abbreviate(fmt.printable(r.label), 18),  # mgn=0.5, not max_grad_n
+        lambda r, _l, _n: label_cell(r.label, 18),
         lambda r, _: natural(r.label),
     ),
     "progress": Column("progress", 11, _progress, lambda r, _: _num(r.progress)),
@@ -209,7 +215,12 @@ def _mean_spread(values: Sequence[float | None]) -> tuple[float | None, float]:
 
 
 def _group_cells(
-    members: Sequence[RunSnapshot], title: str, columns: Sequence[str], opened: bool, now: float
+    members: Sequence[RunSnapshot],
+    title: str,
+    columns: Sequence[str],
+    opened: bool,
+    now: float,
+    label_width: int,
 ) -> tuple[Text | str, ...]:
     """A seed group's line: the states counted, the means of its runs with the spread between
     seeds (half the range, as ``±``) for the reward."""
@@ -248,8 +259,10 @@ def _group_cells(
             mean, _ = _mean_spread([m.steps_per_hour for m in members])
             cells.append(f"{fmt.steps(mean)}/h" if mean else "-")
         elif c == "label":  # what the seeds share: the label without its seed
-            words = fmt.printable(members[0].label).split()
-            cells.append(" ".join(w for w in words if not w.startswith("seed=")))
+            words = members[0].label.split()
+            cells.append(
+                label_cell(" ".join(w for w in words if not w.startswith("seed=")), label_width)
+            )
         elif c == "experiment":
             exps = sorted({m.exp_name for m in members})
             cells.append(fmt.printable(exps[0]) if len(exps) == 1 else f"{len(exps)} exps")
@@ -311,15 +324,19 @@ def table_rows(
     group: str = "none",
     opened: frozenset[str] = frozenset(),
     now: float = 0.0,
+    label_width: int = 18,
 ) -> list[Row]:
-    """The table's rows for ``runs`` (their display names in ``labels``), sorted, grouped."""
+    """The table's rows for ``runs`` (their display names in ``labels``), sorted, grouped; the
+    config labels abbreviated to ``label_width`` cells."""
     order = sort_runs(runs, labels, sort, reverse)
 
     def run_row(i: int, indent: bool = False) -> Row:
         r, lab = runs[i], labels[i]
         cells = []
         for c in columns:
-            cell = COLUMNS[c].cell(r, lab, now)
+            cell = (
+                label_cell(r.label, label_width) if c == "label" else COLUMNS[c].cell(r, lab, now)
+            )
             if c == "name" and indent:
                 cell = Text("  └ ") + (cell if isinstance(cell, Text) else Text(cell))
             cells.append(cell)
@@ -337,7 +354,9 @@ def table_rows(
             key = f"{GROUP}exp:{exp}"
             is_open = key not in opened  # experiments start open: Enter folds one
             title = f"{exp or '(no experiment)'} ({len(members)})"
-            cells = _group_cells([runs[i] for i in members], title, columns, is_open, now)
+            cells = _group_cells(
+                [runs[i] for i in members], title, columns, is_open, now, label_width
+            )
             out.append(Row(key, cells, tuple(runs[i].id for i in members)))
             if is_open:
                 out += [run_row(i, indent=True) for i in members]
@@ -361,7 +380,7 @@ def table_rows(
         exps = sorted({runs[j].exp_name for j in members})
         where_ = exps[0] if len(exps) == 1 else f"{len(exps)} exps"
         title = f"{len(members)} seeds · {where_}"
-        cells = _group_cells([runs[j] for j in members], title, columns, is_open, now)
+        cells = _group_cells([runs[j] for j in members], title, columns, is_open, now, label_width)
         out.append(Row(key, cells, tuple(runs[j].id for j in members)))
         if is_open:
             out += [run_row(j, indent=True) for j in members]
@@ -401,23 +420,33 @@ class RunTable(DataTable, inherit_bindings=False):
     def __init__(self, **kw: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kw)
         self.columns_shown: tuple[str, ...] = ()
+        self.widths: tuple[int, ...] = ()
         self._heads: tuple = ()
         self.keys: list[str] = []
         self.rows_of: dict[str, Row] = {}
         self.builds = 0  # full rebuilds (tests, benchmarks)
 
-    def set_columns(self, columns: Sequence[str], sort: str = "", reverse: bool = False) -> None:
-        """The columns, the one sorted by titled with its direction (``reward ▼``)."""
-        if (tuple(columns), sort, reverse) == self._heads:
+    def set_columns(
+        self,
+        columns: Sequence[str],
+        sort: str = "",
+        reverse: bool = False,
+        widths: Sequence[int] | None = None,
+    ) -> None:
+        """The columns (``widths``: their widths, else each column's own), the one sorted by
+        titled with its direction (``reward ▼``)."""
+        widths = tuple(widths) if widths is not None else tuple(COLUMNS[c].width for c in columns)
+        if (tuple(columns), sort, reverse, widths) == self._heads:
             return
-        self._heads = (tuple(columns), sort, reverse)
+        self._heads = (tuple(columns), sort, reverse, widths)
         self.clear(columns=True)
         self.keys, self.rows_of = [], {}
         self.columns_shown = tuple(columns)
-        for c in columns:
+        self.widths = widths
+        for c, w in zip(columns, widths, strict=True):
             col = COLUMNS[c]
             title = f"{col.title} {'▼' if reverse else '▲'}" if c == sort else col.title
-            self.add_column(title, width=max(col.width, len(title)), key=c)
+            self.add_column(title, width=max(w, len(title)), key=c)
 
     def show(self, rows: Sequence[Row], marked: Sequence[str], selected: str | None) -> None:
         """Show ``rows`` (marked runs starred), the cursor on ``selected``."""
@@ -515,6 +544,26 @@ def fit_columns(columns: Sequence[str], width: int) -> tuple[str, ...]:
     while len(kept) > 2 and need(kept) > room:
         kept.remove(max(kept, key=lambda c: rank.get(c, len(PRIORITY))))
     return tuple(kept)
+
+
+# The columns that take the width a wide terminal has to spare, in this order, each up to its
+# longest content (or this cap): a config label of 40 cells reads whole at 200 columns.
+GROWS = {"label": 60, "name": 40}
+
+
+def column_widths(columns: Sequence[str], width: int, content: dict[str, int]) -> tuple[int, ...]:
+    """The widths of ``columns`` in ``width`` cells: each column's own, then what is left over
+    given to the GROWS columns up to their ``content`` (the longest cell, in cells)."""
+    widths = {c: COLUMNS[c].width for c in columns}
+    spare = (
+        width - 2 - sum(max(COLUMNS[c].width, len(COLUMNS[c].title) + 2) + PADDING for c in columns)
+    )
+    for c, cap in GROWS.items():
+        if c in widths and spare > 0:
+            extra = max(0, min(content.get(c, 0), cap) - widths[c])
+            widths[c] += min(extra, spare)
+            spare -= min(extra, spare)
+    return tuple(widths[c] for c in columns)
 
 
 def column_names(config: Sequence[str] | None) -> tuple[str, ...]:
