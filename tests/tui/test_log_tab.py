@@ -113,3 +113,42 @@ async def test_the_log_tab_follows_finds_and_wraps(tmp_path):
         # and n, w are not offered on another tab
         await pilot.press("1")
         assert screen.check_action("log_wrap", ()) is False
+
+
+@aio
+async def test_scrolled_up_the_lines_on_screen_stay_while_the_window_moves_on(tmp_path):
+    """The Log tab holds the log's last 400 lines: lines that arrive push old ones out at the
+    top, and a view scrolled up keeps showing the same lines (it moves up as many rows), in
+    either wrap mode, the current match staying on the same line."""
+    log = tmp_path / "train.log"
+    log.write_text("".join(f"update {i}\n" for i in range(500)))  # more than the window
+    app, _, _ = build(FakeSources(snapshot(crashed_with_log(log))))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await started(pilot, app)
+        await focus_run(pilot, app, "crashy")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        screen = app.screen
+        await pilot.press("5")
+        view = screen.query_one("#log-view", LogView)
+        await until(pilot, lambda: view.source_lines[-1:] == ["update 499"])
+        assert len(view.source_lines) == 400 and view.source_lines[0] == "update 100"
+        await pilot.press("slash", *"update 250", "enter")
+        await pilot.pause(0.1)
+        view.scroll_to(y=120, animate=False)
+        await pilot.pause(0.1)
+        top = view.source_lines[round(view.scroll_y)]
+        current = view.source_lines[view.matches[view.current]]
+        for n, wrap in ((500, False), (520, True)):
+            if wrap:
+                await pilot.press("w")
+                await pilot.pause(0.1)
+                view.scroll_to(y=view._y_of(view.source_lines.index(top)), animate=False)
+                await pilot.pause(0.1)
+            with open(log, "a") as f:
+                f.write("".join(f"update {i}\n" for i in range(n, n + 20)))
+            screen._log_wake.set()
+            await until(pilot, lambda n=n: view.source_lines[-1:] == [f"update {n + 19}"])
+            await pilot.pause(0.2)
+            assert view.source_lines[view._index_at(round(view.scroll_y))[0]] == top
+            assert view.source_lines[view.matches[view.current]] == current

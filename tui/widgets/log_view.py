@@ -51,15 +51,25 @@ class LogView(ScrollableContainer, can_focus=True):
         return self.max_scroll_y == 0 or self.scroll_y >= self.max_scroll_y - 0.5
 
     def set_lines(self, lines: list[str]) -> None:
+        """The log's tail again. It is a window (the last lines of the file), so lines that
+        arrive push old ones out at the top: scrolled up, the view moves up by as many rows as
+        went, and the lines on the screen stay on the screen (as in ``less``)."""
         if lines == self.source_lines:
             return
         follow = self.following
+        old = self.source_lines
+        top = None if follow else self._index_at(round(self.scroll_y))
         self.source_lines = list(lines)
+        dropped = 0 if follow else _dropped(old, self.source_lines)
         if self.query_text:
-            self._find(keep=True)
+            self._find(keep=True, shift=dropped)
         self._draw()
         if follow:
             self.call_after_refresh(self.scroll_end, animate=False, immediate=True)
+        elif dropped and top is not None:
+            line, within = top
+            y = self._y_of(max(line - dropped, 0)) + (within if line >= dropped else 0)
+            self.call_after_refresh(self.scroll_to, y=y, animate=False, immediate=True)
 
     def toggle_wrap(self) -> None:
         self.wrap = not self.wrap
@@ -91,9 +101,11 @@ class LogView(ScrollableContainer, can_focus=True):
         return f"/{self.query_text}: {(self.current or 0) + 1} of {len(self.matches)}"
 
     # -- inside
-    def _find(self, keep: bool) -> None:
+    def _find(self, keep: bool, shift: int = 0) -> None:
+        """The lines that hold the query; ``keep``: the current match stays current (``shift``
+        lines earlier, when as many went out at the top)."""
         q = self.query_text.lower()
-        old = self.matches[self.current] if keep and self.current is not None else None
+        old = self.matches[self.current] - shift if keep and self.current is not None else None
         self.matches = [i for i, ln in enumerate(self.source_lines) if q and q in ln.lower()]
         if not self.matches:
             self.current = None
@@ -124,11 +136,40 @@ class LogView(ScrollableContainer, can_focus=True):
         y = self._y_of(self.matches[self.current])
         self.scroll_to(y=max(0, y - self.scrollable_content_region.height // 2), animate=False)
 
+    def _rows(self, line: str) -> int:
+        """How many screen rows ``line`` takes (folded when wrapping)."""
+        if not self.wrap:
+            return 1
+        return max(1, math.ceil(cell_len(line) / max(self.scrollable_content_region.width, 1)))
+
     def _y_of(self, index: int) -> int:
         if not self.wrap:
             return index
-        width = max(self.scrollable_content_region.width, 1)
-        return sum(max(1, math.ceil(cell_len(ln) / width)) for ln in self.source_lines[:index])
+        return sum(self._rows(ln) for ln in self.source_lines[:index])
+
+    def _index_at(self, y: int) -> tuple[int, int]:
+        """The line at screen row ``y`` of the text, and the row within it (folded lines)."""
+        if not self.wrap:
+            return y, 0
+        row = 0
+        for i, ln in enumerate(self.source_lines):
+            n = self._rows(ln)
+            if y < row + n:
+                return i, y - row
+            row += n
+        return len(self.source_lines), 0
+
+
+def _dropped(old: list[str], new: list[str]) -> int:
+    """How many lines of ``old`` went out at the top of ``new``: the smallest ``k`` with
+    ``old[k:]`` a prefix of ``new`` (the tail moved on), 0 when they do not overlap so (the
+    file was replaced: nothing to keep in place)."""
+    if not old or not new:
+        return 0
+    for k in range(len(old)):
+        if old[k] == new[0] and new[: len(old) - k] == old[k:]:
+            return k
+    return 0
 
 
 def _line_starts(lines: list[str]) -> list[int]:
