@@ -18,7 +18,7 @@ from collectors.simulator.process import spawn
 from collectors.sources.remote import RemoteHost, RemoteSpec, run_action
 from tests.sshd import Sshd, sshd_server  # noqa: F401  (the fixture ``sshd``)
 from tests.support import happo_top
-from tui.app.actions import KILL, RESTART, STOP, Actions
+from tui.app.actions import INTERRUPT, KILL, RESTART, STOP, Actions
 from tui.cli import exit_codes
 from tui.screens.modals import plan_text
 
@@ -164,6 +164,51 @@ def test_the_apps_actions_stop_a_remote_run_through_ssh(tmp_path, private_state,
         # Now nothing lives there: the happo-top there refuses, and says why.
         again = actions.execute(plan)
         assert not again.ok and "no live process" in again.message
+    finally:
+        remote.close()
+        _end(sim)
+
+
+def test_interrupt_sends_one_sigint_here_and_on_a_remote_host(tmp_path, private_state, sshd: Sshd):
+    """``happo-top interrupt RUN``: one SIGINT and nothing after it (the simulated trainer's
+    handler flushes and exits); the monitor's I on a remote run runs it there through ssh."""
+    sim = _live(tmp_path, "here")
+    try:
+        deadline = time.monotonic() + 30
+        out = None
+        while time.monotonic() < deadline:  # until its process is identified
+            out = happo_top("interrupt", "--root", str(tmp_path / "here"), str(sim.pid), "--json")
+            if out.returncode == exit_codes.OK:
+                break
+            time.sleep(0.5)
+        assert out is not None and out.returncode == exit_codes.OK, out.stdout + out.stderr
+        doc = json.loads(out.stdout)
+        assert doc["action"] == "interrupt" and doc["signals"] == ["SIGINT"]
+        assert sim.wait(timeout=30) is not None  # it chose to end, on SIGINT alone
+    finally:
+        _end(sim)
+    sim = _live(tmp_path)
+    remote = RemoteHost(
+        RemoteSpec(
+            "gpu02",
+            (str(tmp_path / "live"),),
+            sshd.remote_command,
+            tuple(sshd.ssh_args),
+            refresh=0.3,
+            connect_timeout=5,
+        )
+    )
+    try:
+        assert remote.wait_for(lambda st, s: bool(s and s.runs and s.runs[0].process), 30)
+        run = remote.latest()[1].runs[0]  # type: ignore[union-attr]
+        actions = Actions(_settings(sshd))
+        plan = actions.plan_signal(INTERRUPT, run)
+        assert plan.host == "gpu02" and plan.remote_args() == ["interrupt", run.path, "--yes"]
+        assert "one SIGINT (like Ctrl-C, by happo-top on gpu02)" in plan.detail
+        outcome = actions.execute(plan)
+        assert outcome.ok, outcome.message
+        assert "SIGINT sent" in outcome.message or "ended by SIGINT" in outcome.message
+        assert sim.wait(timeout=30) is not None
     finally:
         remote.close()
         _end(sim)

@@ -231,6 +231,11 @@ class Actions:
             )
         elif action == KILL:
             detail = "SIGKILL at once: the trainer cannot save anything"
+        elif action == INTERRUPT:
+            detail = (
+                f"one SIGINT (like Ctrl-C, by happo-top on {run.host}) and nothing after it: the "
+                "trainer decides whether to exit (T stops it for sure)"
+            )
         else:
             detail = (
                 f"stop it (if running), then start it again from its config.json, as "
@@ -271,11 +276,7 @@ class Actions:
             raise ActionRefused(
                 f"run {run.name} has no live process (no process info; state {run.state})"
             )
-        if run.host is not None:
-            if action == INTERRUPT:  # the happo-top there has no one-SIGINT command
-                raise ActionRefused(
-                    f"run {run.name} is on {run.host}: interrupt is not offered there (T stops it)"
-                )
+        if run.host is not None:  # the happo-top there acts (`happo-top interrupt` for I)
             return self._plan_remote(action, run)
         try:
             target = Target.from_process(info, run)

@@ -44,6 +44,11 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
         "stop a run gracefully (SIGINT, SIGTERM, SIGKILL)",
     ),
     "kill": ("tui.cli.control", "kill_main", "SIGKILL a run's process group"),
+    "interrupt": (
+        "tui.cli.control",
+        "interrupt_main",
+        "send a run one SIGINT (Ctrl-C) and nothing after it",
+    ),
     "restart": ("tui.cli.control", "restart_main", "stop a run and start it again"),
     "config": (
         "tui.cli.config_cmd",

@@ -43,6 +43,8 @@ from collectors.control import (
     early_exit,
     early_exit_message,
     execute_restart,
+    interrupt,
+    interrupt_job,
     kill,
     kill_job,
     plan_job_restart,
@@ -429,6 +431,45 @@ def _kill(argv: list[str]) -> int:
     text = res.message + (f" ({res.note})" if res.group is None and res.note else "")
     _out(args, res.to_json(), text)
     return exit_codes.ACTION_FAILED if res.alive else exit_codes.OK
+
+
+def interrupt_main(argv: Sequence[str]) -> int:
+    return _guard("happo-top interrupt", _interrupt, argv)
+
+
+def _interrupt(argv: list[str]) -> int:
+    """One SIGINT and nothing after it (the monitor's ``I``); exit 0 once it was sent, whether
+    or not the trainer chose to end."""
+    p = argparse.ArgumentParser(
+        prog="happo-top interrupt",
+        description="Send one SIGINT to a run's process group (Ctrl-C in its terminal) and "
+        "nothing after it: no SIGTERM, no SIGKILL; the trainer decides whether to exit (stop "
+        "ends it for sure). A Slurm run: one scancel --signal=INT --full.",
+    )
+    _run_options(p, yes=True, job=True)
+    _common(p)
+    args = p.parse_args(argv)
+    _run_or_job(p, args)
+    settings = _settings(args)
+    registry = common.registry()
+    if args.job:
+        jres = interrupt_job(args.job, registry=registry)
+        _out(args, jres.to_json(), jres.message)
+        return exit_codes.OK if jres.sent or jres.ended_by else exit_codes.ACTION_FAILED
+    r = resolve_action(args.run, settings, registry, args.root)
+    if isinstance(r, RemoteRun):
+        return _remote(args, r, "interrupt")
+    if r.run is not None and r.run.job is not None:
+        jres = interrupt_job(r.run.job.id, run_path=r.run.path, registry=registry)
+        _out(args, jres.to_json(), jres.message)
+        return exit_codes.OK if jres.sent or jres.ended_by else exit_codes.ACTION_FAILED
+    if r.target is None:
+        raise _no_process(r.run)
+    _checked(r.target, r.run)
+    res = interrupt(r.target, registry=registry)
+    text = res.message + (f" ({res.note})" if res.group is None and res.note else "")
+    _out(args, res.to_json(), text)
+    return exit_codes.OK if res.signals or res.ended_by else exit_codes.ACTION_FAILED
 
 
 # --------------------------------------------------------------------------- restart
