@@ -34,6 +34,7 @@ from tui.widgets.run_table import (
     column_names,
     column_widths,
     fit_columns,
+    health_cell,
     table_rows,
 )
 from tui.widgets.system_strip import HeaderBar, SystemStrip
@@ -626,6 +627,7 @@ class MainScreen(Screen[None]):
         content = {
             "label": max((len(printable(r.label)) for r in runs), default=0),
             "name": max((len(printable(lab)) for lab in labels), default=0),
+            "health": max((len(health_cell(r).plain) for r in runs), default=0),
         }
         return columns, column_widths(columns, self.size.width or 200, content), labels
 

@@ -95,6 +95,11 @@ def _trend(r: RunSnapshot, _label: str, _now: float) -> Text:
 
 
 def _health(r: RunSnapshot, _label: str, _now: float) -> Text:
+    return health_cell(r)
+
+
+def health_cell(r: RunSnapshot) -> Text:
+    """The worst level of the run's findings, counted (``1 bad, 2 warn``), else ✓ or errors."""
     worst = next((lv for lv in ("bad", "warn") if any(f.level == lv for f in r.health)), None)
     if worst is None and r.errors:
         return Text(f"! {len(r.errors)} err", style="yellow")
@@ -547,8 +552,9 @@ def fit_columns(columns: Sequence[str], width: int) -> tuple[str, ...]:
 
 
 # The columns that take the width a wide terminal has to spare, in this order, each up to its
-# longest content (or this cap): a config label of 40 cells reads whole at 200 columns.
-GROWS = {"label": 60, "name": 40}
+# longest content (or this cap): a config label of 40 cells reads whole at 200 columns, and
+# ``1 bad, 2 warn`` is not cut to ``1 bad, 2``.
+GROWS = {"label": 60, "name": 40, "health": 16}
 
 
 def column_widths(columns: Sequence[str], width: int, content: dict[str, int]) -> tuple[int, ...]:
