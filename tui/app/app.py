@@ -53,6 +53,7 @@ from tui.screens.modals import (
 from tui.widgets import render as R
 from tui.widgets.run_table import column_names
 
+DETAIL = "detail"  # the name the detail screen is installed under (one, reused)
 RUN_ACTIONS = ("stop", "interrupt", "kill", "restart", "launch", "tensorboard")
 
 
@@ -167,6 +168,7 @@ class HappoTopApp(App[int]):
             settings, report=lambda e: self.post_message(self.HookReport(e))
         )
         self.terminal_title = ""  # what the title escape last said (tests read it)
+        self._detail: Any = None  # the installed detail screen, reused for every run
         self.main.table_columns = column_names(getattr(settings, "table_columns", ()))
 
     def notify(
@@ -352,9 +354,19 @@ class HappoTopApp(App[int]):
         if isinstance(self.screen, RunDetailScreen) and self.screen.run_id == run_id:
             return
         label = self.labels.get(run.path) or run.name
-        self.push_screen(
-            RunDetailScreen(run, self.settings, self.clock, label, log_reader=read_log)
-        )
+        screen = self._detail
+        if screen is None:
+            screen = RunDetailScreen(run, self.settings, self.clock, label, log_reader=read_log)
+            self._detail = screen
+            self.install_screen(screen, DETAIL)
+        elif screen in self.screen_stack:  # it is open below another screen: a new one on top
+            self.push_screen(
+                RunDetailScreen(run, self.settings, self.clock, label, log_reader=read_log)
+            )
+            return
+        else:
+            screen.show_run(run, label)
+        self.push_screen(DETAIL)
 
     def open_compare(self, runs: list[RunSnapshot]) -> None:
         # deferred: start-up time (the charts and plotext), imported when compare first opens

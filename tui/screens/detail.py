@@ -295,6 +295,31 @@ class RunDetailScreen(ChartOptions, Screen[None]):
         self._log_wake = threading.Event()
         self.gone = False
 
+    def show_run(self, run: RunSnapshot, label: str | None = None) -> None:
+        """This screen again, for ``run``: the app keeps one detail screen installed and opens
+        it on the run chosen, so that a second open costs a redraw of the charts, not a
+        compose and a stylesheet pass over its widgets (about half of the first open). The
+        chart options the user set (smoothing, x axis, log y) stay, as TensorBoard keeps them;
+        the step window and the cursor, which belong to a run's steps, start again."""
+        self.run = run
+        self.label = label or run.name
+        self.run_id = run.id
+        self.extra_tags = []
+        self._stale = set(TABS)
+        self._config_key = self._ckpt_key = None
+        self._log_lines = None
+        self._log_msg = None
+        self.gone = False
+        self.view = dataclasses.replace(ChartView(), log_y=self.view.log_y)
+        if not self.is_mounted:
+            return  # compose and on_mount do the rest
+        self.query_one("#detail-tabs", TabbedContent).active = "charts"
+        self.query_one("#config-search", Input).value = ""
+        self.query_one("#log-search", Input).display = False
+        self.query_one("#log-view", LogView).set_lines([])
+        self.query_one("#log-path", Static).update("")
+        self._refresh_all()
+
     # -- layout
     def compose(self) -> ComposeResult:
         yield Static(id="detail-head")
@@ -436,6 +461,9 @@ class RunDetailScreen(ChartOptions, Screen[None]):
             chart = SeriesChart(specs[i][0], id=f"chart-{i}")
             grid.mount(chart)
             charts.append(chart)
+        for extra in charts[len(specs) :]:  # the previous run's (another run shown again)
+            extra.remove()
+        charts = charts[: len(specs)]
         self._layout_charts()
         t0 = r.started
         for chart, (title, tags, ths) in zip(charts, specs, strict=False):
