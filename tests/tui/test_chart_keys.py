@@ -10,7 +10,7 @@ from tests.tui.test_pilot import build, focus_run, panels, started
 from tui.screens.compare import CompareScreen
 from tui.screens.detail import RunDetailScreen
 from tui.screens.modals import LaunchModal
-from tui.widgets.charts import SeriesChart
+from tui.widgets.charts import SeriesChart, cursor_x
 
 pytestmark = pytest.mark.slow  # a real app under Pilot
 
@@ -38,8 +38,16 @@ async def test_detail_chart_keys_log_window_cursor_and_back():
         assert grad.window[1] < hi  # moved earlier by half a window
         await pilot.press("left_square_bracket", "left_square_bracket")
         await pilot.pause(0.2)
-        assert detail.view.cursor == 0.975 and "@ " in grad.legend.plain  # on at the end, one back
+        # on at the last logged step of the reward chart, then one logged step back
+        reward = detail.query_one("#chart-0", SeriesChart)
+        lo, hi = reward.window
+        assert cursor_x(detail.view.cursor, lo, hi) == pytest.approx(reward.track[-2])
+        assert "@ " in grad.legend.plain
         assert "agent0 " in grad.legend.plain  # the value at the cursor follows the name
+        assert "(raw " in reward.legend.plain  # smoothed, and raw beside it
+        await pilot.press("right_square_bracket")
+        await pilot.pause(0.2)
+        assert cursor_x(detail.view.cursor, lo, hi) == pytest.approx(reward.track[-1])
         await pilot.press("y")
         await pilot.pause(0.2)
         assert grad.view.log_y and grad.axis is not None

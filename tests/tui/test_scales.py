@@ -13,7 +13,17 @@ from textual.app import App
 
 from tests.tui.fakes import view
 from tui.widgets import scales
-from tui.widgets.charts import ChartView, Line, SeriesChart, Threshold, ticks
+from tui.widgets.charts import (
+    RAW_MARKER,
+    ChartView,
+    Line,
+    SeriesChart,
+    Threshold,
+    cursor_step,
+    cursor_x,
+    ticks,
+    value_text,
+)
 
 
 def ranges(n: int = 400, seed: int = 7):
@@ -221,3 +231,48 @@ def test_a_step_axis_starts_at_zero_and_reads_round_steps():
     lines = _render(chart, (80, 16))
     assert chart.window == (0.0, 43_000_000.0)
     assert lines[-1].split() == ["0", "10M", "20M", "30M", "40M"], lines[-1]
+
+
+def _noisy(n: int = 300):
+    steps = np.arange(1, n + 1, dtype=np.int64) * 1000
+    values = np.sin(steps / 20_000.0) + np.random.default_rng(3).normal(0, 0.3, n)
+    return view(steps, values, 1e9 + steps / 100.0)
+
+
+def test_without_colour_the_raw_curve_has_its_own_glyph(monkeypatch):
+    """Under NO_COLOR the faint raw curve and the smoothed one (series 0: braille) would both be
+    plain braille: the raw one is drawn in '·' instead."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    chart = SeriesChart("reward")
+    chart.set_lines([Line("r", _noisy())], smoothing=0.9)
+    plot = "\n".join(_render(chart)[1:])
+    assert RAW_MARKER in plot
+    assert any(0x2801 <= ord(c) <= 0x28FF for c in plot)  # the smoothed curve, braille
+    chart = SeriesChart("reward")
+    chart.set_lines([Line("r", _noisy())], smoothing=0.0)  # no raw curve: no dots
+    assert RAW_MARKER not in "\n".join(_render(chart)[1:])
+
+
+def test_the_cursor_moves_by_logged_step_and_reads_smoothed_and_raw():
+    track = np.array([0.0, 10.0, 30.0, 35.0, 100.0])
+    lo, hi = 0.0, 100.0
+    on = cursor_step(track, None, lo, hi, right=False)  # off: onto the last point
+    assert on == 1.0
+    back = cursor_step(track, on, lo, hi, right=False)
+    assert cursor_x(back, lo, hi) == pytest.approx(35.0)
+    back = cursor_step(track, back, lo, hi, right=False)
+    assert cursor_x(back, lo, hi) == pytest.approx(30.0)  # the steps as logged, not 2.5%
+    fwd = cursor_step(track, back, lo, hi, right=True)
+    assert cursor_x(fwd, lo, hi) == pytest.approx(35.0)
+    first = cursor_step(track, 0.0, lo, hi, right=False)
+    assert first == 0.0  # it stops at the first point
+    # the readout at the cursor: the smoothed value and the raw one of that logged step
+    data = _noisy()
+    chart = SeriesChart("reward")
+    chart.set_lines([Line("r", data)], smoothing=0.9, view=ChartView(cursor=0.5))
+    legend = _render(chart)[0]
+    lo, hi = chart.window
+    i = scales.index_at(chart.track, cursor_x(0.5, lo, hi))
+    step = int(chart.track[i])
+    raw = float(data.values[np.searchsorted(data.steps, step)])
+    assert f"(raw {value_text(raw)})" in legend, legend

@@ -46,7 +46,15 @@ from collectors.model.run_config import lookup
 from collectors.model.series import SeriesView
 from tui.screens.modals import TagPicker
 from tui.widgets import render as R
-from tui.widgets.charts import COLOURS, X_MODES, ChartView, Line, SeriesChart, Threshold
+from tui.widgets.charts import (
+    COLOURS,
+    X_MODES,
+    ChartView,
+    Line,
+    SeriesChart,
+    Threshold,
+    cursor_step,
+)
 from tui.widgets.log_view import LogView
 
 # (log path or None, its last lines, what went wrong or None): the app's tui.app.sources.read_log
@@ -218,9 +226,16 @@ class ChartOptions:
             self._set_view(pan=min(max(pan, 0.0), 1 / self.view.zoom - 1))
 
     def action_cursor(self, right: int) -> None:
-        at = self.view.cursor
-        at = 1.0 if at is None else min(max(at + (0.025 if right else -0.025), 0.0), 1.0)
-        self._set_view(cursor=round(at, 4))
+        """``[``/``]``: the cursor to the previous / next logged step of the first chart's first
+        series (off: onto its last point)."""
+        chart = next((c for c in self.query(SeriesChart) if c.track is not None and c.window), None)
+        if chart is None or chart.track is None or chart.window is None:
+            at = self.view.cursor
+            at = 1.0 if at is None else min(max(at + (0.025 if right else -0.025), 0.0), 1.0)
+            self._set_view(cursor=at)
+            return
+        lo, hi = chart.window
+        self._set_view(cursor=cursor_step(chart.track, self.view.cursor, lo, hi, bool(right)))
 
     def action_reset_view(self) -> None:
         self._set_view(zoom=1.0, pan=0.0, cursor=None)

@@ -51,6 +51,7 @@ NAMED = {
     "white": (218, 218, 218),
 }
 MARKERS = ("braille", "•", "+", "x", "o", "*", "#", "%")  # series i under NO_COLOR / 16 colours
+RAW_MARKER = "·"  # the raw curve under NO_COLOR / 16 colours (series 0's marker is braille)
 GREY = (150, 150, 150)
 CURSOR = (200, 200, 200)
 
@@ -268,6 +269,29 @@ def fit_labels(labels: Sequence[str], room: int, fixed: int) -> list[str]:
     return [w[0] if w else "" for w in words]
 
 
+def cursor_x(cursor: float, lo: float, hi: float) -> float:
+    """The x of the cursor, a fraction of the window [lo, hi] (a hair past it, so that a cursor
+    put on a logged step reads that step, not the one before, whatever the rounding)."""
+    return lo + min(max(cursor, 0.0), 1.0) * (hi - lo) + 1e-9 * max(hi - lo, 1.0)
+
+
+def cursor_step(
+    track: np.ndarray, cursor: float | None, lo: float, hi: float, right: bool
+) -> float:
+    """The cursor moved to the next (``right``) or previous logged point of ``track`` (the first
+    series' x in the window), as a fraction of the window; off, it starts on the last point."""
+    if hi <= lo or len(track) == 0:
+        return 1.0
+    if cursor is None:
+        target = float(track[-1])
+    else:
+        at = cursor_x(cursor, lo, hi)
+        i = int(np.searchsorted(track, at, side="right")) - 1  # the point the cursor is on
+        i = min(max(i + (1 if right else -1), 0), len(track) - 1)
+        target = float(track[i])
+    return min(max((target - lo) / (hi - lo), 0.0), 1.0)
+
+
 def reduced_colour(app: Any) -> bool:
     """True under ``NO_COLOR`` or with 16 colours: colour alone cannot tell series apart."""
     console = getattr(app, "console", None)
@@ -282,6 +306,7 @@ class _Drawn:
     marker: str
     x: np.ndarray  # the window's points, smoothed, linear y
     y: np.ndarray
+    raw: np.ndarray  # the same points unsmoothed
 
 
 class SeriesChart(PlotextPlot):
@@ -311,6 +336,7 @@ class SeriesChart(PlotextPlot):
         self.axis: scales.Axis | None = None  # the y axis drawn last (tests read it)
         self.window: tuple[float, float] | None = None
         self.notes: list[str] = []  # thresholds off the scale, points a log axis cannot show
+        self.track: np.ndarray | None = None  # the first series' x in the window (the cursor's)
 
     def set_lines(
         self,
@@ -414,7 +440,7 @@ class SeriesChart(PlotextPlot):
             if not ok.any():
                 continue
             marker = MARKERS[i % len(MARKERS)] if reduced else "braille"
-            shown.append(_Drawn(ln.label, ln.colour, marker, wx[ok], wsm[ok]))
+            shown.append(_Drawn(ln.label, ln.colour, marker, wx[ok], wsm[ok], wraw[ok]))
             dx, d_sm = downsample(wx[ok], py_sm[ok], width * 2)
             y_lo, y_hi = min(y_lo, float(d_sm.min())), max(y_hi, float(d_sm.max()))
             raw_pts = None
@@ -428,6 +454,7 @@ class SeriesChart(PlotextPlot):
             curves.append((dx, d_sm, raw_pts, ln.colour, marker))  # type: ignore[arg-type]
         if hidden:
             self.notes.append(f"log y: {hidden} points ≤ 0 left out")
+        self.track = shown[0].x if shown else None
         if not shown:
             self.legend = Text(f"{self.title}: no data in the window", style="bold")
             self.legend.append("".join(f"  {n}" for n in self.notes), style="italic")
@@ -457,11 +484,11 @@ class SeriesChart(PlotextPlot):
         plt.xlim(w_lo, w_hi)
         for _, _, raw_pts, colour, _ in curves:  # raw curves first: behind
             if raw_pts is not None:
-                plt.plot(
+                plt.plot(  # without colour, a lighter glyph than any series' marker
                     raw_pts[0].tolist(),
                     raw_pts[1].tolist(),
                     color=GREY if reduced else faint(colour),
-                    marker="braille",
+                    marker=RAW_MARKER if reduced else "braille",
                 )
         for th, tv in drawn_th:
             plt.plot(
@@ -478,7 +505,7 @@ class SeriesChart(PlotextPlot):
                     plt.vline(m, GREY)
         at = None
         if self.view.cursor is not None:
-            at = w_lo + min(max(self.view.cursor, 0.0), 1.0) * (w_hi - w_lo)
+            at = cursor_x(self.view.cursor, w_lo, w_hi)
             plt.vline(at, CURSOR)
         label_w = max((len(s) for s in axis.labels), default=0) + 1 if axis else 4
         canvas = max(width - 2 - label_w, 4)
@@ -504,8 +531,13 @@ class SeriesChart(PlotextPlot):
             t.append(f"  @ {x_text(at, self.x_mode, self.clock())}", style="bold")
         values = []
         for d in shown:
-            point = scales.value_at(d.x, d.y, at if at is not None else math.inf)
-            values.append("" if point is None else f" {value_text(point[1])}")
+            i = scales.index_at(d.x, at if at is not None else math.inf)
+            if i is None:
+                values.append("")
+            elif at is not None and self.smoothing > 0:  # at the cursor: the raw value too
+                values.append(f" {value_text(float(d.y[i]))} (raw {value_text(float(d.raw[i]))})")
+            else:
+                values.append(f" {value_text(float(d.y[i]))}")
         labels = fit_labels(
             [d.label for d in shown], width - len(t.plain), sum(4 + len(v) for v in values)
         )

@@ -210,11 +210,17 @@ def window(x_lo: float, x_hi: float, zoom: float, pan: float = 0.0) -> tuple[flo
 def value_at(x: np.ndarray, y: np.ndarray, at: float) -> tuple[float, float] | None:
     """(x, y) of the last point at or before ``at`` (the first point when ``at`` is before
     them all); None without points."""
+    i = index_at(x, at)
+    return None if i is None else (float(x[i]), float(y[i]))
+
+
+def index_at(x: np.ndarray, at: float) -> int | None:
+    """The index of the last point at or before ``at`` (the first when ``at`` is before them
+    all); None without points."""
     if len(x) == 0:
         return None
     i = int(np.searchsorted(x, at, side="right")) - 1
-    i = min(max(i, 0), len(x) - 1)
-    return float(x[i]), float(y[i])
+    return min(max(i, 0), len(x) - 1)
 
 
 TIME_STEPS = (
