@@ -48,6 +48,7 @@ from collectors.sources.runs.event_reader import (
     merge_batch,
 )
 from collectors.sources.runs.fscache import DirCache
+from collectors.sources.runs.notify import Notifier, RunWatch
 from collectors.sources.runs.series import ScalarSeries
 
 SPEED_WINDOW = 1800.0  # seconds of recent wall time the speed is measured over
@@ -93,8 +94,13 @@ class RunTracker:
         settings: Settings,
         clock: Callable[[], float] = time.time,
         shared: SharedListings | None = None,
+        notifier: Notifier | None = None,
     ):
         self.path = os.path.abspath(path)
+        # change notification (notify.py): a run in whose directories nothing happened is not
+        # read at all; None: every poll looks at every file, as it must without it
+        self.watch: RunWatch | None = notifier.watcher() if notifier is not None else None
+        self._log_dirs: tuple[str, ...] = ()  # the directories of logs/ the last walk listed
         self.id = run_id(self.path)
         self.settings = settings
         self.clock = clock
@@ -140,6 +146,36 @@ class RunTracker:
     def poll(self) -> RunSnapshot:
         """Read whatever changed and return the run's snapshot (the same object if nothing did)."""
         now = self.clock()
+        watch, snap = self.watch, self._snapshot
+        if watch is not None and snap is not None and not watch.due(now, self._pending(snap)):
+            self._snapshot = self._with_state(snap, now)  # nothing happened on disk
+            return self._snapshot
+        snap = self._read(now)
+        if watch is not None:
+            watch.ensure(self._watched_dirs(snap))
+        return snap
+
+    def _pending(self, snap: RunSnapshot) -> bool:
+        """Something that time alone changes, which no file event announces: the newest
+        checkpoint settling (complete once its files have been quiet for a while), the start
+        time not yet found."""
+        return self._start_unset or bool(snap.checkpoints and not snap.checkpoints[-1].complete)
+
+    def _watched_dirs(self, snap: RunSnapshot) -> list[str]:
+        """What change notification watches: the run directory (config.json, logs/ and models/
+        coming), every directory of logs/ the walk listed, models/ and checkpoints/, and the
+        newest checkpoint's directory (its files are still being written)."""
+        dirs = [
+            self.path,
+            *self._log_dirs,
+            self._models_path,
+            os.path.join(self.path, "checkpoints"),
+        ]
+        if snap.checkpoints:
+            dirs.append(snap.checkpoints[-1].path)
+        return dirs
+
+    def _read(self, now: float) -> RunSnapshot:
         self.cache.fresh.clear()  # a stat from an earlier poll is stale
         self.reading = self._config_path
         cfg = load_config(self.reading, self.config)
@@ -341,6 +377,7 @@ class RunTracker:
         """Find event files below logs/ (tensorboardX nests each add_scalars key 4 deep)."""
         found: list[tuple[str, tuple[int, str]]] = []
         too_deep: list[str] = []
+        listed: list[str] = []
         stack = [(logs, 0)]
         while stack:
             d, depth = stack.pop()
@@ -353,6 +390,7 @@ class RunTracker:
                 self._set_error(d, f"{d}: {e.strerror or e}")
                 continue
             self._set_error(d, None)
+            listed.append(d)
             for f in listing.files:
                 if EVENT_FILE_RE.match(f):
                     found.append((os.path.join(d, f), event_file_order(f)))
@@ -368,6 +406,7 @@ class RunTracker:
             if too_deep
             else None,
         )
+        self._log_dirs = tuple(listed)
         # Files of one directory in creation order, so a restarted writer's data comes last.
         found.sort(key=lambda x: (os.path.dirname(x[0]), x[1]))
         ordered = {}
@@ -690,6 +729,7 @@ class RunsCollector:
         self._scan_errors: tuple[str, ...] = ()
         self._broken: dict[str, str] = {}  # run directory -> why no tracker could be made
         self.host = socket.gethostname()
+        self.notifier = Notifier()
 
     @property
     def roots(self) -> list[str]:
@@ -705,12 +745,14 @@ class RunsCollector:
         self._scan_errors = tuple(dict.fromkeys(result.errors))
         found = set(result.runs)
         for path in [p for p in self.trackers if p not in found]:
-            del self.trackers[path]  # deleted or moved away: it simply disappears
+            self._drop(path)  # deleted or moved away: it simply disappears
         self._broken = {p: m for p, m in self._broken.items() if p in found}
         for path in result.runs:
             if path not in self.trackers:
                 try:
-                    self.trackers[path] = RunTracker(path, self.settings, self.clock, self.shared)
+                    self.trackers[path] = RunTracker(
+                        path, self.settings, self.clock, self.shared, self.notifier
+                    )
                 except Exception as e:
                     self._broken[path] = f"{path}: {internal_error('opening the run', e)}"
                 else:
@@ -720,18 +762,27 @@ class RunsCollector:
         now = self.clock()
         if now - self._last_scan >= self.rescan_interval:
             self.rescan()
+        self.notifier.drain()  # which runs' directories changed since the last poll
         runs = []
         for path, tracker in list(self.trackers.items()):
-            if not os.path.isdir(path):
-                del self.trackers[path]  # deleted between two scans
+            w = tracker.watch
+            quiet = w is not None and w.trusted and not w.dirty  # its own directory is watched
+            if not quiet and not os.path.isdir(path):
+                self._drop(path)  # deleted between two scans
                 continue
             runs.append(_poll_isolated(tracker, now))
         runs += [broken_run(p, m, now) for p, m in self._broken.items() if p not in self.trackers]
         runs.sort(key=_run_order)
         return Snapshot(self.host, now, tuple(runs), tuple(self.roots), self._scan_errors)
 
+    def _drop(self, path: str) -> None:
+        tracker = self.trackers.pop(path)
+        if tracker.watch is not None:
+            tracker.watch.close()
+
     def close(self) -> None:
         self.trackers.clear()
+        self.notifier.close()
 
     def memory_bytes(self) -> int:
         return sum(t.memory_bytes() for t in self.trackers.values())
