@@ -290,6 +290,7 @@ def test_a_chart_with_the_inputs_of_one_drawn_before_reuses_its_render():
     again.set_lines([Line("loss", data)], th, view=ChartView(cursor=0.5))
     assert _render(again) == drawn and again.draws == 0
     assert again.axis == first.axis and again.window == first.window
+    assert again.track is not None and np.array_equal(again.track, first.track)
     assert again.legend.plain == first.legend.plain and "@ " in again.legend.plain
     newer = view(data.steps, data.values * 2, data.wall)  # a poll brought a new view
     fresh = SeriesChart("loss")

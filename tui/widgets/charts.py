@@ -5,7 +5,8 @@ colour) with TensorBoard's EMA smoothing (the raw curve faint behind the smoothe
 by step, relative time or wall time, threshold lines, a step window, a log y axis and a cursor
 whose values the legend reads out. The legend is a line above the plot, never over the data.
 Ticks come from :mod:`tui.widgets.scales`: round numbers on the rows they label. It redraws only
-when asked with different inputs and only while it is on screen.
+when asked with different inputs and only while it is on screen, and a render is kept for
+another chart with the same inputs (a detail opened again, an ``x`` mode seen before).
 
 With ``NO_COLOR`` or 16 colours the series differ by marker (``•``, ``+``, ``x``...), not only by
 colour, and the raw curves are grey.
@@ -351,6 +352,7 @@ class _Render:
     legend: Text
     axis: scales.Axis | None
     window: tuple[float, float] | None
+    track: np.ndarray | None
     notes: tuple[str, ...]
 
 
@@ -461,7 +463,7 @@ class SeriesChart(PlotextPlot):
         out = ChartVisual([legend, *matrix_rows(plot.monitor.matrix)])
         self._rendered, self._rendered_key = out, (key, theme)
         _RENDERS[(key, theme)] = _Render(
-            views, out, self.legend, self.axis, self.window, tuple(self.notes)
+            views, out, self.legend, self.axis, self.window, self.track, tuple(self.notes)
         )
         if len(_RENDERS) > RENDERS_KEPT:
             _RENDERS.popitem(last=False)
@@ -470,6 +472,7 @@ class SeriesChart(PlotextPlot):
     def _restore(self, kept: _Render, key: tuple, theme: str) -> ChartVisual:
         """A render kept by another chart (or this one) for the same inputs, and its state."""
         self.legend, self.axis, self.window = kept.legend, kept.axis, kept.window
+        self.track = kept.track
         self.notes = list(kept.notes)
         self._drawn = None  # plotext holds another draw: a theme change draws again
         self._rendered, self._rendered_key = kept.visual, (key, theme)
