@@ -296,3 +296,19 @@ def test_a_chart_with_the_inputs_of_one_drawn_before_reuses_its_render():
     fresh = SeriesChart("loss")
     fresh.set_lines([Line("loss", newer)], th, view=ChartView(cursor=0.5))
     assert _render(fresh) != drawn and fresh.draws == 1
+
+
+def test_a_kept_wall_clock_render_is_not_shown_on_another_day():
+    """Wall-clock ticks carry the date once the viewer's day is not the data's: a render kept
+    from the day before is drawn again."""
+    data = _noisy()  # wall times from 1e9 s (2001)
+    today = SeriesChart("loss")
+    today.clock = lambda: 1e9 + 1000.0
+    today.set_lines([Line("loss", data)], x_mode="wall")
+    drawn = _render(today)
+    later = SeriesChart("loss")
+    later.clock = lambda: 1e9 + 3 * 86400.0
+    later.set_lines([Line("loss", data)], x_mode="wall")
+    lines = _render(later)
+    assert lines != drawn and later.draws == 1
+    assert "-" in lines[-1] and "-" not in drawn[-1]  # "09-09 01:46": the date on another day

@@ -440,6 +440,8 @@ class SeriesChart(PlotextPlot):
             reduced,
             self.t0,
             self.size,
+            # wall-clock ticks read "HH:MM" today and carry the date on other days
+            time.localtime(self.clock())[:3] if self.x_mode == "wall" else None,
         )
         theme = self._get_plotext_theme_name(self.app.theme)
         if (key, theme) == self._rendered_key and self._rendered is not None:
