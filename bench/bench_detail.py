@@ -2,12 +2,15 @@
 
     python bench/bench_detail.py               # medians of 15 opens, 30 runs, 200x50
     python bench/bench_detail.py --profile     # and a cProfile of the opens and keys
+    python bench/bench_detail.py --cold        # the charts' kept renders dropped before each key
 
 The 30 runs of ``bench_tui.py`` (bench/_data/tui30/, written once) are read by the real sources.
 Each figure is from the key to the screen's strips rendered again (the compositor's full render,
 the charts' drawing included), with refreshing paused so that only the key changes the screen:
 the part of ``bench_tui.py``'s key-to-frame figures that the monitor's own code costs, without
-tmux's reads. Medians and p95 of several opens; the machine is shared, read them as orders of
+tmux's reads. The charts keep their renders across opens (``tui.widgets.charts``): after the
+first open the same keys on the same finished run draw nothing; ``--cold`` drops the kept renders
+before every key, so that each figure includes plotext's drawing of every chart. Medians and p95 of several opens; the machine is shared, read them as orders of
 magnitude.
 """
 
@@ -31,13 +34,16 @@ from collectors.config import Settings  # noqa: E402
 from tui.app.app import make_app  # noqa: E402
 from tui.app.sources import live_sources  # noqa: E402
 from tui.screens.detail import RunDetailScreen  # noqa: E402
+from tui.widgets import charts  # noqa: E402
 
 
 def frame(app) -> None:
     app.screen._compositor.render_strips()
 
 
-async def bench(opens: int, prof: cProfile.Profile | None) -> dict[str, list[float]]:
+async def bench(
+    opens: int, prof: cProfile.Profile | None, cold: bool = False
+) -> dict[str, list[float]]:
     root = make_runs(30)
     settings = Settings(refresh=2.0, read_only=True)
     sources = live_sources([str(root)], settings)
@@ -47,6 +53,8 @@ async def bench(opens: int, prof: cProfile.Profile | None) -> dict[str, list[flo
     async def timed(keys: str, into: list[float]) -> None:
         await pilot.pause()
         frame(app)
+        if cold:
+            charts.forget_renders()
         if prof:
             prof.enable()
         t0 = time.perf_counter()
@@ -80,10 +88,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--opens", type=int, default=15)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--cold", action="store_true", help="drop the charts' kept renders each key")
     args = ap.parse_args()
     prof = cProfile.Profile() if args.profile else None
-    out = asyncio.run(bench(args.opens, prof))
-    print(f"30 runs, 200x50, pilot, {args.opens} opens (medians, p95):")
+    out = asyncio.run(bench(args.opens, prof, args.cold))
+    kept = "renders dropped before each key" if args.cold else "renders kept"
+    print(f"30 runs, 200x50, pilot, {args.opens} opens, {kept} (medians, p95):")
     for name, what in (
         ("detail", "opening a detail (Enter)"),
         ("plus", "+/- on the charts"),

@@ -276,3 +276,39 @@ def test_the_cursor_moves_by_logged_step_and_reads_smoothed_and_raw():
     step = int(chart.track[i])
     raw = float(data.values[np.searchsorted(data.steps, step)])
     assert f"(raw {value_text(raw)})" in legend, legend
+
+
+def test_a_chart_with_the_inputs_of_one_drawn_before_reuses_its_render():
+    """A second chart with the same series, options and size (the detail opened again on the
+    run, ``x`` cycled back) shows the kept render and its axis without drawing; new data draws."""
+    data = _noisy()
+    th = [Threshold(0.5, "limit 0.5")]
+    first = SeriesChart("loss")
+    first.set_lines([Line("loss", data)], th, view=ChartView(cursor=0.5))
+    drawn = _render(first)
+    again = SeriesChart("loss")
+    again.set_lines([Line("loss", data)], th, view=ChartView(cursor=0.5))
+    assert _render(again) == drawn and again.draws == 0
+    assert again.axis == first.axis and again.window == first.window
+    assert again.track is not None and np.array_equal(again.track, first.track)
+    assert again.legend.plain == first.legend.plain and "@ " in again.legend.plain
+    newer = view(data.steps, data.values * 2, data.wall)  # a poll brought a new view
+    fresh = SeriesChart("loss")
+    fresh.set_lines([Line("loss", newer)], th, view=ChartView(cursor=0.5))
+    assert _render(fresh) != drawn and fresh.draws == 1
+
+
+def test_a_kept_wall_clock_render_is_not_shown_on_another_day():
+    """Wall-clock ticks carry the date once the viewer's day is not the data's: a render kept
+    from the day before is drawn again."""
+    data = _noisy()  # wall times from 1e9 s (2001)
+    today = SeriesChart("loss")
+    today.clock = lambda: 1e9 + 1000.0
+    today.set_lines([Line("loss", data)], x_mode="wall")
+    drawn = _render(today)
+    later = SeriesChart("loss")
+    later.clock = lambda: 1e9 + 3 * 86400.0
+    later.set_lines([Line("loss", data)], x_mode="wall")
+    lines = _render(later)
+    assert lines != drawn and later.draws == 1
+    assert "-" in lines[-1] and "-" not in drawn[-1]  # "09-09 01:46": the date on another day

@@ -5,7 +5,8 @@ colour) with TensorBoard's EMA smoothing (the raw curve faint behind the smoothe
 by step, relative time or wall time, threshold lines, a step window, a log y axis and a cursor
 whose values the legend reads out. The legend is a line above the plot, never over the data.
 Ticks come from :mod:`tui.widgets.scales`: round numbers on the rows they label. It redraws only
-when asked with different inputs and only while it is on screen.
+when asked with different inputs and only while it is on screen, and a render is kept for
+another chart with the same inputs (a detail opened again, an ``x`` mode seen before).
 
 With ``NO_COLOR`` or 16 colours the series differ by marker (``•``, ``+``, ``x``...), not only by
 colour, and the raw curves are grey.
@@ -15,14 +16,20 @@ from __future__ import annotations
 
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from plotext import _utility as plotext_utility
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual.css.styles import RulesMap
+from textual.strip import Strip
+from textual.style import Style as VisualStyle
+from textual.visual import RenderOptions, Visual
 from textual_plotext import PlotextPlot
 
 from collectors import fmt
@@ -164,15 +171,15 @@ def _cell_style(fg: Any, style: Any, bg: Any) -> Style:
     return got
 
 
-def matrix_text(matrix: Any) -> Text:
-    """A built plotext matrix as rich Text, cell runs of one colour as one span: what
-    ``Text.from_ansi(matrix.set_canvas())`` gives, without writing and parsing the escape codes
-    (which cost more than plotext's own drawing)."""
-    out = Text()
-    rows = matrix.rows
-    for row in range(rows - 1, -1, -1):
+def matrix_rows(matrix: Any) -> list[list[Segment]]:
+    """A built plotext matrix as rows of rich Segments, cell runs of one colour as one segment:
+    what ``Text.from_ansi(matrix.set_canvas())`` draws, without writing and parsing the escape
+    codes (which cost more than plotext's own drawing)."""
+    out = []
+    for row in range(matrix.rows - 1, -1, -1):
         markers = matrix.marker[row]
         fgs, sts, bgs = matrix.fullground[row], matrix.style[row], matrix.background[row]
+        segments = []
         start = 0
         cols = len(markers)
         for col in range(1, cols + 1):
@@ -182,10 +189,45 @@ def matrix_text(matrix: Any) -> Text:
                 bgs[start],
             ):
                 style = _cell_style(fgs[start], sts[start], bgs[start])
-                out.append("".join(markers[start:col]), style or None)
+                segments.append(Segment("".join(markers[start:col]), style or None))
                 start = col
-        out.append("\n")  # after the last row too, as plotext's canvas ends
+        out.append(segments)
     return out
+
+
+class ChartVisual(Visual):
+    """A chart's rows as rich Segments (the legend, then plotext's matrix), drawn by Textual as
+    they are: a Text would be converted into Textual's Content and split into lines again on
+    every render, which cost about as much as a third of plotext's drawing."""
+
+    def __init__(self, rows: list[list[Segment]]) -> None:
+        self.rows = rows
+
+    @property
+    def plain(self) -> str:
+        """The chart's characters, one line a row (what the tests read)."""
+        return "".join("".join(seg.text for seg in row) + "\n" for row in self.rows)
+
+    def render_strips(
+        self, width: int, height: int | None, style: VisualStyle, options: RenderOptions
+    ) -> list[Strip]:
+        base = style.rich_style
+        strips = [
+            Strip(
+                [Segment(seg.text, base + seg.style if seg.style else base) for seg in row]
+            ).crop_extend(0, width, base)
+            for row in self.rows
+        ]
+        if height is not None:
+            strips = strips[:height]
+            strips += [Strip.blank(width, base)] * (height - len(strips))
+        return strips
+
+    def get_optimal_width(self, rules: RulesMap, container_width: int) -> int:
+        return max((sum(len(seg.text) for seg in row) for row in self.rows), default=0)
+
+    def get_height(self, rules: RulesMap, width: int) -> int:
+        return len(self.rows)
 
 
 _SMOOTHED: dict[tuple, tuple[Any, np.ndarray]] = {}
@@ -299,6 +341,30 @@ def reduced_colour(app: Any) -> bool:
     return bool(getattr(app, "no_color", False)) or system in (None, "standard", "windows")
 
 
+@dataclass(frozen=True, slots=True)
+class _Render:
+    """One chart's render and what its draw left for the tests and the readout, kept across
+    chart instances: reopening a run's detail or cycling ``x`` back to a mode already seen
+    draws nothing (plotext's drawing is most of a chart key's cost)."""
+
+    views: tuple  # held, so that the ids in the key are not reused while the entry lives
+    visual: ChartVisual
+    legend: Text
+    axis: scales.Axis | None
+    window: tuple[float, float] | None
+    track: np.ndarray | None
+    notes: tuple[str, ...]
+
+
+_RENDERS: OrderedDict[tuple, _Render] = OrderedDict()
+RENDERS_KEPT = 64  # about six charts for each of ten states (x modes, smoothing, windows)
+
+
+def forget_renders() -> None:
+    """Drop the kept renders: the next render of every chart draws (bench_detail's --cold)."""
+    _RENDERS.clear()
+
+
 @dataclass(slots=True)
 class _Drawn:
     label: str
@@ -329,7 +395,7 @@ class SeriesChart(PlotextPlot):
         self.t0: float | None = None
         self.clock = time.time
         self._drawn: tuple | None = None
-        self._rendered: Text | None = None  # the last render and its inputs
+        self._rendered: ChartVisual | None = None  # the last render and its inputs
         self._rendered_key: tuple | None = None
         self.draws = 0
         self.legend = Text()
@@ -361,7 +427,7 @@ class SeriesChart(PlotextPlot):
         self.t0 = t0
         self.refresh()
 
-    def render(self):  # type: ignore[override]
+    def render(self) -> ChartVisual:  # type: ignore[override]
         reduced = reduced_colour(self.app)
         key = (
             self.title,
@@ -374,10 +440,17 @@ class SeriesChart(PlotextPlot):
             reduced,
             self.t0,
             self.size,
+            # wall-clock ticks read "HH:MM" today and carry the date on other days
+            time.localtime(self.clock())[:3] if self.x_mode == "wall" else None,
         )
         theme = self._get_plotext_theme_name(self.app.theme)
         if (key, theme) == self._rendered_key and self._rendered is not None:
             return self._rendered  # nothing changed: plotext does not draw it again
+        views = tuple(ln.view for ln in self.lines)
+        kept = _RENDERS.get((key, theme))
+        if kept is not None and all(a is b for a, b in zip(kept.views, views, strict=True)):
+            _RENDERS.move_to_end((key, theme))
+            return self._restore(kept, key, theme)
         if key != self._drawn:
             self._draw(reduced)
             self._drawn = key
@@ -386,13 +459,26 @@ class SeriesChart(PlotextPlot):
         plot.plotsize(width, height)
         plot._set_size(width, height)  # see PlotextPlot.render
         plot.theme(theme)
-        plot._set_sizes()  # plotext's build(), less its escape codes (see matrix_text)
+        plot._set_sizes()  # plotext's build(), less its escape codes (see matrix_rows)
         plot._build_matrix()
-        out = self.legend.copy()
-        out.append("\n")
-        out.append_text(matrix_text(plot.monitor.matrix))
+        legend = list(self.legend.render(self.app.console, end=""))
+        out = ChartVisual([legend, *matrix_rows(plot.monitor.matrix)])
         self._rendered, self._rendered_key = out, (key, theme)
+        _RENDERS[(key, theme)] = _Render(
+            views, out, self.legend, self.axis, self.window, self.track, tuple(self.notes)
+        )
+        if len(_RENDERS) > RENDERS_KEPT:
+            _RENDERS.popitem(last=False)
         return out
+
+    def _restore(self, kept: _Render, key: tuple, theme: str) -> ChartVisual:
+        """A render kept by another chart (or this one) for the same inputs, and its state."""
+        self.legend, self.axis, self.window = kept.legend, kept.axis, kept.window
+        self.track = kept.track
+        self.notes = list(kept.notes)
+        self._drawn = None  # plotext holds another draw: a theme change draws again
+        self._rendered, self._rendered_key = kept.visual, (key, theme)
+        return kept.visual
 
     def _draw(self, reduced: bool) -> None:
         plt = self.plt
