@@ -50,7 +50,8 @@ def watch(root: Path, n: int, settle: float, window: float) -> tuple[float, floa
     t0 = time.perf_counter()
     p = start([*happo_top(), str(root)])
     try:
-        wait_for(lambda s: f"{n} runs" in s and "seed" in s)
+        # the header counts them all and their rows (or panels) are drawn: the runs are named
+        wait_for(lambda s: f"{n} runs" in s and "bench s" in s)
         first = time.perf_counter() - t0
         time.sleep(settle)
         rss = p.memory_info().rss / 2**20
