@@ -8,10 +8,12 @@ The 30 runs of ``bench_tui.py`` (bench/_data/tui30/, written once) are read by t
 Each figure is from the key to the screen's strips rendered again (the compositor's full render,
 the charts' drawing included), with refreshing paused so that only the key changes the screen:
 the part of ``bench_tui.py``'s key-to-frame figures that the monitor's own code costs, without
-tmux's reads. The charts keep their renders across opens (``tui.widgets.charts``): after the
-first open the same keys on the same finished run draw nothing; ``--cold`` drops the kept renders
-before every key, so that each figure includes plotext's drawing of every chart. Medians and p95 of several opens; the machine is shared, read them as orders of
-magnitude.
+tmux's reads. Each open is of the next run down (a run whose charts were never drawn), and its
+keys are ``+ x - x x``: the last ``x`` comes back to the step axis at the first smoothing, a
+render the charts keep (tui/widgets/charts.py), and is counted apart from the four that draw;
+``--cold`` drops the kept renders before every key, so that every figure includes plotext's
+drawing of every chart. Medians and p95 of several opens; the machine is shared, read them as
+orders of magnitude.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ async def bench(
     settings = Settings(refresh=2.0, read_only=True)
     sources = live_sources([str(root)], settings)
     app = make_app(sources, settings)
-    out: dict[str, list[float]] = {"detail": [], "plus": [], "x": []}
+    out: dict[str, list[float]] = {"detail": [], "plus": [], "x": [], "kept": []}
 
     async def timed(keys: str, into: list[float]) -> None:
         await pilot.pause()
@@ -76,9 +78,9 @@ async def bench(
         for _ in range(opens):
             await timed("enter", out["detail"])
             assert isinstance(app.screen, RunDetailScreen)
-            for key, into in (("+", "plus"), ("x", "x"), ("-", "plus"), ("x", "x"), ("x", "x")):
+            for key, into in (("+", "plus"), ("x", "x"), ("-", "plus"), ("x", "x"), ("x", "kept")):
                 await timed(key, out[into])
-            await pilot.press("escape")
+            await pilot.press("escape", "down")  # the next open: a run not drawn yet
             await pilot.pause(0.1)
     sources.close()
     return out
@@ -98,6 +100,7 @@ def main() -> int:
         ("detail", "opening a detail (Enter)"),
         ("plus", "+/- on the charts"),
         ("x", "x on the charts"),
+        ("kept", "x back to a frame drawn before"),
     ):
         med, p95 = quantiles(out[name])
         print(f"  {what}: {med * 1000:.0f} ms (p95 {p95 * 1000:.0f} ms, n={len(out[name])})")

@@ -16,7 +16,8 @@ Measures, with the installed ``happo-top`` (not a test harness):
   starts); key to frame: from ``send-keys`` to the screen (its colours included, the header's
   clock left out) changing, for a selection step (Down, Up) in the table and in the panels, with
   refreshing paused so that only the key changes it; the monitor's CPU time per step, its frame
-  included; opening a detail (Enter to its tabs on screen); ``+``/``-`` and ``x`` on its charts.
+  included; opening a detail (Enter to its tabs on screen; each open the next run down, whose
+  charts were never drawn); ``+``/``-`` and ``x`` on its charts.
   Medians and p95; tmux is read as fast as it answers (2-4 ms a read), which the figures include.
 * **demo**: ``happo-top demo`` to its first paint (its trainers start behind the screen), and to
   its first live run on screen.
@@ -168,7 +169,7 @@ def bench_thirty(quick: bool) -> dict[str, tuple[float, float]]:
                 t, screen_now = key_to_frame(key, screen_now)
                 into.append(t)
                 screen_now = settle(0.2)
-            tmux("send-keys", "-t", "b", "Escape")
+            tmux("send-keys", "-t", "b", "Escape", "Down")  # the next open: a run not drawn yet
             time.sleep(0.5)
             settle()
         out["detail"], out["plus"], out["x"] = opened, plus, xaxis

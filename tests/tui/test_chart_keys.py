@@ -15,16 +15,22 @@ from tui.widgets.charts import SeriesChart, cursor_x
 pytestmark = pytest.mark.slow  # a real app under Pilot
 
 
+async def open_detail(pilot, app) -> RunDetailScreen:
+    """The detail of the run called "safe", opened as a user would, its charts drawn."""
+    await started(pilot, app)
+    await focus_run(pilot, app, "safe")
+    await pilot.press("enter")
+    detail = app.screen
+    assert isinstance(detail, RunDetailScreen)
+    await pilot.pause(0.3)
+    return detail
+
+
 @aio
 async def test_detail_chart_keys_log_window_cursor_and_back():
     app, _, _ = build()
     async with app.run_test(size=(140, 45)) as pilot:
-        await started(pilot, app)
-        await focus_run(pilot, app, "safe")
-        await pilot.press("enter")
-        detail = app.screen
-        assert isinstance(detail, RunDetailScreen)
-        await pilot.pause(0.3)
+        detail = await open_detail(pilot, app)
         grad = detail.query_one("#chart-2", SeriesChart)
         full = grad.window
         assert full is not None and "@" not in grad.legend.plain
@@ -93,3 +99,29 @@ async def test_launch_dialog_buttons_are_reachable_on_a_small_terminal(size):
             r = dialog.query_one(button).region
             assert r.height > 0 and dialog.region.contains_region(r), (button, r, size)
         await pilot.press("escape")
+
+
+@aio
+async def test_a_chart_key_draws_each_chart_once_and_a_key_back_draws_none():
+    """``+`` draws every chart on screen once (not once per line, nor twice for one key); ``-``
+    comes back to the frame shown before it, which the charts kept: nothing is drawn and the
+    frame reads as it did; ``x`` three times comes back to the step axis the same way."""
+    app, _, _ = build()
+    async with app.run_test(size=(200, 50)) as pilot:
+        detail = await open_detail(pilot, app)
+        charts = [c for c in detail.query(SeriesChart) if c.draws]  # the ones on screen
+        assert len(charts) >= 4
+        before = [c.render().plain for c in charts]
+        drawn = [c.draws for c in charts]
+        await pilot.press("plus")
+        await pilot.pause(0.3)
+        assert [c.draws for c in charts] == [d + 1 for d in drawn]
+        assert [c.render().plain for c in charts] != before  # smoothed more
+        await pilot.press("minus")
+        await pilot.pause(0.3)
+        assert [c.draws for c in charts] == [d + 1 for d in drawn]  # the kept frame
+        assert [c.render().plain for c in charts] == before
+        await pilot.press("x", "x", "x")
+        await pilot.pause(0.3)
+        assert [c.draws for c in charts] == [d + 3 for d in drawn]  # relative, wall: drawn
+        assert [c.render().plain for c in charts] == before

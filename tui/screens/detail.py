@@ -136,10 +136,22 @@ def chart_specs(run: RunSnapshot, th: Mapping[str, float]) -> list[tuple[str, li
 RATIO_TITLE = "ratio - 1 (x1e-3)"
 
 
+_DEVIATIONS: dict[int, tuple[SeriesView, SeriesView]] = {}
+
+
 def deviation_view(view: SeriesView) -> SeriesView:
-    """The ratio's points as (ratio - 1) * 1000, with the same steps and wall times."""
+    """The ratio's points as (ratio - 1) * 1000, with the same steps and wall times: one view per
+    ratio view (held here with it, so its id is not reused), so that the ratio chart sees the
+    same series on every key, as the other charts do, and keeps its frames (SeriesChart.frame)."""
+    got = _DEVIATIONS.get(id(view))
+    if got is not None and got[0] is view:
+        return got[1]
+    if len(_DEVIATIONS) > 64:
+        _DEVIATIONS.clear()
     values = (view.values.astype(np.float64) - 1.0) * 1000.0
-    return SeriesView(view.steps, values.astype(np.float32), view._rel, view._wall0)
+    out = SeriesView(view.steps, values.astype(np.float32), view._rel, view._wall0)
+    _DEVIATIONS[id(view)] = (view, out)
+    return out
 
 
 def short_tag(tag: str) -> str:
