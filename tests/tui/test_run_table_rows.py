@@ -10,7 +10,14 @@ from rich.text import Text
 
 from tests.tui.fakes import NOW, make_run
 from tui.widgets import render as R
-from tui.widgets.run_table import GROUP, column_widths, natural, sort_runs, table_rows
+from tui.widgets.run_table import (
+    GROUP,
+    RowCache,
+    column_widths,
+    natural,
+    sort_runs,
+    table_rows,
+)
 
 COLUMNS = ("state", "name", "trend", "eta", "health", "pid", "gpu")
 
@@ -80,3 +87,25 @@ def test_a_wide_terminal_gives_its_spare_width_to_labels_then_names():
     run = dataclasses.replace(run, label=label)
     (row,) = table_rows([run], ["a"], ("label",), label_width=50)
     assert 18 < len(plain(row.cells[0])) <= 50
+
+
+def test_rows_of_runs_that_did_not_change_are_not_built_again():
+    done = make_run("done", state="finished", step=100_000_000, run_id="iddone")
+    live = make_run("live", run_id="idlive", pid=4100)
+    runs, names = [done, live], ["done", "live"]
+    cache = RowCache()
+    first = table_rows(runs, names, COLUMNS, now=NOW, cache=cache)
+    again = table_rows(runs, names, COLUMNS, now=NOW + 10, cache=cache)
+    assert cache.hits == 2 and [a is b for a, b in zip(first, again, strict=True)] == [True, True]
+    # a live run's ETA moves with the clock: its row is built again the next minute
+    later = table_rows(runs, names, COLUMNS, now=NOW + 70, cache=cache)
+    by_key = {r.key: r for r in later}
+    assert by_key["iddone"] is first[[r.key for r in first].index("iddone")]
+    assert by_key["idlive"] is not first[[r.key for r in first].index("idlive")]
+    # a new snapshot of a run (new data): built again, and so are all when the columns change
+    moved = dataclasses.replace(done, step=done.step + 1)
+    hits = cache.hits
+    table_rows([moved, live], names, COLUMNS, now=NOW + 70, cache=cache)
+    assert cache.hits == hits + 1  # the live one only
+    table_rows([moved, live], names, COLUMNS[:3], now=NOW + 70, cache=cache)
+    assert cache.hits == hits + 1

@@ -30,6 +30,7 @@ from tui.widgets.run_table import (
     COLUMNS,
     GROUP,
     GROUPINGS,
+    RowCache,
     RunTable,
     column_names,
     column_widths,
@@ -159,6 +160,7 @@ class MainScreen(Screen[None]):
         self.view_mode = "auto"
         self.table_view = False  # the table is showing (else the panels)
         self.table_columns: tuple[str, ...] = column_names(())
+        self._rows = RowCache()  # the table's rows of runs that did not change
         self.sort_column = "state"  # running first
         self.sort_reverse = False
         self.grouping = "none"
@@ -302,7 +304,9 @@ class MainScreen(Screen[None]):
             opened=frozenset(self.opened),
             now=snap.time,
             label_width=widths[columns.index("label")] if "label" in columns else 18,
+            cache=self._rows,
         )
+        self._rows.keep({r.id for r in runs})
         keys = [r.key for r in rows]
         if self.selected_id not in keys:  # in a closed group: the group; gone: the first row
             inside = next((r.key for r in rows if self.selected_id in r.runs), None)
