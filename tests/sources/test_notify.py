@@ -53,15 +53,23 @@ def collector(root: Path, clock) -> RunsCollector:
     return RunsCollector([str(root)], Settings(), clock=clock, rescan_interval=1e9)
 
 
+def settle(rc: RunsCollector) -> None:
+    """The collects before the watches are in place: the first (a command that collects once
+    sets up nothing), the second (the watches added), the third (what came before them)."""
+    for _ in range(3):
+        rc.collect()
+
+
 def test_an_idle_poll_of_watched_runs_reads_nothing(tmp_path, monkeypatch):
     root = tmp_path / "results"
     settled_runs(root)
     now = [time.time()]
     rc = collector(root, lambda: now[0])
     try:
-        assert rc.notifier.active, rc.notifier.why_not
         first = rc.collect()
-        rc.collect()  # the watches were new: read once more, for what came before them
+        assert rc.notifier is None  # one collect: nothing watched
+        settle(rc)
+        assert rc.notifier is not None and rc.notifier.active, rc.notifier.why_not
         assert all(t.watch is not None and t.watch.trusted for t in rc.trackers.values())
         calls = Calls(monkeypatch)
         now[0] += 5.0
@@ -101,7 +109,6 @@ def test_a_live_trainers_appends_are_seen_at_the_next_poll(tmp_path, monkeypatch
     )
     rc = RunsCollector([str(root)], Settings(), rescan_interval=0.5)
     try:
-        assert rc.notifier.active is enabled
         steps = []
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and len(set(steps)) < 4:
@@ -111,6 +118,7 @@ def test_a_live_trainers_appends_are_seen_at_the_next_poll(tmp_path, monkeypatch
             time.sleep(0.3)
         assert len(set(steps)) >= 4, steps  # it kept moving on
         assert steps == sorted(steps)
+        assert rc.notifier is not None and rc.notifier.active is enabled
         (tracker,) = rc.trackers.values()
         assert tracker.watch is not None and tracker.watch.trusted is enabled
         if enabled:
@@ -130,8 +138,7 @@ def test_an_overflowed_queue_makes_every_run_read_again(tmp_path, monkeypatch):
     now = [time.time()]
     rc = collector(root, lambda: now[0])
     try:
-        rc.collect()
-        rc.collect()
+        settle(rc)
         limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
         a, b = runs[0] / "config.json", runs[0] / "logs" / "summary.json"
         for _ in range(limit // 2 + 100):  # more events than the queue holds (two files in
@@ -140,7 +147,7 @@ def test_an_overflowed_queue_makes_every_run_read_again(tmp_path, monkeypatch):
         calls = Calls(monkeypatch)
         now[0] += 1.0
         rc.collect()
-        assert rc.notifier.overflows >= 1
+        assert rc.notifier is not None and rc.notifier.overflows >= 1
         assert calls.n > 0
         # and the run not touched was read too: both trackers did a full poll
         assert all(t.watch is not None and not t.watch.dirty for t in rc.trackers.values())
@@ -169,16 +176,15 @@ def test_at_the_watch_limit_a_run_is_polled_as_before(tmp_path, monkeypatch):
     settled_runs(root, 2)
     now = [time.time()]
     probe = collector(root, lambda: now[0])
-    probe.collect()
+    settle(probe)
     one = len(next(iter(probe.trackers.values())).watch.watched)  # type: ignore[union-attr]
     probe.close()
     rc = collector(root, lambda: now[0])
-    rc.notifier.close()
     rc.notifier = FullNotifier(room=one + 1)  # enough for one run's directories, not two
     try:
         rc.rescan()
         first = rc.collect()
-        rc.collect()
+        settle(rc)
         watches = [t.watch for t in rc.trackers.values()]
         assert any(w is not None and not w.trusted for w in watches)
         (full,) = [w for w in watches if w is not None and not w.trusted]
@@ -204,8 +210,7 @@ def test_a_run_on_a_network_filesystem_is_polled_as_before(tmp_path, monkeypatch
     now = [time.time()]
     rc = collector(root, lambda: now[0])
     try:
-        rc.collect()
-        rc.collect()
+        settle(rc)
         (tracker,) = rc.trackers.values()
         assert tracker.watch is not None and not tracker.watch.trusted
         assert "nfs" in (tracker.watch.why_not or "") and not tracker.watch.watched

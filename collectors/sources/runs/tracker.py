@@ -729,7 +729,10 @@ class RunsCollector:
         self._scan_errors: tuple[str, ...] = ()
         self._broken: dict[str, str] = {}  # run directory -> why no tracker could be made
         self.host = socket.gethostname()
-        self.notifier = Notifier()
+        # Change notification from the second collect on: a command that collects once
+        # (--once, check, report) would only pay for the watches (42 a HARL run).
+        self.notifier: Notifier | None = None
+        self._collects = 0
 
     @property
     def roots(self) -> list[str]:
@@ -762,7 +765,13 @@ class RunsCollector:
         now = self.clock()
         if now - self._last_scan >= self.rescan_interval:
             self.rescan()
-        self.notifier.drain()  # which runs' directories changed since the last poll
+        self._collects += 1
+        if self._collects == 2 and self.notifier is None:
+            self.notifier = Notifier()
+            for tracker in self.trackers.values():
+                tracker.watch = self.notifier.watcher()
+        if self.notifier is not None:
+            self.notifier.drain()  # which runs' directories changed since the last poll
         runs = []
         for path, tracker in list(self.trackers.items()):
             w = tracker.watch
@@ -782,7 +791,8 @@ class RunsCollector:
 
     def close(self) -> None:
         self.trackers.clear()
-        self.notifier.close()
+        if self.notifier is not None:
+            self.notifier.close()
 
     def memory_bytes(self) -> int:
         return sum(t.memory_bytes() for t in self.trackers.values())
