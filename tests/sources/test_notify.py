@@ -12,12 +12,15 @@ import time
 from pathlib import Path
 
 import pytest
+from tensorboardX import SummaryWriter
 
 from collectors.model import Settings
 from collectors.simulator.process import spawn
 from collectors.simulator.trainer import write_instant_run
-from collectors.sources.runs import notify
+from collectors.sources.runs import event_reader, notify
 from collectors.sources.runs.tracker import RunsCollector
+from tests.builders import make_run_dir
+from tests.corpus.build import frame, scalar_event
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify: Linux")
 
@@ -218,5 +221,113 @@ def test_a_run_on_a_network_filesystem_is_polled_as_before(tmp_path, monkeypatch
         now[0] += 1.0
         rc.collect()
         assert calls.n > 0
+    finally:
+        rc.close()
+
+
+def _polls_until(rc: RunsCollector, now: list[float], want: int, limit: int) -> int:
+    """Collect (the clock a second on each time) until the run reaches step ``want``; how many
+    polls that took (``limit`` + 1 when it never did)."""
+    for n in range(1, limit + 1):
+        now[0] += 1.0
+        if rc.collect().runs[0].step >= want:
+            return n
+    return limit + 1
+
+
+def test_a_file_read_in_parts_goes_on_being_read_without_any_event(tmp_path, monkeypatch):
+    """A backlog bigger than one poll may read (MAX_READ_PER_POLL) is read over the next
+    polls, not left until the safety net: no event announces what is already on disk."""
+    monkeypatch.setattr(notify, "FULL_POLL_EVERY", 1e9)
+    monkeypatch.setattr(event_reader, "MAX_READ_PER_POLL", 100_000)
+    monkeypatch.setattr(event_reader, "CHUNK", 50_000)
+    run = make_run_dir(tmp_path / "results")
+    with SummaryWriter(str(run / "logs"), flush_secs=3600) as w:
+        for i in range(1, 20_001):
+            w.add_scalar("r", float(i), i)
+    now = [time.time()]
+    rc = collector(tmp_path / "results", lambda: now[0])
+    try:
+        assert _polls_until(rc, now, 20_000, 60) <= 60
+        (tracker,) = rc.trackers.values()
+        assert tracker.watch is not None and tracker.watch.trusted
+    finally:
+        rc.close()
+
+
+def test_an_event_file_linked_from_elsewhere_is_polled(tmp_path, monkeypatch):
+    """Writes through a symlink's target raise events in the target's directory only, not in
+    logs/: such a run is polled as before, and its appends are seen at the next poll."""
+    monkeypatch.setattr(notify, "FULL_POLL_EVERY", 1e9)
+    run = make_run_dir(tmp_path / "results")
+    elsewhere = tmp_path / "elsewhere"
+    with SummaryWriter(str(elsewhere), flush_secs=3600) as w:
+        w.add_scalar("r", 1.0, 1)
+    (target,) = elsewhere.glob("events.out.tfevents.*")
+    (run / "logs" / target.name).symlink_to(target)
+    now = [time.time()]
+    rc = collector(tmp_path / "results", lambda: now[0])
+    try:
+        rc.collect()
+        rc.collect()
+        for step in (2, 3):
+            with target.open("ab") as f:  # appended where the writer's file really is
+                f.write(frame(scalar_event("r", float(step), step, 1.7e9 + step)))
+            assert _polls_until(rc, now, step, 3) == 1
+    finally:
+        rc.close()
+
+
+def test_a_settled_incomplete_checkpoint_does_not_keep_the_run_polled(tmp_path, monkeypatch):
+    """A save cut short (a crash: no critic, the newest checkpoint never complete) settles like
+    any other: once judged, an idle poll of the run reads nothing."""
+    root = tmp_path / "results"
+    (run,) = settled_runs(root, 1)
+    cut = run / "models" / "rl_model_999999999_steps"
+    cut.mkdir()
+    (cut / "actor_agent0.pt").write_bytes(b"\0" * 10)
+    old = time.time() - 3600
+    os.utime(cut / "actor_agent0.pt", (old, old))
+    os.utime(cut, (old, old))
+    now = [time.time()]
+    rc = collector(root, lambda: now[0])
+    try:
+        first = rc.collect()
+        rc.collect()
+        assert not first.runs[0].checkpoints[-1].complete
+        calls = Calls(monkeypatch)
+        now[0] += 1.0
+        rc.collect()
+        assert calls.n == 0
+    finally:
+        rc.close()
+
+
+def test_a_directory_renamed_and_made_again_is_watched_again(tmp_path, monkeypatch):
+    """logs/x renamed to logs/y and a new logs/x made: the old watch moved with the directory
+    (IN_MOVE_SELF), so logs/x is watched afresh and appends to its new file are seen."""
+    monkeypatch.setattr(notify, "FULL_POLL_EVERY", 1e9)
+    run = make_run_dir(tmp_path / "results")
+
+    def append(path: Path, step: int) -> None:
+        with path.open("ab") as f:
+            f.write(frame(scalar_event("r", float(step), step, 1.7e9 + step)))
+
+    (run / "logs" / "x").mkdir()
+    append(run / "logs" / "x" / "events.out.tfevents.1700000000.host", 1)
+    now = [time.time()]
+    rc = collector(tmp_path / "results", lambda: now[0])
+    try:
+        rc.collect()
+        rc.collect()
+        (run / "logs" / "x").rename(run / "logs" / "y")
+        (run / "logs" / "x").mkdir()
+        fresh = run / "logs" / "x" / "events.out.tfevents.1700000100.host"
+        append(fresh, 5)
+        assert _polls_until(rc, now, 5, 3) <= 2
+        rc.collect()
+        rc.collect()  # the new watches in place, nothing pending
+        append(fresh, 6)
+        assert _polls_until(rc, now, 6, 3) == 1
     finally:
         rc.close()

@@ -138,6 +138,14 @@ class CheckpointScanner:
         self._out = tuple(out)
         return self._out
 
+    def waits_on_time(self) -> bool:
+        """Whether the last scan's answer may change with time alone, its directories unchanged:
+        a checkpoint not yet settled, or the newest one not yet judged quiet (a settled one
+        counts even when incomplete: a save cut short stays so)."""
+        if self._found:
+            return not (self._older_settled and self._found[-1][1] in self._quiet)
+        return bool(self._out) and not self._out[-1].complete  # layout U's files settling
+
     def _list(self, sub: str) -> Listing | None:
         try:
             return self.cache.list(os.path.join(self.run_dir, sub), recent=True)

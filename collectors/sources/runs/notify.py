@@ -15,7 +15,9 @@ Notification is trusted only where it sees every change:
   inotify does not see what other machines write, so such a run is polled as before;
 * a run whose watches could all be added: at ``max_user_watches`` (ENOSPC), or on a directory
   that cannot be watched, that run is polled as before;
-* a queue that did not overflow: on IN_Q_OVERFLOW every run is polled once.
+* a queue that did not overflow: on IN_Q_OVERFLOW every run is polled once;
+* a watch still on the directory its path names: a directory deleted (IN_IGNORED) or renamed
+  (IN_MOVE_SELF) makes its run poll in full and watch the path afresh.
 
 Whatever is watched, a run is still polled in full every :data:`FULL_POLL_EVERY` seconds (a
 safety net), and while something time-based is pending (a checkpoint still settling). This
@@ -224,10 +226,18 @@ class Notifier:
                 owners = self._owners.get(wd, ())
                 for w in owners:
                     w.dirty = True
-                if mask & IN_IGNORED:  # the directory went (deleted, moved, unmounted)
-                    for w in list(owners):
-                        w._forget(wd)
-                    self._owners.pop(wd, None)
+                if mask & (IN_IGNORED | IN_MOVE_SELF):
+                    self._gone(wd, moved=not mask & IN_IGNORED)
+
+    def _gone(self, wd: int, moved: bool) -> None:
+        """The watched directory went (IN_IGNORED: deleted, unmounted) or was renamed
+        (IN_MOVE_SELF: the watch follows it, so the path it was added for no longer names it,
+        and a directory made again at that path would go unwatched): its owners forget it and
+        add the path again at their next full poll."""
+        for w in list(self._owners.pop(wd, ())):
+            w._forget(wd)
+        if moved and self.fd is not None:
+            self._lib.rm(self.fd, wd)  # its IN_IGNORED comes later: nobody owns it then
 
 
 class RunWatch:

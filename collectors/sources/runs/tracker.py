@@ -101,6 +101,7 @@ class RunTracker:
         # read at all; None: every poll looks at every file, as it must without it
         self.watch: RunWatch | None = notifier.watcher() if notifier is not None else None
         self._log_dirs: tuple[str, ...] = ()  # the directories of logs/ the last walk listed
+        self._linked: set[str] = set()  # event files that are symlinks (written to elsewhere)
         self.id = run_id(self.path)
         self.settings = settings
         self.clock = clock
@@ -147,7 +148,7 @@ class RunTracker:
         """Read whatever changed and return the run's snapshot (the same object if nothing did)."""
         now = self.clock()
         watch, snap = self.watch, self._snapshot
-        if watch is not None and snap is not None and not watch.due(now, self._pending(snap)):
+        if watch is not None and snap is not None and not watch.due(now, self._pending()):
             self._snapshot = self._with_state(snap, now)  # nothing happened on disk
             return self._snapshot
         snap = self._read(now)
@@ -155,11 +156,17 @@ class RunTracker:
             watch.ensure(self._watched_dirs(snap))
         return snap
 
-    def _pending(self, snap: RunSnapshot) -> bool:
-        """Something that time alone changes, which no file event announces: the newest
-        checkpoint settling (complete once its files have been quiet for a while), the start
-        time not yet found."""
-        return self._start_unset or bool(snap.checkpoints and not snap.checkpoints[-1].complete)
+    def _pending(self) -> bool:
+        """Something no event in the run's directories announces: a checkpoint still settling
+        (judged once its files have been quiet for a while), the start time not yet found, an
+        event file read only in part (MAX_READ_PER_POLL: the rest is on disk already), or one
+        that is a symlink (written through its target, in another directory)."""
+        return (
+            self._start_unset
+            or bool(self._linked)
+            or self.checkpoints.waits_on_time()
+            or any(r.behind for r in self.readers.values())
+        )
 
     def _watched_dirs(self, snap: RunSnapshot) -> list[str]:
         """What change notification watches: the run directory (config.json, logs/ and models/
@@ -411,10 +418,14 @@ class RunTracker:
         found.sort(key=lambda x: (os.path.dirname(x[0]), x[1]))
         ordered = {}
         for path, _ in found:
-            ordered[path] = self.readers.get(path) or EventFileReader(
-                path, self.settings.verify_crc
-            )
+            reader = self.readers.get(path)
+            if reader is None:
+                reader = EventFileReader(path, self.settings.verify_crc)
+                if self.watch is not None and os.path.islink(path):
+                    self._linked.add(path)
+            ordered[path] = reader
         self.readers = ordered
+        self._linked.intersection_update(ordered)
 
     def _scan_args(self) -> tuple[bool | None, int]:
         """What a HARL save holds: the value normaliser or not, and how many actors; kept until
