@@ -268,8 +268,7 @@ def test_an_event_file_linked_from_elsewhere_is_polled(tmp_path, monkeypatch):
     now = [time.time()]
     rc = collector(tmp_path / "results", lambda: now[0])
     try:
-        rc.collect()
-        rc.collect()
+        settle(rc)
         for step in (2, 3):
             with target.open("ab") as f:  # appended where the writer's file really is
                 f.write(frame(scalar_event("r", float(step), step, 1.7e9 + step)))
@@ -293,7 +292,7 @@ def test_a_settled_incomplete_checkpoint_does_not_keep_the_run_polled(tmp_path, 
     rc = collector(root, lambda: now[0])
     try:
         first = rc.collect()
-        rc.collect()
+        settle(rc)
         assert not first.runs[0].checkpoints[-1].complete
         calls = Calls(monkeypatch)
         now[0] += 1.0

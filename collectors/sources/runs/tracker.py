@@ -421,7 +421,7 @@ class RunTracker:
             reader = self.readers.get(path)
             if reader is None:
                 reader = EventFileReader(path, self.settings.verify_crc)
-                if self.watch is not None and os.path.islink(path):
+                if os.path.islink(path):  # written through elsewhere: no event in logs/
                     self._linked.add(path)
             ordered[path] = reader
         self.readers = ordered
