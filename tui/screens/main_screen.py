@@ -631,7 +631,8 @@ class MainScreen(Screen[None]):
         content = {
             "label": max((len(printable(r.label)) for r in runs), default=0),
             "name": max((len(printable(lab)) for lab in labels), default=0),
-            "health": max((len(health_cell(r).plain) for r in runs), default=0),
+            # +2: a group's counts (its runs' findings summed) may have a digit more each
+            "health": max((len(health_cell(r).plain) for r in runs), default=0) + 2,
         }
         return columns, column_widths(columns, self.size.width or 200, content), labels
 

@@ -602,9 +602,9 @@ def fit_columns(columns: Sequence[str], width: int) -> tuple[str, ...]:
 
 
 # The columns that take the width a wide terminal has to spare, in this order, each up to its
-# longest content (or this cap): a config label of 40 cells reads whole at 200 columns, and
-# ``1 bad, 2 warn`` is not cut to ``1 bad, 2``.
-GROWS = {"label": 60, "name": 40, "health": 16}
+# longest content (or this cap): ``1 bad, 2 warn`` is not cut to ``1 bad, 2`` (first: it is
+# short), and a config label of 40 cells reads whole at 200 columns.
+GROWS = {"health": 16, "name": 40, "label": 60}
 
 
 def column_widths(columns: Sequence[str], width: int, content: dict[str, int]) -> tuple[int, ...]:
