@@ -421,7 +421,9 @@ class RunTracker:
             reader = self.readers.get(path)
             if reader is None:
                 reader = EventFileReader(path, self.settings.verify_crc)
-                if os.path.islink(path):  # written through elsewhere: no event in logs/
+                # written through elsewhere: no event in logs/ (in cache.fresh: the walk's
+                # lstat found a regular file, no second call)
+                if path not in self.cache.fresh and os.path.islink(path):
                     self._linked.add(path)
             ordered[path] = reader
         self.readers = ordered
