@@ -3,7 +3,7 @@
 A closed terminal raises SystemExit wherever the demo's main thread is, possibly inside a
 Textual shutdown that never finishes: the cleanup (the trainers stopped, the directory removed)
 runs in a thread of its own and the process ends itself. Here a real child process stands in
-for a main thread that never gets out (it swallows the SystemExit and sleeps on)."""
+for a main thread that never gets out (it swallows the SystemExit and blocks again)."""
 
 from __future__ import annotations
 
@@ -29,9 +29,10 @@ leaving.LINGER = 1.0
 for sig in LEAVE_SIGNALS:
     signal.signal(sig, leaving.on_signal)
 print("ready", flush=True)
-while True:  # a shutdown that never finishes
+r, w = os.pipe()  # nothing ever comes: the main thread blocks in the read, inside the try
+while True:  # a shutdown that never finishes (the signal's SystemExit is raised in the read)
     try:
-        time.sleep(0.05)
+        os.read(r, 1)
     except SystemExit:
         pass
 """
