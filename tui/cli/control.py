@@ -404,33 +404,17 @@ def _stop(argv: list[str]) -> int:
 
 
 def _kill(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(
-        prog="happo-top kill", description="SIGKILL a run's process group at once."
+    return _signal_command(
+        argv,
+        "happo-top kill",
+        "SIGKILL a run's process group at once.",
+        action="kill",
+        local=lambda target, registry: kill(target, registry=registry),
+        job=lambda job_id, run_path, registry: kill_job(
+            job_id, run_path=run_path, registry=registry
+        ),
+        done=lambda res: not res.alive,
     )
-    _run_options(p, yes=True, job=True)
-    _common(p)
-    args = p.parse_args(argv)
-    _run_or_job(p, args)
-    settings = _settings(args)
-    registry = common.registry()
-    if args.job:
-        jres = kill_job(args.job, registry=registry)
-        _out(args, jres.to_json(), jres.message)
-        return exit_codes.ACTION_FAILED if jres.alive else exit_codes.OK
-    r = resolve_action(args.run, settings, registry, args.root)
-    if isinstance(r, RemoteRun):
-        return _remote(args, r, "kill")
-    if r.run is not None and r.run.job is not None:
-        jres = kill_job(r.run.job.id, run_path=r.run.path, registry=registry)
-        _out(args, jres.to_json(), jres.message)
-        return exit_codes.ACTION_FAILED if jres.alive else exit_codes.OK
-    if r.target is None:
-        raise _no_process(r.run)
-    _checked(r.target, r.run)
-    res = kill(r.target, registry=registry)
-    text = res.message + (f" ({res.note})" if res.group is None and res.note else "")
-    _out(args, res.to_json(), text)
-    return exit_codes.ACTION_FAILED if res.alive else exit_codes.OK
 
 
 def interrupt_main(argv: Sequence[str]) -> int:
@@ -440,12 +424,41 @@ def interrupt_main(argv: Sequence[str]) -> int:
 def _interrupt(argv: list[str]) -> int:
     """One SIGINT and nothing after it (the monitor's ``I``); exit 0 once it was sent, whether
     or not the trainer chose to end."""
-    p = argparse.ArgumentParser(
-        prog="happo-top interrupt",
-        description="Send one SIGINT to a run's process group (Ctrl-C in its terminal) and "
-        "nothing after it: no SIGTERM, no SIGKILL; the trainer decides whether to exit (stop "
-        "ends it for sure). A Slurm run: one scancel --signal=INT --full.",
+    return _signal_command(
+        argv,
+        "happo-top interrupt",
+        "Send one SIGINT to a run's process group (Ctrl-C in its terminal) and nothing after "
+        "it: no SIGTERM, no SIGKILL; the trainer decides whether to exit (stop ends it for "
+        "sure). A Slurm run: one scancel --signal=INT --full.",
+        action="interrupt",
+        local=lambda target, registry: interrupt(target, registry=registry),
+        job=lambda job_id, run_path, registry: interrupt_job(
+            job_id, run_path=run_path, registry=registry
+        ),
+        done=_sent,
     )
+
+
+def _sent(res: Any) -> bool:
+    """An interrupt is done once it was sent (a SignalResult's ``signals``, a JobResult's
+    ``sent``), or when the run had already ended: what the trainer does next is its own."""
+    sent = res.signals if hasattr(res, "signals") else res.sent
+    return bool(sent) or res.ended_by is not None
+
+
+def _signal_command(
+    argv: list[str],
+    prog: str,
+    description: str,
+    *,
+    action: str,
+    local: Any,
+    job: Any,
+    done: Any,
+) -> int:
+    """``kill`` and ``interrupt``: one step on a run (its process here, its Slurm job, or the
+    happo-top of its host) or on ``--job ID``; exit 0 when ``done(result)``."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
     _run_options(p, yes=True, job=True)
     _common(p)
     args = p.parse_args(argv)
@@ -453,23 +466,23 @@ def _interrupt(argv: list[str]) -> int:
     settings = _settings(args)
     registry = common.registry()
     if args.job:
-        jres = interrupt_job(args.job, registry=registry)
+        jres = job(args.job, None, registry)
         _out(args, jres.to_json(), jres.message)
-        return exit_codes.OK if jres.sent or jres.ended_by else exit_codes.ACTION_FAILED
+        return exit_codes.OK if done(jres) else exit_codes.ACTION_FAILED
     r = resolve_action(args.run, settings, registry, args.root)
     if isinstance(r, RemoteRun):
-        return _remote(args, r, "interrupt")
+        return _remote(args, r, action)
     if r.run is not None and r.run.job is not None:
-        jres = interrupt_job(r.run.job.id, run_path=r.run.path, registry=registry)
+        jres = job(r.run.job.id, r.run.path, registry)
         _out(args, jres.to_json(), jres.message)
-        return exit_codes.OK if jres.sent or jres.ended_by else exit_codes.ACTION_FAILED
+        return exit_codes.OK if done(jres) else exit_codes.ACTION_FAILED
     if r.target is None:
         raise _no_process(r.run)
     _checked(r.target, r.run)
-    res = interrupt(r.target, registry=registry)
+    res = local(r.target, registry)
     text = res.message + (f" ({res.note})" if res.group is None and res.note else "")
     _out(args, res.to_json(), text)
-    return exit_codes.OK if res.signals or res.ended_by else exit_codes.ACTION_FAILED
+    return exit_codes.OK if done(res) else exit_codes.ACTION_FAILED
 
 
 # --------------------------------------------------------------------------- restart
