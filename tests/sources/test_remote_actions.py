@@ -41,6 +41,25 @@ def _end(sim) -> None:
     sim.wait()
 
 
+def _watching(root: Path, sshd: Sshd) -> RemoteHost:
+    """Host "gpu02" (the test's sshd) streaming ``root``."""
+    spec = RemoteSpec(
+        "gpu02",
+        (str(root),),
+        sshd.remote_command,
+        tuple(sshd.ssh_args),
+        refresh=0.3,
+        connect_timeout=5,
+    )
+    return RemoteHost(spec)
+
+
+def _remote_live_run(remote: RemoteHost):
+    """The first run there, once the happo-top there has found its process."""
+    assert remote.wait_for(lambda st, s: bool(s and s.runs and s.runs[0].process), 30)
+    return remote.latest()[1].runs[0]  # type: ignore[union-attr]
+
+
 def _settings(sshd: Sshd, **kw) -> Settings:
     return Settings(
         refresh=0.3, remote_command=sshd.remote_command, ssh_args=tuple(sshd.ssh_args), **kw
@@ -117,19 +136,9 @@ def test_remote_commands_are_batch_mode_and_quoted():
 def test_the_apps_actions_stop_a_remote_run_through_ssh(tmp_path, private_state, sshd: Sshd):
     sim = _live(tmp_path)
     settings = _settings(sshd, stop_grace=10.0)
-    remote = RemoteHost(
-        RemoteSpec(
-            "gpu02",
-            (str(tmp_path / "live"),),
-            sshd.remote_command,
-            tuple(sshd.ssh_args),
-            refresh=0.3,
-            connect_timeout=5,
-        )
-    )
+    remote = _watching(tmp_path / "live", sshd)
     try:
-        assert remote.wait_for(lambda st, s: bool(s and s.runs and s.runs[0].process), 30)
-        run = remote.latest()[1].runs[0]  # type: ignore[union-attr]
+        run = _remote_live_run(remote)
         assert run.host == "gpu02" and run.process is not None and not run.process.positive
         actions = Actions(settings)
         assert Actions.signallable(run)  # offered: the happo-top there identifies it
@@ -188,19 +197,9 @@ def test_interrupt_sends_one_sigint_here_and_on_a_remote_host(tmp_path, private_
     finally:
         _end(sim)
     sim = _live(tmp_path)
-    remote = RemoteHost(
-        RemoteSpec(
-            "gpu02",
-            (str(tmp_path / "live"),),
-            sshd.remote_command,
-            tuple(sshd.ssh_args),
-            refresh=0.3,
-            connect_timeout=5,
-        )
-    )
+    remote = _watching(tmp_path / "live", sshd)
     try:
-        assert remote.wait_for(lambda st, s: bool(s and s.runs and s.runs[0].process), 30)
-        run = remote.latest()[1].runs[0]  # type: ignore[union-attr]
+        run = _remote_live_run(remote)
         actions = Actions(_settings(sshd))
         plan = actions.plan_signal(INTERRUPT, run)
         assert plan.host == "gpu02" and plan.remote_args() == ["interrupt", run.path, "--yes"]
