@@ -14,6 +14,7 @@ one line of means with the spread between its seeds (``-14.2 ±0.8``), opened wi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -137,6 +138,7 @@ def label_cell(label: str, width: int) -> str:
 _DIGITS = re.compile(r"(\d+)")
 
 
+@functools.lru_cache(maxsize=8192)  # the same names at every poll: 300 runs sort twice a poll
 def natural(text: str) -> tuple:
     """A sort key that orders whole numbers inside names by value (``seed 9`` before ``seed 11``,
     ``11-9 14:02`` before ``11-10 09:00``), case aside: the text split into words and numbers,
