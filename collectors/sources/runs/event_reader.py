@@ -318,7 +318,7 @@ class EventFileReader:
                 bad = np.flatnonzero(got != length)
                 run = int(bad[0]) if len(bad) else k
                 count = run
-                probe = min(probe * 4, 1 << 16) if run == k else 64
+                probe = min(probe * 4, 1 << 16) if run == k else 1024
             if runs:
                 s0, l0, c0 = runs[-1]
                 if l0 == length and s0 + c0 * stride == pos:  # continues the last run
@@ -602,6 +602,12 @@ def _decode_few(buf, recs: list[tuple[int, int, int]], parts: Parts, reader) -> 
         i, o, ln = rec
         payload = buf[o + HEADER : o + HEADER + ln]
         t = _scalar_template(payload)
+        # The header record (wall_time + file_version): nothing to keep, as _decode_slow finds
+        # when its CRC is valid, without the arrays to get there (one a file).
+        header = t is None and ln > 10 and payload[0] == 0x09 and payload[9] == _FILE_VERSION
+        if header and reader._payload_ok(buf, o, ln):
+            reader.slow_records += 1
+            continue
         if t is None or (reader.verify_crc and not reader._payload_ok(buf, o, ln)):
             left.append(rec)
             continue
@@ -867,6 +873,9 @@ def merge_batch(series: dict[str, ScalarSeries], batch: Batch) -> int:
     return purged
 
 
+HEADER_BYTES = HEADER + 9  # the least a file holding a header record's wall time can be
+
+
 def header_wall_time(path: str) -> float | None:
     """The wall time of a file's first record (tensorboardX's ``file_version`` header, written
     when the writer is created, i.e. when the run starts), or None when the file does not hold
@@ -881,7 +890,7 @@ def header_wall_time(path: str) -> float | None:
             os.close(fd)
     except OSError:
         return None
-    if len(buf) < HEADER + 9:
+    if len(buf) < HEADER_BYTES:
         return None
     length = _U64.unpack_from(buf, 0)[0]
     payload = buf[HEADER : HEADER + min(length, 64)]
