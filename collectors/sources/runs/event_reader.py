@@ -686,7 +686,8 @@ def _decode_uniform(buf, run: Run, base: int, parts: Parts, reader) -> bool:
         return False
     stride = HEADER + length + FOOTER
     # Every record must match the first (a valid scalar) in every bit that may not differ: a
-    # few strided 8-byte words per record (one 2-D view, no copy), not every byte.
+    # few strided 8-byte words per record (no copy: one 2-D view of them for a short run, one
+    # view a word for a long one), not every byte.
     first, masks, words = _constant_words(length, sv, tl)
     if k <= SMALL_RUN:
         grid = np.ndarray((k, len(masks)), "<u8", buf, o0 + first, (stride, 8))
