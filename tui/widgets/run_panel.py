@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
@@ -83,6 +84,9 @@ class RunPanel(Widget, can_focus=True):
         self._key: tuple | None = None
         self._lines: list[Text] = []
         self.builds = 0  # how many times the text was rebuilt (tests, benchmarks)
+        self.draws = 0  # how many times the text was drawn into strips (tests, benchmarks)
+        # (text lines, size, style, strips) of the last two looks (focused or not)
+        self._drawn: list[tuple[list[Text], Any, Any, list[Any]]] = []
         self._apply_chrome()
 
     # -- updates from the screen
@@ -164,6 +168,25 @@ class RunPanel(Widget, can_focus=True):
             self._lines = _failed_lines(self.run, e, max(width, 10))
         self._key = key
         return self._lines
+
+    def _render_content(self) -> None:
+        """Textual draws a widget's text into strips again at every refresh, and a focus move
+        refreshes two panels whose text did not change, only their border and background
+        (about a quarter of a selection step, sampled). The strips of the panel's two looks,
+        focused and not, are kept here by (its text, its size, its style); a text selection
+        made with the mouse is always drawn anew."""
+        lines = self._build(self.content_size.width)
+        size, style = self.size, self.visual_style
+        if self.text_selection is None:
+            for kept_lines, kept_size, kept_style, strips in self._drawn:
+                if kept_lines is lines and kept_size == size and kept_style == style:
+                    self._render_cache = type(self._render_cache)(size, strips)
+                    self._dirty_regions.clear()
+                    return
+        super()._render_content()
+        self.draws += 1
+        if self.text_selection is None:
+            self._drawn = [(lines, size, style, self._render_cache.lines), *self._drawn[:1]]
 
     # -- events
     def on_resize(self) -> None:
