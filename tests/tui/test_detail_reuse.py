@@ -110,3 +110,34 @@ async def test_a_reused_detail_screen_is_restyled_when_the_theme_changed_meanwhi
         await until(pilot, lambda: isinstance(app.screen, MainScreen))
         detail = await open_detail()  # nothing changed: the same styles, not computed again
         assert detail._styled_for == restyled and background(detail) != before
+
+
+@aio
+async def test_a_theme_changed_while_the_detail_is_shown_is_not_forgotten_at_its_next_open():
+    """The theme changed on the detail screen and changed back on the main screen: the next
+    open restyles the detail for the theme now in force (it was last styled for the other)."""
+    basic, safe, crashy = standard_runs()
+    app, _, _ = build(FakeSources(snapshot((basic, safe, crashy))))
+    async with app.run_test(size=(140, 45)) as pilot:
+        await started(pilot, app)
+
+        async def open_detail() -> RunDetailScreen:
+            await focus_run(pilot, app, "safe")
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+            await pilot.pause(0.2)
+            return app.screen
+
+        first = app.theme
+        other = next(n for n in app.available_themes if n != first and n != "textual-ansi")
+        detail = await open_detail()
+        look_first = detail.styles.background
+        app.theme = other  # on the detail screen
+        await pilot.pause(0.2)
+        assert detail.styles.background != look_first
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, RunDetailScreen))
+        app.theme = first  # on the main screen: the detail, away, is not restyled now
+        await pilot.pause(0.2)
+        detail = await open_detail()
+        assert detail.styles.background == look_first

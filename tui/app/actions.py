@@ -209,7 +209,7 @@ class Actions:
         return info.positive or run is not None and run.host is not None
 
     def remote_spec(self, host: str) -> RemoteSpec:
-        from collectors.sources.remote import spec_for
+        from collectors.sources.remote import spec_for  # deferred: ssh only when used
 
         s = self.settings
         return spec_for(host, s.hosts, remote_command=s.remote_command, ssh_args=s.ssh_args)
@@ -523,7 +523,7 @@ class Actions:
         outcome; a stop that left the process alive there (``--no-kill``) offers SIGKILL."""
         assert plan.remote is not None
         args = plan.remote_args(resume=resume, escalate=escalate, graces=self._grace_pair())
-        from collectors.sources.remote import run_action
+        from collectors.sources.remote import run_action  # deferred: ssh only when used
 
         res = run_action(plan.remote, args)
         alive = plan.action == STOP and res.returncode == 1 and "still running" in res.stdout

@@ -358,6 +358,9 @@ class RunDetailScreen(ChartOptions, Screen[None]):
             event.refresh_styles = False
         self._styled_for = theme
 
+    def _theme_changed(self, _theme: object) -> None:
+        self._styled_for = None
+
     # -- layout
     def compose(self) -> ComposeResult:
         yield Static(id="detail-head")
@@ -384,6 +387,9 @@ class RunDetailScreen(ChartOptions, Screen[None]):
         yield QuietFooter()
 
     def on_mount(self) -> None:
+        # a theme changed while this screen is shown restyles it, but the next resume must
+        # not trust what it was last styled for (on_screen_resume)
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
         t = self.query_one("#ckpt-table", DataTable)
         t.add_columns("#", "step", "time", "from", "interval", "steps", "size", "complete")
         self._layout_charts()

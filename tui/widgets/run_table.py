@@ -588,6 +588,7 @@ class RunTable(DataTable, inherit_bindings=False):
             row_index,
             column_index,
             width,
+            pad,
             base_style,
             component,
             post,
