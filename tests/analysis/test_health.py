@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import collectors.analysis.health as health
-from collectors.analysis.health.training import spike_indices
+from collectors.analysis.health.training import row_medians, spike_indices
 from collectors.model.run import CRASHED, FINISHED, RUNNING, STALLED, STOPPED
 from collectors.simulator.trainer import write_instant_run
 from collectors.sources.runs.tracker import RunsCollector
@@ -409,3 +409,11 @@ def test_nonfinite_thinned_away_is_still_bad():
     run = dataclasses.replace(run, scalars={"critic/value_loss": seen})
     found = by_rule(health.evaluate(run), "nonfinite")
     assert len(found) == 1 and found[0].level == "bad" and found[0].step == int(STEPS[10])
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 20, 21])
+def test_row_medians_are_numpys(k):
+    rng = np.random.default_rng(k)
+    rows = rng.normal(size=(50, k)) * rng.choice([1e-9, 1.0, 1e9], size=(50, 1))
+    rows[0] = 3.0  # all equal
+    assert np.array_equal(row_medians(rows), np.median(rows, axis=1))

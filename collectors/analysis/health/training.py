@@ -369,6 +369,16 @@ def clipping(ctx: Context) -> list[Finding]:
     return out
 
 
+def row_medians(rows: np.ndarray) -> np.ndarray:
+    """``np.median(rows, axis=1)`` for rows without NaN, by one partition: np.median's own
+    checks cost about 70 us a call, most of the spike rule on a server's many short series
+    (300 runs x 3 networks: 0.1 s of a cold collect)."""
+    k = rows.shape[1]
+    lo, hi = (k - 1) // 2, k // 2
+    part = np.partition(rows, (lo, hi) if lo != hi else lo, axis=1)
+    return (part[:, lo] + part[:, hi]) / 2
+
+
 def spike_indices(values: np.ndarray, factor: float, window: int) -> np.ndarray:
     """Indices of the points above ``factor`` times the median of the ``window`` points before
     them (points with fewer than ``window`` before them, or a NaN among those, are not judged).
@@ -393,7 +403,7 @@ def spike_indices(values: np.ndarray, factor: float, window: int) -> np.ndarray:
         if len(candidates) == 0:
             return candidates
         windows = sliding_window_view(values[:-1], window)  # row j: the points before j + window
-        med = np.median(windows[candidates - window], axis=1)
+        med = row_medians(windows[candidates - window])  # no NaN: their bounds are finite
         hits = candidates[values[candidates] > factor * med]
     return hits
 
