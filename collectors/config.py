@@ -35,7 +35,7 @@ import stat
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from collectors.analysis.health import REGISTRY
+from collectors.analysis.health.thresholds import DECLARED
 from collectors.model.settings import TABLE_COLUMNS, Settings
 
 if TYPE_CHECKING:
@@ -212,11 +212,11 @@ def _check_thresholds(mapping: dict[str, Any], lines: dict[str, int], path: str)
     its own (an error at its line), then the orders between keys (at the first key involved)."""
     top = lines.get("thresholds", 1)
     for name, value in mapping.items():
-        problem = REGISTRY.problem(name, value)
+        problem = DECLARED.problem(name, value)
         if problem is not None:
             line = lines.get(f"thresholds.{name}", top)
             raise ConfigError(f"{path}:{line}: key 'thresholds': {problem}")
-    broken = REGISTRY.order_problems(mapping)
+    broken = DECLARED.order_problems(mapping)
     if broken:
         order, _ = broken[0]
         first = next((k for k in order.names if k in mapping), None)

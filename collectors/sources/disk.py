@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import os
-import statistics
 import time
 from collections.abc import Callable, Sequence
 
@@ -170,6 +169,10 @@ def save_interval(run: RunSnapshot) -> int | None:
     tail = steps[-5:]
     diffs = [b - a for a, b in zip(tail, tail[1:], strict=False) if b > a]
     if diffs:
+        # Deferred for start-up time: statistics (with decimal and fractions, ~5 ms) for the
+        # first run with checkpoints.
+        import statistics
+
         return int(statistics.median(diffs))
     if run.layout == "B":
         return LAYOUT_B_SAVE_STEPS

@@ -28,8 +28,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-import psutil
-
 from collectors.model.job import (
     ACTIVE_STATES,
     BY_ENVIRON,
@@ -503,6 +501,10 @@ def job_id_of_process(pid: int, started: float | None = None) -> str | None:
     environment cannot be read); "" when its environment is readable and names no job; None
     when it cannot tell (gone, not ours, or an environment that setproctitle wrote over: a long
     title takes the memory that ``/proc/PID/environ`` shows)."""
+    # Deferred for start-up time: psutil only where Slurm is used (the module is imported on
+    # every start, for available()).
+    import psutil
+
     try:
         p = psutil.Process(pid)
         if started is not None and abs(p.create_time() - started) > 0.05:

@@ -14,7 +14,7 @@ import importlib
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tui.cli import exit_codes, options
 
@@ -179,6 +179,7 @@ def _tolerant_streams() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     _tolerant_streams()
+    one_blas_thread()
     try:
         return _main(argv)
     except BrokenPipeError:  # the reader went away (happo-top simulate | head): not an error
@@ -193,9 +194,9 @@ BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 @contextlib.contextmanager
 def single_thread_blas() -> Iterator[None]:
-    """Import the engine (and numpy) inside this: BLAS gets one thread unless the user set a
-    count. The variables are removed again afterwards, so that processes happo-top starts
-    (a training run, TensorBoard) get the environment the user gave, not ours."""
+    """Import numpy inside this: BLAS gets one thread unless the user set a count. The variables
+    are removed again afterwards, so that processes happo-top starts (a training run,
+    TensorBoard) get the environment the user gave, not ours."""
     added = [k for k in BLAS_THREADS if k not in os.environ]
     for k in added:
         os.environ[k] = "1"
@@ -206,14 +207,56 @@ def single_thread_blas() -> Iterator[None]:
             os.environ.pop(k, None)
 
 
+class _BlasLoader:
+    """numpy's own loader, executing the package inside :func:`single_thread_blas`."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+
+    def __getattr__(self, name: str) -> Any:  # resource readers, get_code, ...
+        return getattr(self.loader, name)
+
+    def create_module(self, spec: Any) -> Any:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        with single_thread_blas():
+            self.loader.exec_module(module)
+        module.__loader__ = module.__spec__.loader = self.loader  # no trace of this wrapper
+
+
+class _OneBlasThread:
+    """A meta path finder for one name, ``numpy``: whenever and wherever its first import happens
+    (the engine's when the first run is found, Textual's widgets, a sub-command's), it runs
+    inside :func:`single_thread_blas`. An empty root's snapshot never imports numpy at all,
+    hence a hook rather than a wrapper around one import."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "numpy":
+            return None
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)  # once; the finders below find the real numpy
+        import importlib.util  # deferred for start-up time: only once numpy is imported
+
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _BlasLoader(spec.loader)
+        return spec
+
+
+def one_blas_thread() -> None:
+    """Install :class:`_OneBlasThread` (once, and only while numpy is still to be imported)."""
+    if "numpy" not in sys.modules and not any(isinstance(f, _OneBlasThread) for f in sys.meta_path):
+        sys.meta_path.insert(0, _OneBlasThread())
+
+
 def _main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
         module, func, _ = SUBCOMMANDS[argv[0]]
         try:
             # Deferred for start-up time: a sub-command's module only when it is used.
-            with single_thread_blas():
-                mod = importlib.import_module(module)
+            mod = importlib.import_module(module)
         except ModuleNotFoundError as e:
             if e.name != module:
                 raise
@@ -228,10 +271,9 @@ def _main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.format == "json":
         args.json = True
-    # Deferred for start-up time: the engine (and numpy with it) only once the monitor or one
-    # of its headless forms runs, never for --help or a sub-command.
-    with single_thread_blas():
-        from tui.cli import common, watch  # deferred: see above
+    # Deferred for start-up time: the engine only once the monitor or one of its headless forms
+    # runs, never for --help or a sub-command (numpy: once a run is found, see one_blas_thread).
+    from tui.cli import common, watch
 
     def monitor(args: argparse.Namespace) -> int:
         common.check_roots(args.roots)

@@ -14,16 +14,17 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from collectors.analysis.events import detect
 from collectors.config import default_roots
-from collectors.control import HookRunner, Registry
 from collectors.fmt import printable
 from collectors.model import Event, Settings, Snapshot
 from collectors.monitor import Monitor
 from collectors.sources.remote import config_roots
 from tui.cli import common, exit_codes
-from tui.text.table import render, use_colour
+
+if TYPE_CHECKING:
+    from collectors.control import Registry
 
 NO_TERMINAL = (
     "the full-screen monitor needs a terminal (stdin and stdout are not one here); "
@@ -54,7 +55,8 @@ def main(args: argparse.Namespace, run_monitor: Callable[[Sequence[str], Setting
     settings = common.load_settings(args)
     roots = watched_roots(args, settings)
     if args.json or args.once:
-        return print_once(roots, settings, common.registry(), as_json=args.json, width=args.width)
+        # the monitor builds the launch registry once it finds a run (an empty root: never)
+        return print_once(roots, settings, as_json=args.json, width=args.width)
     if args.plain:
         return watch_text(roots, settings, common.registry())
     if not has_terminal():
@@ -62,7 +64,9 @@ def main(args: argparse.Namespace, run_monitor: Callable[[Sequence[str], Setting
     return run_monitor(roots, settings)
 
 
-def snapshot_once(roots: Sequence[str], settings: Settings, registry: Registry) -> Snapshot:
+def snapshot_once(
+    roots: Sequence[str], settings: Settings, registry: Registry | None = None
+) -> Snapshot:
     """Everything once: runs, processes, GPUs, disks, health."""
     monitor = Monitor(roots, settings, registry=registry)
     try:
@@ -75,7 +79,7 @@ def snapshot_once(roots: Sequence[str], settings: Settings, registry: Registry) 
 def print_once(
     roots: Sequence[str],
     settings: Settings,
-    registry: Registry,
+    registry: Registry | None = None,
     as_json: bool = False,
     width: int | None = None,
 ) -> int:
@@ -83,6 +87,9 @@ def print_once(
     if as_json:
         common.write_json(snap.to_json())
         return exit_codes.OK
+    # Deferred for start-up time: the text table only for text.
+    from tui.text.table import render, use_colour
+
     width = width or shutil.get_terminal_size((120, 24)).columns
     sys.stdout.write(render(snap, width=width, colour=use_colour()))
     return exit_codes.OK
@@ -95,6 +102,11 @@ def watch_text(
     stop_when: Callable[[], bool] | None = None,
 ) -> int:
     """A refreshing plain-text view (``--plain``: dumb terminals, logs): Ctrl-C to quit."""
+    # Deferred for start-up time: what only this view needs (the events read the health rules).
+    from collectors.analysis.events import detect
+    from collectors.control import HookRunner
+    from tui.text.table import render, use_colour
+
     collector = Monitor(roots, settings, registry=registry)
     colour = use_colour()
     # On a terminal each frame replaces the last; into a file or a pipe, frames follow one
