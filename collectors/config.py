@@ -27,7 +27,6 @@ A bad file is an error that names the file, the line and the key.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import reprlib
@@ -346,6 +345,8 @@ def parse_settings(text: str, path: str = "<config>") -> Settings:
         line = lines.get(str(key), 1)
         if key not in _SCHEMA:
             known = ", ".join(sorted(_SCHEMA))
+            import difflib  # deferred for start-up time: only for a misspelt key
+
             close = difflib.get_close_matches(str(key), list(_SCHEMA), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise ConfigError(f"{path}:{line}: unknown key '{key}'{hint} (known keys: {known})")
@@ -391,6 +392,8 @@ def _table_columns(names: list[str], lines: dict[str, int], path: str) -> tuple[
     line = lines.get("table_columns", 1)
     for name in names:
         if name not in TABLE_COLUMNS:
+            import difflib  # deferred for start-up time: only for a misspelt key
+
             close = difflib.get_close_matches(name, TABLE_COLUMNS, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             known = ", ".join(TABLE_COLUMNS)

@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from collectors.analysis.chains import ChainLinker
 from collectors.analysis.config_diff import run_labels
 from collectors.analysis.health import evaluate
 from collectors.model.disk import DiskSnapshot, SharedListings
@@ -50,6 +49,7 @@ from collectors.sources.slurm import SlurmCollector, SlurmView, refine_by_job
 from collectors.sources.slurm import available as slurm_available
 
 if TYPE_CHECKING:
+    from collectors.analysis.chains import ChainLinker
     from collectors.control.registry import Registry
     from collectors.sources.processes import ProcessCollector
     from collectors.sources.processes.logs import LastLines
@@ -101,7 +101,7 @@ class Monitor:
         ] = {}
         self._labels_key: tuple[tuple[str, int], ...] = ()
         self._labels: dict[str, str] = {}
-        self._chains = ChainLinker(self._rescore)
+        self._chains: ChainLinker | None = None  # built with the first run
         self._label_error: str | None = None
         self._last_lines: LastLines | None = None  # built with the first run that ended
         self.remotes = self._start_remotes(roots)
@@ -183,7 +183,7 @@ class Monitor:
         for path in [p for p in self._cache if p not in live]:
             del self._cache[path]
         runs = self._label(runs)
-        runs = self._chains.link(runs)  # resumed runs continue their parents (analysis.chains)
+        runs = self._link(runs)
         if self._label_error:
             errors.append(self._label_error)
         disks: DiskSnapshot | None = None
@@ -366,6 +366,17 @@ class Monitor:
                 self._last_lines = LastLines()
             last = self._last_lines.cause(log)
         return {"log": log, "log_last": last}
+
+    def _link(self, runs: list[RunSnapshot]) -> list[RunSnapshot]:
+        """Resumed runs continue their parents (analysis.chains)."""
+        if self._chains is None:
+            if not runs:
+                return runs
+            # Deferred for start-up time: the chain linker once there is a run.
+            from collectors.analysis.chains import ChainLinker
+
+            self._chains = ChainLinker(self._rescore)
+        return self._chains.link(runs)
 
     def _rescore(self, run: RunSnapshot) -> RunSnapshot:
         """Health again for a run whose state the chain changed (a parent now ``continued``)."""

@@ -28,17 +28,18 @@ import json
 import os
 import re
 import shlex
-import subprocess
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from collectors.model.host import CONNECTING, INCOMPATIBLE, UNREACHABLE, UP, HostStatus
 from collectors.model.run import Snapshot
 from collectors.model.stream import Header, StreamDecoder, StreamError
+
+if TYPE_CHECKING:
+    import subprocess
 
 # ssh options that make a network safe to use from a monitor: never a prompt (BatchMode), a
 # dead peer noticed within ~3 keepalives, a host that does not answer given up after a while.
@@ -211,6 +212,10 @@ def run_action(
     """Run ``happo-top ARGS`` on the host (``["stop", RUN, "--yes"]``) and wait for it. No
     stdin (BatchMode: never a prompt); a host that does not answer in ``timeout`` seconds is a
     failure (exit 255), with ssh ended. ``parse_json``: the output is parsed as a JSON document."""
+    # Deferred for start-up time: subprocess and threading only for a host:path root (every
+    # start imports this module for its root syntax).
+    import subprocess
+
     argv = spec.command(args)
     try:
         proc = subprocess.run(
@@ -246,6 +251,10 @@ class RemoteHost:
     """One host's stream, kept alive in a thread. ``latest()`` never blocks."""
 
     def __init__(self, spec: RemoteSpec, clock: Callable[[], float] = time.time) -> None:
+        # Deferred for start-up time: subprocess and threading only for a host:path root (every
+        # start imports this module for its root syntax).
+        import threading
+
         self.spec = spec
         self.clock = clock
         self._lock = threading.Lock()
@@ -334,6 +343,9 @@ class RemoteHost:
     def _once(self) -> tuple[bool, str, str]:
         """One connection: start ssh, read its stream until it ends. Returns whether a stream
         was established, and the state and message to show after it."""
+        import subprocess  # deferred for start-up time: see __init__
+        import threading
+
         stderr: deque[str] = deque(maxlen=20)
         try:
             proc = subprocess.Popen(
@@ -402,6 +414,8 @@ class RemoteHost:
         proc = self._proc
         if proc is None:
             return
+        import subprocess  # deferred for start-up time: see __init__
+
         with contextlib.suppress(OSError, ValueError):
             if proc.stdin is not None:
                 proc.stdin.close()  # serve there sees its stdin end

@@ -22,11 +22,10 @@ import contextlib
 import json
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from collectors.model.job import (
     ACTIVE_STATES,
@@ -39,6 +38,9 @@ from collectors.model.job import (
     JobInfo,
 )
 from collectors.model.run import CONTINUED, CRASHED, FINISHED, STOPPED, RunSnapshot
+
+if TYPE_CHECKING:
+    import subprocess
 
 CONFIG_FILES = ("/etc/slurm/slurm.conf", "/etc/slurm-llnl/slurm.conf", "/run/slurm/conf/slurm.conf")
 TIMEOUT = 15.0  # seconds for one Slurm command
@@ -394,6 +396,10 @@ Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
 
 def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    # Deferred for start-up time: subprocess where Slurm is used (every start imports this
+    # module for available()).
+    import subprocess
+
     return subprocess.run(
         list(argv),
         capture_output=True,
@@ -418,6 +424,8 @@ class Slurm:
         self.sacct_off: str | None = None  # why sacct is not asked again
 
     def _tool(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        import subprocess  # deferred for start-up time: see _run
+
         try:
             return self.run(argv)
         except FileNotFoundError:

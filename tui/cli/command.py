@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import importlib
 import os
 import sys
@@ -236,7 +235,8 @@ class _OneBlasThread:
             return None
         with contextlib.suppress(ValueError):
             sys.meta_path.remove(self)  # once; the finders below find the real numpy
-        import importlib.util  # deferred for start-up time: only once numpy is imported
+        # Deferred for start-up time: only once numpy is imported.
+        import importlib.util
 
         spec = importlib.util.find_spec(name)
         if spec is not None and spec.loader is not None:
@@ -293,6 +293,9 @@ def _unknown_command(argv: Sequence[str]) -> str | None:
     reported as such later)."""
     if not argv or argv[0].startswith("-") or os.path.exists(os.path.expanduser(argv[0])):
         return None
+    # Deferred for start-up time: difflib only for a first word that may be a typo.
+    import difflib
+
     close = difflib.get_close_matches(argv[0], list(SUBCOMMANDS), n=1)
     if not close:
         return None
