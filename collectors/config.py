@@ -34,7 +34,6 @@ import stat
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from collectors.analysis.health.thresholds import DECLARED
 from collectors.model.settings import TABLE_COLUMNS, Settings
 
 if TYPE_CHECKING:
@@ -209,6 +208,9 @@ def _key_lines(text: str) -> dict[str, int]:
 def _check_thresholds(mapping: dict[str, Any], lines: dict[str, int], path: str) -> None:
     """The ``thresholds:`` mapping against the health rules' declared thresholds: each key on
     its own (an error at its line), then the orders between keys (at the first key involved)."""
+    # Deferred for start-up time: the declarations only for a file with a thresholds: key.
+    from collectors.analysis.health.thresholds import DECLARED
+
     top = lines.get("thresholds", 1)
     for name, value in mapping.items():
         problem = DECLARED.problem(name, value)

@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from collectors.analysis.config_diff import run_labels
 from collectors.analysis.health import evaluate
 from collectors.model.disk import DiskSnapshot, SharedListings
 from collectors.model.gpu import GpuSnapshot
@@ -390,6 +389,9 @@ class Monitor:
         """Sibling runs (one experiment) are labelled by the config keys that tell them apart."""
         key = tuple((r.id, id(r.config)) for r in runs)
         if key != self._labels_key:
+            # Deferred for start-up time: the config diff once there is a run.
+            from collectors.analysis.config_diff import run_labels
+
             try:
                 self._labels = run_labels(runs)
             except Exception as e:  # labels are a convenience: say so, keep the runs

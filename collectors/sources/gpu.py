@@ -199,14 +199,14 @@ def _nvml_missing() -> str | None:
     with the name pynvml uses, so LD_LIBRARY_PATH and ld.so.cache count as they do for it), not
     a guess from paths; None: import pynvml and let it say. The handle stays open: pynvml opens
     the same library next."""
-    import importlib.util
+    import importlib.util  # deferred for start-up time: only when no NVML module was injected
 
     if importlib.util.find_spec("pynvml") is None:
         return "no NVIDIA GPU (nvidia-ml-py not installed: no module named 'pynvml')"
     if not sys.platform.startswith("linux"):
         return None
     try:
-        import _ctypes
+        import _ctypes  # deferred for start-up time: ctypes' loader only for this probe
 
         _ctypes.dlopen(NVML_LIBRARY, os.RTLD_NOW | os.RTLD_LOCAL)
     except ImportError:  # no ctypes in this Python: pynvml will say

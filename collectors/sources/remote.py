@@ -36,10 +36,11 @@ from typing import IO, TYPE_CHECKING, Any
 
 from collectors.model.host import CONNECTING, INCOMPATIBLE, UNREACHABLE, UP, HostStatus
 from collectors.model.run import Snapshot
-from collectors.model.stream import Header, StreamDecoder, StreamError
 
 if TYPE_CHECKING:
     import subprocess
+
+    from collectors.model.stream import Header
 
 # ssh options that make a network safe to use from a monitor: never a prompt (BatchMode), a
 # dead peer noticed within ~3 keepalives, a host that does not answer given up after a while.
@@ -345,6 +346,9 @@ class RemoteHost:
         was established, and the state and message to show after it."""
         import subprocess  # deferred for start-up time: see __init__
         import threading
+
+        # deferred for start-up time, as subprocess: the stream only for a host:path root
+        from collectors.model.stream import Header, StreamDecoder, StreamError
 
         stderr: deque[str] = deque(maxlen=20)
         try:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from collectors.config import ConfigError, default_roots
 from collectors.config import load_settings as read_config
 from collectors.control import ActionError
-from collectors.model import RUN_DIR_RE, RunSnapshot, Settings, Snapshot, json_safe
+from collectors.model import RunSnapshot, Settings, Snapshot, json_safe
 from collectors.monitor import Monitor
 from collectors.sources.remote import RemoteSpec, config_roots, spec_for, split_root
 from collectors.sources.runs import find_run, foreign_link_on
@@ -86,6 +86,9 @@ def registry() -> Registry:
 
 
 def is_run_dir(path: str) -> bool:
+    # Deferred for start-up time: the run directory names (calendar, datetime) when asked.
+    from collectors.model import RUN_DIR_RE
+
     return os.path.isdir(path) and bool(RUN_DIR_RE.match(os.path.basename(os.path.abspath(path))))
 
 

@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING
 
 from collectors.config import default_roots
 from collectors.fmt import printable
-from collectors.model import Event, Settings, Snapshot
+from collectors.model import Settings, Snapshot
 from collectors.monitor import Monitor
 from collectors.sources.remote import config_roots
 from tui.cli import common, exit_codes
 
 if TYPE_CHECKING:
     from collectors.control import Registry
+    from collectors.model import Event
 
 NO_TERMINAL = (
     "the full-screen monitor needs a terminal (stdin and stdout are not one here); "

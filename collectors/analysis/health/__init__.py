@@ -20,25 +20,29 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from collectors.analysis.health.thresholds import DECLARED, Threshold
 from collectors.model.findings import BAD, LEVELS, OK, WARN, Finding, worst
 from collectors.model.run import RunSnapshot
 
 if TYPE_CHECKING:
     from collectors.analysis.health.registry import Registry, Rule
+    from collectors.analysis.health.thresholds import Threshold, ThresholdSet
 
     REGISTRY: Registry
     RULES: tuple[Rule, ...]
-
-THRESHOLDS: Mapping[str, Threshold] = DECLARED.thresholds
-DEFAULT_THRESHOLDS: dict[str, float] = DECLARED.defaults()
+    THRESHOLDS: Mapping[str, Threshold]
+    DEFAULT_THRESHOLDS: dict[str, float]
 
 _BUILDING = _thread.RLock()  # two threads asking at once build one registry
 
 
 def __getattr__(name: str) -> Any:
     """``REGISTRY`` and ``RULES``, built on first use (PEP 562): the rules import numpy and the
-    analysis, which a config file's validation, a ``--help`` or a root without runs never need."""
+    analysis, which a config file's validation, a ``--help`` or a root without runs never need;
+    ``THRESHOLDS`` and ``DEFAULT_THRESHOLDS``, from the declarations."""
+    if name in ("THRESHOLDS", "DEFAULT_THRESHOLDS"):
+        declared = _declared()
+        globals().update(THRESHOLDS=declared.thresholds, DEFAULT_THRESHOLDS=declared.defaults())
+        return globals()[name]
     if name not in ("REGISTRY", "RULES"):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     with _BUILDING:
@@ -50,11 +54,18 @@ def __getattr__(name: str) -> Any:
 
             registry = Registry(
                 rules=(*run_state.RULES, *data.RULES, *training.RULES),
-                thresholds=DECLARED.thresholds.values(),
-                orders=DECLARED.orders,
+                thresholds=_declared().thresholds.values(),
+                orders=_declared().orders,
             )
             here.update(REGISTRY=registry, RULES=registry.rules)
     return here[name]
+
+
+def _declared() -> ThresholdSet:
+    # Deferred for start-up time: the declarations once a threshold is asked for.
+    from collectors.analysis.health.thresholds import DECLARED
+
+    return DECLARED
 
 
 def evaluate(
@@ -76,17 +87,17 @@ def evaluate(
 def validate_thresholds(mapping: Mapping[str, Any] | None) -> list[str]:
     """Problems with a ``thresholds:`` mapping, one message each (empty when it is fine):
     unknown keys, values of the wrong kind, band edges out of order."""
-    return DECLARED.validate(mapping)
+    return _declared().validate(mapping)
 
 
 def thresholds_with_defaults(mapping: Mapping[str, Any] | None) -> dict[str, float]:
     """The defaults with ``mapping`` on top (unknown keys are ignored here: validate first)."""
-    return DECLARED.with_defaults(mapping)
+    return _declared().with_defaults(mapping)
 
 
 def thresholds_markdown() -> str:
     """The threshold table (key | default | meaning) in Markdown, as the README shows it."""
-    return DECLARED.markdown_table()
+    return _declared().markdown_table()
 
 
 __all__ = [

@@ -33,17 +33,13 @@ from collectors.model.run import (
     pick_reward_tag,
     text_value,
 )
-from collectors.model.run_config import RunConfig
-from collectors.model.run_dir import dir_stamp, parse_run_dir_name, utc_offset_from
 from collectors.model.settings import Settings
-from collectors.sources.runs.checkpoints import CheckpointScanner
-from collectors.sources.runs.config_file import load_config
 from collectors.sources.runs.discovery import Discovery
-from collectors.sources.runs.fscache import DirCache
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from collectors.model.run_config import RunConfig
     from collectors.sources.runs.event_reader import EventFileReader
     from collectors.sources.runs.notify import Notifier, RunWatch
     from collectors.sources.runs.series import ScalarSeries
@@ -98,6 +94,12 @@ class RunTracker:
         shared: SharedListings | None = None,
         notifier: Notifier | None = None,
     ):
+        # Deferred for start-up time (see the module's docstring).
+        from collectors.model.run_config import RunConfig
+        from collectors.model.run_dir import dir_stamp, parse_run_dir_name
+        from collectors.sources.runs.checkpoints import CheckpointScanner
+        from collectors.sources.runs.fscache import DirCache
+
         self.path = os.path.abspath(path)
         # change notification (notify.py): a run in whose directories nothing happened is not
         # read at all; None: every poll looks at every file, as it must without it
@@ -185,6 +187,9 @@ class RunTracker:
         return dirs
 
     def _read(self, now: float) -> RunSnapshot:
+        # Deferred for start-up time (see the module's docstring).
+        from collectors.sources.runs.config_file import load_config
+
         self.cache.fresh.clear()  # a stat from an earlier poll is stale
         self.reading = self._config_path
         cfg = load_config(self.reading, self.config)
@@ -317,6 +322,7 @@ class RunTracker:
         Only without any event file does the directory stamp, read in the viewer's zone, stand
         in (``utc_offset`` None: unknown)."""
         # Deferred for start-up time (see the module's docstring).
+        from collectors.model.run_dir import utc_offset_from
         from collectors.sources.runs.event_reader import event_file_order, header_wall_time
 
         logs = os.path.join(self.path, "logs")
@@ -700,6 +706,9 @@ def _poll_isolated(tracker: RunTracker, now: float) -> RunSnapshot:
 
 def broken_run(path: str, message: str, now: float | None = None) -> RunSnapshot:
     """A run that could not be read at all: its directory, its error, nothing else."""
+    # Deferred for start-up time (see the module's docstring).
+    from collectors.model.run_dir import parse_run_dir_name
+
     parsed = parse_run_dir_name(os.path.basename(path))
     return RunSnapshot(
         id=run_id(path),
