@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -78,11 +77,15 @@ def slurm_conf() -> str | None:
 
 
 def available() -> str | None:
-    """Why Slurm cannot be used here, or None when it can (``squeue`` and a configuration)."""
-    if shutil.which("squeue") is None:
-        return "squeue not found on PATH"
+    """Why Slurm cannot be used here, or None when it can (a configuration and ``squeue``). The
+    configuration is looked for first: every start asks, and most machines have none (three
+    stats, no PATH search and no shutil)."""
     if slurm_conf() is None:
         return "no Slurm configuration (SLURM_CONF, /etc/slurm/slurm.conf)"
+    import shutil  # deferred for start-up time: see above
+
+    if shutil.which("squeue") is None:
+        return "squeue not found on PATH"
     return None
 
 
@@ -482,6 +485,8 @@ class Slurm:
 
     def sacct(self, ids: Sequence[str]) -> list[JobInfo]:
         """The accounting's record of these jobs; empty when accounting is off (remembered)."""
+        import shutil  # deferred for start-up time: see available()
+
         if self.sacct_off or not ids or shutil.which("sacct") is None:
             return []
         proc = self._tool("sacct", "-X", "-n", "-P", "-j", ",".join(ids), "-o", SACCT_FIELDS)

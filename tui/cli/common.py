@@ -15,7 +15,6 @@ import dataclasses
 import json
 import os
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -363,6 +362,9 @@ def run_command(
     except BrokenPipeError:
         return reader_gone()
     except Exception as e:  # happo-top itself failed: never the status of a finding (1)
+        # Deferred for start-up time: traceback only for a bug.
+        import traceback
+
         traceback.print_exc(file=sys.stderr)
         fail(prog, f"internal error (a bug in happo-top): {type(e).__name__}: {e}")
         return exit_codes.INTERNAL_ERROR

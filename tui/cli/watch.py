@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import shutil
-import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -89,6 +87,9 @@ def print_once(
         common.write_json(snap.to_json())
         return exit_codes.OK
     # Deferred for start-up time: the text table only for text.
+    import shutil
+
+    # Deferred for start-up time, as above.
     from tui.text.table import render, use_colour
 
     width = width or shutil.get_terminal_size((120, 24)).columns
@@ -104,6 +105,10 @@ def watch_text(
 ) -> int:
     """A refreshing plain-text view (``--plain``: dumb terminals, logs): Ctrl-C to quit."""
     # Deferred for start-up time: what only this view needs (the events read the health rules).
+    import shutil
+    import signal
+
+    # Deferred for start-up time, as above.
     from collectors.analysis.events import detect
     from collectors.control import HookRunner
     from tui.text.table import render, use_colour
