@@ -186,3 +186,33 @@ def test_every_name_the_control_package_exports_is_found_in_its_module():
     assert sorted(c.__all__) == sorted(c._WHERE)  # the literal list and the map agree
     for name in c.__all__:
         assert getattr(c, name) is getattr(importlib.import_module(c._WHERE[name]), name), name
+
+
+def test_numpy_looked_for_before_it_is_imported_still_gets_one_thread(tmp_path):
+    """A library that asks ``find_spec("numpy")`` first (to see whether it is there) does not
+    use up the hook: the import that follows runs inside it, and leaves the environment as it
+    was."""
+    code = (
+        "import importlib.util, json, os, sys\n"
+        "from tui.cli.command import one_blas_thread\n"
+        "one_blas_thread()\n"
+        "assert importlib.util.find_spec('numpy') is not None\n"
+        "import numpy\n"
+        f"print(json.dumps([len(os.listdir('/proc/self/task')), [os.environ.get(k) for k in {BLAS!r}],"
+        " type(numpy.__loader__).__name__]))\n"
+    )
+    e = {k: v for k, v in os.environ.items() if k not in BLAS}
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=dict(e, PYTHONPATH=str(ROOT)),
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    threads, env, loader = json.loads(r.stdout)
+    assert threads == 1
+    assert env == [None, None, None]
+    assert loader == "SourceFileLoader"  # numpy's own loader again, no wrapper left behind

@@ -240,8 +240,9 @@ def single_thread_blas() -> Iterator[None]:
 class _BlasLoader:
     """numpy's own loader, executing the package inside :func:`single_thread_blas`."""
 
-    def __init__(self, loader: Any) -> None:
+    def __init__(self, loader: Any, hook: _OneBlasThread) -> None:
         self.loader = loader
+        self.hook = hook
 
     def __getattr__(self, name: str) -> Any:  # resource readers, get_code, ...
         return getattr(self.loader, name)
@@ -253,6 +254,8 @@ class _BlasLoader:
         with single_thread_blas():
             self.loader.exec_module(module)
         module.__loader__ = module.__spec__.loader = self.loader  # no trace of this wrapper
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self.hook)  # numpy is loaded: nothing left to do
 
 
 class _OneBlasThread:
@@ -261,17 +264,22 @@ class _OneBlasThread:
     inside :func:`single_thread_blas`. An empty root's snapshot never imports numpy at all,
     hence a hook rather than a wrapper around one import."""
 
+    def __init__(self) -> None:
+        self._finding = False
+
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        if name != "numpy":
+        if name != "numpy" or self._finding:
             return None
-        with contextlib.suppress(ValueError):
-            sys.meta_path.remove(self)  # once; the finders below find the real numpy
-        # Deferred for start-up time: only once numpy is imported.
+        # Deferred for start-up time: only once numpy is looked for.
         import importlib.util
 
-        spec = importlib.util.find_spec(name)
+        self._finding = True  # the finders below this one find the real numpy
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self._finding = False
         if spec is not None and spec.loader is not None:
-            spec.loader = _BlasLoader(spec.loader)
+            spec.loader = _BlasLoader(spec.loader, self)
         return spec
 
 
