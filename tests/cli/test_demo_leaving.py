@@ -28,10 +28,13 @@ leaving = _Leaving(cleanup)
 leaving.LINGER = 1.0
 for sig in LEAVE_SIGNALS:
     signal.signal(sig, leaving.on_signal)
-print("ready", flush=True)
 r, w = os.pipe()  # nothing ever comes: the main thread blocks in the read, inside the try
+ready = False
 while True:  # a shutdown that never finishes (the signal's SystemExit is raised in the read)
     try:
+        if not ready:  # said inside the try: a signal handled as print returns is caught too
+            ready = True
+            print("ready", flush=True)
         os.read(r, 1)
     except SystemExit:
         pass

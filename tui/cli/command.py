@@ -145,15 +145,31 @@ def usage() -> str:
     )
 
 
+def epilog() -> str:
+    """The sub-commands and the exit statuses, under the options of ``--help``."""
+    return (
+        "sub-commands (run 'happo-top SUBCOMMAND --help' for each):\n"
+        + "".join(f"  {k:<18}{v[2]}\n" for k, v in SUBCOMMANDS.items())
+        + "\n"
+        + exit_codes.epilog()
+    )
+
+
+class _Parser(argparse.ArgumentParser):
+    """The top-level parser, whose epilog is written only when help is shown: wrapping the exit
+    statuses imports textwrap (~1 ms at every start otherwise)."""
+
+    def format_help(self) -> str:
+        if self.epilog is None:
+            self.epilog = epilog()
+        return super().format_help()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="happo-top",
         usage=usage(),
         description="Monitor HAPPO/HARL training runs: progress, ETA, rewards, checkpoints, health.",
-        epilog="sub-commands (run 'happo-top SUBCOMMAND --help' for each):\n"
-        + "".join(f"  {k:<18}{v[2]}\n" for k, v in SUBCOMMANDS.items())
-        + "\n"
-        + exit_codes.epilog(),
         formatter_class=_Formatter,
     )
     p.add_argument("-V", "--version", action=_VersionAction)
