@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import psutil
+from _installed import installed_env
 
 ROOT = Path(__file__).resolve().parent.parent
 SOCKET = f"happo-bench-{os.getpid()}"
@@ -39,9 +40,11 @@ def start(argv: list[str], width: int = 120, height: int = 40) -> psutil.Process
         "XDG_CONFIG_HOME": tempfile.mkdtemp(prefix="happo-bench-config-"),
         "PYTHONPATH": str(ROOT),
     }
+    installed_env()  # compiled once (the tmux server's environment is this shell's)
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     cmd = (
-        f"cd {shlex.quote(str(ROOT))} && exec env -u COLUMNS -u LINES {exports} {shlex.join(argv)}"
+        f"cd {shlex.quote(str(ROOT))} && exec env -u COLUMNS -u LINES -u PYTHONDONTWRITEBYTECODE "
+        f"{exports} {shlex.join(argv)}"
     )
     tmux("new-session", "-d", "-s", "b", "-x", str(width), "-y", str(height), cmd)
     pid = int(tmux("list-panes", "-t", "b", "-F", "#{pane_pid}").stdout.strip())

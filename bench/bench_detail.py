@@ -1,7 +1,8 @@
 """Opening a run's detail and the chart keys, in-process under Textual's pilot (no terminal).
 
     python bench/bench_detail.py               # medians of 15 opens, 30 runs, 200x50
-    python bench/bench_detail.py --profile     # and a cProfile of the opens and keys
+    python bench/bench_detail.py --profile     # and a cProfile of the opens and keys (printed,
+                                               # and saved to /tmp/happo-bench-detail.prof)
     python bench/bench_detail.py --cold        # the charts' kept renders dropped before each key
 
 The 30 runs of ``bench_tui.py`` (bench/_data/tui30/, written once) are read by the real sources.
@@ -106,6 +107,7 @@ def main() -> int:
         print(f"  {what}: {med * 1000:.0f} ms (p95 {p95 * 1000:.0f} ms, n={len(out[name])})")
     if prof:
         pstats.Stats(prof).sort_stats("cumulative").print_stats(40)
+        prof.dump_stats("/tmp/happo-bench-detail.prof")
     return 0
 
 

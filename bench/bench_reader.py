@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _installed import installed_env
 
 # HAPPO_SRC: another tree to measure (bench_polls.py --baseline runs its children so)
 sys.path.insert(0, os.environ.get("HAPPO_SRC") or str(Path(__file__).resolve().parent.parent))
@@ -403,7 +404,7 @@ def main() -> None:
 
     # 4. Start-up of the headless snapshot (a fresh process, as a user runs it).
     cli = [sys.executable, "-m", "tui.cli", "--once", "--json", str(paths["poll"])]
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    env = installed_env(PYTHONPATH=str(Path(__file__).resolve().parent.parent))
     starts = []
     for _ in range(repeat):
         t = time.perf_counter()

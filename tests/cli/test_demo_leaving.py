@@ -32,7 +32,7 @@ r, w = os.pipe()  # nothing ever comes: the main thread blocks in the read, insi
 ready = False
 while True:  # a shutdown that never finishes (the signal's SystemExit is raised in the read)
     try:
-        if not ready:  # said inside the try: a signal handled as print returns is caught too
+        if not ready:  # said from inside the try: a signal right after it is still caught
             ready = True
             print("ready", flush=True)
         os.read(r, 1)

@@ -153,3 +153,48 @@ def test_a_file_read_while_it_grows_in_random_pieces(tmp_path):
     for tag in (TAG, "critic/value_loss"):
         assert np.all(np.diff(series[tag].view().steps) > 0)
     assert_same_as_tensorboard(dst, series)
+
+
+@pytest.mark.parametrize("n", [300, 5000], ids=["short run", "long run"])
+@pytest.mark.parametrize("odd", ["another tag", "a longer step, a shorter tag", "a tag byte"])
+def test_short_and_long_runs_are_checked_alike(tmp_path, n, odd):
+    """A short run (a small file) is checked in one 2-D view of its constant words, a long one
+    word by word: a record of another shape with the same length, or one with a damaged tag
+    byte, is found by both, anywhere in the run."""
+    t0 = 1.7e9
+    for at in (1, n // 2, n - 1):  # the run's second record, its middle, its last
+        recs = [header(t0)]
+        expected: dict[str, list[int]] = {}
+        for i in range(1, n + 1):
+            tag, step = "agent0/ratio", 3_000_000 + i * 1000  # 4-byte steps
+            if i == at + 1 and odd == "another tag":
+                tag = "agent1/ratio"
+            elif i == at + 1 and odd == "a longer step, a shorter tag":
+                tag, step = "agent0/rati", 300_000_000  # a 5-byte step, an 11-byte tag
+            elif i == at + 1:
+                tag = "agent0/ratjo"  # the bytes of another tag, framed as a sound record
+            recs.append(scalar(tag, step, float(step % 7), t0 + step / 1e6))
+            expected.setdefault(tag, []).append(step)
+        assert len({len(r) for r in recs[1:]}) == 1
+        src = tmp_path / f"{at}" / "events.out.tfevents.1700000000.host"
+        src.parent.mkdir()
+        src.write_bytes(b"".join(recs))
+        reader, series = read_all(src)
+        assert reader.error is None
+        assert {t: s.view().steps.tolist() for t, s in series.items()} == expected
+        assert reader.slow_records == 1  # the header only: both paths stay vectorised
+
+
+@pytest.mark.parametrize("n", [3, 300], ids=["a few records", "a run"])
+def test_a_header_record_with_a_bad_crc_is_corruption(tmp_path, n):
+    """The header record is skipped without protobuf only when its CRC is valid: a damaged one
+    is reported as corruption, as any damaged record, and the points after it are kept."""
+    src = write_tbx(tmp_path, n=n)
+    _, clean = read_all(src)
+    data, offs = records(src)
+    buf = bytearray(data)
+    buf[offs[0] + 12 + 3] ^= 0x01  # inside the header's wall time: it still parses
+    src.write_bytes(bytes(buf))
+    reader, series = read_all(src)
+    assert series[TAG].view().steps.tolist() == clean[TAG].view().steps.tolist()
+    assert reader.corrupt_regions == 1 and "corrupt" in (reader.error or "")

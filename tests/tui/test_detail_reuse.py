@@ -73,3 +73,40 @@ async def test_the_detail_screen_is_reused_and_starts_clean_for_the_next_run():
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, RunDetailScreen))
         assert app.screen is first and app.screen.run_id == basic.id
+
+
+@aio
+async def test_a_reused_detail_screen_is_restyled_when_the_theme_changed_meanwhile():
+    """Shown again, the detail screen skips Textual's restyle of all its widgets, unless the
+    theme changed while it was away: then its colours are the new theme's."""
+    basic, safe, crashy = standard_runs()
+    app, _, _ = build(FakeSources(snapshot((basic, safe, crashy))))
+    async with app.run_test(size=(140, 45)) as pilot:
+        await started(pilot, app)
+
+        async def open_detail() -> RunDetailScreen:
+            await focus_run(pilot, app, "safe")
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+            await pilot.pause(0.2)
+            return app.screen
+
+        def background(screen: RunDetailScreen) -> object:
+            return screen.styles.background
+
+        detail = await open_detail()
+        first = app.theme
+        before = background(detail)
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen))
+        other = next(n for n in app.available_themes if n != first and n != "textual-ansi")
+        app.theme = other
+        await pilot.pause(0.2)
+        detail = await open_detail()
+        assert background(detail) != before  # the new theme's background
+        assert detail._styled_for == (other, app.ansi_color)
+        restyled = detail._styled_for
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen))
+        detail = await open_detail()  # nothing changed: the same styles, not computed again
+        assert detail._styled_for == restyled and background(detail) != before

@@ -19,30 +19,25 @@ import os
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from collectors import control
-from collectors.control import (
-    ActionError,
-    LaunchResult,
-    LaunchSpec,
-    Registry,
-    RestartPlan,
-    SignalResult,
-    Target,
-    choose_port,
-    launch_spec,
-    logdir_spec,
-    plan_restart,
-    spec_from_preset,
-    ssh_line,
-    wait_up,
-)
+from collectors.control.errors import ActionError
 from collectors.model.process import ProcessInfo
 from collectors.model.run import RunSnapshot
 from collectors.model.settings import Settings
-from collectors.sources.remote import RemoteSpec, run_action, spec_for
 from tui.widgets.plan_view import PlanView
+
+if TYPE_CHECKING:  # run control is imported on first use: not before the first frame
+    from collectors.control import (
+        LaunchResult,
+        LaunchSpec,
+        Registry,
+        RestartPlan,
+        SignalResult,
+        Target,
+    )
+    from collectors.sources.remote import RemoteSpec
 
 STOP = "stop"
 KILL = "kill"
@@ -214,6 +209,8 @@ class Actions:
         return info.positive or run is not None and run.host is not None
 
     def remote_spec(self, host: str) -> RemoteSpec:
+        from collectors.sources.remote import spec_for
+
         s = self.settings
         return spec_for(host, s.hosts, remote_command=s.remote_command, ssh_args=s.ssh_args)
 
@@ -279,7 +276,7 @@ class Actions:
         if run.host is not None:  # the happo-top there acts (`happo-top interrupt` for I)
             return self._plan_remote(action, run)
         try:
-            target = Target.from_process(info, run)
+            target = control.Target.from_process(info, run)
         except ActionError as e:
             raise ActionRefused(str(e)) from None
         if action == STOP:
@@ -341,7 +338,7 @@ class Actions:
         target = None
         if info is not None:
             try:
-                target = Target.from_process(info, run)
+                target = control.Target.from_process(info, run)
             except ActionError as e:
                 raise ActionRefused(str(e)) from None
         job = run.job
@@ -352,7 +349,7 @@ class Actions:
                 return control.plan_job_restart(
                     run, job, resume=resume, registry=reg, harl_train=train, presets=presets
                 )
-            return plan_restart(
+            return control.plan_restart(
                 run, info, resume=resume, registry=reg, harl_train=train, presets=presets
             )
 
@@ -407,7 +404,7 @@ class Actions:
         self._check_writable()
         try:
             if preset is not None:
-                spec = spec_from_preset(self.presets, preset, self.settings.path)
+                spec = control.spec_from_preset(self.presets, preset, self.settings.path)
                 if cwd:
                     spec = dataclasses.replace(spec, cwd=cwd)
             else:
@@ -425,7 +422,7 @@ class Actions:
                             f"the command has shell syntax ({' '.join(syntax)}): tick "
                             "'through /bin/sh' to run it in a shell"
                         )
-                spec = LaunchSpec(
+                spec = control.LaunchSpec(
                     argv=(text,) if shell else argv,
                     cwd=os.path.expanduser(cwd or os.getcwd()),
                     shell=shell,
@@ -526,6 +523,8 @@ class Actions:
         outcome; a stop that left the process alive there (``--no-kill``) offers SIGKILL."""
         assert plan.remote is not None
         args = plan.remote_args(resume=resume, escalate=escalate, graces=self._grace_pair())
+        from collectors.sources.remote import run_action
+
         res = run_action(plan.remote, args)
         alive = plan.action == STOP and res.returncode == 1 and "still running" in res.stdout
         what = "resume" if resume else plan.action
@@ -550,14 +549,14 @@ class Actions:
                 "`happo-top tensorboard` there)"
             )
         try:
-            port = choose_port(port)
+            port = control.choose_port(port)
         except ActionError as e:
             raise ActionRefused(str(e)) from None
-        spec = launch_spec(logdir_spec(runs, self.settings), port)
+        spec = control.launch_spec(control.logdir_spec(runs, self.settings), port)
         names = ", ".join(r.name for r in runs)
         detail = (
             f"port {port} on localhost, detached (own session), recorded like a launch; "
-            f"runs: {logdir_spec(runs, self.settings).replace(',', ', ')}"
+            f"runs: {control.logdir_spec(runs, self.settings).replace(',', ', ')}"
         )
         return Plan(TENSORBOARD, names, None, None, spec.display(), detail, spec=spec)
 
@@ -573,13 +572,13 @@ class Actions:
         port = self.tensorboard_port(plan)
         lr = control.launch(plan.spec, self.registry)
         self.launched.append(lr)
-        code = wait_up(lr, port, wait)
+        code = control.wait_up(lr, port, wait)
         if code is not None:
             return Outcome(False, control.early_exit_message(lr, code), plan=plan)
         return Outcome(
             True,
             f"TensorBoard pid {lr.pid} on http://localhost:{port}/ ({plan.run_name})\n"
-            f"on your laptop: {ssh_line(port)}",
+            f"on your laptop: {control.ssh_line(port)}",
             plan=plan,
             launched_pid=lr.pid,
         )

@@ -13,7 +13,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from collectors import fmt
 from collectors.analysis.chains import segments, segments_text
@@ -29,6 +29,7 @@ from tui.screens.detail import ChartOptions, agent_tags, chart_bindings
 from tui.screens.modals import TagPicker
 from tui.widgets import render as R
 from tui.widgets.charts import COLOURS, Line, SeriesChart, Threshold
+from tui.widgets.footer import QuietFooter
 
 TABS = ("config", "curves", "timeline", "summary")
 TIMELINE_FRACTIONS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 1.0)
@@ -138,7 +139,7 @@ class CompareScreen(ChartOptions, Screen[None]):
                 yield DataTable(id="timeline-table", zebra_stripes=True, cursor_type="row")
             with TabPane("Speed & quarters", id="summary"):
                 yield DataTable(id="summary-table", zebra_stripes=True, cursor_type="row")
-        yield Footer()
+        yield QuietFooter()
 
     def on_mount(self) -> None:
         self._layout_charts()

@@ -14,11 +14,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from collectors.fmt import printable
 from collectors.model import events as E
 from collectors.model.events import Event
+from tui.widgets.footer import QuietFooter
 
 STYLE = {E.ERROR: "bold red", E.WARNING: "yellow", E.INFO: ""}
 
@@ -56,7 +57,7 @@ class EventsScreen(Screen[None]):
             id="events-table", cursor_type="row", zebra_stripes=False
         )
         yield table
-        yield Footer()
+        yield QuietFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#events-table", DataTable)

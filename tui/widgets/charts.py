@@ -570,7 +570,10 @@ class SeriesChart(PlotextPlot):
         plt.xlim(w_lo, w_hi)
         for _, _, raw_pts, colour, _ in curves:  # raw curves first: behind
             if raw_pts is not None:
-                plt.plot(  # without colour, a lighter glyph than any series' marker
+                # Points, not a line: the lowest and highest value of each column already draw
+                # the noise's band, and plotext's line between every two noisy points was a
+                # third of a chart's drawing (11.7 ms against 7.7 ms a chart, 90x12).
+                plt.scatter(  # without colour, a lighter glyph than any series' marker
                     raw_pts[0].tolist(),
                     raw_pts[1].tolist(),
                     color=GREY if reduced else faint(colour),

@@ -1,4 +1,4 @@
-"""The main screen's footer: recomposed only when the keys it shows change.
+"""The screens' footer: recomposed only when the keys it shows change.
 
 Textual's :class:`~textual.widgets.Footer` rebuilds all its key widgets whenever the screen's
 bindings are refreshed, and Textual refreshes them on every focus change: a selection step paid

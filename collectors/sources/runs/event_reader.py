@@ -284,7 +284,6 @@ class EventFileReader:
         n = len(buf)
         runs: list[Run] = []
         probe = n  # first guess: the whole buffer is one run
-        cooldown = 0
         unpack = _U64.unpack_from
         while pos + HEADER <= n:
             length = unpack(buf, pos)[0]
@@ -308,21 +307,18 @@ class EventFileReader:
                 pos = nxt
                 continue
             stride = end - pos
-            # Speculate that the next records have the same length (one tag, same step width).
-            k = min(probe, (n - pos) // stride) if cooldown == 0 else 0
-            if cooldown:
-                cooldown -= 1
+            # Speculate that the next records have the same length (one tag, same step width),
+            # when the next one does (one unpack; the header record, a change of step width or
+            # interleaved tags cost no numpy call).
+            k = min(probe, (n - pos) // stride)
             count = 1
-            if k >= 4:
+            if k >= 4 and unpack(buf, end)[0] == length:
                 # The length fields of the next k records, as a strided view (no copy).
                 got = np.ndarray((k,), "<u8", buf, pos, (stride,))
                 bad = np.flatnonzero(got != length)
                 run = int(bad[0]) if len(bad) else k
-                if run > 1:
-                    count = run
-                    probe = min(probe * 4, 1 << 16) if run == k else 64
-                else:
-                    probe, cooldown = 64, 16  # mixed lengths here: record by record for a while
+                count = run
+                probe = min(probe * 4, 1 << 16) if run == k else 1024
             if runs:
                 s0, l0, c0 = runs[-1]
                 if l0 == length and s0 + c0 * stride == pos:  # continues the last run
@@ -454,6 +450,7 @@ Run = tuple[int, int, int]  # (offset of the first record, payload length, recor
 # order across chunks) are a range for a uniform run, an array otherwise.
 Chunk = tuple[range | np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 Parts = dict[str, list[Chunk]]
+Word = tuple[int, np.uint64, bool]  # (offset in a record, mask, the whole word)
 _SHIFTS = np.arange(10, dtype=np.uint64) * np.uint64(7)
 
 
@@ -605,6 +602,12 @@ def _decode_few(buf, recs: list[tuple[int, int, int]], parts: Parts, reader) -> 
         i, o, ln = rec
         payload = buf[o + HEADER : o + HEADER + ln]
         t = _scalar_template(payload)
+        # The header record (wall_time + file_version): nothing to keep, as _decode_slow finds
+        # when its CRC is valid, without the arrays to get there (one a file).
+        header = t is None and ln > 10 and payload[0] == 0x09 and payload[9] == _FILE_VERSION
+        if header and reader._payload_ok(buf, o, ln):
+            reader.slow_records += 1
+            continue
         if t is None or (reader.verify_crc and not reader._payload_ok(buf, o, ln)):
             left.append(rec)
             continue
@@ -639,12 +642,17 @@ _FULL = (1 << 64) - 1
 
 
 @functools.lru_cache(maxsize=256)
-def _constant_words(length: int, sv: int, tl: int) -> tuple[tuple[int, np.uint64, bool], ...]:
+def _constant_words(length: int, sv: int, tl: int) -> tuple[int, np.ndarray, tuple[Word, ...]]:
     """What every framed scalar record of this shape must have in common with the first one and
-    can differ in, as 8-byte words ``(offset in the record, mask, whole word)``: the field keys,
-    the continuation bits of the step varint, the summary / value / tag framing and the tag.
-    Not the length (the framing compared every record's already), nor what differs: the wall
-    time, the step digits, the value, the CRCs (checked with ``verify_crc``)."""
+    can differ in: the field keys, the continuation bits of the step varint, the summary / value
+    / tag framing and the tag. Not the length (the framing compared every record's already), nor
+    what differs: the wall time, the step digits, the value, the CRCs (checked with
+    ``verify_crc``).
+
+    Two forms of the same bits: ``(offset, masks)``, a grid of consecutive 8-byte words from
+    ``offset`` (one comparison of a 2-D strided view: the fewest numpy calls, for a short run),
+    and the non-zero words alone as ``(offset, mask, whole word)`` (one 1-D strided view each:
+    faster over a long run, whose 2-D view strides badly through memory)."""
     stride = HEADER + length + FOOTER
     mask = bytearray(stride)
     mask[HEADER] = mask[HEADER + 9] = 0xFF  # wall_time and step field keys
@@ -652,21 +660,18 @@ def _constant_words(length: int, sv: int, tl: int) -> tuple[tuple[int, np.uint64
         mask[j] = 0x80  # varint continuation bits
     q = HEADER + 10 + sv
     mask[q : q + 7 + tl] = b"\xff" * (7 + tl)  # summary / value / tag framing, the tag, value key
-    offsets = list(range(0, stride - 7, 8))
-    if stride % 8:
-        offsets.append(stride - 8)  # the last word overlaps the one before it
-    words = []
-    covered = bytearray(stride)
-    for off in offsets:
-        m = bytearray(mask[off : off + 8])
-        for j in range(8):
-            if covered[off + j]:
-                m[j] = 0
-            covered[off + j] = 1
-        value = int.from_bytes(m, "little")
-        if value:
-            words.append((off, np.uint64(value), value == _FULL))
-    return tuple(words)
+    first = HEADER // 8 * 8
+    last = q + 7 + tl  # the masked bytes end here, before the value and the payload CRC
+    n = (last - first + 7) // 8  # the last word ends before the record does
+    grid = np.frombuffer(bytes(mask[first : first + 8 * n]), "<u8")
+    words = tuple(
+        (first + 8 * j, np.uint64(m), m == _FULL) for j, m in enumerate(grid.tolist()) if m
+    )
+    return first, grid, words
+
+
+SMALL_RUN = 2048  # up to this many records, the step digits are gathered in one matrix product
+_WEIGHTS = [np.array([1 << (7 * i) for i in range(sv)], np.int64) for sv in range(10)]
 
 
 def _decode_uniform(buf, run: Run, base: int, parts: Parts, reader) -> bool:
@@ -681,15 +686,24 @@ def _decode_uniform(buf, run: Run, base: int, parts: Parts, reader) -> bool:
         return False
     stride = HEADER + length + FOOTER
     # Every record must match the first (a valid scalar) in every bit that may not differ: a
-    # few strided 8-byte words per record, not every byte.
-    for off, m, whole in _constant_words(length, sv, tl):
-        col = np.ndarray((k,), "<u8", buf, o0 + off, (stride,))  # a view, no copy
-        first = col[0]
-        if whole:
-            if (col != first).any():
-                return False
-        elif ((col & m) != (first & m)).any():
+    # few strided 8-byte words per record (no copy: one 2-D view of them for a short run, one
+    # view a word for a long one), not every byte.
+    first, masks, words = _constant_words(length, sv, tl)
+    if k <= SMALL_RUN:
+        grid = np.ndarray((k, len(masks)), "<u8", buf, o0 + first, (stride, 8))
+        diff = grid ^ grid[0]
+        diff &= masks
+        if diff.any():
             return False
+    else:
+        for off, m, whole in words:
+            col = np.ndarray((k,), "<u8", buf, o0 + off, (stride,))
+            head = col[0]
+            if whole:
+                if (col != head).any():
+                    return False
+            elif ((col & m) != (head & m)).any():
+                return False
     if reader.verify_crc and not all(
         reader._payload_ok(buf, o, length) for o in range(o0, o0 + k * stride, stride)
     ):
@@ -699,16 +713,16 @@ def _decode_uniform(buf, run: Run, base: int, parts: Parts, reader) -> bool:
     p = o0 + HEADER + 10  # the step's varint
     if sv == 1:
         steps = np.ndarray((k,), "u1", buf, p, (stride,)).astype(np.int64)
-    elif sv <= 8:  # its digits from one 8-byte word per record (the payload is longer than that)
+    elif sv <= 8 and k > SMALL_RUN:  # its digits from one 8-byte word per record (the payload
+        # is longer than that): the fewest passes over a long run
         word = np.ndarray((k,), "<u8", buf, p, (stride,))
         acc = word & np.uint64(0x7F)
         for i in range(1, sv):
             acc |= (word >> np.uint64(i)) & np.uint64(0x7F << (7 * i))
         steps = acc.view(np.int64)
-    else:
+    else:  # the fewest numpy calls for a short run (a small file: a few hundred records)
         vb = np.ndarray((k, sv), np.uint8, buf, p, (stride, 1))
-        weights = np.array([1 << (7 * i) for i in range(sv)], np.int64)
-        steps = (vb & 0x7F) @ weights
+        steps = (vb & 0x7F).astype(np.int64) @ _WEIGHTS[sv]
     q = HEADER + 10 + sv
     tag = bytes(buf[o0 + q + 6 : o0 + q + 6 + tl]).decode("utf-8", "replace")
     parts.setdefault(tag, []).append((range(base, base + k), steps, values, wall))
@@ -860,6 +874,9 @@ def merge_batch(series: dict[str, ScalarSeries], batch: Batch) -> int:
     return purged
 
 
+HEADER_BYTES = HEADER + 9  # the least a file holding a header record's wall time can be
+
+
 def header_wall_time(path: str) -> float | None:
     """The wall time of a file's first record (tensorboardX's ``file_version`` header, written
     when the writer is created, i.e. when the run starts), or None when the file does not hold
@@ -874,7 +891,7 @@ def header_wall_time(path: str) -> float | None:
             os.close(fd)
     except OSError:
         return None
-    if len(buf) < HEADER + 9:
+    if len(buf) < HEADER_BYTES:
         return None
     length = _U64.unpack_from(buf, 0)[0]
     payload = buf[HEADER : HEADER + min(length, 64)]

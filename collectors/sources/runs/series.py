@@ -176,7 +176,8 @@ class ScalarSeries:
         for name in ("_steps", "_values", "_wall"):
             old = getattr(self, name)
             new = np.empty(capacity, old.dtype)
-            new[: self._n] = old[: self._n]
+            if self._n:  # nothing to copy into a new series (a cold load makes thousands)
+                new[: self._n] = old[: self._n]
             setattr(self, name, new)
 
     def _purge_from(self, step: int) -> int:
