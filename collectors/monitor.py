@@ -26,9 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from collectors.analysis.health import evaluate
 from collectors.model.disk import DiskSnapshot, SharedListings
 from collectors.model.gpu import GpuSnapshot
-from collectors.model.host import CONNECTING
 from collectors.model.job import JobInfo
-from collectors.model.process import ProcessInfo
 from collectors.model.run import (
     CRASHED,
     RUNNING,
@@ -50,6 +48,7 @@ from collectors.sources.slurm import available as slurm_available
 if TYPE_CHECKING:
     from collectors.analysis.chains import ChainLinker
     from collectors.control.registry import Registry
+    from collectors.model.process import ProcessInfo
     from collectors.sources.processes import ProcessCollector
     from collectors.sources.processes.logs import LastLines
 
@@ -245,6 +244,9 @@ class Monitor:
         Never blocks: each host's newest snapshot, however old."""
         if not self.remotes:
             return snap
+        # Deferred for start-up time: the host values only when there are hosts.
+        from collectors.model.host import CONNECTING
+
         runs, hosts, errors = list(snap.runs), [], list(snap.errors)
         for remote in self.remotes:
             status, rsnap = remote.latest()

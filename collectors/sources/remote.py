@@ -34,12 +34,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import IO, TYPE_CHECKING, Any
 
-from collectors.model.host import CONNECTING, INCOMPATIBLE, UNREACHABLE, UP, HostStatus
 from collectors.model.run import Snapshot
 
 if TYPE_CHECKING:
     import subprocess
 
+    from collectors.model.host import HostStatus
     from collectors.model.stream import Header
 
 # ssh options that make a network safe to use from a monitor: never a prompt (BatchMode), a
@@ -256,6 +256,9 @@ class RemoteHost:
         # start imports this module for its root syntax).
         import threading
 
+        # deferred for start-up time, as threading: the host values only for a host:path root
+        from collectors.model.host import CONNECTING, HostStatus
+
         self.spec = spec
         self.clock = clock
         self._lock = threading.Lock()
@@ -327,6 +330,8 @@ class RemoteHost:
             self._changed.notify_all()
 
     def _supervise(self) -> None:
+        from collectors.model.host import INCOMPATIBLE  # deferred for start-up time: __init__
+
         backoff = BACKOFF_FIRST
         while not self._stop.is_set():
             ok, state, message = self._once()
@@ -348,6 +353,7 @@ class RemoteHost:
         import threading
 
         # deferred for start-up time, as subprocess: the stream only for a host:path root
+        from collectors.model.host import INCOMPATIBLE, UNREACHABLE
         from collectors.model.stream import Header, StreamDecoder, StreamError
 
         stderr: deque[str] = deque(maxlen=20)
@@ -398,6 +404,8 @@ class RemoteHost:
         return established, UNREACHABLE, _why(proc.returncode, stderr, established, self.spec)
 
     def _publish(self, snap: Snapshot) -> None:
+        from collectors.model.host import UP  # deferred for start-up time: see __init__
+
         with self._changed:
             self._snap = snap
             st = self._status
