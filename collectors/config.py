@@ -27,7 +27,6 @@ A bad file is an error that names the file, the line and the key.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import reprlib
@@ -35,7 +34,6 @@ import stat
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from collectors.analysis.health import REGISTRY
 from collectors.model.settings import TABLE_COLUMNS, Settings
 
 if TYPE_CHECKING:
@@ -210,13 +208,16 @@ def _key_lines(text: str) -> dict[str, int]:
 def _check_thresholds(mapping: dict[str, Any], lines: dict[str, int], path: str) -> None:
     """The ``thresholds:`` mapping against the health rules' declared thresholds: each key on
     its own (an error at its line), then the orders between keys (at the first key involved)."""
+    # Deferred for start-up time: the declarations only for a file with a thresholds: key.
+    from collectors.analysis.health.thresholds import DECLARED
+
     top = lines.get("thresholds", 1)
     for name, value in mapping.items():
-        problem = REGISTRY.problem(name, value)
+        problem = DECLARED.problem(name, value)
         if problem is not None:
             line = lines.get(f"thresholds.{name}", top)
             raise ConfigError(f"{path}:{line}: key 'thresholds': {problem}")
-    broken = REGISTRY.order_problems(mapping)
+    broken = DECLARED.order_problems(mapping)
     if broken:
         order, _ = broken[0]
         first = next((k for k in order.names if k in mapping), None)
@@ -346,6 +347,8 @@ def parse_settings(text: str, path: str = "<config>") -> Settings:
         line = lines.get(str(key), 1)
         if key not in _SCHEMA:
             known = ", ".join(sorted(_SCHEMA))
+            import difflib  # deferred for start-up time: only for a misspelt key
+
             close = difflib.get_close_matches(str(key), list(_SCHEMA), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise ConfigError(f"{path}:{line}: unknown key '{key}'{hint} (known keys: {known})")
@@ -391,6 +394,8 @@ def _table_columns(names: list[str], lines: dict[str, int], path: str) -> tuple[
     line = lines.get("table_columns", 1)
     for name in names:
         if name not in TABLE_COLUMNS:
+            import difflib  # deferred for start-up time: only for a misspelt key
+
             close = difflib.get_close_matches(name, TABLE_COLUMNS, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             known = ", ".join(TABLE_COLUMNS)

@@ -21,18 +21,12 @@ import contextlib
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from collectors.analysis.chains import ChainLinker
-from collectors.analysis.config_diff import run_labels
 from collectors.analysis.health import evaluate
-from collectors.analysis.reward import with_trusted_best
-from collectors.control.registry import Registry
 from collectors.model.disk import DiskSnapshot, SharedListings
 from collectors.model.gpu import GpuSnapshot
-from collectors.model.host import CONNECTING
 from collectors.model.job import JobInfo
-from collectors.model.process import ProcessInfo
 from collectors.model.run import (
     CRASHED,
     RUNNING,
@@ -46,14 +40,20 @@ from collectors.model.run import (
 from collectors.model.settings import Settings
 from collectors.sources.disk import DiskCollector
 from collectors.sources.gpu import GpuCollector
-from collectors.sources.processes import ProcessCollector, command_txt_log
-from collectors.sources.processes.logs import LastLines, guess_nohup
 from collectors.sources.remote import CONNECT_TIMEOUT, RemoteHost, host_roots, specs
 from collectors.sources.runs.tracker import RunsCollector
 from collectors.sources.slurm import SlurmCollector, SlurmView, refine_by_job
 from collectors.sources.slurm import available as slurm_available
 
+if TYPE_CHECKING:
+    from collectors.analysis.chains import ChainLinker
+    from collectors.control.registry import Registry
+    from collectors.model.process import ProcessInfo
+    from collectors.sources.processes import ProcessCollector
+    from collectors.sources.processes.logs import LastLines
+
 _Part = TypeVar("_Part")
+_UNSET: Any = object()  # a part not built yet
 
 
 class Monitor:
@@ -63,6 +63,9 @@ class Monitor:
     given): the process collector reads it to tie launched runs to their process, the stop marks
     in it turn "crashed" into "stopped", and front ends that act on runs take it from
     :attr:`registry` so that everyone shares one.
+
+    The registry and the process collector (psutil) are built when first needed, i.e. once a run
+    is found or a front end asks for them: ``--once`` on a root with no runs imports neither.
     """
 
     def __init__(
@@ -83,9 +86,10 @@ class Monitor:
         # then lists and stats none of them again); emptied at the start of every poll.
         self._shared: SharedListings = {}
         self.runs = RunsCollector(host_roots(roots)[0], self.settings, clock, shared=self._shared)
-        self.registry: Registry = registry if registry is not None else Registry()
+        self._registry: Registry | None = registry
         self._failed: dict[str, str] = {}  # part -> why it could not even start
-        self.procs = self._start("processes", processes, self._make_procs)
+        self._want_procs = processes
+        self._procs: ProcessCollector | None = _UNSET
         self.gpu = self._start("gpu", gpu, self._make_gpu)
         self.disk = self._start("disk", disk, self._make_disk)
         # Slurm only where it is set up (squeue and a slurm.conf): elsewhere no tool is run
@@ -95,14 +99,30 @@ class Monitor:
         ] = {}
         self._labels_key: tuple[tuple[str, int], ...] = ()
         self._labels: dict[str, str] = {}
-        self._chains = ChainLinker(self._rescore)
+        self._chains: ChainLinker | None = None  # built with the first run
         self._label_error: str | None = None
-        self._last_lines = LastLines()
+        self._last_lines: LastLines | None = None  # built with the first run that ended
         self.remotes = self._start_remotes(roots)
 
     @property
     def roots(self) -> list[str]:
         return self.runs.roots
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            # Deferred for start-up time: the registry once a run (or a front end) needs it.
+            from collectors.control.registry import Registry
+
+            self._registry = Registry()
+        return self._registry
+
+    @property
+    def procs(self) -> ProcessCollector | None:
+        """The process collector (None: not wanted, or it could not start), built on first use."""
+        if self._procs is _UNSET:
+            self._procs = self._start("processes", self._want_procs, self._make_procs)
+        return self._procs
 
     # -- parts -------------------------------------------------------------------------------
 
@@ -116,6 +136,9 @@ class Monitor:
             return None
 
     def _make_procs(self) -> ProcessCollector:
+        # Deferred for start-up time: psutil and the matching code once there is a run.
+        from collectors.sources.processes import ProcessCollector
+
         return ProcessCollector(registry=self.registry, clock=self.clock)
 
     def _make_gpu(self) -> GpuCollector:
@@ -145,20 +168,20 @@ class Monitor:
             except Exception as e:
                 errors.append(f"GPU collector failed: {type(e).__name__}: {e}")
         infos: dict[str, ProcessInfo] | None = None
-        if self.procs is not None and snap.runs:
+        if snap.runs and self.procs is not None:
             try:
                 mem = gpus.memory_by_pid() if gpus is not None and gpus.available else None
                 infos = self.procs.collect(snap.runs, mem)
             except Exception as e:
                 errors.append(f"process collector failed: {type(e).__name__}: {e}")
-        stopped = self._stopped_runs()
+        stopped = self._stopped_runs() if snap.runs else set()
         view = self._jobs(snap.runs, infos, errors)
         runs = [self._run_isolated(r, infos, stopped, view.by_run.get(r.path)) for r in snap.runs]
         live = {r.path for r in runs}
         for path in [p for p in self._cache if p not in live]:
             del self._cache[path]
         runs = self._label(runs)
-        runs = self._chains.link(runs)  # resumed runs continue their parents (analysis.chains)
+        runs = self._link(runs)
         if self._label_error:
             errors.append(self._label_error)
         disks: DiskSnapshot | None = None
@@ -221,6 +244,9 @@ class Monitor:
         Never blocks: each host's newest snapshot, however old."""
         if not self.remotes:
             return snap
+        # Deferred for start-up time: the host values only when there are hosts.
+        from collectors.model.host import CONNECTING
+
         runs, hosts, errors = list(snap.runs), [], list(snap.errors)
         for remote in self.remotes:
             status, rsnap = remote.latest()
@@ -298,6 +324,9 @@ class Monitor:
             changes.update(self._log(r, info, state))
         except Exception as e:  # the log is a convenience: say so, keep the run
             changes["errors"] = (*r.errors, internal_error("finding the log", e))
+        # Deferred for start-up time: the reward analysis (numpy) once there is a run.
+        from collectors.analysis.reward import with_trusted_best
+
         new = with_trusted_best(dataclasses.replace(r, **changes))
         try:
             findings = evaluate(new, self.settings.thresholds, now=self.clock())
@@ -315,6 +344,10 @@ class Monitor:
         the process collector; the launch registry's; ``command.txt``'s redirect; a
         ``nohup.out`` where HARL's working directory was) and, for a run that ended before
         its last step, the line that says why. Files are only stat'ed while nothing changed."""
+        # Deferred for start-up time: the process package (psutil) once there is a run.
+        from collectors.sources.processes import command_txt_log
+        from collectors.sources.processes.logs import LastLines, guess_nohup
+
         log = info.log if info is not None else None
         if log is None and self.procs is not None:
             log = self.procs.log_of(r.path)
@@ -328,8 +361,23 @@ class Monitor:
                 log = guess_nohup(
                     r.path, log_dir if isinstance(log_dir, str) else None, r.last_data
                 )
-        last = self._last_lines.cause(log) if log is not None and ended else None
+        last = None
+        if log is not None and ended:
+            if self._last_lines is None:
+                self._last_lines = LastLines()
+            last = self._last_lines.cause(log)
         return {"log": log, "log_last": last}
+
+    def _link(self, runs: list[RunSnapshot]) -> list[RunSnapshot]:
+        """Resumed runs continue their parents (analysis.chains)."""
+        if self._chains is None:
+            if not runs:
+                return runs
+            # Deferred for start-up time: the chain linker once there is a run.
+            from collectors.analysis.chains import ChainLinker
+
+            self._chains = ChainLinker(self._rescore)
+        return self._chains.link(runs)
 
     def _rescore(self, run: RunSnapshot) -> RunSnapshot:
         """Health again for a run whose state the chain changed (a parent now ``continued``)."""
@@ -343,6 +391,9 @@ class Monitor:
         """Sibling runs (one experiment) are labelled by the config keys that tell them apart."""
         key = tuple((r.id, id(r.config)) for r in runs)
         if key != self._labels_key:
+            # Deferred for start-up time: the config diff once there is a run.
+            from collectors.analysis.config_diff import run_labels
+
             try:
                 self._labels = run_labels(runs)
             except Exception as e:  # labels are a convenience: say so, keep the runs
@@ -362,8 +413,8 @@ class Monitor:
         return out
 
     def close(self) -> None:
-        for part in (self.procs, self.gpu, self.disk, self.slurm):
-            if part is not None:
+        for part in (self._procs, self.gpu, self.disk, self.slurm):
+            if part is not None and part is not _UNSET:
                 with contextlib.suppress(Exception):
                     part.close()
         self.runs.close()

@@ -18,6 +18,22 @@ LIVE = dict(num_env_steps=20_000, n_rollout_threads=10, episode_length=10)
 # open for writing, renames itself, then writes a line every 50 ms until signalled.
 STANDIN = (Path(__file__).parent / "standin_train.py").read_text()
 
+# Code for a child that starts as root and drops to nobody before it scans (the interpreter lives
+# under /root, which nobody cannot read): every module of the engine and of the headless front
+# ends, and the standard modules they import on first use (start-up time, issue 16), imported
+# while it is still root.
+PRELOAD_AS_ROOT = (
+    "import importlib, pkgutil, collectors, tui.cli, tui.text\n"
+    "for _pkg in (collectors, tui.cli, tui.text):\n"
+    "    for _m in pkgutil.walk_packages(_pkg.__path__, _pkg.__name__ + '.'):\n"
+    "        if not _m.name.endswith('__main__'):\n"
+    "            importlib.import_module(_m.name)\n"
+    "import calendar, difflib, hashlib, importlib.util, json, locale, shutil, signal\n"
+    "import statistics, subprocess, threading, traceback, _ctypes\n"
+    "import collectors.analysis.health as _health\n"
+    "_health.REGISTRY, _health.THRESHOLDS\n"
+)
+
 
 def happo_top(
     *args: str,

@@ -27,8 +27,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-
 from collectors import fmt
 from collectors.model.run import (
     CONTINUED,
@@ -160,6 +158,10 @@ def chain_changes(runs: Sequence[RunSnapshot]) -> dict[str, dict[str, Any]]:
 def stitch(parent: SeriesView | None, child: SeriesView, offset: int) -> SeriesView:
     """One continuous curve: the parent's points up to the checkpoint's step, then the child's
     own points moved to the chain's axis (``offset`` + its steps)."""
+    # Deferred for start-up time: numpy only once runs are chained (the monitor builds the
+    # linker before any run is found).
+    import numpy as np
+
     steps = child.steps.astype(np.int64) + offset
     values, wall = child.values, child.wall
     if parent is not None and len(parent):

@@ -9,15 +9,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from collectors.model.disk import DiskSnapshot
 from collectors.model.findings import Finding as Finding  # re-exported: it lives there
 from collectors.model.gpu import GpuSnapshot
-from collectors.model.host import HostStatus
 from collectors.model.job import JobInfo
-from collectors.model.process import ProcessInfo
 from collectors.model.series import SeriesView
+
+if TYPE_CHECKING:  # imported where a snapshot is read back: a local one never needs them
+    from collectors.model.host import HostStatus
+    from collectors.model.process import ProcessInfo
 
 SCHEMA = 1
 
@@ -280,7 +282,7 @@ class RunSnapshot:
             config=dict(doc.get("config") or {}),
             stall_after=doc.get("stall_after", 360.0),
             health=tuple(Finding.from_json(f) for f in doc.get("health") or ()),
-            process=None if process is None else ProcessInfo.from_json(process, path, host),
+            process=None if process is None else _process_from_json(process, path, host),
             errors=tuple(doc.get("errors") or ()),
             label=doc.get("label", ""),
             host=host,
@@ -294,6 +296,20 @@ class RunSnapshot:
             log=doc.get("log"),
             log_last=doc.get("log_last"),
         )
+
+
+def _process_from_json(doc: dict[str, Any], path: str, host: str | None) -> ProcessInfo:
+    # Deferred for start-up time: the process values only for a snapshot read back.
+    from collectors.model.process import ProcessInfo
+
+    return ProcessInfo.from_json(doc, path, host)
+
+
+def _hosts_from_json(docs: Any) -> tuple[HostStatus, ...]:
+    # Deferred for start-up time: the host values only for a snapshot read back.
+    from collectors.model.host import HostStatus
+
+    return tuple(HostStatus.from_json(h) for h in docs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,7 +361,7 @@ class Snapshot:
             errors=tuple(doc.get("errors") or ()),
             gpus=None if gpus is None else GpuSnapshot.from_json(gpus, t),
             disks=None if disks is None else DiskSnapshot.from_json(disks, t),
-            hosts=tuple(HostStatus.from_json(h) for h in doc.get("hosts") or ()),
+            hosts=_hosts_from_json(doc.get("hosts") or ()),
             jobs=tuple(JobInfo.from_json(j) for j in doc.get("jobs") or ()),
         )
 

@@ -7,7 +7,6 @@ digits, and only the event files' true instants tell which zone that was (see
 
 from __future__ import annotations
 
-import calendar
 import re
 import time
 
@@ -39,6 +38,8 @@ def dir_stamp(name: str) -> float | None:
     m = RUN_DIR_RE.match(name)
     if not m:
         return None
+    import calendar  # deferred for start-up time: discovery imports this module for its pattern
+
     parts = tuple(int(g) for g in m.groups()[1:])
     try:
         return float(calendar.timegm((*parts, 0, 0, 0)))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the views are made by the readers, which import numpy themselves
+    import numpy as np
 
 
 class SeriesView:
@@ -24,7 +27,7 @@ class SeriesView:
     @property
     def wall(self) -> np.ndarray:
         if self._wall is None:
-            wall = self._rel.astype(np.float64)
+            wall = self._rel.astype("float64")
             wall += self._wall0
             wall.flags.writeable = False
             self._wall = wall

@@ -19,7 +19,6 @@ reads to :class:`StreamDecoder`.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -92,6 +91,8 @@ class Header:
 def remote_run_id(host: str, path: str) -> str:
     """A run's id on this side: the remote path with its host, so that the same path on two
     hosts gives two runs (ids stay 8 hex digits, like local ones)."""
+    import hashlib  # deferred for start-up time: OpenSSL only once a remote run is read
+
     return hashlib.sha1(f"{host}:{path}".encode()).hexdigest()[:8]
 
 

@@ -17,15 +17,12 @@
 from __future__ import annotations
 
 import os
-import statistics
 import time
 from collections.abc import Callable, Sequence
 
 from collectors.fmt import nbytes
 from collectors.model.disk import DiskSnapshot, Filesystem, RunDiskUsage, SharedListings
 from collectors.model.run import RUNNING, STALLED, STARTING, RunSnapshot
-from collectors.model.run_config import LAYOUT_B_SAVE_STEPS
-from collectors.model.run_config import as_int as _int
 
 HOT_WINDOW = 600.0  # seconds: files modified this recently are re-stat'ed at every refresh
 FULL_REFRESH = 300.0  # seconds between re-stats of every file (settled files seldom change)
@@ -168,10 +165,18 @@ class TreeSizer:
 
 def save_interval(run: RunSnapshot) -> int | None:
     """Steps between two checkpoints: from the checkpoints seen, else from the config."""
+    # Deferred for start-up time: the run config's helpers once there is a run.
+    from collectors.model.run_config import LAYOUT_B_SAVE_STEPS
+    from collectors.model.run_config import as_int as _int
+
     steps = sorted({c.step for c in run.checkpoints if c.step > 0})
     tail = steps[-5:]
     diffs = [b - a for a, b in zip(tail, tail[1:], strict=False) if b > a]
     if diffs:
+        # Deferred for start-up time: statistics (with decimal and fractions, ~5 ms) for the
+        # first run with checkpoints.
+        import statistics
+
         return int(statistics.median(diffs))
     if run.layout == "B":
         return LAYOUT_B_SAVE_STEPS

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -53,6 +55,9 @@ class GpuCollector:
             return False
         try:
             if self._nvml is None:
+                missing = _nvml_missing()
+                if missing is not None:
+                    return self._fail(missing)
                 # deferred: NVML is loaded only when a GPU is asked for (and may be missing)
                 import pynvml
 
@@ -179,6 +184,36 @@ class GpuCollector:
             memory_history=tuple(mhist),
             error="; ".join(errors) or None,
         )
+
+
+# What pynvml loads on Linux (pynvml._LoadNvmlLibrary: CDLL of exactly this name), and its words
+# when the loader cannot find it (NVMLError_LibraryNotFound).
+NVML_LIBRARY = "libnvidia-ml.so.1"
+LIBRARY_NOT_FOUND = "NVML Shared Library Not Found"
+
+
+def _nvml_missing() -> str | None:
+    """Why NVML cannot load, found without importing pynvml (8 ms, the largest part of a
+    snapshot's start-up on a machine without a GPU): nvidia-ml-py is not installed, or the
+    dynamic loader finds no ``libnvidia-ml.so.1``. The probe is the loader itself (``dlopen``
+    with the name pynvml uses, so LD_LIBRARY_PATH and ld.so.cache count as they do for it), not
+    a guess from paths; None: import pynvml and let it say. The handle stays open: pynvml opens
+    the same library next."""
+    import importlib.util  # deferred for start-up time: only when no NVML module was injected
+
+    if importlib.util.find_spec("pynvml") is None:
+        return "no NVIDIA GPU (nvidia-ml-py not installed: no module named 'pynvml')"
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import _ctypes  # deferred for start-up time: ctypes' loader only for this probe
+
+        _ctypes.dlopen(NVML_LIBRARY, os.RTLD_NOW | os.RTLD_LOCAL)
+    except ImportError:  # no ctypes in this Python: pynvml will say
+        return None
+    except OSError:
+        return f"no NVIDIA GPU (NVML: {LIBRARY_NOT_FOUND})"
+    return None
 
 
 def _describe(e: BaseException) -> str:

@@ -28,17 +28,19 @@ import json
 import os
 import re
 import shlex
-import subprocess
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from collectors.model.host import CONNECTING, INCOMPATIBLE, UNREACHABLE, UP, HostStatus
 from collectors.model.run import Snapshot
-from collectors.model.stream import Header, StreamDecoder, StreamError
+
+if TYPE_CHECKING:
+    import subprocess
+
+    from collectors.model.host import HostStatus
+    from collectors.model.stream import Header
 
 # ssh options that make a network safe to use from a monitor: never a prompt (BatchMode), a
 # dead peer noticed within ~3 keepalives, a host that does not answer given up after a while.
@@ -211,6 +213,10 @@ def run_action(
     """Run ``happo-top ARGS`` on the host (``["stop", RUN, "--yes"]``) and wait for it. No
     stdin (BatchMode: never a prompt); a host that does not answer in ``timeout`` seconds is a
     failure (exit 255), with ssh ended. ``parse_json``: the output is parsed as a JSON document."""
+    # Deferred for start-up time: subprocess and threading only for a host:path root (every
+    # start imports this module for its root syntax).
+    import subprocess
+
     argv = spec.command(args)
     try:
         proc = subprocess.run(
@@ -246,6 +252,13 @@ class RemoteHost:
     """One host's stream, kept alive in a thread. ``latest()`` never blocks."""
 
     def __init__(self, spec: RemoteSpec, clock: Callable[[], float] = time.time) -> None:
+        # Deferred for start-up time: subprocess and threading only for a host:path root (every
+        # start imports this module for its root syntax).
+        import threading
+
+        # deferred for start-up time, as threading: the host values only for a host:path root
+        from collectors.model.host import CONNECTING, HostStatus
+
         self.spec = spec
         self.clock = clock
         self._lock = threading.Lock()
@@ -317,6 +330,8 @@ class RemoteHost:
             self._changed.notify_all()
 
     def _supervise(self) -> None:
+        from collectors.model.host import INCOMPATIBLE  # deferred for start-up time: __init__
+
         backoff = BACKOFF_FIRST
         while not self._stop.is_set():
             ok, state, message = self._once()
@@ -334,6 +349,13 @@ class RemoteHost:
     def _once(self) -> tuple[bool, str, str]:
         """One connection: start ssh, read its stream until it ends. Returns whether a stream
         was established, and the state and message to show after it."""
+        import subprocess  # deferred for start-up time: see __init__
+        import threading
+
+        # deferred for start-up time, as subprocess: the stream only for a host:path root
+        from collectors.model.host import INCOMPATIBLE, UNREACHABLE
+        from collectors.model.stream import Header, StreamDecoder, StreamError
+
         stderr: deque[str] = deque(maxlen=20)
         try:
             proc = subprocess.Popen(
@@ -382,6 +404,8 @@ class RemoteHost:
         return established, UNREACHABLE, _why(proc.returncode, stderr, established, self.spec)
 
     def _publish(self, snap: Snapshot) -> None:
+        from collectors.model.host import UP  # deferred for start-up time: see __init__
+
         with self._changed:
             self._snap = snap
             st = self._status
@@ -402,6 +426,8 @@ class RemoteHost:
         proc = self._proc
         if proc is None:
             return
+        import subprocess  # deferred for start-up time: see __init__
+
         with contextlib.suppress(OSError, ValueError):
             if proc.stdin is not None:
                 proc.stdin.close()  # serve there sees its stdin end

@@ -21,14 +21,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
-
-import psutil
+from typing import TYPE_CHECKING, Any, Protocol
 
 from collectors.model.job import (
     ACTIVE_STATES,
@@ -41,6 +37,9 @@ from collectors.model.job import (
     JobInfo,
 )
 from collectors.model.run import CONTINUED, CRASHED, FINISHED, STOPPED, RunSnapshot
+
+if TYPE_CHECKING:
+    import subprocess
 
 CONFIG_FILES = ("/etc/slurm/slurm.conf", "/etc/slurm-llnl/slurm.conf", "/run/slurm/conf/slurm.conf")
 TIMEOUT = 15.0  # seconds for one Slurm command
@@ -78,11 +77,15 @@ def slurm_conf() -> str | None:
 
 
 def available() -> str | None:
-    """Why Slurm cannot be used here, or None when it can (``squeue`` and a configuration)."""
-    if shutil.which("squeue") is None:
-        return "squeue not found on PATH"
+    """Why Slurm cannot be used here, or None when it can (a configuration and ``squeue``). The
+    configuration is looked for first: every start asks, and most machines have none (three
+    stats, no PATH search and no shutil)."""
     if slurm_conf() is None:
         return "no Slurm configuration (SLURM_CONF, /etc/slurm/slurm.conf)"
+    import shutil  # deferred for start-up time: see above
+
+    if shutil.which("squeue") is None:
+        return "squeue not found on PATH"
     return None
 
 
@@ -396,6 +399,10 @@ Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
 
 def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    # Deferred for start-up time: subprocess where Slurm is used (every start imports this
+    # module for available()).
+    import subprocess
+
     return subprocess.run(
         list(argv),
         capture_output=True,
@@ -420,6 +427,8 @@ class Slurm:
         self.sacct_off: str | None = None  # why sacct is not asked again
 
     def _tool(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        import subprocess  # deferred for start-up time: see _run
+
         try:
             return self.run(argv)
         except FileNotFoundError:
@@ -476,6 +485,8 @@ class Slurm:
 
     def sacct(self, ids: Sequence[str]) -> list[JobInfo]:
         """The accounting's record of these jobs; empty when accounting is off (remembered)."""
+        import shutil  # deferred for start-up time: see available()
+
         if self.sacct_off or not ids or shutil.which("sacct") is None:
             return []
         proc = self._tool("sacct", "-X", "-n", "-P", "-j", ",".join(ids), "-o", SACCT_FIELDS)
@@ -503,6 +514,10 @@ def job_id_of_process(pid: int, started: float | None = None) -> str | None:
     environment cannot be read); "" when its environment is readable and names no job; None
     when it cannot tell (gone, not ours, or an environment that setproctitle wrote over: a long
     title takes the memory that ``/proc/PID/environ`` shows)."""
+    # Deferred for start-up time: psutil only where Slurm is used (the module is imported on
+    # every start, for available()).
+    import psutil
+
     try:
         p = psutil.Process(pid)
         if started is not None and abs(p.create_time() - started) > 0.05:

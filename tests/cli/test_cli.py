@@ -13,7 +13,7 @@ import pytest
 
 from collectors.simulator.process import command
 from collectors.simulator.trainer import spawn, write_instant_run
-from tests.support import ROOT
+from tests.support import PRELOAD_AS_ROOT, ROOT
 from tests.support import happo_top as run_cli
 
 UI_MODULES = ("textual", "rich", "plotext", "textual_plotext")
@@ -173,9 +173,7 @@ def test_unreadable_directory_is_reported_and_the_rest_is_shown(finished_and_par
             os.chmod(p, os.stat(p).st_mode | 0o005)
         # Import as root (the interpreter lives under /root), then drop to nobody before scanning.
         code = (
-            "import os, sys, json, locale, tui.cli.command, tui.cli.watch, "
-            "collectors.sources.runs.tracker, tui.text.table, collectors.config, "
-            "collectors.monitor\n"
+            PRELOAD_AS_ROOT + "import os, sys, tui.cli.command\n"
             "tui.cli.command.build_parser().parse_args([])\n"
             "os.setgid(65534); os.setuid(65534)\n"
             "sys.exit(tui.cli.command.main(sys.argv[1:]))\n"

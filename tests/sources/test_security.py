@@ -17,7 +17,7 @@ import pytest
 
 from collectors.sources.processes import ProcessCollector
 from collectors.sources.runs.discovery import Discovery
-from tests.support import ROOT, STANDIN
+from tests.support import PRELOAD_AS_ROOT, ROOT, STANDIN
 
 NOBODY = 65534
 
@@ -150,9 +150,7 @@ def test_a_planted_run_of_another_user_never_gets_my_trainer(tmp_path, trainer):
 def _as_nobody(state: Path, *argv: str) -> subprocess.CompletedProcess:
     # Import as root (the interpreter lives under /root), then drop to nobody before scanning.
     code = (
-        "import os, sys, json, locale, tui.cli.command, tui.cli.watch, tui.cli.control, "
-        "collectors.sources.runs.tracker, tui.text.table, collectors.config, "
-        "collectors.monitor\n"
+        PRELOAD_AS_ROOT + "import os, sys, tui.cli.command\n"
         "tui.cli.command.build_parser().parse_args([])\n"
         "os.setgid(65534); os.setuid(65534)\n"
         "sys.exit(tui.cli.command.main(sys.argv[1:]))\n"

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import importlib
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tui.cli import exit_codes, options
 
@@ -105,7 +104,38 @@ class _VersionAction(argparse.Action):
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
-    """The epilog as written (the sub-command and exit status lists), options wrapped."""
+    """The epilog as written (the sub-command and exit status lists), options wrapped.
+
+    The width is argparse's own (the terminal's columns less 2), found as
+    ``shutil.get_terminal_size`` finds it but without importing shutil (~2 ms with the
+    compression modules it loads): argparse makes a formatter for every ``add_argument``, so
+    every start would pay for it."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        if width is None:
+            width = terminal_columns() - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+def terminal_columns(fallback: int = 80) -> int:
+    """``shutil.get_terminal_size().columns``: $COLUMNS, else the terminal of stdout, else
+    ``fallback``."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else fallback
 
 
 def usage() -> str:
@@ -115,15 +145,31 @@ def usage() -> str:
     )
 
 
+def epilog() -> str:
+    """The sub-commands and the exit statuses, under the options of ``--help``."""
+    return (
+        "sub-commands (run 'happo-top SUBCOMMAND --help' for each):\n"
+        + "".join(f"  {k:<18}{v[2]}\n" for k, v in SUBCOMMANDS.items())
+        + "\n"
+        + exit_codes.epilog()
+    )
+
+
+class _Parser(argparse.ArgumentParser):
+    """The top-level parser, whose epilog is written only when help is shown: wrapping the exit
+    statuses imports textwrap (~1 ms at every start otherwise)."""
+
+    def format_help(self) -> str:
+        if self.epilog is None:
+            self.epilog = epilog()
+        return super().format_help()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="happo-top",
         usage=usage(),
         description="Monitor HAPPO/HARL training runs: progress, ETA, rewards, checkpoints, health.",
-        epilog="sub-commands (run 'happo-top SUBCOMMAND --help' for each):\n"
-        + "".join(f"  {k:<18}{v[2]}\n" for k, v in SUBCOMMANDS.items())
-        + "\n"
-        + exit_codes.epilog(),
         formatter_class=_Formatter,
     )
     p.add_argument("-V", "--version", action=_VersionAction)
@@ -179,6 +225,7 @@ def _tolerant_streams() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     _tolerant_streams()
+    one_blas_thread()
     try:
         return _main(argv)
     except BrokenPipeError:  # the reader went away (happo-top simulate | head): not an error
@@ -193,9 +240,9 @@ BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 @contextlib.contextmanager
 def single_thread_blas() -> Iterator[None]:
-    """Import the engine (and numpy) inside this: BLAS gets one thread unless the user set a
-    count. The variables are removed again afterwards, so that processes happo-top starts
-    (a training run, TensorBoard) get the environment the user gave, not ours."""
+    """Import numpy inside this: BLAS gets one thread unless the user set a count. The variables
+    are removed again afterwards, so that processes happo-top starts (a training run,
+    TensorBoard) get the environment the user gave, not ours."""
     added = [k for k in BLAS_THREADS if k not in os.environ]
     for k in added:
         os.environ[k] = "1"
@@ -206,14 +253,65 @@ def single_thread_blas() -> Iterator[None]:
             os.environ.pop(k, None)
 
 
+class _BlasLoader:
+    """numpy's own loader, executing the package inside :func:`single_thread_blas`."""
+
+    def __init__(self, loader: Any, hook: _OneBlasThread) -> None:
+        self.loader = loader
+        self.hook = hook
+
+    def __getattr__(self, name: str) -> Any:  # resource readers, get_code, ...
+        return getattr(self.loader, name)
+
+    def create_module(self, spec: Any) -> Any:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        with single_thread_blas():
+            self.loader.exec_module(module)
+        module.__loader__ = module.__spec__.loader = self.loader  # no trace of this wrapper
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self.hook)  # numpy is loaded: nothing left to do
+
+
+class _OneBlasThread:
+    """A meta path finder for one name, ``numpy``: whenever and wherever its first import happens
+    (the engine's when the first run is found, Textual's widgets, a sub-command's), it runs
+    inside :func:`single_thread_blas`. An empty root's snapshot never imports numpy at all,
+    hence a hook rather than a wrapper around one import."""
+
+    def __init__(self) -> None:
+        self._finding = False
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "numpy" or self._finding:
+            return None
+        # Deferred for start-up time: only once numpy is looked for.
+        import importlib.util
+
+        self._finding = True  # the finders below this one find the real numpy
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self._finding = False
+        if spec is not None and spec.loader is not None:
+            spec.loader = _BlasLoader(spec.loader, self)
+        return spec
+
+
+def one_blas_thread() -> None:
+    """Install :class:`_OneBlasThread` (once, and only while numpy is still to be imported)."""
+    if "numpy" not in sys.modules and not any(isinstance(f, _OneBlasThread) for f in sys.meta_path):
+        sys.meta_path.insert(0, _OneBlasThread())
+
+
 def _main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
         module, func, _ = SUBCOMMANDS[argv[0]]
         try:
             # Deferred for start-up time: a sub-command's module only when it is used.
-            with single_thread_blas():
-                mod = importlib.import_module(module)
+            mod = importlib.import_module(module)
         except ModuleNotFoundError as e:
             if e.name != module:
                 raise
@@ -228,10 +326,9 @@ def _main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.format == "json":
         args.json = True
-    # Deferred for start-up time: the engine (and numpy with it) only once the monitor or one
-    # of its headless forms runs, never for --help or a sub-command.
-    with single_thread_blas():
-        from tui.cli import common, watch  # deferred: see above
+    # Deferred for start-up time: the engine only once the monitor or one of its headless forms
+    # runs, never for --help or a sub-command (numpy: once a run is found, see one_blas_thread).
+    from tui.cli import common, watch
 
     def monitor(args: argparse.Namespace) -> int:
         common.check_roots(args.roots)
@@ -251,6 +348,9 @@ def _unknown_command(argv: Sequence[str]) -> str | None:
     reported as such later)."""
     if not argv or argv[0].startswith("-") or os.path.exists(os.path.expanduser(argv[0])):
         return None
+    # Deferred for start-up time: difflib only for a first word that may be a typo.
+    import difflib
+
     close = difflib.get_close_matches(argv[0], list(SUBCOMMANDS), n=1)
     if not close:
         return None

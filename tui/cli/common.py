@@ -15,20 +15,22 @@ import dataclasses
 import json
 import os
 import sys
-import traceback
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from collectors.config import ConfigError, default_roots
 from collectors.config import load_settings as read_config
-from collectors.control import ActionError, Registry, Target
-from collectors.model import RUN_DIR_RE, RunSnapshot, Settings, Snapshot, json_safe
+from collectors.control import ActionError
+from collectors.model import RunSnapshot, Settings, Snapshot, json_safe
 from collectors.monitor import Monitor
-from collectors.sources.processes import ProcessInfo
 from collectors.sources.remote import RemoteSpec, config_roots, spec_for, split_root
 from collectors.sources.runs import find_run, foreign_link_on
 from tui.cli import exit_codes
 from tui.cli.options import reader_gone
+
+if TYPE_CHECKING:  # imported where used: an empty root's snapshot needs neither
+    from collectors.control import Registry, Target
+    from collectors.sources.processes import ProcessInfo
 
 
 class UsageError(Exception):
@@ -73,6 +75,9 @@ def load_settings(args: argparse.Namespace) -> Settings:
 def registry() -> Registry:
     """The launch registry (``$XDG_STATE_HOME/happo-top``). A command builds it once, here, and
     passes it to everything that launches, signals or identifies processes."""
+    # Deferred for start-up time: see TYPE_CHECKING above.
+    from collectors.control import Registry
+
     return Registry()
 
 
@@ -80,6 +85,9 @@ def registry() -> Registry:
 
 
 def is_run_dir(path: str) -> bool:
+    # Deferred for start-up time: the run directory names (calendar, datetime) when asked.
+    from collectors.model import RUN_DIR_RE
+
     return os.path.isdir(path) and bool(RUN_DIR_RE.match(os.path.basename(os.path.abspath(path))))
 
 
@@ -204,6 +212,9 @@ def resolve_target(
     """The run (or launched process) that ``key`` names for stop, kill and restart: a RUN as
     above, or a pid, which must be the identified process of a run below the roots (or its
     launcher), or a process happo-top launched itself. ``--root`` replaces the config's roots."""
+    # Deferred for start-up time: see TYPE_CHECKING above.
+    from collectors.control import Target
+
     where = search_roots([key], settings, roots or (), roots_replace_defaults=True)
     # Run control acts on this host only: a run elsewhere is stopped by the happo-top there.
     where = [r for r in where if split_root(r)[0] is None]
@@ -351,6 +362,9 @@ def run_command(
     except BrokenPipeError:
         return reader_gone()
     except Exception as e:  # happo-top itself failed: never the status of a finding (1)
+        # Deferred for start-up time: traceback only for a bug.
+        import traceback
+
         traceback.print_exc(file=sys.stderr)
         fail(prog, f"internal error (a bug in happo-top): {type(e).__name__}: {e}")
         return exit_codes.INTERNAL_ERROR

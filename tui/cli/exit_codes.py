@@ -11,7 +11,6 @@ and a root given on the command line that is missing or unreadable, are :data:`U
 
 from __future__ import annotations
 
-import textwrap
 from typing import NamedTuple
 
 
@@ -71,6 +70,9 @@ def by_signal(signum: int) -> int:
 
 def epilog(width: int = 78) -> str:
     """The exit codes as an indented list, for ``--help`` (a raw-text epilog)."""
+    # Deferred for start-up time: textwrap only when help is shown.
+    import textwrap
+
     lines = ["exit status:"]
     name_w = max(len(c.name) for c in CODES) + 1
     for c in CODES:

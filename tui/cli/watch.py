@@ -9,21 +9,21 @@ from __future__ import annotations
 
 import argparse
 import collections
-import shutil
-import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from collectors.analysis.events import detect
 from collectors.config import default_roots
-from collectors.control import HookRunner, Registry
 from collectors.fmt import printable
-from collectors.model import Event, Settings, Snapshot
+from collectors.model import Settings, Snapshot
 from collectors.monitor import Monitor
 from collectors.sources.remote import config_roots
 from tui.cli import common, exit_codes
-from tui.text.table import render, use_colour
+
+if TYPE_CHECKING:
+    from collectors.control import Registry
+    from collectors.model import Event
 
 NO_TERMINAL = (
     "the full-screen monitor needs a terminal (stdin and stdout are not one here); "
@@ -54,7 +54,8 @@ def main(args: argparse.Namespace, run_monitor: Callable[[Sequence[str], Setting
     settings = common.load_settings(args)
     roots = watched_roots(args, settings)
     if args.json or args.once:
-        return print_once(roots, settings, common.registry(), as_json=args.json, width=args.width)
+        # the monitor builds the launch registry once it finds a run (an empty root: never)
+        return print_once(roots, settings, as_json=args.json, width=args.width)
     if args.plain:
         return watch_text(roots, settings, common.registry())
     if not has_terminal():
@@ -62,7 +63,9 @@ def main(args: argparse.Namespace, run_monitor: Callable[[Sequence[str], Setting
     return run_monitor(roots, settings)
 
 
-def snapshot_once(roots: Sequence[str], settings: Settings, registry: Registry) -> Snapshot:
+def snapshot_once(
+    roots: Sequence[str], settings: Settings, registry: Registry | None = None
+) -> Snapshot:
     """Everything once: runs, processes, GPUs, disks, health."""
     monitor = Monitor(roots, settings, registry=registry)
     try:
@@ -75,7 +78,7 @@ def snapshot_once(roots: Sequence[str], settings: Settings, registry: Registry) 
 def print_once(
     roots: Sequence[str],
     settings: Settings,
-    registry: Registry,
+    registry: Registry | None = None,
     as_json: bool = False,
     width: int | None = None,
 ) -> int:
@@ -83,6 +86,12 @@ def print_once(
     if as_json:
         common.write_json(snap.to_json())
         return exit_codes.OK
+    # Deferred for start-up time: the text table only for text.
+    import shutil
+
+    # Deferred for start-up time, as above.
+    from tui.text.table import render, use_colour
+
     width = width or shutil.get_terminal_size((120, 24)).columns
     sys.stdout.write(render(snap, width=width, colour=use_colour()))
     return exit_codes.OK
@@ -95,6 +104,15 @@ def watch_text(
     stop_when: Callable[[], bool] | None = None,
 ) -> int:
     """A refreshing plain-text view (``--plain``: dumb terminals, logs): Ctrl-C to quit."""
+    # Deferred for start-up time: what only this view needs (the events read the health rules).
+    import shutil
+    import signal
+
+    # Deferred for start-up time, as above.
+    from collectors.analysis.events import detect
+    from collectors.control import HookRunner
+    from tui.text.table import render, use_colour
+
     collector = Monitor(roots, settings, registry=registry)
     colour = use_colour()
     # On a terminal each frame replaces the last; into a file or a pipe, frames follow one

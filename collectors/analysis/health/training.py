@@ -15,8 +15,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from collectors import fmt
 from collectors.analysis.health.messages import agent_of, edge_text, value_text
-from collectors.analysis.health.registry import FACTOR, WHOLE, Context, Order, Rule, Threshold
+from collectors.analysis.health.registry import Context, Rule
 from collectors.analysis.health.stretch import current_level, trailing_stretch
+from collectors.analysis.health.thresholds import ORDERS as TRAINING_ORDERS
+from collectors.analysis.health.thresholds import THRESHOLDS as TRAINING_THRESHOLDS
 from collectors.analysis.quarters import (
     DEGRADING,
     LOWER_IS_BETTER,
@@ -35,53 +37,8 @@ from collectors.model.run_config import lookup
 
 FAMILY = "training"
 
-# In the order of the docs (the README table is generated from this).
-THRESHOLDS = (
-    Threshold("entropy_low", 1.0, "healthy entropy band, lower edge (warn below)"),
-    Threshold("entropy_high", 2.0, "healthy entropy band, upper edge (warn above)"),
-    Threshold("entropy_min", 0.5, "bad below: policy too deterministic"),
-    Threshold("entropy_max", 3.0, "bad above: policy too random"),
-    Threshold(
-        "entropy_rise_min", 0.2, "smallest Q1 -> last-quarter entropy rise that is a warning"
-    ),
-    Threshold("value_loss_max", 1.0, "warn when the current value loss is above"),
-    Threshold(
-        "sigma_cap_high",
-        0.85,
-        "Gaussian policies: warn when sigma is above this fraction of its cap (std_y_coef)",
-    ),
-    Threshold(
-        "sigma_cap_max",
-        0.95,
-        "Gaussian policies: bad (too random) when sigma is above this fraction of its cap",
-    ),
-    Threshold(
-        "grad_spike_factor",
-        5.0,
-        "a grad norm point this many times the median of the points before it is a spike",
-        FACTOR,
-    ),
-    Threshold(
-        "grad_spike_window",
-        20,
-        "points before a grad norm point whose median it is compared with",
-        WHOLE,
-    ),
-    Threshold("window", 5, 'points in the rolling median that gives a "current" level', WHOLE),
-    Threshold("min_quarter_points", 5, "points a quarter needs before its verdict is used", WHOLE),
-    Threshold("flat_noise", 0.5, "quarter changes within this many pooled std devs are flat"),
-    Threshold("flat_relative", 0.02, "... or within this fraction of the Q1 mean"),
-    Threshold(
-        "reward_noise_max",
-        0.05,
-        'report: "smooth curve" when point-to-point reward noise is at most this fraction of '
-        "the mean |reward| (single run)",
-    ),
-)
-ORDERS = (
-    Order("entropy thresholds", ("entropy_min", "entropy_low", "entropy_high", "entropy_max")),
-    Order("sigma cap thresholds", ("sigma_cap_high", "sigma_cap_max")),
-)
+# Declared in thresholds.py, without numpy: a config file is checked without the rules.
+THRESHOLDS, ORDERS = TRAINING_THRESHOLDS, TRAINING_ORDERS
 _QUARTERS = ("min_quarter_points", "flat_noise", "flat_relative")
 
 

@@ -3,20 +3,19 @@
 A tracker owns the run's event readers, series, config and checkpoints, polls them incrementally,
 and turns them into an immutable :class:`~collectors.model.RunSnapshot`: progress, speed from the
 event wall times, ETA, and the state as far as files can tell.
+
+The event reader and numpy are imported when the first run is found (``import`` inside the
+methods that use them): a root without runs, or ``--help``, never pays for them.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
-import socket
 import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from collectors.model.disk import SharedListings
 from collectors.model.run import (
@@ -34,23 +33,16 @@ from collectors.model.run import (
     pick_reward_tag,
     text_value,
 )
-from collectors.model.run_config import RunConfig
-from collectors.model.run_dir import dir_stamp, parse_run_dir_name, utc_offset_from
 from collectors.model.settings import Settings
-from collectors.sources.runs.checkpoints import CheckpointScanner
-from collectors.sources.runs.config_file import load_config
 from collectors.sources.runs.discovery import Discovery
-from collectors.sources.runs.event_reader import (
-    EVENT_FILE_RE,
-    HEADER_BYTES,
-    EventFileReader,
-    event_file_order,
-    header_wall_time,
-    merge_batch,
-)
-from collectors.sources.runs.fscache import DirCache
-from collectors.sources.runs.notify import Notifier, RunWatch
-from collectors.sources.runs.series import ScalarSeries
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from collectors.model.run_config import RunConfig
+    from collectors.sources.runs.event_reader import EventFileReader
+    from collectors.sources.runs.notify import Notifier, RunWatch
+    from collectors.sources.runs.series import ScalarSeries
 
 SPEED_WINDOW = 1800.0  # seconds of recent wall time the speed is measured over
 LOG_TREE_RESCAN = 10.0  # seconds between walks of a run's logs/ tree for new event files
@@ -62,6 +54,9 @@ LOG_TREE_DEPTH = 6  # levels below logs/ searched for event files (tensorboardX 
 
 
 def run_id(path: str) -> str:
+    # Deferred for start-up time: hashlib (OpenSSL) once there is a run.
+    import hashlib
+
     # fsencode: a directory name that is not UTF-8 (surrogate-escaped) has an id too
     return hashlib.sha1(os.fsencode(os.path.abspath(path))).hexdigest()[:8]
 
@@ -76,6 +71,8 @@ def steps_per_hour(
     n = len(steps)
     if n < 2:
         return None
+    import numpy as np  # deferred for start-up time (see the module's docstring)
+
     lo = int(np.searchsorted(wall, wall[-1] - window, side="left"))
     lo = min(lo, n - 4) if n >= 4 else 0
     lo = max(lo, 0)
@@ -97,6 +94,12 @@ class RunTracker:
         shared: SharedListings | None = None,
         notifier: Notifier | None = None,
     ):
+        # Deferred for start-up time (see the module's docstring).
+        from collectors.model.run_config import RunConfig
+        from collectors.model.run_dir import dir_stamp, parse_run_dir_name
+        from collectors.sources.runs.checkpoints import CheckpointScanner
+        from collectors.sources.runs.fscache import DirCache
+
         self.path = os.path.abspath(path)
         # change notification (notify.py): a run in whose directories nothing happened is not
         # read at all; None: every poll looks at every file, as it must without it
@@ -184,6 +187,9 @@ class RunTracker:
         return dirs
 
     def _read(self, now: float) -> RunSnapshot:
+        # Deferred for start-up time (see the module's docstring).
+        from collectors.sources.runs.config_file import load_config
+
         self.cache.fresh.clear()  # a stat from an earlier poll is stale
         self.reading = self._config_path
         cfg = load_config(self.reading, self.config)
@@ -238,6 +244,9 @@ class RunTracker:
                 self._set_error(f"{path}#tail", None)
 
     def _poll_logs(self, now: float) -> bool:
+        # Deferred for start-up time (see the module's docstring).
+        from collectors.sources.runs import event_reader
+
         logs = os.path.join(self.path, "logs")
         try:
             st = os.stat(logs)
@@ -294,7 +303,7 @@ class RunTracker:
                     key = keys[tag] = self._series_key(tag, os.path.dirname(path))
                 renamed[key] = data
             batch.series = renamed
-            self.points_purged += merge_batch(self.series, batch)
+            self.points_purged += event_reader.merge_batch(self.series, batch)
             changed = True
         if (touched or self._start_unset) and self._update_start():
             self._dirty = True
@@ -312,6 +321,14 @@ class RunTracker:
         an upper bound, used through the directory stamp when they give a whole UTC offset.
         Only without any event file does the directory stamp, read in the viewer's zone, stand
         in (``utc_offset`` None: unknown)."""
+        # Deferred for start-up time (see the module's docstring).
+        from collectors.model.run_dir import utc_offset_from
+        from collectors.sources.runs.event_reader import (
+            HEADER_BYTES,
+            event_file_order,
+            header_wall_time,
+        )
+
         logs = os.path.join(self.path, "logs")
         mains: list[float] = []
         others: list[float] = []
@@ -385,6 +402,13 @@ class RunTracker:
 
     def _walk_logs(self, logs: str) -> None:
         """Find event files below logs/ (tensorboardX nests each add_scalars key 4 deep)."""
+        # Deferred for start-up time (see the module's docstring).
+        from collectors.sources.runs.event_reader import (
+            EVENT_FILE_RE,
+            EventFileReader,
+            event_file_order,
+        )
+
         found: list[tuple[str, tuple[int, str]]] = []
         too_deep: list[str] = []
         listed: list[str] = []
@@ -472,6 +496,8 @@ class RunTracker:
         key = (cps, id(clock), len(clock), clock.last_step, self.started)
         if key == self._dated_key:
             return self._dated  # the same files and the same events: the same times
+        import numpy as np  # deferred for start-up time (see the module's docstring)
+
         v = clock.view()
         steps, wall = v.steps, v.wall
         last_step, last_wall = int(steps[-1]), float(wall[-1])
@@ -613,6 +639,8 @@ class RunTracker:
         reward = None
         rtag = pick_reward_tag(views)
         if rtag:
+            import numpy as np  # deferred for start-up time (see the module's docstring)
+
             rv = views[rtag]
             finite = np.isfinite(rv.values)
             if finite.any():
@@ -686,6 +714,9 @@ def _poll_isolated(tracker: RunTracker, now: float) -> RunSnapshot:
 
 def broken_run(path: str, message: str, now: float | None = None) -> RunSnapshot:
     """A run that could not be read at all: its directory, its error, nothing else."""
+    # Deferred for start-up time (see the module's docstring).
+    from collectors.model.run_dir import parse_run_dir_name
+
     parsed = parse_run_dir_name(os.path.basename(path))
     return RunSnapshot(
         id=run_id(path),
@@ -746,7 +777,7 @@ class RunsCollector:
         self._last_scan = -1e18
         self._scan_errors: tuple[str, ...] = ()
         self._broken: dict[str, str] = {}  # run directory -> why no tracker could be made
-        self.host = socket.gethostname()
+        self.host = os.uname().nodename  # gethostname(2) on Linux: socket would cost ~2 ms
         # Change notification from the second collect on: a command that collects once
         # (--once, check, report) would only pay for the watches (42 a HARL run).
         self.notifier: Notifier | None = None
@@ -785,6 +816,9 @@ class RunsCollector:
             self.rescan()
         self._collects += 1
         if self._collects == 2 and self.notifier is None:
+            # Deferred for start-up time: inotify (ctypes) from the second collect, as above.
+            from collectors.sources.runs.notify import Notifier
+
             self.notifier = Notifier()
             for tracker in self.trackers.values():
                 tracker.watch = self.notifier.watcher()
