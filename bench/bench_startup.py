@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _installed import installed_env
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -43,7 +45,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--baseline", metavar="REF", help="also start the happo-top of this git ref")
     args = ap.parse_args()
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # compiled bytecode, as installed (the warm-up writes the baseline's): bench/_installed.py
+    env = installed_env(PYTHONPATH=str(ROOT))
     for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env.pop(k, None)  # as a user's shell has them: unset
     with tempfile.TemporaryDirectory() as empty, tempfile.TemporaryDirectory() as home:
