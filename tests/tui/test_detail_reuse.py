@@ -75,6 +75,15 @@ async def test_the_detail_screen_is_reused_and_starts_clean_for_the_next_run():
         assert app.screen is first and app.screen.run_id == basic.id
 
 
+async def open_detail(pilot, app) -> RunDetailScreen:
+    """The "safe" run's detail, opened from the main screen as a user does."""
+    await focus_run(pilot, app, "safe")
+    await pilot.press("enter")
+    await until(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+    await pilot.pause(0.2)
+    return app.screen
+
+
 @aio
 async def test_a_reused_detail_screen_is_restyled_when_the_theme_changed_meanwhile():
     """Shown again, the detail screen skips Textual's restyle of all its widgets, unless the
@@ -84,17 +93,10 @@ async def test_a_reused_detail_screen_is_restyled_when_the_theme_changed_meanwhi
     async with app.run_test(size=(140, 45)) as pilot:
         await started(pilot, app)
 
-        async def open_detail() -> RunDetailScreen:
-            await focus_run(pilot, app, "safe")
-            await pilot.press("enter")
-            await until(pilot, lambda: isinstance(app.screen, RunDetailScreen))
-            await pilot.pause(0.2)
-            return app.screen
-
         def background(screen: RunDetailScreen) -> object:
             return screen.styles.background
 
-        detail = await open_detail()
+        detail = await open_detail(pilot, app)
         first = app.theme
         before = background(detail)
         await pilot.press("escape")
@@ -102,13 +104,15 @@ async def test_a_reused_detail_screen_is_restyled_when_the_theme_changed_meanwhi
         other = next(n for n in app.available_themes if n != first and n != "textual-ansi")
         app.theme = other
         await pilot.pause(0.2)
-        detail = await open_detail()
+        detail = await open_detail(pilot, app)
         assert background(detail) != before  # the new theme's background
         assert detail._styled_for == (other, app.ansi_color)
         restyled = detail._styled_for
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, MainScreen))
-        detail = await open_detail()  # nothing changed: the same styles, not computed again
+        detail = await open_detail(
+            pilot, app
+        )  # nothing changed: the same styles, not computed again
         assert detail._styled_for == restyled and background(detail) != before
 
 
@@ -121,16 +125,9 @@ async def test_a_theme_changed_while_the_detail_is_shown_is_not_forgotten_at_its
     async with app.run_test(size=(140, 45)) as pilot:
         await started(pilot, app)
 
-        async def open_detail() -> RunDetailScreen:
-            await focus_run(pilot, app, "safe")
-            await pilot.press("enter")
-            await until(pilot, lambda: isinstance(app.screen, RunDetailScreen))
-            await pilot.pause(0.2)
-            return app.screen
-
         first = app.theme
         other = next(n for n in app.available_themes if n != first and n != "textual-ansi")
-        detail = await open_detail()
+        detail = await open_detail(pilot, app)
         look_first = detail.styles.background
         app.theme = other  # on the detail screen
         await pilot.pause(0.2)
@@ -139,5 +136,5 @@ async def test_a_theme_changed_while_the_detail_is_shown_is_not_forgotten_at_its
         await until(pilot, lambda: not isinstance(app.screen, RunDetailScreen))
         app.theme = first  # on the main screen: the detail, away, is not restyled now
         await pilot.pause(0.2)
-        detail = await open_detail()
+        detail = await open_detail(pilot, app)
         assert detail.styles.background == look_first
