@@ -274,7 +274,10 @@ def test_registry_identification(tmp_path, standin):
     )
     res = launch(LaunchSpec(argv=(cmd,), cwd=str(elsewhere), shell=True), registry)
     try:
-        run = wait_for(lambda: list(root.glob("mapush/*/happo/exp4/seed-*")), timeout=15)
+        # "run dir" is printed once the trainer has renamed itself: before, its own command
+        # line still showed its arguments, and the parent-cmdline method found it first
+        assert wait_for(lambda: "run dir" in Path(res.log).read_text(), timeout=15)
+        run = list(root.glob("mapush/*/happo/exp4/seed-*"))
         assert run, Path(res.log).read_text()
         run_dir = str(run[0])
         pc = ProcessCollector(registry=registry)
