@@ -362,7 +362,12 @@ def _unknown_command(argv: Sequence[str]) -> str | None:
 
 def run_monitor(roots: Sequence[str], settings: Settings) -> int:
     """The full-screen Textual monitor."""
-    # Deferred for start-up time: Textual is imported here, and only here.
+    # Deferred for start-up time: the engine's run readers (before Textual, see its docstring)
+    # and Textual are imported here, and only here.
+    from collectors.monitor import import_run_readers
+
+    import_run_readers()
+    # Deferred for start-up time: Textual only for the monitor.
     from tui.app.app import run_app
 
     return run_app(list(roots), settings)
