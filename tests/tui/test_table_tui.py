@@ -4,6 +4,8 @@ group), mark all, and the keys acting on the row on screen."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from textual.widgets import OptionList
 
@@ -236,3 +238,25 @@ async def test_columns_that_do_not_fit_give_way_and_come_back_when_the_terminal_
         await pilot.resize_terminal(200, 50)
         await until(pilot, lambda: "gpu" in table(app).columns_shown)
         assert table(app).columns_shown == app.main.table_columns
+
+
+@aio
+async def test_a_marked_or_grouped_run_keeps_its_whole_name():
+    """The name column is as wide as the longest name plus a marked run's "* " and a grouped
+    run's "  └ ": marking or grouping cuts no name short."""
+    long = "a_rather_long_experiment_name"  # the name column grows to its content (up to 40)
+    runs = tuple(dataclasses.replace(r, name=f"{long}{i:02d}") for i, r in enumerate(thirty()))
+    app, _, _ = build(FakeSources(snapshot(runs)))
+    async with app.run_test(size=(200, 50)) as pilot:
+        await shown(pilot, app)
+        assert app.main.table_view
+        await pilot.press("home", "space")
+        await pilot.pause()
+        first = table(app).keys[0]
+        name = next(r.name for r in runs if r.id == first)
+        assert f"* {name}" in screen_text(app)
+        await pilot.press("o")  # grouped by experiment: the runs indented below their group
+        await until(pilot, lambda: table(app).keys[0].startswith(GROUP))
+        await pilot.pause()
+        text = screen_text(app)
+        assert all(f"└ {r.name}" in text or f"└ * {r.name}" in text for r in runs)

@@ -630,7 +630,10 @@ class MainScreen(Screen[None]):
         columns = self._fitted_columns()
         content = {
             "label": max((len(printable(r.label)) for r in runs), default=0),
-            "name": max((len(printable(lab)) for lab in labels), default=0),
+            # + a marked run's "* " and a grouped run's "  └ ", else the name is cut short
+            "name": max((len(printable(lab)) for lab in labels), default=0)
+            + (2 if self.marked else 0)
+            + (4 if self.grouping != "none" else 0),
             # +2: a group's counts (its runs' findings summed) may have a digit more each
             "health": max((len(health_cell(r).plain) for r in runs), default=0) + 2,
         }
