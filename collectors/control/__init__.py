@@ -8,10 +8,9 @@ imports the registry, not launching, restarting and TensorBoard."""
 
 from __future__ import annotations
 
-import importlib
-import sys
-import types
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from collectors.lazy import make_lazy
 
 if TYPE_CHECKING:
     from collectors.control.errors import (
@@ -151,30 +150,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "wait_up",
     ),
 }
-_WHERE: dict[str, str] = {name: module for module, names in _MODULES.items() for name in names}
-
-
-class _Package(types.ModuleType):
-    """This package's module: a name is imported from its submodule on first use, and a
-    submodule loaded under a name the package exports (``launch``, ``restart``) leaves the
-    exported function there, as the eager ``from ... import`` used to."""
-
-    def __getattr__(self, name: str) -> Any:
-        module = _WHERE.get(name)
-        if module is None:
-            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
-        # Deferred for start-up time: a submodule only when one of its names is used.
-        value = getattr(importlib.import_module(module), name)
-        super().__setattr__(name, value)
-        return value
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _WHERE.get(name) == value.__name__:
-            value = getattr(value, name)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
+make_lazy(__name__, _MODULES)
 
 
 __all__ = [

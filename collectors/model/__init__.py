@@ -6,8 +6,9 @@ defines the values it has no use for (each frozen dataclass costs ~0.5 ms to cre
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from collectors.lazy import make_lazy
 
 if TYPE_CHECKING:
     from collectors.model.disk import DiskSnapshot, Filesystem, RunDiskUsage
@@ -142,17 +143,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "StreamError",
     ),
 }
-_WHERE: dict[str, str] = {name: module for module, names in _MODULES.items() for name in names}
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    # Deferred for start-up time: a module of the model only when one of its names is used.
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+make_lazy(__name__, _MODULES)
 
 
 __all__ = [
