@@ -32,18 +32,23 @@ def tmux(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     )
 
 
-def start(argv: list[str], width: int = 120, height: int = 40) -> psutil.Process:
-    """``argv`` in a new detached session ``b`` of ``width`` x ``height``; its process."""
+def start(
+    argv: list[str], width: int = 120, height: int = 40, tree: Path | None = None
+) -> psutil.Process:
+    """``argv`` in a new detached session ``b`` of ``width`` x ``height``; its process.
+    ``tree``: the source tree whose ``collectors`` and ``tui`` it runs (default: this one; an
+    older tree must be compiled already, see bench_tui's --baseline)."""
+    tree = tree or ROOT
     env = {
         "TERM": "xterm-256color",
         "XDG_STATE_HOME": tempfile.mkdtemp(prefix="happo-bench-state-"),
         "XDG_CONFIG_HOME": tempfile.mkdtemp(prefix="happo-bench-config-"),
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(tree),
     }
     installed_env()  # compiled once (the tmux server's environment is this shell's)
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     cmd = (
-        f"cd {shlex.quote(str(ROOT))} && exec env -u COLUMNS -u LINES -u PYTHONDONTWRITEBYTECODE "
+        f"cd {shlex.quote(str(tree))} && exec env -u COLUMNS -u LINES -u PYTHONDONTWRITEBYTECODE "
         f"{exports} {shlex.join(argv)}"
     )
     tmux("new-session", "-d", "-s", "b", "-x", str(width), "-y", str(height), cmd)

@@ -2,6 +2,7 @@
 
     python bench/bench_tui.py            # the numbers for the README (~3 minutes)
     python bench/bench_tui.py --quick    # shorter windows, for a quick look
+    python bench/bench_tui.py --baseline main   # only the first frames, beside main's, interleaved
 
 Measures, with the installed ``happo-top`` (not a test harness):
 
@@ -29,8 +30,11 @@ shared: run it when it is quiet, and read the numbers as orders of magnitude.
 from __future__ import annotations
 
 import argparse
+import compileall
+import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -124,19 +128,40 @@ def settle(quiet: float = 0.3, timeout: float = 10.0) -> str:
     return last
 
 
+def first_frames(trees: dict[str, Path], starts: int) -> dict[str, dict[str, list[float]]]:
+    """30 runs at 200x50, ``starts`` starts of each tree's monitor, the trees one after the
+    other in every round: seconds from start to the first paint and to the first frame with
+    every run."""
+    root = make_runs(30)
+    out: dict[str, dict[str, list[float]]] = {k: {"paint": [], "first": []} for k in trees}
+    for _ in range(starts):
+        for name, tree in trees.items():
+            t0 = time.perf_counter()
+            start([*happo_top(), str(root)], 200, 50, tree=tree)
+            wait_for(lambda s: "happo-top" in s, step=0.005)
+            out[name]["paint"].append(time.perf_counter() - t0)
+            wait_for(lambda s: "30 runs" in s and s.count("finished") >= 24, step=0.005)
+            out[name]["first"].append(time.perf_counter() - t0)
+            stop()
+    return out
+
+
+def baseline_tree(ref: str, into: str) -> Path:
+    """``ref``'s collectors/ and tui/ (git archive) in ``into``, compiled as installed."""
+    archive = subprocess.run(
+        ["git", "archive", ref, "collectors", "tui"], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", into], input=archive, check=True)
+    for package in ("collectors", "tui"):
+        compileall.compile_dir(os.path.join(into, package), quiet=1)
+    return Path(into)
+
+
 def bench_thirty(quick: bool) -> dict[str, tuple[float, float]]:
     """30 runs at 200x50: first frame, key to frame in the table and the panels, CPU per
     selection step, opening a detail, ``+`` and ``x`` on its charts."""
     root = make_runs(30)
-    out: dict[str, list[float]] = {"paint": [], "first": []}
-    for _ in range(3 if quick else 5):
-        t0 = time.perf_counter()
-        start([*happo_top(), str(root)], 200, 50)
-        wait_for(lambda s: "happo-top" in s, step=0.005)
-        out["paint"].append(time.perf_counter() - t0)
-        wait_for(lambda s: "30 runs" in s and s.count("finished") >= 24, step=0.005)
-        out["first"].append(time.perf_counter() - t0)
-        stop()
+    out: dict[str, list[float]] = first_frames({"": ROOT}, 3 if quick else 5)[""]
     p = start([*happo_top(), str(root)], 200, 50)
     try:
         wait_for(lambda s: "30 runs" in s and s.count("finished") >= 24)
@@ -235,10 +260,28 @@ def bench_twenty(idle_window: float) -> tuple[float, float, float, float]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="20 s windows instead of 60 s / 30 s")
+    ap.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="only the first frames of 30 runs, this tree's and REF's (git) interleaved",
+    )
+    ap.add_argument("--starts", type=int, default=9, help="starts of each tree for --baseline")
     args = ap.parse_args()
     if shutil.which("tmux") is None:
         print("tmux is needed", file=sys.stderr)
         return 2
+    if args.baseline:
+        with tempfile.TemporaryDirectory(prefix="happo-bench-base-") as base:
+            trees = {"this tree": ROOT, args.baseline: baseline_tree(args.baseline, base)}
+            got = first_frames(trees, args.starts)
+        print(f"30 runs on disk, 200x50, {args.starts} interleaved starts each (median, p95):")
+        for name, r in got.items():
+            paint, first = quantiles(r["paint"]), quantiles(r["first"])
+            print(
+                f"  {name}: first paint {paint[0] * 1000:.0f} ms (p95 {paint[1] * 1000:.0f}), "
+                f"first frame with all runs {first[0] * 1000:.0f} ms (p95 {first[1] * 1000:.0f})"
+            )
+        return 0
     window = 20.0 if args.quick else 60.0
     idle_window = 10.0 if args.quick else 30.0
     r = bench_thirty(args.quick)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -48,6 +49,7 @@ from collectors.sources.slurm import available as slurm_available
 if TYPE_CHECKING:
     from collectors.analysis.chains import ChainLinker
     from collectors.control.registry import Registry
+    from collectors.forked import ForkedCall
     from collectors.model.process import ProcessInfo
     from collectors.sources.processes import ProcessCollector
     from collectors.sources.processes.logs import LastLines
@@ -79,6 +81,7 @@ class Monitor:
         disk: bool = True,
         slurm: bool = True,
         registry: Registry | None = None,
+        first: ForkedCall | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self.clock = clock
@@ -102,6 +105,10 @@ class Monitor:
         self._chains: ChainLinker | None = None  # built with the first run
         self._label_error: str | None = None
         self._last_lines: LastLines | None = None  # built with the first run that ended
+        # The first collect made by a child process (fork_first_collect): its snapshot is the
+        # first collect()'s, its runs' reader state is taken over at the second.
+        self._first = first
+        self._adopt: ForkedCall | None = None
         self.remotes = self._start_remotes(roots)
 
     @property
@@ -158,6 +165,64 @@ class Monitor:
     # -- polling -----------------------------------------------------------------------------
 
     def collect(self) -> Snapshot:
+        """One snapshot of everything. The first, where a child made it
+        (:func:`fork_first_collect`), is the child's; the second then reads on from where the
+        child's readers stopped (their state is taken over), so no file is read twice."""
+        snap = self._take_first()
+        if snap is not None:
+            return snap
+        adopt, self._adopt = self._adopt, None
+        if adopt is not None:
+            state = adopt.part(self._shared_names())
+            adopt.finish()  # it sent its last part: it is leaving
+            if isinstance(state, dict) and set(state) == set(_READING_STATE):
+                for name, value in state.items():
+                    old = getattr(self, name)
+                    setattr(self, name, value)
+                    if old is not None and old is not value and hasattr(old, "close"):
+                        with contextlib.suppress(Exception):
+                            old.close()  # this process's own, never used: nothing read yet
+            # else this process's readers read everything at this collect (cold, once)
+        return self._collect()
+
+    def first_snapshot(self, wait: float) -> Snapshot | None:
+        """The snapshot of the child's first collect, if it comes within ``wait`` seconds
+        (the next :meth:`collect` then goes on from it); None otherwise (and collect() returns
+        it when it comes)."""
+        if self._first is None or not self._first.ready(wait):
+            return None
+        return self._take_first()
+
+    def abandon_first(self) -> None:
+        """End a child still making the first collect (the front end is quitting: a poll
+        thread waiting on it returns at once). From any thread; close() still reaps it."""
+        for forked in (self._first, self._adopt):
+            if forked is not None:
+                forked.kill()
+
+    def _take_first(self) -> Snapshot | None:
+        first = self._first
+        if first is None:
+            return None
+        snap = first.part(self._shared_names())  # while it waits, abandon_first() can end it
+        self._first = None
+        if isinstance(snap, Snapshot):
+            self._adopt = first  # its readers' state, taken over at the next collect
+            return snap
+        first.close()  # it failed: this process reads everything itself
+        return None
+
+    def _shared_names(self) -> dict[str, Any]:
+        """What a child's parts refer to by name (see :func:`fork_first_collect`): the monitor
+        itself (the resume chains call back into it), its settings, clock and shared listings."""
+        return {
+            "monitor": self,
+            "settings": self.settings,
+            "shared": self._shared,
+            "clock": self.clock,
+        }
+
+    def _collect(self) -> Snapshot:
         self._shared.clear()
         snap = self.runs.collect()
         errors = [*snap.errors, *self._failed.values()]
@@ -413,6 +478,10 @@ class Monitor:
         return out
 
     def close(self) -> None:
+        for forked in (self._first, self._adopt):
+            if forked is not None:
+                forked.close()
+        self._first = self._adopt = None
         for part in (self._procs, self.gpu, self.disk, self.slurm):
             if part is not None and part is not _UNSET:
                 with contextlib.suppress(Exception):
@@ -421,6 +490,39 @@ class Monitor:
         for remote in self.remotes:
             with contextlib.suppress(Exception):
                 remote.close()
+
+
+# What a Monitor knows after reading the runs, taken over from the child that made the first
+# collect: the runs' readers (offsets, series, checkpoints, listings), the runs with their
+# process and health (kept while nothing changes), the disk sizes, the ended runs' last log
+# lines. Not the parts that hold a library's handles or live processes (processes, GPUs,
+# Slurm, the launch registry), nor the caches keyed by id() (labels, resume chains), which name
+# nothing in this process: this process makes those its own at the second collect.
+_READING_STATE = ("runs", "_cache", "disk", "_last_lines")
+
+
+def fork_first_collect(roots: Sequence[str], settings: Settings) -> ForkedCall | None:
+    """The first collect of ``roots``, begun now in a forked child process (see
+    :mod:`collectors.forked`): pass it to the :class:`Monitor` of the same roots and settings,
+    built after this call. The full-screen monitor calls it before importing Textual, so that
+    the first poll runs on another core beside that import and the first paint (30 runs: the
+    first frame about a fifth sooner, see the README's benchmarks). None where it does not apply: another host among the roots (the
+    child would open ssh connections of its own), or no fork."""
+    if not hasattr(os, "fork") or host_roots(roots)[1]:
+        return None
+    # Deferred for start-up time: pickle and the child's plumbing, for the full-screen monitor.
+    from collectors.forked import ForkedCall
+
+    def first() -> tuple[tuple[Snapshot, dict[str, Any]], dict[str, Any]]:  # in the child
+        monitor = Monitor(roots, settings)
+        snap = monitor.collect()
+        state = {name: getattr(monitor, name) for name in _READING_STATE}
+        return (snap, state), monitor._shared_names()
+
+    try:
+        return ForkedCall(first)
+    except OSError:  # no fork (a limit on processes): the monitor reads everything itself
+        return None
 
 
 def import_run_readers() -> None:

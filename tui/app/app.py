@@ -34,6 +34,7 @@ from collectors.fmt import printable
 from collectors.model.events import Event
 from collectors.model.host import HostStats
 from collectors.model.run import RunSnapshot, Snapshot
+from collectors.monitor import Monitor
 from collectors.sources.host import HostCollector
 from tui.app import alerts
 from tui.app.actions import INTERRUPT, KILL, STOP, ActionRefused, Actions, Outcome, Plan
@@ -54,6 +55,9 @@ from tui.widgets import render as R
 from tui.widgets.run_table import column_names
 
 DETAIL = "detail"  # the name the detail screen is installed under (one, reused)
+# How long the first paint waits for the first snapshot (when a child is making it, see
+# collectors.monitor.fork_first_collect): about what the screen's own first paint costs.
+FIRST_PAINT_WAIT = 0.1
 RUN_ACTIONS = ("stop", "interrupt", "kill", "restart", "launch", "tensorboard")
 
 
@@ -160,6 +164,7 @@ class HappoTopApp(App[int]):
         self.polls = 0  # snapshots received (tests, benchmarks)
         self.busy_pids: set[int] = set()  # processes with an action in flight
         self.after_first_frame: Callable[[], None] | None = None  # run_app's
+        self.first_snapshot: Snapshot | None = None  # run_app's, shown before the first paint
         self._problems: dict[str, str] = {}
         self.main = MainScreen(clock=clock, read_only=self.read_only)
         self.main.thresholds = dict(thresholds_with_defaults(settings.thresholds))
@@ -192,24 +197,42 @@ class HappoTopApp(App[int]):
     # -- polling ---------------------------------------------------------------------------------
     def on_mount(self) -> None:
         self._set_terminal_title(alerts.TITLE)
-        self._start_poller("runs", self.sources, self._runs_message)
+        first, self.first_snapshot = self.first_snapshot, None
+        if first is not None:  # on the screen in the first paint; the next poll in an interval
+            self.post_message(self._runs_message(first))
+        self._start_poller("runs", self.sources, self._runs_message, wait_first=first is not None)
         if self.host_source is not None:
             self._start_poller("host", self.host_source, self.HostReady)
         if self.after_first_frame is not None:
             self.call_after_refresh(self.after_first_frame)
 
-    def _start_poller(self, name: str, source: Source, to_message: Callable[..., Message]) -> None:
+    def _start_poller(
+        self,
+        name: str,
+        source: Source,
+        to_message: Callable[..., Message],
+        wait_first: bool = False,
+    ) -> None:
         self.run_worker(
-            lambda: self._poll_loop(name, source, to_message),
+            lambda: self._poll_loop(name, source, to_message, wait_first),
             name=f"poll-{name}",
             group="poll",
             thread=True,
             exit_on_error=False,
         )
 
-    def _poll_loop(self, name: str, source: Source, to_message: Callable[..., Message]) -> None:
-        """One source, forever: collect, post, sleep. Never two polls of a source at once."""
+    def _poll_loop(
+        self,
+        name: str,
+        source: Source,
+        to_message: Callable[..., Message],
+        wait_first: bool = False,
+    ) -> None:
+        """One source, forever: collect, post, sleep. Never two polls of a source at once.
+        ``wait_first``: its first snapshot came already (run_app's): sleep first."""
         worker = get_current_worker()
+        if wait_first:
+            worker.cancelled_event.wait(self.refresh_interval)
         try:
             while not worker.is_cancelled:
                 if not self.paused:
@@ -298,6 +321,9 @@ class HappoTopApp(App[int]):
             self.push_screen(EventsScreen(self.alerts.log, self.clock, goto=self.goto_run))
 
     def on_unmount(self) -> None:
+        abandon = getattr(self.sources, "abandon_first", None)
+        if abandon is not None:  # a child still making the first collect: the poll thread
+            abandon()  # waiting on it returns now, and the exit does not wait for the child
         self.alerts.close()
         if self.terminal_title and self._driver is not None and not self.is_headless:
             # not "happo-top: 1 crashed" for good: cleared, and the title saved at start back
@@ -663,22 +689,29 @@ def run_app(
     settings: Any,
     actions: Actions | None = None,
     after_first_frame: Callable[[], None] | None = None,
+    sources: Monitor | None = None,
 ) -> int:
     """Open the monitor on ``roots`` (the CLI's and the demo's entry point). The monitor builds
     the launch registry (unless ``actions`` brings one) and run control shares it.
     ``after_first_frame`` is called once the first frame is on the screen (the demo starts its
-    trainers then, so that their start does not delay it)."""
+    trainers then, so that their start does not delay it). ``sources``: the monitor of ``roots``,
+    built already (the CLI's, whose first collect began before Textual was imported)."""
     if sys.stdout.isatty():
         # Exported COLUMNS/LINES would pin Textual to that size: the grid must follow resizes.
         os.environ.pop("COLUMNS", None)
         os.environ.pop("LINES", None)
-    given = actions.registry if actions is not None and actions.has_registry else None
-    sources = live_sources(roots, settings, registry=given)
+    if sources is None:
+        given = actions.registry if actions is not None and actions.has_registry else None
+        sources = live_sources(roots, settings, registry=given)
     if actions is None and not settings.read_only:
         actions = Actions(settings, sources.registry)
     elif actions is not None:
         actions.attach_registry(sources.registry)
     app = make_app(sources, settings, actions=actions, host=HostCollector())
     app.after_first_frame = after_first_frame
+    if isinstance(sources, Monitor):
+        # The first paint shows the runs if the child's first collect comes in time; else the
+        # screen comes now and the runs with the first poll.
+        app.first_snapshot = sources.first_snapshot(wait=FIRST_PAINT_WAIT)
     app.run()
     return int(app.return_code or 0)

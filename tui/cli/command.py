@@ -364,13 +364,19 @@ def run_monitor(roots: Sequence[str], settings: Settings) -> int:
     """The full-screen Textual monitor."""
     # Deferred for start-up time: the engine's run readers (before Textual, see its docstring)
     # and Textual are imported here, and only here.
-    from collectors.monitor import import_run_readers
+    from collectors.monitor import Monitor, fork_first_collect, import_run_readers
 
-    import_run_readers()
+    # The first poll, in a child process beside Textual's import and the first paint (forked
+    # before any thread starts and before the run readers are imported: the child imports them
+    # itself); the monitor takes its snapshot, then its readers' state.
+    first = fork_first_collect(list(roots), settings)
+    if first is None:
+        import_run_readers()
+    monitor = Monitor(list(roots), settings, first=first)
     # Deferred for start-up time: Textual only for the monitor.
     from tui.app.app import run_app
 
-    return run_app(list(roots), settings)
+    return run_app(list(roots), settings, sources=monitor)
 
 
 if __name__ == "__main__":  # pragma: no cover

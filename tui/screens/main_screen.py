@@ -145,6 +145,8 @@ class MainScreen(Screen[None]):
         self.read_only = read_only
         self.snapshot: Snapshot | None = None
         self.labels: Mapping[str, str] = {}
+        self._panels_early = False  # panels were due before the grid was mounted (see below)
+        self._early: tuple[Snapshot, Mapping[str, str]] | None = None  # before it was composed
         self.thresholds: Mapping[str, float] = {}
         self.processes_known = False
         self.filter_text = ""
@@ -185,6 +187,8 @@ class MainScreen(Screen[None]):
         self.query_one(HeaderBar).set_state(read_only=self.read_only)
         self.set_interval(1.0, self.query_one(HeaderBar).tick)
         self._reshape()
+        if self._early is not None:
+            self.apply(*self._early)
 
     def on_resize(self) -> None:
         self._reshape()
@@ -192,7 +196,11 @@ class MainScreen(Screen[None]):
     # -- data
     def apply(self, snap: Snapshot, labels: Mapping[str, str]) -> None:
         if not self._live():
+            # Not composed yet (the app's first snapshot, handed to it at start, may come
+            # before this screen is): shown from on_mount. At exit it is never shown.
+            self._early = (snap, labels)
             return
+        self._early = None
         self.snapshot = snap
         self.labels = labels
         runs = self._shown_runs(snap, labels)
@@ -316,6 +324,10 @@ class MainScreen(Screen[None]):
             table.focus()
         self._bindings_for_selection()
 
+    def _panels_after_mount(self) -> None:
+        self._panels_early = False
+        self._resync()
+
     def _resync(self) -> None:
         if self.snapshot is not None:
             self._sync(self.shown, self.snapshot)
@@ -323,6 +335,15 @@ class MainScreen(Screen[None]):
     def _sync_panels(self, runs: Sequence[RunSnapshot], snap: Snapshot) -> None:
         """Panels for every run of the snapshot (in its order); the filter only hides them."""
         grid = self.query_one("#grid", VerticalScroll)
+        if not grid.is_mounted:
+            # The app's first snapshot can come before this screen is mounted (its header and
+            # the table take it then, for the first paint); panels mounted into a grid not
+            # mounted itself would be lost: they come once it is (its own queue runs the call
+            # after its mount).
+            if not self._panels_early:
+                self._panels_early = True
+                grid.call_later(self._panels_after_mount)
+            return
         empty = self.query_one("#empty", Static)
         panels = {p.run_id: p for p in grid.query(RunPanel) if not p.removing}
         everyone = chain_heads(snap.runs)  # a chain's earlier segments have no panel of their own

@@ -148,6 +148,14 @@ class RunTracker:
 
     # -- polling ---------------------------------------------------------------------------------
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (the full-screen monitor's first collect is made in a child process, which
+        hands its readers over: collectors.forked): the dated checkpoints' key holds an id(),
+        which names nothing in another process."""
+        state = self.__dict__.copy()
+        state["_dated_key"] = None
+        return state
+
     def poll(self) -> RunSnapshot:
         """Read whatever changed and return the run's snapshot (the same object if nothing did)."""
         now = self.clock()
