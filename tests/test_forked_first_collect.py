@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from tensorboardX import SummaryWriter
 
+from collectors import monitor as monitor_module
 from collectors.forked import ForkedCall
 from collectors.model.settings import Settings
 from collectors.monitor import Monitor, fork_first_collect
@@ -295,3 +296,22 @@ def test_a_front_end_quitting_ends_the_wait_on_a_slow_child(root):
     assert reaped(forked, pid) and forked.status == -9
     assert len(got[0].runs) == 5  # and the monitor read the runs itself
     monitor.close()
+
+
+def test_a_child_declines_a_root_with_more_runs_than_it_pays_to_hand_over(root, monkeypatch):
+    """Above FORK_MAX_RUNS the child only counts the runs: the monitor reads them itself (its
+    own readers, no pickled copy of them)."""
+    results, _, _ = root
+    monkeypatch.setattr(monitor_module, "FORK_MAX_RUNS", 4)  # the root has 5 runs
+    settings = Settings()
+    first = fork_first_collect([str(results)], settings)
+    assert first is not None
+    monitor = Monitor([str(results)], settings, first=first)
+    own_readers = monitor.runs
+    try:
+        assert monitor.first_snapshot(wait=30) is None  # declined, at once
+        assert first.pid is None and first.status == 0
+        snap = monitor.collect()
+        assert monitor.runs is own_readers and len(snap.runs) == 5
+    finally:
+        monitor.close()

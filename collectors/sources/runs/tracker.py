@@ -148,14 +148,6 @@ class RunTracker:
 
     # -- polling ---------------------------------------------------------------------------------
 
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickled (the full-screen monitor's first collect is made in a child process, which
-        hands its readers over: collectors.forked): the dated checkpoints' key holds an id(),
-        which names nothing in another process."""
-        state = self.__dict__.copy()
-        state["_dated_key"] = None
-        return state
-
     def poll(self) -> RunSnapshot:
         """Read whatever changed and return the run's snapshot (the same object if nothing did)."""
         now = self.clock()
@@ -501,7 +493,9 @@ class RunTracker:
         clock = self._clock_series()
         if not cps or clock is None or len(clock) == 0:
             return cps
-        key = (cps, id(clock), len(clock), clock.last_step, self.started)
+        # the series itself, not its id(): compared by identity all the same, and still right
+        # when the tracker is pickled (the first collect's child hands its readers over)
+        key = (cps, clock, len(clock), clock.last_step, self.started)
         if key == self._dated_key:
             return self._dated  # the same files and the same events: the same times
         import numpy as np  # deferred for start-up time (see the module's docstring)
