@@ -213,8 +213,9 @@ class Monitor:
         return None
 
     def _shared_names(self) -> dict[str, Any]:
-        """What a child's parts refer to by name (see :func:`fork_first_collect`): the monitor
-        itself (the resume chains call back into it), its settings, clock and shared listings."""
+        """What a child's parts refer to by name (see :func:`fork_first_collect`): its settings,
+        clock and shared listings, and the monitor itself (anything carried over that calls
+        back into it finds this one, never a copy of the child's)."""
         return {
             "monitor": self,
             "settings": self.settings,
